@@ -1,0 +1,47 @@
+// swift-tools-version:6.0
+// forkctl is Linux-only: it relies on SCM_RIGHTS, signalfd, epoll, PR_SET_CHILD_SUBREAPER,
+// clone(CLONE_PARENT) and /proc. That is stated here once instead of in #if guards everywhere.
+import PackageDescription
+
+let package = Package(
+  name: "forkctl",
+  products: [
+    .executable(name: "forkctl", targets: ["forkctl"]),
+    .library(name: "ForkctlClient", targets: ["ForkctlClient"]),
+    .library(name: "ForkctlWire", targets: ["ForkctlWire"]),
+  ],
+  dependencies: [
+    .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+    .package(url: "https://github.com/apple/swift-system", from: "1.8.1"),
+  ],
+  targets: [
+    // Pure codec: Swift standard library only, descriptors as counts.
+    .target(name: "ForkctlWire"),
+    // C for what Swift cannot import (CMSG macros, variadic calls, raw clone) and the
+    // async-signal-safe exec path.
+    .target(name: "CForkctlShims"),
+    .systemLibrary(
+      name: "CLibBSD", pkgConfig: "libbsd", providers: [.apt(["libbsd-dev"])]),
+    // The only Swift module that calls libc.
+    .target(
+      name: "ForkctlSys",
+      dependencies: [
+        "CForkctlShims", "CLibBSD", "ForkctlWire",
+        .product(name: "SystemPackage", package: "swift-system"),
+      ]),
+    .target(name: "ForkctlTemplate", dependencies: ["ForkctlWire", "ForkctlSys"]),
+    .target(name: "ForkctlDaemon", dependencies: ["ForkctlWire", "ForkctlSys"]),
+    .target(name: "ForkctlClient", dependencies: ["ForkctlWire", "ForkctlSys"]),
+    .executableTarget(
+      name: "forkctl",
+      dependencies: [
+        "ForkctlClient", "ForkctlDaemon", "ForkctlTemplate", "ForkctlSys",
+        .product(name: "ArgumentParser", package: "swift-argument-parser"),
+      ]),
+    .testTarget(name: "ForkctlWireTests", dependencies: ["ForkctlWire"]),
+    .testTarget(name: "ForkctlDaemonTests", dependencies: ["ForkctlDaemon", "ForkctlWire"]),
+    .testTarget(
+      name: "ForkctlIntegrationTests",
+      dependencies: ["ForkctlSys", "ForkctlWire", "ForkctlClient"]),
+  ]
+)

@@ -1,0 +1,128 @@
+#ifndef FORKCTL_SHIMS_H
+#define FORKCTL_SHIMS_H
+
+#include <signal.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+/// The most descriptors one recvmsg can carry on Linux (SCM_MAX_FD, include/net/scm.h).
+/// The receive buffer is sized for this many so that a peer that sends more than our own
+/// protocol limit still has every descriptor delivered to us, and closed, rather than
+/// silently dropped by the kernel with MSG_CTRUNC.
+#define FORKCTL_CMSG_MAX_FDS 253
+
+/// sendmsg(2) with `nfds` descriptors as SCM_RIGHTS, MSG_NOSIGNAL so that a vanished peer
+/// is EPIPE rather than SIGPIPE. Returns bytes sent or -1 with errno.
+ssize_t forkctl_send_with_fds(int sock, const void *buf, size_t len, const int *fds, int nfds,
+                              int nonblocking);
+
+/// recvmsg(2) with MSG_CMSG_CLOEXEC. Descriptors go to `fds` (room for `maxfds`); any beyond
+/// that are closed here so that nothing received is ever lost open. `*nfds` gets how many were
+/// stored, `*overflow` is set when descriptors had to be closed or the kernel truncated them.
+ssize_t forkctl_recv_with_fds(int sock, void *buf, size_t len, int *fds, int maxfds, int *nfds,
+                              int *overflow, int nonblocking);
+
+/// clone(CLONE_PARENT | SIGCHLD): a fork whose child is a child of our parent (the daemon),
+/// so the daemon reaps every worker itself and no template ever has to. Returns like fork().
+/// glibc's fork handlers do not run (as with _Fork); see the comment in the source.
+pid_t forkctl_clone_parent(void);
+
+/// prctl(PR_SET_CHILD_SUBREAPER, 1).
+int forkctl_set_child_subreaper(void);
+
+/// prctl(PR_SET_PDEATHSIG, sig).
+int forkctl_set_parent_death_signal(int sig);
+
+/// fcntl(fd, F_DUPFD_CLOEXEC, minfd).
+int forkctl_dup_cloexec(int fd, int minfd);
+
+/// fcntl(F_SETFD, FD_CLOEXEC).
+void forkctl_set_cloexec(int fd);
+
+/// fcntl(F_SETFL, O_NONBLOCK) on or off. Returns 0 or -1.
+int forkctl_set_nonblocking(int fd, int on);
+
+/// fcntl(F_GETFD): -1 with errno EBADF when `fd` is not open.
+int forkctl_fd_flags(int fd);
+
+/// Number of threads of the calling process, from /proc/self/stat (field 20), or -1.
+int forkctl_thread_count(void);
+
+/// Wait-status macros, which do not import into Swift.
+int forkctl_wifexited(int status);
+int forkctl_wexitstatus(int status);
+int forkctl_wifsignaled(int status);
+int forkctl_wtermsig(int status);
+int forkctl_wcoredump(int status);
+
+/// One descriptor to place in a worker: `src` (any number) ends up on `target`.
+struct forkctl_fd_move {
+  int src;
+  int target;
+};
+
+/// The worker's exec path. Makes the process hold exactly the descriptors in `moves` (on
+/// their targets, close-on-exec cleared), /dev/null on any of 0, 1, 2 not among the targets,
+/// changes to `cwd_fd` when it is >= 0, unblocks all signals, and executes `file` searching
+/// `path` (a PATH value, NULL for the execvp(3) default) as execvp does: names with a '/' are
+/// used as they are, EACCES is remembered while the search goes on, ENOEXEC runs /bin/sh.
+///
+/// `keep` lists `nkeep` descriptors the caller still needs if the exec fails (they are moved
+/// above every target, stay close-on-exec, and their new numbers are written back).
+/// Returns the errno of the failure; returns only on failure.
+int forkctl_exec_worker(const struct forkctl_fd_move *moves, int nmoves, int cwd_fd,
+                        const char *file, char *const argv[], char *const envp[],
+                        const char *path, int *keep, int nkeep);
+
+/// posix_spawn of a helper with `fd_count` descriptors from `fds` placed on 0..fd_count-1
+/// (-1 means /dev/null), nothing else inherited, an empty signal mask and default signal
+/// actions. `setsid_flag` starts a new session. Returns 0 and the pid, or an errno.
+int forkctl_spawn(const char *path, char *const argv[], char *const envp[], const int *fds,
+                  int fd_count, int setsid_flag, pid_t *pid);
+
+/// close_range(first, ~0U, CLOSE_RANGE_CLOEXEC): every descriptor from `first` up becomes
+/// close-on-exec (Linux 5.11).
+int forkctl_cloexec_from(int first);
+
+/// Blocks `sigs` (a 0-terminated list) in the calling thread, for signalfd. Returns 0 or -1.
+int forkctl_block_signals(const int *sigs);
+
+/// signalfd for a 0-terminated list of signals, non-blocking and close-on-exec.
+int forkctl_signalfd(const int *sigs);
+
+/// Reads one signalfd_siginfo and returns its signal number, 0 when none is pending, -1 on error.
+int forkctl_read_signalfd(int fd);
+
+/// Restores the default action of `sig`, unblocks it and raises it on the calling process.
+void forkctl_reraise(int sig);
+
+/// dup3(fd, target, O_CLOEXEC).
+int forkctl_dup3_cloexec(int fd, int target);
+
+/// pipe2(O_CLOEXEC).
+int forkctl_pipe(int fds[2]);
+
+/// open(".", O_PATH | O_DIRECTORY | O_CLOEXEC).
+int forkctl_open_current_directory(void);
+
+/// accept4(SOCK_CLOEXEC | SOCK_NONBLOCK).
+int forkctl_accept(int listener);
+
+/// getsockopt(SO_PEERCRED). Returns 0 or -1.
+int forkctl_peer_credentials(int sock, pid_t *pid, uid_t *uid, gid_t *gid);
+
+/// Sets SIGPIPE to be ignored (for the client: a vanished daemon is EPIPE).
+void forkctl_ignore_sigpipe(void);
+
+/// epoll, wrapped because struct epoll_event is packed on x86-64 and does not import well.
+#define FORKCTL_EPOLLIN 0x001u
+#define FORKCTL_EPOLLOUT 0x004u
+#define FORKCTL_EPOLLERR 0x008u
+#define FORKCTL_EPOLLHUP 0x010u
+int forkctl_epoll_create(void);
+int forkctl_epoll_ctl(int epfd, int op, int fd, uint32_t events, uint64_t token);
+/// op: 1 add, 2 delete, 3 modify (EPOLL_CTL_*).
+int forkctl_epoll_wait(int epfd, uint64_t *tokens, uint32_t *events, int max, int timeout_ms);
+
+#endif

@@ -1,0 +1,389 @@
+#define _GNU_SOURCE
+#include "forkctl_shims.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <sched.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#ifndef CLOSE_RANGE_CLOEXEC
+#define CLOSE_RANGE_CLOEXEC (1U << 2)
+#endif
+
+ssize_t forkctl_send_with_fds(int sock, const void *buf, size_t len, const int *fds, int nfds,
+                              int nonblocking) {
+  struct iovec iov = {.iov_base = (void *)buf, .iov_len = len};
+  struct msghdr msg = {0};
+  union {
+    char buf[CMSG_SPACE(sizeof(int) * FORKCTL_CMSG_MAX_FDS)];
+    struct cmsghdr align;
+  } u;
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  if (nfds > 0) {
+    if (nfds > FORKCTL_CMSG_MAX_FDS) {
+      errno = EINVAL;
+      return -1;
+    }
+    msg.msg_control = u.buf;
+    msg.msg_controllen = CMSG_SPACE(sizeof(int) * (size_t)nfds);
+    struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(sizeof(int) * (size_t)nfds);
+    memcpy(CMSG_DATA(c), fds, sizeof(int) * (size_t)nfds);
+  }
+  return sendmsg(sock, &msg, MSG_NOSIGNAL | (nonblocking ? MSG_DONTWAIT : 0));
+}
+
+ssize_t forkctl_recv_with_fds(int sock, void *buf, size_t len, int *fds, int maxfds, int *nfds,
+                              int *overflow, int nonblocking) {
+  struct iovec iov = {.iov_base = buf, .iov_len = len};
+  struct msghdr msg = {0};
+  union {
+    char buf[CMSG_SPACE(sizeof(int) * FORKCTL_CMSG_MAX_FDS)];
+    struct cmsghdr align;
+  } u;
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = u.buf;
+  msg.msg_controllen = sizeof(u.buf);
+  *nfds = 0;
+  *overflow = 0;
+  // MSG_CMSG_CLOEXEC: a descriptor is close-on-exec from the moment it enters this process,
+  // so no exec anywhere can leak it (recvmsg(2), unix(7)).
+  ssize_t n = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC | (nonblocking ? MSG_DONTWAIT : 0));
+  if (n < 0) return n;
+  for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c != NULL; c = CMSG_NXTHDR(&msg, c)) {
+    if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
+    size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+    const unsigned char *data = CMSG_DATA(c);
+    for (size_t i = 0; i < count; i++) {
+      int fd;
+      memcpy(&fd, data + i * sizeof(int), sizeof(int));
+      if (*nfds < maxfds) {
+        fds[(*nfds)++] = fd;
+      } else {
+        close(fd);
+        *overflow = 1;
+      }
+    }
+  }
+  if (msg.msg_flags & MSG_CTRUNC) *overflow = 1;
+  return n;
+}
+
+pid_t forkctl_clone_parent(void) {
+  // CLONE_PARENT makes the new process a child of the template's parent, the daemon, which
+  // then reaps it with waitid and learns its exact status even after the template is gone
+  // (clone(2)). The raw system call skips glibc's fork(): no atfork handlers run, and
+  // glibc's cached thread id in the child still holds the template's. The template is
+  // single-threaded (checked before every call) and the child only reads commands and
+  // execs, so neither matters: glibc >= 2.34 raise() asks the kernel for the tid, and no
+  // robust or PI mutex is ever contended in a single-threaded process.
+  return (pid_t)syscall(SYS_clone, (unsigned long)(CLONE_PARENT | SIGCHLD), NULL, NULL, NULL, 0UL);
+}
+
+int forkctl_set_child_subreaper(void) { return prctl(PR_SET_CHILD_SUBREAPER, 1UL, 0UL, 0UL, 0UL); }
+
+int forkctl_set_parent_death_signal(int sig) {
+  return prctl(PR_SET_PDEATHSIG, (unsigned long)sig, 0UL, 0UL, 0UL);
+}
+
+int forkctl_dup_cloexec(int fd, int minfd) { return fcntl(fd, F_DUPFD_CLOEXEC, minfd); }
+
+void forkctl_set_cloexec(int fd) { fcntl(fd, F_SETFD, FD_CLOEXEC); }
+
+int forkctl_set_nonblocking(int fd, int on) {
+  int flags = fcntl(fd, F_GETFL);
+  if (flags < 0) return -1;
+  flags = on ? (flags | O_NONBLOCK) : (flags & ~O_NONBLOCK);
+  return fcntl(fd, F_SETFL, flags);
+}
+
+int forkctl_fd_flags(int fd) { return fcntl(fd, F_GETFD); }
+
+int forkctl_thread_count(void) {
+  // /proc/self/stat: "pid (comm) state ppid ..." where comm may hold spaces and parentheses,
+  // so parse from the last ')'. num_threads is field 20 (proc(5)).
+  char buf[1024];
+  int fd = open("/proc/self/stat", O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return -1;
+  ssize_t n;
+  do {
+    n = read(fd, buf, sizeof(buf) - 1);
+  } while (n < 0 && errno == EINTR);
+  close(fd);
+  if (n <= 0) return -1;
+  buf[n] = 0;
+  char *p = strrchr(buf, ')');
+  if (!p) return -1;
+  p++;
+  // After ')' come fields 3.. separated by single spaces; num_threads is the 18th of them.
+  int field = 2;
+  while (*p && field < 20) {
+    if (*p == ' ') field++;
+    p++;
+  }
+  if (field != 20) return -1;
+  return atoi(p);
+}
+
+int forkctl_wifexited(int status) { return WIFEXITED(status); }
+int forkctl_wexitstatus(int status) { return WEXITSTATUS(status); }
+int forkctl_wifsignaled(int status) { return WIFSIGNALED(status); }
+int forkctl_wtermsig(int status) { return WTERMSIG(status); }
+int forkctl_wcoredump(int status) { return WCOREDUMP(status); }
+
+static int exec_with_shell(const char *file, char *const argv[], char *const envp[]) {
+  // execvp(3): a file that is not a recognised executable format is run by the shell.
+  size_t argc = 0;
+  while (argv[argc]) argc++;
+  char **shargv = malloc((argc + 2) * sizeof(char *));
+  if (!shargv) return ENOMEM;
+  shargv[0] = (char *)"/bin/sh";
+  shargv[1] = (char *)file;
+  for (size_t i = 1; i <= argc; i++) shargv[i + 1] = argv[i];
+  execve("/bin/sh", shargv, envp);
+  int e = errno;
+  free(shargv);
+  return e;
+}
+
+static int exec_search(const char *file, char *const argv[], char *const envp[], const char *path) {
+  if (file[0] == 0) return ENOENT;
+  if (strchr(file, '/')) {
+    execve(file, argv, envp);
+    if (errno == ENOEXEC) return exec_with_shell(file, argv, envp);
+    return errno;
+  }
+  if (!path) path = "/bin:/usr/bin";
+  size_t flen = strlen(file);
+  if (flen > NAME_MAX) return ENAMETOOLONG;
+  int seen_eacces = 0;
+  char buf[PATH_MAX + NAME_MAX + 2];
+  const char *p = path;
+  for (;;) {
+    const char *end = strchrnul(p, ':');
+    size_t dlen = (size_t)(end - p);
+    if (dlen + flen + 2 <= sizeof(buf)) {
+      // An empty PATH element means the current directory (execvp(3)).
+      if (dlen == 0) {
+        memcpy(buf, file, flen + 1);
+      } else {
+        memcpy(buf, p, dlen);
+        buf[dlen] = '/';
+        memcpy(buf + dlen + 1, file, flen + 1);
+      }
+      execve(buf, argv, envp);
+      switch (errno) {
+        case EACCES:
+          seen_eacces = 1;
+          break;
+        case ENOENT:
+        case ENOTDIR:
+        case ESTALE:
+        case ENODEV:
+        case ETIMEDOUT:
+        case ELOOP:
+        case ENAMETOOLONG:
+          break;
+        case ENOEXEC:
+          return exec_with_shell(buf, argv, envp);
+        default:
+          return errno;
+      }
+    }
+    if (*end == 0) break;
+    p = end + 1;
+  }
+  return seen_eacces ? EACCES : ENOENT;
+}
+
+int forkctl_exec_worker(const struct forkctl_fd_move *moves, int nmoves, int cwd_fd,
+                        const char *file, char *const argv[], char *const envp[],
+                        const char *path, int *keep, int nkeep) {
+  sigset_t none;
+  sigemptyset(&none);
+  sigprocmask(SIG_SETMASK, &none, NULL);
+  // An ignored SIGPIPE would survive exec (signal(7)); a program expects the default.
+  signal(SIGPIPE, SIG_DFL);
+
+  if (cwd_fd >= 0 && fchdir(cwd_fd) < 0) return errno;
+
+  int highest = 2;
+  for (int i = 0; i < nmoves; i++)
+    if (moves[i].target > highest) highest = moves[i].target;
+
+  // First lift every source, and everything we keep, above the highest target, so that
+  // placing one descriptor can never overwrite another still to be placed.
+  for (int i = 0; i < nkeep; i++) {
+    int k = fcntl(keep[i], F_DUPFD_CLOEXEC, highest + 1);
+    if (k < 0) return errno;
+    close(keep[i]);
+    keep[i] = k;
+  }
+  int lifted[nmoves > 0 ? nmoves : 1];
+  for (int i = 0; i < nmoves; i++) {
+    lifted[i] = fcntl(moves[i].src, F_DUPFD_CLOEXEC, highest + 1);
+    if (lifted[i] < 0) return errno;
+  }
+  int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
+  if (devnull < 0) return errno;
+  int lifted_null = fcntl(devnull, F_DUPFD_CLOEXEC, highest + 1);
+  if (lifted_null < 0) return errno;
+  close(devnull);
+
+  for (int t = 0; t <= highest; t++) {
+    int source = -1;
+    // The last descriptor sent for a target wins, as a later redirection does in a shell.
+    for (int i = 0; i < nmoves; i++)
+      if (moves[i].target == t) source = lifted[i];
+    if (source < 0 && t <= 2) source = lifted_null;
+    if (source >= 0) {
+      // dup2 clears FD_CLOEXEC on the new descriptor (dup(2)).
+      if (dup2(source, t) < 0) return errno;
+    } else {
+      close(t);
+    }
+  }
+  // Nothing above the targets survives exec: the lifted copies and our own sockets are
+  // close-on-exec already; this catches anything that is not.
+  syscall(SYS_close_range, (unsigned)(highest + 1), ~0U, CLOSE_RANGE_CLOEXEC);
+
+  return exec_search(file, argv, envp, path);
+}
+
+int forkctl_spawn(const char *path, char *const argv[], char *const envp[], const int *fds,
+                  int fd_count, int setsid_flag, pid_t *pid) {
+  posix_spawn_file_actions_t fa;
+  posix_spawnattr_t attr;
+  int lifted[fd_count > 0 ? fd_count : 1];
+  int rc = 0;
+  for (int i = 0; i < fd_count; i++) lifted[i] = -1;
+  for (int i = 0; i < fd_count; i++) {
+    if (fds[i] < 0) continue;
+    lifted[i] = fcntl(fds[i], F_DUPFD_CLOEXEC, fd_count);
+    if (lifted[i] < 0) {
+      rc = errno;
+      goto out_lifted;
+    }
+  }
+  if ((rc = posix_spawn_file_actions_init(&fa))) goto out_lifted;
+  if ((rc = posix_spawnattr_init(&attr))) goto out_fa;
+  for (int i = 0; i < fd_count && rc == 0; i++) {
+    if (lifted[i] < 0)
+      rc = posix_spawn_file_actions_addopen(&fa, i, "/dev/null", O_RDWR, 0);
+    else
+      rc = posix_spawn_file_actions_adddup2(&fa, lifted[i], i);
+  }
+  // Everything of ours is close-on-exec already; closefrom makes "nothing else inherited"
+  // hold even for a descriptor some library opened without O_CLOEXEC (glibc 2.34).
+  if (rc == 0) rc = posix_spawn_file_actions_addclosefrom_np(&fa, fd_count);
+  sigset_t none, all;
+  sigemptyset(&none);
+  sigfillset(&all);
+  short flags = POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF;
+  if (setsid_flag) flags |= POSIX_SPAWN_SETSID;
+  if (rc == 0) rc = posix_spawnattr_setflags(&attr, flags);
+  if (rc == 0) rc = posix_spawnattr_setsigmask(&attr, &none);
+  if (rc == 0) rc = posix_spawnattr_setsigdefault(&attr, &all);
+  if (rc == 0) rc = posix_spawn(pid, path, &fa, &attr, argv, envp);
+  posix_spawnattr_destroy(&attr);
+out_fa:
+  posix_spawn_file_actions_destroy(&fa);
+out_lifted:
+  for (int i = 0; i < fd_count; i++)
+    if (lifted[i] >= 0) close(lifted[i]);
+  return rc;
+}
+
+int forkctl_cloexec_from(int first) {
+  return (int)syscall(SYS_close_range, (unsigned)first, ~0U, CLOSE_RANGE_CLOEXEC);
+}
+
+static void fill_set(sigset_t *set, const int *sigs) {
+  sigemptyset(set);
+  for (const int *s = sigs; *s; s++) sigaddset(set, *s);
+}
+
+int forkctl_block_signals(const int *sigs) {
+  sigset_t set;
+  fill_set(&set, sigs);
+  return sigprocmask(SIG_BLOCK, &set, NULL);
+}
+
+int forkctl_signalfd(const int *sigs) {
+  sigset_t set;
+  fill_set(&set, sigs);
+  return signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+}
+
+int forkctl_read_signalfd(int fd) {
+  struct signalfd_siginfo si;
+  ssize_t n;
+  do {
+    n = read(fd, &si, sizeof(si));
+  } while (n < 0 && errno == EINTR);
+  if (n < 0) return errno == EAGAIN ? 0 : -1;
+  if (n != sizeof(si)) return -1;
+  return (int)si.ssi_signo;
+}
+
+void forkctl_reraise(int sig) {
+  signal(sig, SIG_DFL);
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, sig);
+  sigprocmask(SIG_UNBLOCK, &set, NULL);
+  raise(sig);
+}
+
+int forkctl_dup3_cloexec(int fd, int target) { return dup3(fd, target, O_CLOEXEC); }
+
+int forkctl_pipe(int fds[2]) { return pipe2(fds, O_CLOEXEC); }
+
+int forkctl_open_current_directory(void) { return open(".", O_PATH | O_DIRECTORY | O_CLOEXEC); }
+
+int forkctl_accept(int listener) { return accept4(listener, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK); }
+
+int forkctl_peer_credentials(int sock, pid_t *pid, uid_t *uid, gid_t *gid) {
+  struct ucred cred;
+  socklen_t len = sizeof(cred);
+  if (getsockopt(sock, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0) return -1;
+  *pid = cred.pid;
+  *uid = cred.uid;
+  *gid = cred.gid;
+  return 0;
+}
+
+void forkctl_ignore_sigpipe(void) { signal(SIGPIPE, SIG_IGN); }
+
+int forkctl_epoll_create(void) { return epoll_create1(EPOLL_CLOEXEC); }
+
+int forkctl_epoll_ctl(int epfd, int op, int fd, uint32_t events, uint64_t token) {
+  struct epoll_event ev = {.events = events, .data.u64 = token};
+  return epoll_ctl(epfd, op, fd, &ev);
+}
+
+int forkctl_epoll_wait(int epfd, uint64_t *tokens, uint32_t *events, int max, int timeout_ms) {
+  struct epoll_event evs[128];
+  if (max > 128) max = 128;
+  int n = epoll_wait(epfd, evs, max, timeout_ms);
+  for (int i = 0; i < n; i++) {
+    tokens[i] = evs[i].data.u64;
+    events[i] = evs[i].events;
+  }
+  return n;
+}

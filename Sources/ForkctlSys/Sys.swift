@@ -1,0 +1,326 @@
+// Every libc call forkctl makes from Swift, each wrapped once: the raw call, an EINTR retry
+// (never for close), and a typed `throws(Errno)`.
+import CForkctlShims
+import CLibBSD
+import Glibc
+
+@_exported import SystemPackage
+
+@inline(__always)
+func currentErrno() -> Errno { Errno(rawValue: Glibc.errno) }
+
+/// Repeats `body` while it fails with EINTR.
+@inline(__always)
+func retrying<T: BinaryInteger>(_ body: () -> T) throws(Errno) -> T {
+  while true {
+    let r = body()
+    if r >= 0 { return r }
+    let e = currentErrno()
+    if e != .interrupted { throw e }
+  }
+}
+
+extension FileDescriptor {
+  /// Closes the descriptor. Never retried: after EINTR the descriptor is already gone on
+  /// Linux (close(2)). EBADF means our own bookkeeping is wrong, which is a bug.
+  public func closeQuietly() {
+    if Glibc.close(rawValue) < 0 && Glibc.errno == EBADF {
+      preconditionFailure("close(\(rawValue)): descriptor was not open")
+    }
+  }
+
+  /// Whether the descriptor is open in this process (fcntl F_GETFD).
+  public var isOpen: Bool { forkctl_fd_flags(rawValue) >= 0 }
+
+  /// Turns O_NONBLOCK on or off. The corresponding C function is `fcntl`.
+  public func setNonblocking(_ on: Bool) throws(Errno) {
+    if forkctl_set_nonblocking(rawValue, on ? 1 : 0) < 0 { throw currentErrno() }
+  }
+
+  /// A close-on-exec duplicate numbered at least `minimum`. The corresponding C function is
+  /// `fcntl(F_DUPFD_CLOEXEC)`.
+  public func duplicateCloseOnExec(minimum: CInt = 0) throws(Errno) -> FileDescriptor {
+    let fd = forkctl_dup_cloexec(rawValue, minimum)
+    if fd < 0 { throw currentErrno() }
+    return FileDescriptor(rawValue: fd)
+  }
+
+  /// Makes this descriptor a close-on-exec copy of `other` on this number.
+  /// The corresponding C function is `dup3`.
+  public static func move(_ other: FileDescriptor, to target: CInt) throws(Errno) {
+    _ = try retrying { forkctl_dup3_cloexec(other.rawValue, target) }
+  }
+
+  /// Writes all of `bytes`, blocking. The corresponding C function is `write`.
+  public func writeAll(_ bytes: [UInt8]) throws(Errno) {
+    var done = 0
+    while done < bytes.count {
+      let n = try retrying {
+        bytes.withUnsafeBytes { buf in Glibc.write(rawValue, buf.baseAddress! + done, buf.count - done) }
+      }
+      done += n
+    }
+  }
+
+  /// Reads up to `max` bytes; an empty result is end of file. Throws EAGAIN when
+  /// non-blocking and nothing is there. The corresponding C function is `read`.
+  public func readSome(max: Int) throws(Errno) -> [UInt8] {
+    var out = [UInt8](repeating: 0, count: max)
+    let n = try retrying {
+      out.withUnsafeMutableBytes { buf in Glibc.read(rawValue, buf.baseAddress!, buf.count) }
+    }
+    out.removeLast(max - n)
+    return out
+  }
+
+  /// Reads until end of file, up to `limit` bytes.
+  public func readAll(limit: Int = 1 << 20) throws(Errno) -> [UInt8] {
+    var out = [UInt8]()
+    while out.count < limit {
+      let chunk = try readSome(max: min(65536, limit - out.count))
+      if chunk.isEmpty { break }
+      out.append(contentsOf: chunk)
+    }
+    return out
+  }
+}
+
+/// Process-wide calls.
+public enum Sys {
+  public static var processID: Int32 { getpid() }
+  public static var userID: UInt32 { getuid() }
+
+  /// A new socket pair, both ends close-on-exec. The corresponding C function is `socketpair`.
+  public static func socketPair() throws(Errno) -> (FileDescriptor, FileDescriptor) {
+    var fds: [CInt] = [-1, -1]
+    let type = CInt(SOCK_STREAM.rawValue) | CInt(SOCK_CLOEXEC.rawValue)
+    _ = try retrying { socketpair(AF_UNIX, type, 0, &fds) }
+    return (FileDescriptor(rawValue: fds[0]), FileDescriptor(rawValue: fds[1]))
+  }
+
+  /// A pipe, both ends close-on-exec. The corresponding C function is `pipe2`.
+  public static func pipe() throws(Errno) -> (read: FileDescriptor, write: FileDescriptor) {
+    var fds: [CInt] = [-1, -1]
+    _ = try retrying { forkctl_pipe(&fds) }
+    return (FileDescriptor(rawValue: fds[0]), FileDescriptor(rawValue: fds[1]))
+  }
+
+  /// Opens a file close-on-exec. The corresponding C function is `open`.
+  public static func open(_ path: String, flags: CInt, mode: mode_t = 0o600) throws(Errno)
+    -> FileDescriptor
+  {
+    let fd = try retrying { Glibc.open(path, flags | O_CLOEXEC, mode) }
+    return FileDescriptor(rawValue: fd)
+  }
+
+  /// An O_PATH descriptor of the current directory, which stays valid however the
+  /// directory is renamed or however the path looks from another mount namespace.
+  public static func openCurrentDirectory() throws(Errno) -> FileDescriptor {
+    let fd = forkctl_open_current_directory()
+    if fd < 0 { throw currentErrno() }
+    return FileDescriptor(rawValue: fd)
+  }
+
+  /// Sends `signal` to `pid`. The corresponding C function is `kill`.
+  public static func kill(_ pid: Int32, _ signal: Int32) throws(Errno) {
+    if Glibc.kill(pid, signal) < 0 { throw currentErrno() }
+  }
+
+  /// Collects one exited child without blocking: nil when none is waiting.
+  /// The corresponding C function is `waitpid`.
+  public static func reapChild() throws(Errno) -> (pid: Int32, status: ExitStatusValue)? {
+    var status: CInt = 0
+    let pid = try retrying { waitpid(-1, &status, WNOHANG) }
+    if pid == 0 { return nil }
+    return (pid, ExitStatusValue(waitStatus: status))
+  }
+
+  /// Waits for one specific child. The corresponding C function is `waitpid`.
+  public static func waitChild(_ pid: Int32) throws(Errno) -> ExitStatusValue {
+    var status: CInt = 0
+    _ = try retrying { waitpid(pid, &status, 0) }
+    return ExitStatusValue(waitStatus: status)
+  }
+
+  /// Makes this process the reaper of every orphaned descendant (PR_SET_CHILD_SUBREAPER).
+  public static func becomeChildSubreaper() throws(Errno) {
+    if forkctl_set_child_subreaper() < 0 { throw currentErrno() }
+  }
+
+  /// Starts `path` with `fds` on 0, 1, 2, ... (nil is /dev/null) and nothing else, an empty
+  /// signal mask and default signal actions. The corresponding C function is `posix_spawn`.
+  public static func spawn(
+    path: String, arguments: [String], environment: [String], fds: [FileDescriptor?],
+    newSession: Bool = false
+  ) throws(Errno) -> Int32 {
+    var pid: pid_t = 0
+    let raw = fds.map { $0?.rawValue ?? -1 }
+    let rc = withCStrings(arguments) { argv in
+      withCStrings(environment) { envp in
+        forkctl_spawn(path, argv, envp, raw, CInt(raw.count), newSession ? 1 : 0, &pid)
+      }
+    }
+    if rc != 0 { throw Errno(rawValue: rc) }
+    return pid
+  }
+
+  /// The path of the running executable (/proc/self/exe).
+  public static func executablePath() throws(Errno) -> String {
+    var buf = [CChar](repeating: 0, count: 4096)
+    let n = try retrying { readlink("/proc/self/exe", &buf, buf.count - 1) }
+    return String(decoding: buf[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+  }
+
+  /// Ignores SIGPIPE, so that writing to a vanished peer fails with EPIPE.
+  public static func ignoreBrokenPipe() { forkctl_ignore_sigpipe() }
+
+  /// Restores `signal`'s default action and raises it on this process: how a client dies the
+  /// way its worker died, so that a shell sees the same status.
+  public static func reraise(_ signal: Int32) { forkctl_reraise(signal) }
+
+  /// The number of threads of this process (/proc/self/stat).
+  public static func threadCount() -> Int { Int(forkctl_thread_count()) }
+
+  /// clone(CLONE_PARENT): returns 0 in the child and the child's pid in the parent.
+  public static func forkAsSibling() throws(Errno) -> Int32 {
+    let pid = forkctl_clone_parent()
+    if pid < 0 { throw currentErrno() }
+    return pid
+  }
+
+  /// Ends the process at once, without running atexit handlers (for a child whose exec failed).
+  public static func exitImmediately(_ code: Int32) -> Never { _exit(code) }
+
+  /// Ends the process normally.
+  public static func exitProcess(_ code: Int32) -> Never { exit(code) }
+
+  /// The process's environment as "NAME=VALUE" byte strings.
+  public static func environment() -> [[UInt8]] {
+    var out = [[UInt8]]()
+    var p = environ
+    while let s = p.pointee {
+      out.append(Array(UnsafeBufferPointer(start: UnsafeRawPointer(s).assumingMemoryBound(to: UInt8.self), count: strlen(s))))
+      p += 1
+    }
+    return out
+  }
+
+  /// The value of one environment variable.
+  public static func environmentValue(_ name: String) -> String? {
+    guard let v = getenv(name) else { return nil }
+    return String(cString: v)
+  }
+
+  /// Creates `path` as a directory private to this user (0700), or checks that an existing
+  /// one is: owned by us and not accessible to anybody else.
+  public static func makePrivateDirectory(_ path: String) throws(PrivateDirectoryError) {
+    if mkdir(path, 0o700) < 0 && Glibc.errno != EEXIST {
+      throw PrivateDirectoryError(path: path, reason: .system(currentErrno()))
+    }
+    var st = stat()
+    if lstat(path, &st) < 0 { throw PrivateDirectoryError(path: path, reason: .system(currentErrno())) }
+    if st.st_mode & S_IFMT != S_IFDIR { throw PrivateDirectoryError(path: path, reason: .notDirectory) }
+    if st.st_uid != getuid() { throw PrivateDirectoryError(path: path, reason: .wrongOwner(st.st_uid)) }
+    if st.st_mode & 0o077 != 0 {
+      throw PrivateDirectoryError(path: path, reason: .openToOthers(UInt32(st.st_mode & 0o777)))
+    }
+  }
+
+  /// Removes a file; a missing file is not an error. The corresponding C function is `unlink`.
+  public static func removeFile(_ path: String) throws(Errno) {
+    if unlink(path) < 0 && Glibc.errno != ENOENT { throw currentErrno() }
+  }
+
+  /// Renames atomically. The corresponding C function is `rename`.
+  public static func rename(_ from: String, _ to: String) throws(Errno) {
+    if Glibc.rename(from, to) < 0 { throw currentErrno() }
+  }
+
+  /// Takes an exclusive lock on an open file, blocking. The corresponding C function is `flock`.
+  public static func lockExclusive(_ fd: FileDescriptor) throws(Errno) {
+    _ = try retrying { flock(fd.rawValue, LOCK_EX) }
+  }
+
+  /// Sets the text `ps` shows for this process. setproctitle_init must have run first.
+  public static func setProcessTitle(_ title: String) { forkctl_setproctitle(title) }
+
+  /// Prepares setproctitle: libbsd moves the environment away so the title can use the
+  /// space of argv and environ (setproctitle(3bsd)).
+  public static func initializeProcessTitle() {
+    setproctitle_init(CommandLine.argc, CommandLine.unsafeArgv, environ)
+  }
+
+  /// Text of errno, as strerror gives it.
+  public static func describe(_ e: Errno) -> String { String(cString: strerror(e.rawValue)) }
+}
+
+/// A directory that cannot be used as the private socket directory.
+public struct PrivateDirectoryError: Error {
+  public enum Reason: Sendable {
+    case system(Errno)
+    case notDirectory
+    case wrongOwner(UInt32)
+    case openToOthers(UInt32)
+  }
+  public var path: String
+  public var reason: Reason
+
+  public var description: String {
+    switch reason {
+    case .system(let e): return "cannot create directory \(path): \(Sys.describe(e))"
+    case .notDirectory: return "\(path) exists and is not a directory"
+    case .wrongOwner(let uid): return "directory \(path) belongs to uid \(uid), not to us"
+    case .openToOthers(let mode):
+      return "directory \(path) has mode \(String(mode, radix: 8)); it must be 0700"
+    }
+  }
+}
+
+/// A raw wait status decoded.
+public struct ExitStatusValue: Equatable, Sendable {
+  public var exitCode: Int32?
+  public var signal: Int32?
+  public var coreDumped: Bool
+
+  init(waitStatus s: CInt) {
+    if forkctl_wifexited(s) != 0 {
+      exitCode = forkctl_wexitstatus(s)
+      signal = nil
+      coreDumped = false
+    } else {
+      exitCode = nil
+      signal = forkctl_wifsignaled(s) != 0 ? forkctl_wtermsig(s) : 0
+      coreDumped = forkctl_wcoredump(s) != 0
+    }
+  }
+}
+
+/// Runs `body` with a NULL-terminated C array of the strings.
+public func withCStrings<R>(_ strings: [String], _ body: (UnsafePointer<UnsafeMutablePointer<CChar>?>) -> R) -> R {
+  withCStrings(strings.map { Array($0.utf8) }, body)
+}
+
+/// Runs `body` with a NULL-terminated C array of the byte strings (each NUL-terminated).
+public func withCStrings<R>(_ strings: [[UInt8]], _ body: (UnsafePointer<UnsafeMutablePointer<CChar>?>) -> R) -> R {
+  var total = 0
+  for s in strings { total += s.count + 1 }
+  let storage = UnsafeMutablePointer<CChar>.allocate(capacity: max(total, 1))
+  let pointers = UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>.allocate(capacity: strings.count + 1)
+  defer {
+    storage.deallocate()
+    pointers.deallocate()
+  }
+  var offset = 0
+  for (i, s) in strings.enumerated() {
+    pointers[i] = storage + offset
+    s.withUnsafeBytes { raw in
+      if !raw.isEmpty {
+        UnsafeMutableRawPointer(storage + offset).copyMemory(from: raw.baseAddress!, byteCount: raw.count)
+      }
+    }
+    storage[offset + s.count] = 0
+    offset += s.count + 1
+  }
+  pointers[strings.count] = nil
+  return body(pointers)
+}
