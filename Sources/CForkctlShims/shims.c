@@ -211,14 +211,36 @@ static int exec_search(const char *file, char *const argv[], char *const envp[],
   return seen_eacces ? EACCES : ENOENT;
 }
 
+// The kernel's struct sigaction for rt_sigaction on x86-64 and arm64 (no sa_restorer use).
+struct kernel_sigaction {
+  void (*handler)(int);
+  unsigned long flags;
+  void (*restorer)(void);
+  uint64_t mask;
+};
+
+static void reset_ignored_signals(void) {
+  // An ignored signal stays ignored across exec (signal(7)), so whatever this process ignores
+  // would silently reach the program. Ask the kernel directly: glibc's sigaction refuses the
+  // two real-time signals it keeps for itself (32, 33), which the Swift runtime ignores.
+  for (int sig = 1; sig <= 64; sig++) {
+    if (sig == SIGKILL || sig == SIGSTOP) continue;
+    struct kernel_sigaction old;
+    if (syscall(SYS_rt_sigaction, sig, NULL, &old, sizeof(uint64_t)) != 0) continue;
+    if (old.handler == SIG_IGN) {
+      struct kernel_sigaction dfl = {.handler = SIG_DFL};
+      syscall(SYS_rt_sigaction, sig, &dfl, NULL, sizeof(uint64_t));
+    }
+  }
+}
+
 int forkctl_exec_worker(const struct forkctl_fd_move *moves, int nmoves, int cwd_fd,
                         const char *file, char *const argv[], char *const envp[],
                         const char *path, int *keep, int nkeep) {
   sigset_t none;
   sigemptyset(&none);
   sigprocmask(SIG_SETMASK, &none, NULL);
-  // An ignored SIGPIPE would survive exec (signal(7)); a program expects the default.
-  signal(SIGPIPE, SIG_DFL);
+  reset_ignored_signals();
 
   if (cwd_fd >= 0 && fchdir(cwd_fd) < 0) return errno;
 

@@ -324,3 +324,70 @@ public func withCStrings<R>(_ strings: [[UInt8]], _ body: (UnsafePointer<UnsafeM
   pointers[strings.count] = nil
   return body(pointers)
 }
+
+extension Sys {
+  /// Replaces the process with `program`: `moves` are placed (source descriptor, target
+  /// number), everything else is closed or close-on-exec, stdio not given is /dev/null.
+  /// `keep` are descriptors still needed if exec fails; their new numbers are written back.
+  /// Returns only on failure, with the reason. The C function is `forkctl_exec_worker`.
+  public static func execute(
+    program: [UInt8], arguments: [[UInt8]], environment: [[UInt8]],
+    moves: [(source: FileDescriptor, target: Int32)], workingDirectory: FileDescriptor?,
+    keep: inout [FileDescriptor]
+  ) -> Errno {
+    var path: [UInt8]? = nil
+    let prefix = Array("PATH=".utf8)
+    for e in environment where e.starts(with: prefix) { path = Array(e.dropFirst(prefix.count)) }
+    let rawMoves = moves.map { forkctl_fd_move(src: $0.source.rawValue, target: $0.target) }
+    var rawKeep = keep.map(\.rawValue)
+    let rc: CInt = withCStrings([program] + (path.map { [$0] } ?? [])) { fileAndPath in
+      withCStrings(arguments) { argv in
+        withCStrings(environment) { envp in
+          forkctl_exec_worker(
+            rawMoves, CInt(rawMoves.count), workingDirectory?.rawValue ?? -1, fileAndPath[0], argv,
+            envp, path == nil ? nil : fileAndPath[1], &rawKeep, CInt(rawKeep.count))
+        }
+      }
+    }
+    keep = rawKeep.map { FileDescriptor(rawValue: $0) }
+    return Errno(rawValue: rc)
+  }
+}
+
+extension Sys {
+  /// Opens or creates a file read-write, 0600 (a lock file).
+  public static func openOrCreate(_ path: String) throws(Errno) -> FileDescriptor {
+    try open(path, flags: O_RDWR | O_CREAT)
+  }
+
+  /// Opens or creates a file for appending, 0600 (a log).
+  public static func openForAppending(_ path: String) throws(Errno) -> FileDescriptor {
+    try open(path, flags: O_WRONLY | O_CREAT | O_APPEND)
+  }
+}
+
+extension Sys {
+  /// Moves the calling process into the background: fork, the parent exits at once, the
+  /// child starts a new session. Only for a single-threaded process at start-up.
+  public static func detach() throws(Errno) {
+    let pid = fork()
+    if pid < 0 { throw currentErrno() }
+    if pid > 0 { _exit(0) }
+    _ = setsid()
+  }
+
+  /// The raw bytes of the last `count` command-line arguments: what a shell passed, byte
+  /// for byte, even when it is not UTF-8 (CommandLine.arguments repairs invalid UTF-8).
+  public static func rawArguments(last count: Int) -> [[UInt8]] {
+    let argc = Int(CommandLine.argc)
+    return (max(0, argc - count)..<argc).map { i in
+      let p = CommandLine.unsafeArgv[i]!
+      return Array(UnsafeBufferPointer(start: UnsafeRawPointer(p).assumingMemoryBound(to: UInt8.self), count: strlen(p)))
+    }
+  }
+
+  /// Writes a line to standard error.
+  public static func printError(_ line: String) {
+    try? FileDescriptor(rawValue: 2).writeAll(Array((line + "\n").utf8))
+  }
+}

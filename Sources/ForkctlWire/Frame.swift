@@ -103,13 +103,26 @@ public struct FrameDecoder: Sendable {
 
   public init() {}
 
-  /// Bytes still needed to complete the next frame. A reader that never reads more than
-  /// this in one call gets exact descriptor attribution.
+  /// How many bytes to read next: never past the end of the frame being decoded, so that a
+  /// reader that respects it gets exact descriptor attribution; at most 64 KiB at a time.
   public var bytesWanted: Int {
     let have = buffer.count - start
     if have < WireLimits.headerSize { return WireLimits.headerSize - have }
     let length = Self.payloadLength(buffer, at: start)
-    return max(1, WireLimits.headerSize + length - have)
+    return min(64 * 1024, max(1, WireLimits.headerSize + length - have))
+  }
+
+  /// True when `next()` has an answer without more bytes: a complete frame, or an error.
+  public var isReady: Bool {
+    if failed != nil { return true }
+    let have = buffer.count - start
+    if have >= 1, buffer[start] != WireLimits.version { return true }
+    if have >= 2, MessageType(rawValue: buffer[start + 1]) == nil { return true }
+    if have >= 4, Int(buffer[start + 2]) | Int(buffer[start + 3]) << 8 > WireLimits.maxFDsPerFrame { return true }
+    if unclaimedFDs > WireLimits.maxFDsPerFrame { return true }
+    if have < WireLimits.headerSize { return false }
+    let length = Self.payloadLength(buffer, at: start)
+    return length > WireLimits.maxPayload || have >= WireLimits.headerSize + length
   }
 
   /// True when no partial frame is buffered.

@@ -452,8 +452,8 @@ public enum Reply: Equatable, Sendable {
 /// What the daemon tells a process object (a template, or a worker that has not run yet;
 /// after `run --keep-control`, `fds` and `arguments` still reach the running program).
 public enum Command: Equatable, Sendable {
-  /// Fork; the one descriptor is the child's control socket.
-  case fork
+  /// Fork; the one descriptor is the child's control socket, `id` the child's process id.
+  case fork(id: UInt64)
   case fds(targets: [FDTarget])
   case arguments([[UInt8]])
   /// Descriptors: the working directory if the spec has one, then the status pipe if
@@ -464,8 +464,9 @@ public enum Command: Equatable, Sendable {
   public func frame() -> Frame {
     var w = PayloadWriter()
     switch self {
-    case .fork:
-      return Frame(type: .commandFork, payload: [], fdCount: 1)
+    case .fork(let id):
+      w.u64(id)
+      return Frame(type: .commandFork, payload: w.bytes, fdCount: 1)
     case .fds(let targets):
       writeTargets(targets, to: &w)
       return Frame(type: .commandFDs, payload: w.bytes, fdCount: targets.count)
@@ -483,7 +484,7 @@ public enum Command: Equatable, Sendable {
     switch frame.type {
     case .commandFork:
       try checkFDs(frame, 1)
-      self = .fork
+      self = .fork(id: try r.u64())
     case .commandFDs:
       let targets = try readTargets(&r)
       try checkFDs(frame, targets.count)

@@ -1,0 +1,95 @@
+import ForkctlSys
+import ForkctlWire
+
+/// Connects to the daemon, starting one when none answers. Two clients racing end with one
+/// daemon: starters take an exclusive lock on `start.lock` beside the socket, and the one that
+/// gets it second finds the first one's daemon answering.
+enum DaemonStarter {
+  static func connect(_ path: String, autoStart: Bool) throws(ForkctlError) -> FileDescriptor {
+    do {
+      return try UnixSocket.connect(to: path)
+    } catch {
+      guard autoStart, error == .noSuchFileOrDirectory || error == .connectionRefused else {
+        throw ForkctlError(.daemonUnavailable, "cannot connect to daemon at \(path): \(Sys.describe(error))", underlying: error)
+      }
+    }
+    return try start(path)
+  }
+
+  private static func directory(of path: String) -> String {
+    guard let slash = path.lastIndex(of: "/") else { return "." }
+    return slash == path.startIndex ? "/" : String(path[..<slash])
+  }
+
+  private static func start(_ path: String) throws(ForkctlError) -> FileDescriptor {
+    let dir = directory(of: path)
+    do {
+      try Sys.makePrivateDirectory(dir)
+    } catch {
+      throw ForkctlError(.daemonUnavailable, "cannot start daemon: \(error.description)")
+    }
+    let lock: FileDescriptor
+    do throws(Errno) {
+      lock = try Sys.openOrCreate(path + ".start.lock")
+      try Sys.lockExclusive(lock)
+    } catch {
+      throw ForkctlError(.daemonUnavailable, "cannot lock \(path).start.lock: \(Sys.describe(error))", underlying: error)
+    }
+    defer { lock.closeQuietly() }
+    if let fd = try? UnixSocket.connect(to: path) { return fd }
+    try spawnDaemon(path)
+    do {
+      return try UnixSocket.connect(to: path)
+    } catch {
+      throw ForkctlError(.daemonUnavailable, "cannot connect to daemon at \(path) after starting it: \(Sys.describe(error))", underlying: error)
+    }
+  }
+
+  /// Starts `forkctl daemon` in the background and waits for it to say it is listening.
+  private static func spawnDaemon(_ path: String) throws(ForkctlError) {
+    let fail = { (what: String, e: Errno) in
+      ForkctlError(.daemonUnavailable, "cannot start daemon for \(path): \(what): \(Sys.describe(e))", underlying: e)
+    }
+    let exe: String
+    let ready: (read: FileDescriptor, write: FileDescriptor)
+    let log: FileDescriptor
+    do { exe = try Sys.executablePath() } catch { throw fail("cannot find own executable", error) }
+    do { ready = try Sys.pipe() } catch { throw fail("pipe", error) }
+    defer { ready.read.closeQuietly() }
+    do {
+      log = try Sys.openForAppending(path + ".log")
+    } catch {
+      ready.write.closeQuietly()
+      throw fail("cannot open \(path).log", error)
+    }
+    let pid: Int32
+    do {
+      pid = try Sys.spawn(
+        path: exe, arguments: ["forkctl", "daemon", "--socket", path, "--ready-fd", "3", "--background"],
+        environment: [], fds: [nil, nil, log, ready.write], newSession: true)
+    } catch {
+      ready.write.closeQuietly()
+      log.closeQuietly()
+      throw fail("posix_spawn", error)
+    }
+    ready.write.closeQuietly()
+    log.closeQuietly()
+    // The daemon forks once into the background; reap the parent half so no zombie of it is
+    // left in a long-lived client.
+    _ = try? Sys.waitChild(pid)
+    let answer = (try? ready.read.readAll(limit: 4096)) ?? []
+    let text = String(decoding: answer, as: UTF8.self)
+    if text.hasPrefix("ready") { return }
+    if text.hasPrefix("error running") { return }  // another daemon won the race
+    let message = text.split(separator: " ", maxSplits: 2).dropFirst(2).first.map(String.init) ?? "it exited without a word (see \(path).log)"
+    throw ForkctlError(.daemonUnavailable, "cannot start daemon for \(path): \(message.trimmingSuffixNewline())")
+  }
+}
+
+extension String {
+  func trimmingSuffixNewline() -> String {
+    var s = self
+    while s.last == "\n" { s.removeLast() }
+    return s
+  }
+}

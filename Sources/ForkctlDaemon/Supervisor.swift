@@ -1,0 +1,565 @@
+// The daemon's bookkeeping as a state machine: events in (a request, a report from a process
+// object, a closed control socket, a reaped child), effects out through `SupervisorEffects`.
+// It makes no system call itself, so it is unit-tested with a recording fake.
+import ForkctlSys
+import ForkctlWire
+
+/// A connected client, numbered by the event loop.
+public typealias ClientID = UInt64
+
+/// What the supervisor asks of the world. The event loop does it for real; tests record it.
+public protocol SupervisorEffects {
+  /// Sends `reply` to `client` (dropped silently if the client is gone).
+  mutating func reply(_ client: ClientID, _ reply: Reply)
+  /// Sends `command` to process object `id` over its control socket, with `fds`, which the
+  /// effects then own and close once sent.
+  mutating func send(_ id: UInt64, _ command: Command, fds: [FileDescriptor])
+  /// Starts a template process holding `control` (consumed) on its control descriptor.
+  mutating func startTemplate(id: UInt64, control: FileDescriptor) throws(Errno) -> Int32
+  /// A new socket pair.
+  mutating func socketPair() throws(Errno) -> (FileDescriptor, FileDescriptor)
+  /// A new pipe.
+  mutating func pipe() throws(Errno) -> (read: FileDescriptor, write: FileDescriptor)
+  /// Starts watching the daemon's end of process object `id`'s control socket.
+  mutating func watchControl(_ id: UInt64, _ fd: FileDescriptor)
+  /// Stops watching and closes `id`'s control socket; the process sees end of file.
+  mutating func closeControl(_ id: UInt64)
+  /// Starts watching the read end of `id`'s exec status pipe.
+  mutating func watchStatusPipe(_ id: UInt64, _ fd: FileDescriptor)
+  /// Closes a descriptor the supervisor no longer needs.
+  mutating func close(_ fd: FileDescriptor)
+  /// Sends a signal to a process.
+  mutating func signal(_ pid: Int32, _ signal: Int32) throws(Errno)
+  /// Stops the daemon after the pending replies are written.
+  mutating func shutdown()
+}
+
+/// Limits of the daemon, each documented in forkctl(1).
+public struct SupervisorLimits: Sendable {
+  /// Process objects kept at once, live or exited and not yet waited for.
+  public var maxProcesses = 4096
+  /// Descriptors sent to one process object.
+  public var maxFDsPerProcess = 256
+  /// Bytes of strings sent to one process object.
+  public var maxArgumentBytesPerProcess = 1 << 20
+  /// Exited process objects kept after a wait has reported them, for repeated waits.
+  public var retainedAfterWait = 1024
+  /// Longest process object name.
+  public var maxNameLength = 64
+
+  public init() {}
+}
+
+/// One process object: a template, the default template, or a process forked from one.
+struct ProcessRecord {
+  var id: UInt64
+  var name: [UInt8]
+  var role: ProcessInfo.Role
+  var parent: UInt64
+  var pid: Int32 = 0
+  var state: ProcessInfo.State = .starting
+  var status: ExitStatus?
+  var fdsSent = 0
+  var argumentBytesSent = 0
+  var argumentsSent = 0
+  var program: [UInt8] = []
+  /// The control socket is open (and watched by the event loop).
+  var hasControl = false
+  /// After run --keep-control the control socket stays open into the running program.
+  var keepsControl = false
+  /// Fork requests sent to this process, answered in order.
+  var pendingForks: [(child: UInt64, client: ClientID?)] = []
+  /// A run whose exec outcome is not known yet.
+  var pendingRun: (client: ClientID?, spec: RunSpec)?
+  /// A wait has reported this record's exit status.
+  var waitedFor = false
+}
+
+/// A `wait` that has not been answered yet.
+struct PendingWait {
+  var client: ClientID
+  var ids: [UInt64]
+}
+
+public struct Supervisor<Effects: SupervisorEffects> {
+  public var effects: Effects
+  public let limits: SupervisorLimits
+  let daemonPID: Int32
+
+  private(set) var records: [UInt64: ProcessRecord] = [:]
+  private var pidToID: [Int32: UInt64] = [:]
+  private var nextID: UInt64 = 1
+  private(set) var defaultTemplate: UInt64?
+  private var waits: [PendingWait] = []
+  /// Exits of children whose pid no fork report has named yet (the child can exit before
+  /// its template's report arrives). Bounded; only kept while a fork is in flight.
+  private var earlyExits: [Int32: ExitStatus] = [:]
+  private var forksInFlight = 0
+  /// Ids of exited records already reported by a wait, oldest first.
+  private var reported: [UInt64] = []
+  private(set) var shuttingDown = false
+
+  public init(effects: Effects, limits: SupervisorLimits = SupervisorLimits(), daemonPID: Int32) {
+    self.effects = effects
+    self.limits = limits
+    self.daemonPID = daemonPID
+  }
+
+  /// The reserved name of the default template.
+  public static var defaultTemplateName: [UInt8] { Array("default".utf8) }
+
+  // MARK: Requests
+
+  /// Handles one request. `fds` came with it and are owned by the supervisor from now on.
+  public mutating func handle(_ request: Request, fds: [FileDescriptor], from client: ClientID) {
+    if shuttingDown {
+      closeAll(fds)
+      effects.reply(client, .failure(.shuttingDown, "the daemon is shutting down"))
+      return
+    }
+    switch request {
+    case .hello:
+      effects.reply(client, .welcome(version: WireLimits.version, daemonPID: daemonPID))
+    case .new(let name):
+      guard let template = ensureDefaultTemplate(client) else { return }
+      fork(template, name: name, client: client)
+    case .exec(let name):
+      exec(name: name, client: client)
+    case .fork(let ref, let name):
+      guard let id = lookup(ref, client) else { return }
+      fork(id, name: name, client: client)
+    case .sendFDs(let ref, let targets):
+      sendFDs(ref, targets, fds, client)
+    case .sendArgs(let ref, let list):
+      sendArgs(ref, list, client)
+    case .run(let ref, let spec):
+      run(ref, spec, fds, client)
+    case .wait(let refs):
+      wait(refs, client)
+    case .kill(let signal, let refs):
+      kill(signal, refs, client)
+    case .list:
+      effects.reply(client, .listing(listing()))
+    case .shutdown:
+      shuttingDown = true
+      effects.reply(client, .ok)
+      effects.shutdown()
+    }
+  }
+
+  private func describe(_ id: UInt64) -> String {
+    guard let r = records[id], !r.name.isEmpty else { return "process \(id)" }
+    return "process \(id) (\(String(decoding: r.name, as: UTF8.self)))"
+  }
+
+  private mutating func lookup(_ ref: [UInt8], _ client: ClientID) -> UInt64? {
+    if let id = resolve(ref) { return id }
+    effects.reply(client, .failure(.unknownProcess, "no process object \(String(decoding: ref, as: UTF8.self))"))
+    return nil
+  }
+
+  /// A decimal id, or the newest process object with that name.
+  func resolve(_ ref: [UInt8]) -> UInt64? {
+    if !ref.isEmpty, ref.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }) {
+      guard let id = UInt64(String(decoding: ref, as: UTF8.self)), records[id] != nil else { return nil }
+      return id
+    }
+    if ref == Self.defaultTemplateName { return defaultTemplate }
+    return records.values.filter { $0.name == ref }.max { $0.id < $1.id }?.id
+  }
+
+  /// Checks a requested name; replies and returns false when it cannot be used.
+  private mutating func acceptName(_ name: [UInt8], _ client: ClientID) -> Bool {
+    if name.isEmpty { return true }
+    let printable = name.allSatisfy { $0 > 0x20 && $0 != 0x7f }
+    let numeric = name.allSatisfy { $0 >= 0x30 && $0 <= 0x39 }
+    if name.count > limits.maxNameLength || !printable || numeric || name == Self.defaultTemplateName {
+      effects.reply(
+        client,
+        .failure(
+          .badRequest,
+          "invalid name \(String(decoding: name, as: UTF8.self)): names are 1 to \(limits.maxNameLength) bytes without spaces, not all digits, and not \"default\""
+        ))
+      return false
+    }
+    if records.values.contains(where: { $0.name == name && $0.state != .exited }) {
+      effects.reply(client, .failure(.nameTaken, "name \(String(decoding: name, as: UTF8.self)) is already in use"))
+      return false
+    }
+    return true
+  }
+
+  private mutating func reserveRecord(_ client: ClientID) -> UInt64? {
+    if records.count >= limits.maxProcesses {
+      dropReportedRecords(keeping: 0)
+    }
+    if records.count >= limits.maxProcesses {
+      effects.reply(
+        client,
+        .failure(
+          .limitReached,
+          "too many process objects (\(limits.maxProcesses)); wait for exited ones or kill some"))
+      return nil
+    }
+    defer { nextID += 1 }
+    return nextID
+  }
+
+  private mutating func startTemplateRecord(name: [UInt8], role: ProcessInfo.Role, _ client: ClientID)
+    -> UInt64?
+  {
+    guard let id = reserveRecord(client) else { return nil }
+    let ends: (FileDescriptor, FileDescriptor)
+    do {
+      ends = try effects.socketPair()
+    } catch {
+      effects.reply(client, .failure(.templateFailed, "cannot create a control socket: \(Sys.describe(error))"))
+      return nil
+    }
+    let pid: Int32
+    do {
+      pid = try effects.startTemplate(id: id, control: ends.1)
+    } catch {
+      effects.close(ends.0)
+      effects.reply(client, .failure(.templateFailed, "cannot start a template: \(Sys.describe(error))"))
+      return nil
+    }
+    var record = ProcessRecord(id: id, name: name, role: role, parent: 0)
+    record.pid = pid
+    record.state = .ready
+    record.hasControl = true
+    records[id] = record
+    pidToID[pid] = id
+    effects.watchControl(id, ends.0)
+    return id
+  }
+
+  private mutating func ensureDefaultTemplate(_ client: ClientID) -> UInt64? {
+    if let id = defaultTemplate, let r = records[id], r.state != .exited, r.hasControl { return id }
+    let id = startTemplateRecord(name: [], role: .defaultTemplate, client)
+    defaultTemplate = id
+    return id
+  }
+
+  private mutating func exec(name: [UInt8], client: ClientID) {
+    guard acceptName(name, client) else { return }
+    guard let id = startTemplateRecord(name: name, role: .template, client) else { return }
+    effects.reply(client, .created(id: id, pid: records[id]!.pid))
+  }
+
+  /// A process object that can still take commands: not run, not exited.
+  private mutating func requireUnrun(_ id: UInt64, _ action: String, _ client: ClientID) -> Bool {
+    let r = records[id]!
+    if (r.state == .starting || r.state == .ready) && r.hasControl { return true }
+    switch r.state {
+    case .running:
+      effects.reply(client, .failure(.wrongState, "cannot \(action) \(describe(id)): it is already running \(String(decoding: r.program, as: UTF8.self))"))
+    default:
+      effects.reply(client, .failure(.wrongState, "cannot \(action) \(describe(id)): it has exited"))
+    }
+    return false
+  }
+
+  private mutating func fork(_ parent: UInt64, name: [UInt8], client: ClientID) {
+    guard requireUnrun(parent, "fork", client), acceptName(name, client) else { return }
+    guard let id = reserveRecord(client) else { return }
+    let ends: (FileDescriptor, FileDescriptor)
+    do {
+      ends = try effects.socketPair()
+    } catch {
+      effects.reply(client, .failure(.templateFailed, "cannot create a control socket: \(Sys.describe(error))"))
+      return
+    }
+    var child = ProcessRecord(id: id, name: name, role: .forked, parent: parent)
+    child.hasControl = true
+    let p = records[parent]!
+    child.fdsSent = p.fdsSent
+    child.argumentsSent = p.argumentsSent
+    child.argumentBytesSent = p.argumentBytesSent
+    records[id] = child
+    effects.watchControl(id, ends.0)
+    records[parent]!.pendingForks.append((id, client))
+    forksInFlight += 1
+    effects.send(parent, .fork(id: id), fds: [ends.1])
+  }
+
+  private mutating func sendFDs(_ ref: [UInt8], _ targets: [FDTarget], _ fds: [FileDescriptor], _ client: ClientID) {
+    guard let id = lookup(ref, client) else { return closeAll(fds) }
+    guard acceptsInput(id, "send descriptors to", client) else { return closeAll(fds) }
+    if records[id]!.fdsSent + fds.count > limits.maxFDsPerProcess {
+      closeAll(fds)
+      effects.reply(client, .failure(.limitReached, "cannot send descriptors to \(describe(id)): it would hold more than \(limits.maxFDsPerProcess)"))
+      return
+    }
+    records[id]!.fdsSent += fds.count
+    effects.send(id, .fds(targets: targets), fds: fds)
+    effects.reply(client, .ok)
+  }
+
+  private mutating func sendArgs(_ ref: [UInt8], _ list: [[UInt8]], _ client: ClientID) {
+    guard let id = lookup(ref, client), acceptsInput(id, "send strings to", client) else { return }
+    let bytes = list.reduce(0) { $0 + $1.count }
+    if records[id]!.argumentBytesSent + bytes > limits.maxArgumentBytesPerProcess {
+      effects.reply(client, .failure(.limitReached, "cannot send strings to \(describe(id)): it would hold more than \(limits.maxArgumentBytesPerProcess) bytes"))
+      return
+    }
+    if !records[id]!.keepsControl, list.contains(where: { $0.contains(0) }) {
+      effects.reply(client, .failure(.badRequest, "cannot send strings to \(describe(id)): an argument cannot hold a NUL byte"))
+      return
+    }
+    records[id]!.argumentBytesSent += bytes
+    records[id]!.argumentsSent += list.count
+    effects.send(id, .arguments(list), fds: [])
+    effects.reply(client, .ok)
+  }
+
+  /// Strings and descriptors go to a process object before run, or to a running program
+  /// that kept its control socket.
+  private mutating func acceptsInput(_ id: UInt64, _ action: String, _ client: ClientID) -> Bool {
+    let r = records[id]!
+    if r.role == .defaultTemplate {
+      effects.reply(client, .failure(.wrongState, "cannot \(action) the default template; make your own with exec"))
+      return false
+    }
+    if r.state == .running && r.keepsControl && r.hasControl && r.pendingRun == nil { return true }
+    if r.state == .running && r.keepsControl {
+      effects.reply(client, .failure(.wrongState, "cannot \(action) \(describe(id)): its program has closed the control socket"))
+      return false
+    }
+    return requireUnrun(id, action, client)
+  }
+
+  private mutating func run(_ ref: [UInt8], _ spec: RunSpec, _ fds: [FileDescriptor], _ client: ClientID) {
+    guard let id = lookup(ref, client) else { return closeAll(fds) }
+    if records[id]!.role == .defaultTemplate {
+      closeAll(fds)
+      effects.reply(client, .failure(.wrongState, "cannot run the default template; fork it with new"))
+      return
+    }
+    guard requireUnrun(id, "run", client) else { return closeAll(fds) }
+    var sent = fds
+    if spec.keepControl {
+      do {
+        let p = try effects.pipe()
+        effects.watchStatusPipe(id, p.read)
+        sent.append(p.write)
+      } catch {
+        closeAll(fds)
+        effects.reply(client, .failure(.internalError, "cannot create a pipe: \(Sys.describe(error))"))
+        return
+      }
+    }
+    records[id]!.state = .running
+    records[id]!.program = spec.program
+    records[id]!.keepsControl = spec.keepControl
+    records[id]!.pendingRun = (client, spec)
+    effects.send(id, .run(spec, statusPipe: spec.keepControl), fds: sent)
+  }
+
+  private mutating func wait(_ refs: [[UInt8]], _ client: ClientID) {
+    var ids: [UInt64] = []
+    for ref in refs {
+      guard let id = lookup(ref, client) else { return }
+      ids.append(id)
+    }
+    if ids.isEmpty {
+      effects.reply(client, .failure(.badRequest, "wait needs at least one process object"))
+      return
+    }
+    waits.append(PendingWait(client: client, ids: ids))
+    answerWaits()
+  }
+
+  private mutating func kill(_ signal: Int32, _ refs: [[UInt8]], _ client: ClientID) {
+    var pids: [Int32] = []
+    for ref in refs {
+      guard let id = lookup(ref, client) else { return }
+      let r = records[id]!
+      if r.state == .exited {
+        effects.reply(client, .failure(.wrongState, "cannot signal \(describe(id)): it has exited"))
+        return
+      }
+      if r.pid == 0 {
+        effects.reply(client, .failure(.wrongState, "cannot signal \(describe(id)): it is still being forked"))
+        return
+      }
+      pids.append(r.pid)
+    }
+    for pid in pids {
+      do {
+        try effects.signal(pid, signal)
+      } catch {
+        effects.reply(client, .failure(.badRequest, "cannot send signal \(signal) to pid \(pid): \(Sys.describe(error))"))
+        return
+      }
+    }
+    effects.reply(client, .ok)
+  }
+
+  func listing() -> [ProcessInfo] {
+    records.values.sorted { $0.id < $1.id }.map { r in
+      ProcessInfo(
+        id: r.id, name: r.role == .defaultTemplate ? Self.defaultTemplateName : r.name, role: r.role,
+        parent: r.parent, pid: r.pid, state: r.state, status: r.status, fdsSent: UInt32(r.fdsSent),
+        argumentsSent: UInt32(r.argumentsSent), program: r.program)
+    }
+  }
+
+  // MARK: Events from process objects and the kernel
+
+  /// A report arrived on `id`'s control socket.
+  public mutating func handle(_ report: Report, from id: UInt64) {
+    guard records[id] != nil else { return }
+    switch report {
+    case .forked(let pid):
+      guard !records[id]!.pendingForks.isEmpty else { return }
+      let (child, client) = records[id]!.pendingForks.removeFirst()
+      forksInFlight -= 1
+      guard records[child] != nil else { return }
+      records[child]!.pid = pid
+      records[child]!.state = .ready
+      pidToID[pid] = child
+      if let client {
+        effects.reply(client, .created(id: child, pid: pid))
+      } else {
+        // Its client left before learning of it: nobody can ever use it.
+        try? effects.signal(pid, 9)
+      }
+      if let status = earlyExits.removeValue(forKey: pid) { childExited(pid: pid, status: status) }
+      if forksInFlight == 0 { earlyExits.removeAll() }
+    case .refused(let code, let message):
+      guard !records[id]!.pendingForks.isEmpty else { return }
+      let (child, client) = records[id]!.pendingForks.removeFirst()
+      forksInFlight -= 1
+      discardUnborn(child)
+      if let client { effects.reply(client, .failure(code, message: Array("cannot fork \(describe(id)): ".utf8) + message)) }
+    case .execFailed(let errno):
+      execFailed(id, Errno(rawValue: errno))
+    }
+  }
+
+  private mutating func discardUnborn(_ child: UInt64) {
+    if records[child]?.hasControl == true { effects.closeControl(child) }
+    records[child] = nil
+  }
+
+  private mutating func execFailed(_ id: UInt64, _ errno: Errno) {
+    guard let pending = records[id]?.pendingRun else { return }
+    records[id]!.pendingRun = nil
+    let program = String(decoding: pending.spec.program, as: UTF8.self)
+    let code: ErrorCode =
+      errno == .noSuchFileOrDirectory
+      ? .programNotFound : (errno == .permissionDenied ? .programNotExecutable : .execFailed)
+    if let client = pending.client {
+      effects.reply(client, .failure(code, "cannot run \(program) in \(describe(id)): \(Sys.describe(errno))"))
+    }
+  }
+
+  private mutating func execSucceeded(_ id: UInt64) {
+    guard let pending = records[id]?.pendingRun else { return }
+    records[id]!.pendingRun = nil
+    guard let client = pending.client else { return }
+    if pending.spec.waitForExit {
+      waits.append(PendingWait(client: client, ids: [id]))
+      answerWaits()
+    } else {
+      effects.reply(client, .ok)
+    }
+  }
+
+  /// The exec status pipe of `id` said something: end of file (exec succeeded) or an errno.
+  public mutating func statusPipeResult(_ id: UInt64, failure: Errno?) {
+    if let failure { execFailed(id, failure) } else { execSucceeded(id) }
+  }
+
+  /// `id`'s control socket reached end of file or failed: the process exec'd (without
+  /// keeping it), closed it, or died.
+  public mutating func controlClosed(_ id: UInt64) {
+    guard var r = records[id], r.hasControl else { return }
+    effects.closeControl(id)
+    r.hasControl = false
+    let forks = r.pendingForks
+    r.pendingForks = []
+    records[id] = r
+    for (child, client) in forks {
+      forksInFlight -= 1
+      discardUnborn(child)
+      if let client { effects.reply(client, .failure(.templateFailed, "\(describe(id)) died while forking")) }
+    }
+    if r.state == .running && !r.keepsControl { execSucceeded(id) }
+    if id == defaultTemplate { defaultTemplate = nil }
+  }
+
+  /// A child was reaped.
+  public mutating func childExited(pid: Int32, status: ExitStatus) {
+    guard let id = pidToID.removeValue(forKey: pid) else {
+      // Not known yet (its fork report is still on the way) or an orphan that the
+      // subreaper inherited. Only the first kind matters, and only while forks are in flight.
+      if forksInFlight > 0 && earlyExits.count < 4096 { earlyExits[pid] = status }
+      return
+    }
+    records[id]!.state = .exited
+    records[id]!.status = status
+    if id == defaultTemplate { defaultTemplate = nil }
+    answerWaits()
+  }
+
+  /// A client disconnected: forget what it was waiting for.
+  public mutating func clientGone(_ client: ClientID) {
+    waits.removeAll { $0.client == client }
+    for id in records.keys {
+      if records[id]!.pendingRun?.client == client { records[id]!.pendingRun!.client = nil }
+      for i in records[id]!.pendingForks.indices where records[id]!.pendingForks[i].client == client {
+        records[id]!.pendingForks[i].client = nil
+      }
+    }
+  }
+
+  private mutating func answerWaits() {
+    var i = 0
+    while i < waits.count {
+      let w = waits[i]
+      if w.ids.allSatisfy({ records[$0]?.status != nil }) {
+        waits.remove(at: i)
+        effects.reply(w.client, .statuses(w.ids.map { ($0, records[$0]!.status!) }))
+        for id in w.ids where !records[id]!.waitedFor {
+          records[id]!.waitedFor = true
+          reported.append(id)
+        }
+        dropReportedRecords(keeping: limits.retainedAfterWait)
+      } else {
+        i += 1
+      }
+    }
+  }
+
+  /// Forgets the oldest exited records that a wait has already reported, down to `keeping`.
+  private mutating func dropReportedRecords(keeping: Int) {
+    while reported.count > keeping {
+      let id = reported.removeFirst()
+      if waits.contains(where: { $0.ids.contains(id) }) { continue }
+      records[id] = nil
+    }
+  }
+
+  private mutating func closeAll(_ fds: [FileDescriptor]) {
+    for f in fds { effects.close(f) }
+  }
+
+  /// Ends every process object that has not run (they exit on end of file) and leaves
+  /// running programs alone.
+  public mutating func closeAllControls() {
+    for (id, r) in records where r.hasControl {
+      effects.closeControl(id)
+      records[id]!.hasControl = false
+    }
+  }
+
+  /// Process objects alive that never ran a program (templates included).
+  public var unrunProcessCount: Int {
+    records.values.filter { $0.pid > 0 && ($0.state == .ready || $0.state == .starting) }.count
+  }
+
+  /// How many process objects are recorded (live or exited).
+  public var processCount: Int { records.count }
+}

@@ -1,0 +1,161 @@
+// The template role: a small, single-threaded process that only waits for commands on its
+// control socket, keeps the descriptors and strings sent to it, forks copies of itself, and
+// finally becomes the program it is told to run. The same loop serves a template made by
+// `exec` and a worker-to-be made by `fork`: in AnyEvent::Fork terms both are process objects
+// that have not run yet. It runs no Foundation, Dispatch or Swift concurrency, so a fork
+// never copies another thread's half-held lock (seed 003).
+import ForkctlSys
+import ForkctlWire
+
+public struct Template {
+  /// The descriptor the daemon puts the control socket on.
+  public static let controlFD: CInt = 3
+  /// Environment variable that tells a program run with --keep-control where its control
+  /// socket is.
+  public static let controlFDVariable = "FORKCTL_CONTROL_FD"
+
+  private var channel = FrameChannel(FileDescriptor(rawValue: Template.controlFD))
+  private var fds: [(fd: FileDescriptor, target: FDTarget)] = []
+  private var arguments: [[UInt8]] = []
+
+  /// Runs the template loop of process object `id` until the daemon closes the control
+  /// socket or the process executes a program.
+  public static func main(id: String) -> Never {
+    Sys.initializeProcessTitle()
+    Sys.setProcessTitle("forkctl: template \(id)")
+    var t = Template()
+    t.serve()
+  }
+
+  private mutating func serve() -> Never {
+    while true {
+      let incoming: FrameChannel.Incoming
+      do {
+        incoming = try channel.receive()
+      } catch {
+        Sys.exitImmediately(0)
+      }
+      switch incoming {
+      case .endOfFile:
+        // The daemon let go of this process object: it ends, as an AnyEvent::Fork object
+        // that is destroyed before run does.
+        Sys.exitImmediately(0)
+      case .violation:
+        Sys.exitImmediately(70)
+      case .frame(let frame, let received):
+        let command: Command
+        do {
+          command = try Command(frame)
+        } catch {
+          for f in received { f.closeQuietly() }
+          Sys.exitImmediately(70)
+        }
+        handle(command, received)
+      }
+    }
+  }
+
+  private mutating func handle(_ command: Command, _ received: [FileDescriptor]) {
+    switch command {
+    case .fds(let targets):
+      for (fd, target) in zip(received, targets) { fds.append((fd, target)) }
+    case .arguments(let list):
+      arguments += list
+    case .fork(let id):
+      fork(id: id, control: received[0])
+    case .run(let spec, let statusPipe):
+      run(spec, statusPipe: statusPipe, received)
+    }
+  }
+
+  private func report(_ r: Report) {
+    // The daemon is the only peer; if it is gone the next receive sees end of file.
+    try? channel.send(r.frame())
+  }
+
+  private mutating func fork(id: UInt64, control: FileDescriptor) {
+    // fork(2) in a process with more than one thread copies only the caller; any lock another
+    // thread held stays held for ever in the child. Refuse instead of risking that.
+    let threads = Sys.threadCount()
+    if threads != 1 {
+      control.closeQuietly()
+      report(
+        .refused(
+          .templateFailed,
+          message: Array("process \(Sys.processID) has \(threads) threads; forking it is unsafe".utf8)))
+      return
+    }
+    let pid: Int32
+    do {
+      pid = try Sys.forkAsSibling()
+    } catch {
+      control.closeQuietly()
+      report(.refused(.templateFailed, message: Array("cannot fork: \(Sys.describe(error))".utf8)))
+      return
+    }
+    if pid == 0 {
+      // The child: its own control socket replaces the parent's on the fixed number; the
+      // strings and descriptors sent so far are its own copies now.
+      do {
+        try FileDescriptor.move(control, to: Template.controlFD)
+      } catch {
+        Sys.exitImmediately(71)
+      }
+      control.closeQuietly()
+      channel = FrameChannel(FileDescriptor(rawValue: Template.controlFD))
+      Sys.setProcessTitle("forkctl: process \(id)")
+      return
+    }
+    control.closeQuietly()
+    report(.forked(pid: pid))
+  }
+
+  /// Fixed targets first; every other descriptor takes the lowest number nobody else has, in
+  /// the order it was sent.
+  private func placements() -> [(source: FileDescriptor, target: Int32)] {
+    let fixed = Set(fds.compactMap(\.target))
+    var next: Int32 = 0
+    var out: [(source: FileDescriptor, target: Int32)] = []
+    for (fd, target) in fds {
+      if let target {
+        out.append((fd, target))
+      } else {
+        while fixed.contains(next) { next += 1 }
+        out.append((fd, next))
+        next += 1
+      }
+    }
+    return out
+  }
+
+  private mutating func run(_ spec: RunSpec, statusPipe: Bool, _ received: [FileDescriptor]) -> Never {
+    let cwd = spec.hasWorkingDirectory ? received.first : nil
+    let pipe = statusPipe ? received.last : nil
+    var moves = placements()
+    var environment = spec.environment ?? Sys.environment()
+    let control = FileDescriptor(rawValue: Template.controlFD)
+    var keep: [FileDescriptor] = []
+    if spec.keepControl {
+      let slot = max(2, moves.map(\.target).max() ?? 2) + 1
+      moves.append((control, slot))
+      let prefix = Array("\(Template.controlFDVariable)=".utf8)
+      environment.removeAll { $0.starts(with: prefix) }
+      environment.append(prefix + Array(String(slot).utf8))
+    } else {
+      keep.append(control)
+    }
+    if let pipe { keep.append(pipe) }
+    let argv = [spec.program] + arguments + spec.arguments
+    let failure = Sys.execute(
+      program: spec.program, arguments: argv, environment: environment, moves: moves,
+      workingDirectory: cwd, keep: &keep)
+    // exec failed. Tell the daemon why, then exit as a shell does: 127 not found, 126 other.
+    if pipe != nil {
+      let value = UInt32(bitPattern: failure.rawValue)
+      try? keep.last!.writeAll([UInt8(value & 0xff), UInt8(value >> 8 & 0xff), UInt8(value >> 16 & 0xff), UInt8(value >> 24)])
+    } else {
+      try? FrameChannel(keep[0]).send(Report.execFailed(errno: failure.rawValue).frame())
+    }
+    Sys.exitImmediately(failure == .noSuchFileOrDirectory ? 127 : 126)
+  }
+}

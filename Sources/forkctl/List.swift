@@ -1,0 +1,100 @@
+import ArgumentParser
+import ForkctlClient
+import ForkctlWire
+
+struct List: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    abstract: "List process objects: templates, processes not yet run, running and exited ones.")
+
+  @OptionGroup var client: ClientOptions
+  @Flag(help: "Print a JSON array instead of a table.") var json = false
+
+  func run() throws {
+    var c = try client.connect()
+    let list = try reporting { () throws(ForkctlError) in try c.list() }
+    print(json ? Self.json(list) : Self.table(list), terminator: "")
+  }
+
+  static func role(_ r: ProcessInfo.Role) -> String {
+    switch r {
+    case .template: return "template"
+    case .defaultTemplate: return "default-template"
+    case .forked: return "process"
+    }
+  }
+
+  static func state(_ s: ProcessInfo.State) -> String {
+    switch s {
+    case .starting: return "starting"
+    case .ready: return "ready"
+    case .running: return "running"
+    case .exited: return "exited"
+    }
+  }
+
+  static func text(_ b: [UInt8]) -> String { String(decoding: b, as: UTF8.self) }
+
+  static func table(_ list: [ProcessInfo]) -> String {
+    var rows = [["ID", "NAME", "ROLE", "PID", "PARENT", "STATE", "STATUS", "FDS", "ARGS", "PROGRAM"]]
+    for p in list {
+      rows.append([
+        String(p.id), p.name.isEmpty ? "-" : text(p.name), role(p.role), p.pid == 0 ? "-" : String(p.pid),
+        p.parent == 0 ? "-" : String(p.parent), state(p.state), p.status.map { String($0.shellStatus) } ?? "-",
+        String(p.fdsSent), String(p.argumentsSent), p.program.isEmpty ? "-" : text(p.program),
+      ])
+    }
+    var widths = [Int](repeating: 0, count: rows[0].count)
+    for r in rows { for (i, c) in r.enumerated() { widths[i] = max(widths[i], c.count) } }
+    var out = ""
+    for r in rows {
+      var line = ""
+      for (i, c) in r.enumerated() {
+        line += i == r.count - 1 ? c : c + String(repeating: " ", count: widths[i] - c.count + 2)
+      }
+      out += line + "\n"
+    }
+    return out
+  }
+
+  static func quote(_ b: [UInt8]) -> String {
+    var s = "\""
+    for scalar in text(b).unicodeScalars {
+      switch scalar {
+      case "\"": s += "\\\""
+      case "\\": s += "\\\\"
+      case "\n": s += "\\n"
+      case "\t": s += "\\t"
+      default:
+        if scalar.value < 0x20 {
+          let hex = String(scalar.value, radix: 16)
+          s += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+        } else {
+          s.unicodeScalars.append(scalar)
+        }
+      }
+    }
+    return s + "\""
+  }
+
+  static func json(_ list: [ProcessInfo]) -> String {
+    let items = list.map { p -> String in
+      var fields = [
+        "\"id\":\(p.id)", "\"name\":\(p.name.isEmpty ? "null" : quote(p.name))", "\"role\":\"\(role(p.role))\"",
+        "\"pid\":\(p.pid == 0 ? "null" : String(p.pid))", "\"parent\":\(p.parent == 0 ? "null" : String(p.parent))",
+        "\"state\":\"\(state(p.state))\"",
+      ]
+      switch p.status {
+      case nil: fields.append("\"status\":null")
+      case .exited(let code)?: fields.append("\"status\":\(code),\"exit_code\":\(code),\"signal\":null")
+      case .signaled(let sig, let core)?:
+        fields.append("\"status\":\(128 + sig),\"exit_code\":null,\"signal\":\(sig),\"core_dumped\":\(core)")
+      }
+      fields += [
+        "\"fds\":\(p.fdsSent)", "\"args\":\(p.argumentsSent)",
+        "\"program\":\(p.program.isEmpty ? "null" : quote(p.program))",
+      ]
+      return "{" + fields.joined(separator: ",") + "}"
+    }
+    return "[" + items.joined(separator: ",") + "]\n"
+  }
+}
