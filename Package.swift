@@ -39,7 +39,7 @@ let package = Package(
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ]),
     .testTarget(name: "ForkctlWireTests", dependencies: ["ForkctlWire"]),
-    .testTarget(name: "ForkctlDaemonTests", dependencies: ["ForkctlDaemon", "ForkctlWire"]),
+    .testTarget(name: "ForkctlDaemonTests", dependencies: ["ForkctlDaemon", "ForkctlWire", "ForkctlSys"]),
     .testTarget(
       name: "ForkctlIntegrationTests",
       dependencies: ["ForkctlSys", "ForkctlWire", "ForkctlClient"]),

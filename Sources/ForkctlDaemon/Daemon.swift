@@ -275,6 +275,9 @@ public struct Daemon {
 
   private static func serve(_ config: DaemonConfiguration, listener: FileDescriptor) throws(Errno) -> Int32 {
     Sys.ignoreBrokenPipe()
+    // Do not pin the directory the daemon happened to be started from; workers get their
+    // client's directory with each run.
+    try Sys.changeDirectory("/")
     try Sys.becomeChildSubreaper()
     let signals = try SignalDescriptor(signals)
     let state = try LoopState(executable: try Sys.executablePath())

@@ -160,6 +160,8 @@ public struct Supervisor<Effects: SupervisorEffects> {
 
   /// A decimal id, or the newest process object with that name.
   func resolve(_ ref: [UInt8]) -> UInt64? {
+    // An empty name means "no name": it must not pick the newest unnamed process object.
+    if ref.isEmpty { return nil }
     if !ref.isEmpty, ref.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }) {
       guard let id = UInt64(String(decoding: ref, as: UTF8.self)), records[id] != nil else { return nil }
       return id
@@ -441,6 +443,11 @@ public struct Supervisor<Effects: SupervisorEffects> {
   private mutating func discardUnborn(_ child: UInt64) {
     if records[child]?.hasControl == true { effects.closeControl(child) }
     records[child] = nil
+    // A wait that names it would never be answered otherwise.
+    for w in waits where w.ids.contains(child) {
+      effects.reply(w.client, .failure(.templateFailed, "cannot wait for process \(child): its fork failed"))
+    }
+    waits.removeAll { $0.ids.contains(child) }
   }
 
   private mutating func execFailed(_ id: UInt64, _ errno: Errno) {
@@ -486,7 +493,9 @@ public struct Supervisor<Effects: SupervisorEffects> {
       discardUnborn(child)
       if let client { effects.reply(client, .failure(.templateFailed, "\(describe(id)) died while forking")) }
     }
-    if r.state == .running && !r.keepsControl { execSucceeded(id) }
+    // The child may already have been reaped (a program that exits at once): the exec
+    // outcome still hangs on this end of file, whatever the state says by now.
+    if r.pendingRun != nil && !r.keepsControl { execSucceeded(id) }
     if id == defaultTemplate { defaultTemplate = nil }
   }
 
@@ -535,9 +544,17 @@ public struct Supervisor<Effects: SupervisorEffects> {
 
   /// Forgets the oldest exited records that a wait has already reported, down to `keeping`.
   private mutating func dropReportedRecords(keeping: Int) {
-    while reported.count > keeping {
-      let id = reported.removeFirst()
-      if waits.contains(where: { $0.ids.contains(id) }) { continue }
+    var i = 0
+    while reported.count > keeping && i < reported.count {
+      let id = reported[i]
+      if waits.contains(where: { $0.ids.contains(id) }) {
+        i += 1
+        continue
+      }
+      reported.remove(at: i)
+      // A descendant of a keep-control program may still hold the socket: close our end
+      // now, as no later controlClosed can find the record.
+      if records[id]?.hasControl == true { effects.closeControl(id) }
       records[id] = nil
     }
   }

@@ -130,7 +130,14 @@ public enum Sys {
   /// The corresponding C function is `waitpid`.
   public static func reapChild() throws(Errno) -> (pid: Int32, status: ExitStatusValue)? {
     var status: CInt = 0
-    let pid = try retrying { waitpid(-1, &status, WNOHANG) }
+    let pid: Int32
+    do {
+      pid = try retrying { waitpid(-1, &status, WNOHANG) }
+    } catch {
+      // ECHILD: no children at all, which is the same as none waiting.
+      if error == .noChildProcess { return nil }
+      throw error
+    }
     if pid == 0 { return nil }
     return (pid, ExitStatusValue(waitStatus: status))
   }
@@ -197,7 +204,8 @@ public enum Sys {
   /// The process's environment as "NAME=VALUE" byte strings.
   public static func environment() -> [[UInt8]] {
     var out = [[UInt8]]()
-    var p = environ
+    // environ is NULL in a process started with an empty environment.
+    guard var p = Optional(environ) else { return out }
     while let s = p.pointee {
       out.append(Array(UnsafeBufferPointer(start: UnsafeRawPointer(s).assumingMemoryBound(to: UInt8.self), count: strlen(s))))
       p += 1
@@ -389,5 +397,12 @@ extension Sys {
   /// Writes a line to standard error.
   public static func printError(_ line: String) {
     try? FileDescriptor(rawValue: 2).writeAll(Array((line + "\n").utf8))
+  }
+}
+
+extension Sys {
+  /// Changes the working directory. The corresponding C function is `chdir`.
+  public static func changeDirectory(_ path: String) throws(Errno) {
+    if chdir(path) < 0 { throw currentErrno() }
   }
 }

@@ -72,7 +72,7 @@ func fail(_ error: ForkctlError) -> ExitCode {
   Sys.printError("forkctl: \(error.message)")
   switch error.code {
   case .refused(.programNotFound): return ExitCode(ExitStatusCode.notFound)
-  case .refused(.programNotExecutable): return ExitCode(ExitStatusCode.notExecutable)
+  case .refused(.programNotExecutable), .refused(.execFailed): return ExitCode(ExitStatusCode.notExecutable)
   default: return ExitCode(ExitStatusCode.forkctlFailed)
   }
 }

@@ -22,7 +22,7 @@ struct Run: ParsableCommand {
   var command: [String] = []
 
   func validate() throws {
-    if command.isEmpty || command.last == "--" { throw ValidationError("run needs a PROGRAM") }
+    if command.isEmpty || command == ["--"] { throw ValidationError("run needs a PROGRAM") }
   }
 
   func run() throws {
@@ -31,7 +31,9 @@ struct Run: ParsableCommand {
     var raw = Sys.rawArguments(last: command.count)
     var options = program
     var waitForExit = wait
-    if let dashes = command.firstIndex(of: "--") {
+    if command.first == "--" {
+      raw.removeFirst()
+    } else if command.first?.hasPrefix("-") == true, let dashes = command.firstIndex(of: "--") {
       let extra = try RunExtraOptions.parse(Array(command[..<dashes]))
       options.merge(extra.program)
       waitForExit = waitForExit || extra.wait

@@ -1,0 +1,90 @@
+import ForkctlSys
+import ForkctlWire
+import Testing
+
+@testable import ForkctlDaemon
+
+typealias TestSupervisor = Supervisor<RecordingEffects>
+
+let daemonPID: Int32 = 42
+
+func makeSupervisor(_ configure: (inout SupervisorLimits) -> Void = { _ in }) -> TestSupervisor {
+  var limits = SupervisorLimits()
+  configure(&limits)
+  return Supervisor(effects: RecordingEffects(), limits: limits, daemonPID: daemonPID)
+}
+
+func b(_ s: String) -> [UInt8] { Array(s.utf8) }
+
+/// A process object reference by decimal id.
+func ref(_ id: UInt64) -> [UInt8] { b(String(id)) }
+
+extension Reply {
+  /// The error code of a failure reply, nil for anything else.
+  var failureCode: ErrorCode? {
+    if case .failure(let code, _) = self { return code }
+    return nil
+  }
+
+  var failureMessage: String? {
+    if case .failure(_, let m) = self { return String(decoding: m, as: UTF8.self) }
+    return nil
+  }
+}
+
+extension Supervisor where Effects == RecordingEffects {
+  /// Handles one request and returns the replies it produced at once for that client.
+  @discardableResult
+  mutating func request(_ r: Request, fds: [FileDescriptor] = [], client: ClientID = 1) -> [Reply] {
+    let before = effects.replies[client]?.count ?? 0
+    handle(r, fds: fds, from: client)
+    return Array((effects.replies[client] ?? []).dropFirst(before))
+  }
+
+  /// All replies a client has had so far.
+  func replies(_ client: ClientID) -> [Reply] { effects.replies[client] ?? [] }
+
+  /// `n` fresh fake descriptors, as if they came with a request.
+  mutating func fds(_ n: Int) -> [FileDescriptor] { (0..<n).map { _ in effects.makeFD() } }
+
+  /// `exec`: a template of the caller's own, created at once.
+  mutating func execTemplate(_ name: String = "", client: ClientID = 1) throws -> (id: UInt64, pid: Int32) {
+    let r = request(.exec(name: b(name)), client: client)
+    guard r.count == 1, case .created(let id, let pid) = r[0] else {
+      throw HarnessError("exec \(name) replied \(r)")
+    }
+    return (id, pid)
+  }
+
+  /// `new` followed by the default template's fork report: a ready worker.
+  mutating func newWorker(_ name: String = "", pid: Int32, client: ClientID = 1) throws -> UInt64 {
+    try forkWorker(from: nil, name, pid: pid, client: client)
+  }
+
+  /// `fork` (or `new` when `parent` is nil) followed by the parent's fork report.
+  mutating func forkWorker(from parent: UInt64?, _ name: String = "", pid: Int32, client: ClientID = 1) throws
+    -> UInt64
+  {
+    let r =
+      parent.map { request(.fork(ref: ref($0), name: b(name)), client: client) }
+      ?? request(.new(name: b(name)), client: client)
+    guard r.isEmpty else { throw HarnessError("fork/new replied before the fork report: \(r)") }
+    let template = parent ?? defaultTemplate!
+    guard case .fork(let child) = effects.commands(to: template).last else {
+      throw HarnessError("no fork command sent to \(template)")
+    }
+    handle(.forked(pid: pid), from: template)
+    guard replies(client).last == .created(id: child, pid: pid) else {
+      throw HarnessError("fork report for \(child) gave \(replies(client))")
+    }
+    return child
+  }
+
+  /// The listing entry of `id`.
+  func info(_ id: UInt64) -> ForkctlWire.ProcessInfo? { listing().first { $0.id == id } }
+}
+
+struct HarnessError: Error, CustomStringConvertible {
+  var description: String
+  init(_ d: String) { description = d }
+}

@@ -1,0 +1,157 @@
+import ForkctlSys
+import ForkctlWire
+
+@testable import ForkctlDaemon
+
+/// A fake world for the Supervisor: it records every effect and hands out fake descriptor
+/// numbers (from 10000 up) and fake pids (1000 + n for the n-th template). It never touches a
+/// real descriptor or process: `close` and `closeControl` only record.
+struct RecordingEffects: SupervisorEffects {
+  struct Sent: Equatable {
+    var command: Command
+    var fds: [FileDescriptor]
+    var fdCount: Int { fds.count }
+  }
+
+  struct Template: Equatable {
+    var id: UInt64
+    var control: FileDescriptor
+    var pid: Int32
+  }
+
+  /// Everything that happened, in order, for checks of "only after".
+  enum Event: Equatable {
+    case reply(ClientID, Reply)
+    case send(UInt64, Command, fds: [FileDescriptor])
+    case startTemplate(UInt64, pid: Int32)
+    case watchControl(UInt64, FileDescriptor)
+    case closeControl(UInt64)
+    case watchStatusPipe(UInt64, FileDescriptor)
+    case close(FileDescriptor)
+    case signal(pid: Int32, signal: Int32)
+    case shutdown
+  }
+
+  var events: [Event] = []
+  var replies: [ClientID: [Reply]] = [:]
+  var sent: [UInt64: [Sent]] = [:]
+  var templates: [Template] = []
+  var socketPairs: [(FileDescriptor, FileDescriptor)] = []
+  var pipes: [(read: FileDescriptor, write: FileDescriptor)] = []
+  var watchedControls: [UInt64: FileDescriptor] = [:]
+  var watchedStatusPipes: [UInt64: FileDescriptor] = [:]
+  var closedControls: [UInt64] = []
+  var closed: [FileDescriptor] = []
+  var signals: [(pid: Int32, signal: Int32)] = []
+  var shutdowns = 0
+
+  /// Failures to inject: the next call of that kind throws this errno.
+  var failSocketPair: Errno?
+  var failStartTemplate: Errno?
+  var failPipe: Errno?
+  var failSignal: Errno?
+
+  private var nextFD: CInt = 10000
+
+  /// A fresh fake descriptor number (never a real open descriptor of this process).
+  mutating func makeFD() -> FileDescriptor {
+    defer { nextFD += 1 }
+    return FileDescriptor(rawValue: nextFD)
+  }
+
+  mutating func reply(_ client: ClientID, _ reply: Reply) {
+    events.append(.reply(client, reply))
+    replies[client, default: []].append(reply)
+  }
+
+  mutating func send(_ id: UInt64, _ command: Command, fds: [FileDescriptor]) {
+    events.append(.send(id, command, fds: fds))
+    sent[id, default: []].append(Sent(command: command, fds: fds))
+  }
+
+  mutating func startTemplate(id: UInt64, control: FileDescriptor) throws(Errno) -> Int32 {
+    if let e = failStartTemplate {
+      failStartTemplate = nil
+      throw e
+    }
+    let pid = Int32(1000 + templates.count + 1)
+    templates.append(Template(id: id, control: control, pid: pid))
+    events.append(.startTemplate(id, pid: pid))
+    return pid
+  }
+
+  mutating func socketPair() throws(Errno) -> (FileDescriptor, FileDescriptor) {
+    if let e = failSocketPair {
+      failSocketPair = nil
+      throw e
+    }
+    let pair = (makeFD(), makeFD())
+    socketPairs.append(pair)
+    return pair
+  }
+
+  mutating func pipe() throws(Errno) -> (read: FileDescriptor, write: FileDescriptor) {
+    if let e = failPipe {
+      failPipe = nil
+      throw e
+    }
+    let p = (read: makeFD(), write: makeFD())
+    pipes.append(p)
+    return p
+  }
+
+  mutating func watchControl(_ id: UInt64, _ fd: FileDescriptor) {
+    events.append(.watchControl(id, fd))
+    watchedControls[id] = fd
+  }
+
+  mutating func closeControl(_ id: UInt64) {
+    events.append(.closeControl(id))
+    closedControls.append(id)
+  }
+
+  mutating func watchStatusPipe(_ id: UInt64, _ fd: FileDescriptor) {
+    events.append(.watchStatusPipe(id, fd))
+    watchedStatusPipes[id] = fd
+  }
+
+  mutating func close(_ fd: FileDescriptor) {
+    events.append(.close(fd))
+    closed.append(fd)
+  }
+
+  mutating func signal(_ pid: Int32, _ signal: Int32) throws(Errno) {
+    if let e = failSignal {
+      failSignal = nil
+      throw e
+    }
+    events.append(.signal(pid: pid, signal: signal))
+    signals.append((pid, signal))
+  }
+
+  mutating func shutdown() {
+    events.append(.shutdown)
+    shutdowns += 1
+  }
+
+  // MARK: Checks
+
+  /// Commands sent to `id`, without their descriptors.
+  func commands(to id: UInt64) -> [Command] { (sent[id] ?? []).map(\.command) }
+
+  /// Sends whose descriptor count differs from what their frame declares (must be none: the
+  /// event loop attaches exactly `fds` to the frame).
+  var sendsWithWrongFDCount: [Sent] {
+    sent.values.flatMap { $0 }.filter { $0.fds.count != $0.command.frame().fdCount }
+  }
+
+  /// Descriptors both handed to `send` (whose effect owns and closes them) and closed by the
+  /// supervisor: a double close.
+  var sentAndClosed: Set<CInt> {
+    let sentFDs = Set(sent.values.flatMap { $0 }.flatMap { $0.fds.map(\.rawValue) })
+    return sentFDs.intersection(closed.map(\.rawValue))
+  }
+
+  /// Control sockets watched and never closed.
+  var openControls: Set<UInt64> { Set(watchedControls.keys).subtracting(closedControls) }
+}

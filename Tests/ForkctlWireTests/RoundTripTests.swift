@@ -1,0 +1,191 @@
+import Testing
+
+@testable import ForkctlWire
+
+// Every message case goes through encode -> bytes -> FrameDecoder -> decode and must come back
+// equal, with the frame's descriptor count matching what the message says travels with it.
+
+private let fullSpec = RunSpec(
+  program: b("/usr/bin/env"), arguments: [b("-i"), notUTF8, [], b("a b")],
+  environment: [b("PATH=/bin"), b("EMPTY="), b("=leading"), [0x4b, 0x3d] + notUTF8],
+  keepControl: true, hasWorkingDirectory: true, waitForExit: true)
+
+let requestSamples: [Request] = [
+  .hello,
+  .new(name: []),
+  .new(name: b("worker-1")),
+  .new(name: notUTF8),
+  .exec(name: []),
+  .exec(name: b("tmpl")),
+  .fork(ref: b("12"), name: []),
+  .fork(ref: notUTF8, name: b("child")),
+  .sendFDs(ref: b("3"), targets: [nil]),
+  .sendFDs(ref: b("w"), targets: [nil, 0, 5, nil, maxTargetFD]),
+  .sendArgs(ref: b("w"), arguments: []),
+  .sendArgs(ref: b("w"), arguments: [[], b("x"), notUTF8, [0, 1, 0]]),
+  .run(ref: b("w"), spec: RunSpec(program: b("true"))),
+  .run(ref: b("w"), spec: RunSpec(program: notUTF8, arguments: [[]], environment: [])),
+  .run(ref: b("w"), spec: fullSpec),
+  .run(ref: b("w"), spec: RunSpec(program: b("sh"), keepControl: true)),
+  .run(ref: b("w"), spec: RunSpec(program: b("sh"), hasWorkingDirectory: true)),
+  .run(ref: b("w"), spec: RunSpec(program: b("sh"), waitForExit: true)),
+  .wait(refs: []),
+  .wait(refs: [b("1"), b("name"), notUTF8]),
+  .kill(signal: 9, refs: [b("1")]),
+  .kill(signal: -1, refs: []),
+  .kill(signal: Int32.max, refs: [b("a"), b("b")]),
+  .list,
+  .shutdown,
+]
+
+let replySamples: [Reply] = [
+  .ok,
+  .created(id: 1, pid: 1),
+  .created(id: UInt64.max, pid: Int32.min),
+  .failure(.unknownProcess, message: []),
+  .failure(.nameTaken, message: notUTF8),
+  .failure(.protocolError, "protocol error"),
+  .statuses([]),
+  .statuses([
+    (id: 1, status: .exited(0)), (id: 2, status: .exited(-1)), (id: 3, status: .exited(255)),
+    (id: 4, status: .signaled(9, coreDumped: false)), (id: UInt64.max, status: .signaled(11, coreDumped: true)),
+  ]),
+  .listing([]),
+  .listing([
+    ForkctlWire.ProcessInfo(
+      id: 1, name: b("default"), role: .defaultTemplate, parent: 0, pid: 100, state: .ready, status: nil,
+      fdsSent: 0, argumentsSent: 0, program: []),
+    ForkctlWire.ProcessInfo(
+      id: 2, name: [], role: .forked, parent: 1, pid: 0, state: .starting, status: nil, fdsSent: 3,
+      argumentsSent: 4, program: []),
+    ForkctlWire.ProcessInfo(
+      id: 3, name: notUTF8, role: .template, parent: 0, pid: 300, state: .running, status: nil,
+      fdsSent: UInt32.max, argumentsSent: 7, program: notUTF8),
+    ForkctlWire.ProcessInfo(
+      id: 4, name: b("done"), role: .forked, parent: 3, pid: 400, state: .exited, status: .exited(3),
+      fdsSent: 1, argumentsSent: 1, program: b("/bin/false")),
+    ForkctlWire.ProcessInfo(
+      id: 5, name: b("dumped"), role: .forked, parent: 3, pid: 500, state: .exited,
+      status: .signaled(6, coreDumped: true), fdsSent: 0, argumentsSent: 0, program: b("abort")),
+    ForkctlWire.ProcessInfo(
+      id: 6, name: b("killed"), role: .forked, parent: 3, pid: 600, state: .exited,
+      status: .signaled(15, coreDumped: false), fdsSent: 0, argumentsSent: 0, program: b("sleep")),
+  ]),
+  .welcome(version: 1, daemonPID: 4242),
+]
+
+let commandSamples: [Command] = [
+  .fork(id: 0),
+  .fork(id: UInt64.max),
+  .fds(targets: []),
+  .fds(targets: [nil]),
+  .fds(targets: [nil, 0, 1, 2, maxTargetFD, nil]),
+  .arguments([]),
+  .arguments([[], notUTF8, [0]]),
+  .run(RunSpec(program: b("true")), statusPipe: false),
+  .run(RunSpec(program: b("true")), statusPipe: true),
+  .run(fullSpec, statusPipe: true),
+  .run(fullSpec, statusPipe: false),
+  .run(RunSpec(program: b("x"), environment: []), statusPipe: false),
+]
+
+let reportSamples: [Report] = [
+  .forked(pid: 1),
+  .forked(pid: Int32.max),
+  .refused(.internalError, message: []),
+  .refused(.limitReached, message: notUTF8),
+  .execFailed(errno: 2),
+  .execFailed(errno: -1),
+]
+
+@Suite("Message round trips through bytes")
+struct RoundTripTests {
+  @Test("every Request case decodes back to itself", arguments: requestSamples)
+  func requestRoundTrip(_ request: Request) throws {
+    let frame = request.frame()
+    let decoded = try throughDecoder(frame)
+    #expect(decoded == frame)
+    #expect(try Request(decoded) == request)
+  }
+
+  @Test("every Reply case decodes back to itself", arguments: replySamples)
+  func replyRoundTrip(_ reply: Reply) throws {
+    let frame = reply.frame()
+    #expect(frame.fdCount == 0)
+    let decoded = try throughDecoder(frame)
+    #expect(decoded == frame)
+    #expect(try Reply(decoded) == reply)
+  }
+
+  @Test("every Command case decodes back to itself", arguments: commandSamples)
+  func commandRoundTrip(_ command: Command) throws {
+    let frame = command.frame()
+    let decoded = try throughDecoder(frame)
+    #expect(decoded == frame)
+    #expect(try Command(decoded) == command)
+  }
+
+  @Test("every Report case decodes back to itself", arguments: reportSamples)
+  func reportRoundTrip(_ report: Report) throws {
+    let frame = report.frame()
+    #expect(frame.fdCount == 0)
+    let decoded = try throughDecoder(frame)
+    #expect(decoded == frame)
+    #expect(try Report(decoded) == report)
+  }
+
+  @Test("descriptor counts of requests follow their content")
+  func requestDescriptorCounts() {
+    #expect(Request.sendFDs(ref: b("w"), targets: [nil, 4, nil]).frame().fdCount == 3)
+    #expect(Request.run(ref: b("w"), spec: RunSpec(program: b("x"))).frame().fdCount == 0)
+    #expect(Request.run(ref: b("w"), spec: RunSpec(program: b("x"), hasWorkingDirectory: true)).frame().fdCount == 1)
+    #expect(Request.run(ref: b("w"), spec: RunSpec(program: b("x"), keepControl: true)).frame().fdCount == 0)
+    for r in requestSamples {
+      switch r {
+      case .sendFDs, .run: continue
+      default: #expect(r.frame().fdCount == 0, "\(r)")
+      }
+    }
+  }
+
+  @Test("descriptor counts of commands: fork 1, fds per target, run cwd plus status pipe")
+  func commandDescriptorCounts() {
+    #expect(Command.fork(id: 9).frame().fdCount == 1)
+    #expect(Command.fds(targets: [nil, 3]).frame().fdCount == 2)
+    #expect(Command.arguments([b("a")]).frame().fdCount == 0)
+    #expect(Command.run(RunSpec(program: b("x")), statusPipe: false).frame().fdCount == 0)
+    #expect(Command.run(RunSpec(program: b("x")), statusPipe: true).frame().fdCount == 1)
+    #expect(Command.run(RunSpec(program: b("x"), hasWorkingDirectory: true), statusPipe: false).frame().fdCount == 1)
+    #expect(Command.run(RunSpec(program: b("x"), hasWorkingDirectory: true), statusPipe: true).frame().fdCount == 2)
+  }
+
+  @Test("message types land in their documented ranges")
+  func messageTypeRanges() {
+    for r in requestSamples { #expect((0x01...0x3f).contains(r.frame().type.rawValue)) }
+    for r in replySamples { #expect((0x40...0x7f).contains(r.frame().type.rawValue)) }
+    for c in commandSamples { #expect((0x80...0xbf).contains(c.frame().type.rawValue)) }
+    for r in reportSamples { #expect((0xc0...0xff).contains(r.frame().type.rawValue)) }
+  }
+
+  @Test("all samples in one stream decode in order with their descriptors")
+  func wholeConversationInOneStream() throws {
+    let frames =
+      requestSamples.map { $0.frame() } + replySamples.map { $0.frame() } + commandSamples.map { $0.frame() }
+      + reportSamples.map { $0.frame() }
+    var decoder = FrameDecoder()
+    for f in frames { decoder.append(f.encoded(), fdCount: f.fdCount) }
+    var out: [Frame] = []
+    while let f = try decoder.next() { out.append(f) }
+    #expect(out == frames)
+    #expect(decoder.isAtFrameBoundary)
+    #expect(decoder.unclaimedFDs == 0)
+  }
+
+  @Test("shell status is the exit code or 128 plus the signal")
+  func shellStatus() {
+    #expect(ExitStatus.exited(0).shellStatus == 0)
+    #expect(ExitStatus.exited(42).shellStatus == 42)
+    #expect(ExitStatus.signaled(9, coreDumped: false).shellStatus == 137)
+    #expect(ExitStatus.signaled(11, coreDumped: true).shellStatus == 139)
+  }
+}
