@@ -18,15 +18,7 @@ func startForegroundDaemon(_ w: World, extra: [String] = []) -> (pid: Int32, rea
 }
 
 func daemons(for socket: String) -> [Int32] {
-  var out: [Int32] = []
-  guard let d = opendir("/proc") else { return out }
-  defer { closedir(d) }
-  while let e = readdir(d) {
-    let name = withUnsafeBytes(of: e.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-    guard let pid = Int32(name), isAlive(pid) else { continue }
-    if commandLine(pid).hasPrefix("forkctl: daemon \(socket)") { out.append(pid) }
-  }
-  return out
+  allProcessIDs().filter { isAlive($0) && commandLine($0).hasPrefix("forkctl: daemon \(socket)") }
 }
 
 @Suite struct DaemonTests {
@@ -121,8 +113,10 @@ func daemons(for socket: String) -> [Int32] {
     #expect(commandLine(w.daemonPID) == "forkctl: daemon \(w.socket)")
     let entries = w.entries()
     #expect(commandLine(entries.first { $0.id == 1 }!.pid) == "forkctl: template 1")
-    #expect(commandLine(w.pid(of: id)) == "forkctl: process \(id)")
-    #expect(readFile("/proc/\(w.pid(of: id))/status").contains("Threads:\t1"))
+    // The child names itself right after the fork, which `new` does not wait for.
+    let pid = w.pid(of: id)
+    #expect(eventually("child title") { commandLine(pid) == "forkctl: process \(id)" })
+    #expect(readFile("/proc/\(pid)/status").contains("Threads:\t1"))
   }
 
   @Test func garbageOnTheSocketDropsOnlyThatConnection() throws {

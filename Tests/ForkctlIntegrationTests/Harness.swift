@@ -150,17 +150,24 @@ func statFields(_ pid: Int32) -> [Substring]? {
   return s[s.index(after: close)...].split(separator: " ")
 }
 
-/// Children of `parent` that are zombies.
-func zombieChildren(of parent: Int32) -> [Int32] {
+/// Every process id in /proc.
+func allProcessIDs() -> [Int32] {
   var out: [Int32] = []
   guard let d = opendir("/proc") else { return out }
   defer { closedir(d) }
   while let e = readdir(d) {
     let name = withUnsafeBytes(of: e.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-    guard let pid = Int32(name), let f = statFields(pid), f.count > 1 else { continue }
-    if f[0] == "Z" && Int32(f[1]) == parent { out.append(pid) }
+    if let pid = Int32(name) { out.append(pid) }
   }
   return out
+}
+
+/// Children of `parent` that are zombies.
+func zombieChildren(of parent: Int32) -> [Int32] {
+  allProcessIDs().filter { pid in
+    guard let f = statFields(pid), f.count > 1 else { return false }
+    return f[0] == "Z" && Int32(f[1]) == parent
+  }
 }
 
 /// The command line of a process as `ps` shows it.
