@@ -97,10 +97,6 @@ pid_t forkctl_clone_parent(void) {
 
 int forkctl_set_child_subreaper(void) { return prctl(PR_SET_CHILD_SUBREAPER, 1UL, 0UL, 0UL, 0UL); }
 
-int forkctl_set_parent_death_signal(int sig) {
-  return prctl(PR_SET_PDEATHSIG, (unsigned long)sig, 0UL, 0UL, 0UL);
-}
-
 int forkctl_dup_cloexec(int fd, int minfd) { return fcntl(fd, F_DUPFD_CLOEXEC, minfd); }
 
 void forkctl_set_cloexec(int fd) { fcntl(fd, F_SETFD, FD_CLOEXEC); }
@@ -329,10 +325,6 @@ out_lifted:
   for (int i = 0; i < fd_count; i++)
     if (lifted[i] >= 0) close(lifted[i]);
   return rc;
-}
-
-int forkctl_cloexec_from(int first) {
-  return (int)syscall(SYS_close_range, (unsigned)first, ~0U, CLOSE_RANGE_CLOEXEC);
 }
 
 static void fill_set(sigset_t *set, const int *sigs) {

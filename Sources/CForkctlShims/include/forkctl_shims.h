@@ -31,9 +31,6 @@ pid_t forkctl_clone_parent(void);
 /// prctl(PR_SET_CHILD_SUBREAPER, 1).
 int forkctl_set_child_subreaper(void);
 
-/// prctl(PR_SET_PDEATHSIG, sig).
-int forkctl_set_parent_death_signal(int sig);
-
 /// fcntl(fd, F_DUPFD_CLOEXEC, minfd).
 int forkctl_dup_cloexec(int fd, int minfd);
 
@@ -80,10 +77,6 @@ int forkctl_exec_worker(const struct forkctl_fd_move *moves, int nmoves, int cwd
 /// actions. `setsid_flag` starts a new session. Returns 0 and the pid, or an errno.
 int forkctl_spawn(const char *path, char *const argv[], char *const envp[], const int *fds,
                   int fd_count, int setsid_flag, pid_t *pid);
-
-/// close_range(first, ~0U, CLOSE_RANGE_CLOEXEC): every descriptor from `first` up becomes
-/// close-on-exec (Linux 5.11).
-int forkctl_cloexec_from(int first);
 
 /// Blocks `sigs` (a 0-terminated list) in the calling thread, for signalfd. Returns 0 or -1.
 int forkctl_block_signals(const int *sigs);
