@@ -53,11 +53,19 @@ public struct ForkctlConnection: ~Copyable {
   /// Sends one request with its descriptors and returns the daemon's reply. A `failure`
   /// reply is thrown as `ForkctlError.Code.refused`.
   public mutating func request(_ request: Request, fds: [FileDescriptor] = []) throws(ForkctlError) -> Reply {
+    try send(request, fds: fds)
+    return try receiveReply()
+  }
+
+  private func send(_ request: Request, fds: [FileDescriptor] = []) throws(ForkctlError) {
     do {
       try channel.send(request.frame(), fds: fds)
     } catch {
       throw ForkctlError(.connectionLost, "cannot send to daemon at \(socketPath): \(Sys.describe(error))", underlying: error)
     }
+  }
+
+  private mutating func receiveReply() throws(ForkctlError) -> Reply {
     let incoming: FrameChannel.Incoming
     do {
       incoming = try channel.receive()
@@ -128,14 +136,72 @@ public struct ForkctlConnection: ~Copyable {
   /// Makes the process object run `spec` (`run`). Returns once the program has started, or,
   /// with `spec.waitForExit`, ended (then with its status).
   public mutating func run(_ ref: String, _ spec: RunSpec, workingDirectory: FileDescriptor? = nil) throws(ForkctlError) -> ExitStatus? {
+    try run(ref, spec, workingDirectory: workingDirectory, forwarding: nil)
+  }
+
+  /// `run`; with `spec.waitForExit`, the signals `forwarding` catches meanwhile go to the
+  /// program.
+  public mutating func run(
+    _ ref: String, _ spec: RunSpec, workingDirectory: FileDescriptor? = nil, forwarding: SignalForwarding?
+  ) throws(ForkctlError) -> ExitStatus? {
     var spec = spec
     spec.hasWorkingDirectory = workingDirectory != nil
-    let reply = try request(.run(ref: Array(ref.utf8), spec: spec), fds: workingDirectory.map { [$0] } ?? [])
-    switch reply {
-    case .ok: return nil
-    case .statuses(let list) where list.count == 1: return list[0].status
-    default: throw unexpected(reply)
+    if !spec.waitForExit {
+      let reply = try request(.run(ref: Array(ref.utf8), spec: spec), fds: workingDirectory.map { [$0] } ?? [])
+      guard case .ok = reply else { throw unexpected(reply) }
+      return nil
     }
+    try send(.run(ref: Array(ref.utf8), spec: spec), fds: workingDirectory.map { [$0] } ?? [])
+    return try awaitStatus(forwarding: forwarding)
+  }
+
+  /// Forks from `from` (nil: the default template) and runs `spec` with `fds` on their
+  /// targets, in one request. Returns once the program runs; then `awaitStatus` gives its
+  /// status. Unless `detach`, the program is sent SIGTERM (and SIGKILL after a grace
+  /// period) if this connection closes before it ends.
+  public mutating func spawn(
+    _ spec: RunSpec, fds: [(fd: FileDescriptor, target: FDTarget)], workingDirectory: FileDescriptor? = nil,
+    from: String? = nil, name: String = "", detach: Bool = false
+  ) throws(ForkctlError) -> (id: UInt64, pid: Int32) {
+    var spec = spec
+    spec.hasWorkingDirectory = workingDirectory != nil
+    spec.waitForExit = false
+    for (fd, _) in fds where !fd.isOpen {
+      throw ForkctlError(.badDescriptor, "cannot send descriptor \(fd.rawValue): Bad file descriptor", underlying: .badFileDescriptor)
+    }
+    let request = SpawnRequest(
+      from: Array((from ?? "").utf8), name: Array(name.utf8), targets: fds.map(\.target), spec: spec,
+      detach: detach)
+    try send(.spawn(request), fds: fds.map(\.fd) + (workingDirectory.map { [$0] } ?? []))
+    let reply = try receiveReply()
+    guard case .created(let id, let pid) = reply else { throw unexpected(reply) }
+    return (id, pid)
+  }
+
+  /// After `spawn` (or a `run` with waitForExit that has been sent): the program's status
+  /// once it ends. Signals that `forwarding` catches meanwhile are sent on to the program.
+  public mutating func awaitStatus(forwarding: SignalForwarding?) throws(ForkctlError) -> ExitStatus {
+    if let forwarding {
+      let signals = forwarding.descriptor.fd
+      while true {
+        let ready: [Bool]
+        do {
+          ready = try Sys.waitReadable([channel.fd, signals])
+        } catch {
+          throw ForkctlError(.connectionLost, "cannot wait for the daemon: \(Sys.describe(error))", underlying: error)
+        }
+        if ready[0] { break }
+        while let sig = (try? forwarding.descriptor.next()) ?? nil {
+          try send(.signal(sig))
+          // A terminal's stop request stops this process too, as it would a direct child's
+          // parent shell job; the program was stopped first.
+          if sig == SignalForwarding.terminalStop { Sys.stopSelf() }
+        }
+      }
+    }
+    let reply = try receiveReply()
+    guard case .statuses(let list) = reply, list.count == 1 else { throw unexpected(reply) }
+    return list[0].status
   }
 
   /// Waits until every process object in `refs` has ended; their statuses in order.
@@ -162,5 +228,23 @@ public struct ForkctlConnection: ~Copyable {
   public mutating func shutdown() throws(ForkctlError) {
     let reply = try request(.shutdown)
     guard case .ok = reply else { throw unexpected(reply) }
+  }
+}
+
+/// Catches the signals a terminal or a caller sends to this process (SIGINT, SIGTERM,
+/// SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH, SIGCONT, SIGTSTP) so that `awaitStatus`
+/// forwards them to the program, as if it were this process's direct child. It blocks them
+/// for the whole process: for a command-line client, not for a multi-threaded server.
+public final class SignalForwarding {
+  public static let signals: [Int32] = [2, 15, 1, 3, 10, 12, 28, 18, 20]
+  static let terminalStop: Int32 = 20
+  let descriptor: SignalDescriptor
+
+  public init() throws(ForkctlError) {
+    do {
+      descriptor = try SignalDescriptor(Self.signals)
+    } catch {
+      throw ForkctlError(.badDescriptor, "cannot catch signals: \(Sys.describe(error))", underlying: error)
+    }
   }
 }

@@ -71,6 +71,9 @@ private final class ClientConnection {
   let peer: Peer
   /// A request is being handled; the next one waits (replies keep request order).
   var busy = false
+  /// The request started a program whose status is still to come (spawn, run with
+  /// waitForExit): until then the client may only send signal frames, which are read.
+  var attached = false
   init(fd: FileDescriptor) { peer = Peer(fd: fd) }
 }
 
@@ -134,7 +137,7 @@ final class LoopState {
   }
 
   fileprivate func clientInterest(_ c: ClientConnection) -> Epoll.Interest {
-    c.busy ? epollRDHUP : Epoll.Interest.readable.union(epollRDHUP)
+    c.busy && !c.attached ? epollRDHUP : Epoll.Interest.readable.union(epollRDHUP)
   }
 }
 
@@ -145,6 +148,7 @@ struct LoopEffects: SupervisorEffects {
   mutating func reply(_ client: ClientID, _ reply: Reply) {
     guard let c = state.clients[client] else { return }
     c.busy = false
+    c.attached = false
     state.enqueue(c.peer, reply.frame(), fds: [], token: token(.client, client), baseInterest: state.clientInterest(c))
     if !c.peer.wantsWrite { try? state.epoll.modify(c.peer.fd, state.clientInterest(c), token: token(.client, client)) }
     state.resumable.append(client)
@@ -201,6 +205,22 @@ struct LoopEffects: SupervisorEffects {
   mutating func close(_ fd: FileDescriptor) { fd.closeQuietly() }
 
   mutating func signal(_ pid: Int32, _ signal: Int32) throws(Errno) { try Sys.kill(pid, signal) }
+
+  mutating func signalGroup(_ pid: Int32, _ signal: Int32) { try? Sys.signalGroup(pid, signal) }
+
+  mutating func attach(_ client: ClientID, _ reply: Reply?) {
+    guard let c = state.clients[client] else { return }
+    c.attached = true
+    let t = token(.client, client)
+    if let reply {
+      state.enqueue(c.peer, reply.frame(), fds: [], token: t, baseInterest: state.clientInterest(c))
+    }
+    if !c.peer.wantsWrite { try? state.epoll.modify(c.peer.fd, state.clientInterest(c), token: t) }
+    // Signal frames may already be buffered.
+    state.resumable.append(client)
+  }
+
+  mutating func now() -> Int64 { Sys.monotonicMilliseconds() }
 
   mutating func shutdown() { state.stopping = true }
 }
@@ -295,7 +315,12 @@ public struct Daemon {
     var events: [(token: UInt64, interest: Epoll.Interest)] = []
     var exitCode: Int32 = 0
     while !state.stopping {
-      try state.epoll.wait(into: &events)
+      var timeout: Int32 = -1
+      if let deadline = supervisor.nextDeadline {
+        timeout = Int32(clamping: max(0, deadline - Sys.monotonicMilliseconds()))
+      }
+      try state.epoll.wait(into: &events, timeoutMS: timeout)
+      if supervisor.nextDeadline != nil { supervisor.deadlinesPassed(now: Sys.monotonicMilliseconds()) }
       for (t, interest) in events {
         let kind = TokenKind(rawValue: t >> 60)!
         let n = t & ((1 << 60) - 1)
@@ -445,7 +470,7 @@ public struct Daemon {
         return dropClient(id, state, &supervisor)
       }
     }
-    if interest.contains(.readable) && !c.busy {
+    if interest.contains(.readable) && (!c.busy || c.attached) {
       if !readAvailable(c.peer) { return dropClient(id, state, &supervisor) }
       handleBufferedRequests(id, state, &supervisor)
     } else if !interest.intersection([.hangup, .error, epollRDHUP]).isEmpty {
@@ -453,31 +478,46 @@ public struct Daemon {
     }
   }
 
-  /// Handles the next complete request of a client that is not busy.
+  /// Handles the next complete request of a client that is not busy, and the signal frames
+  /// of an attached one.
   private static func handleBufferedRequests(
     _ id: ClientID, _ state: LoopState, _ supervisor: inout Supervisor<LoopEffects>
   ) {
-    guard let c = state.clients[id], !c.busy else { return }
-    let frame: Frame?
-    do {
-      frame = try c.peer.decoder.next()
-    } catch {
-      return refuseGarbage(id, c, error, state, &supervisor)
+    while let c = state.clients[id], !c.busy || c.attached {
+      let frame: Frame?
+      do {
+        frame = try c.peer.decoder.next()
+      } catch {
+        return refuseGarbage(id, c, error, state, &supervisor)
+      }
+      // The decoder holds one frame at most; the rest waits in the socket, which epoll
+      // reports again (level-triggered).
+      guard let frame else { return }
+      let fds = Array(c.peer.receivedFDs.prefix(frame.fdCount))
+      c.peer.receivedFDs.removeFirst(frame.fdCount)
+      let request: Request
+      do {
+        request = try Request(frame)
+      } catch {
+        for f in fds { f.closeQuietly() }
+        return refuseGarbage(id, c, error, state, &supervisor)
+      }
+      if case .signal = request {
+        supervisor.handle(request, fds: fds, from: id)
+        continue
+      }
+      if c.busy {
+        for f in fds { f.closeQuietly() }
+        return refuseGarbage(
+          id, c, .invalid("only signal frames may follow spawn or run with wait before its status"), state,
+          &supervisor)
+      }
+      c.busy = true
+      try? state.epoll.modify(
+        c.peer.fd, state.clientInterest(c).union(c.peer.wantsWrite ? .writable : []), token: token(.client, id))
+      supervisor.handle(request, fds: fds, from: id)
+      return
     }
-    guard let frame else { return }
-    let fds = Array(c.peer.receivedFDs.prefix(frame.fdCount))
-    c.peer.receivedFDs.removeFirst(frame.fdCount)
-    let request: Request
-    do {
-      request = try Request(frame)
-    } catch {
-      for f in fds { f.closeQuietly() }
-      return refuseGarbage(id, c, error, state, &supervisor)
-    }
-    c.busy = true
-    try? state.epoll.modify(
-      c.peer.fd, state.clientInterest(c).union(c.peer.wantsWrite ? .writable : []), token: token(.client, id))
-    supervisor.handle(request, fds: fds, from: id)
   }
 
   /// A protocol violation: a clear error to that client, its descriptors closed, the

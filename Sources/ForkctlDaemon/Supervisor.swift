@@ -30,6 +30,14 @@ public protocol SupervisorEffects {
   mutating func close(_ fd: FileDescriptor)
   /// Sends a signal to a process.
   mutating func signal(_ pid: Int32, _ signal: Int32) throws(Errno)
+  /// Sends a signal to the process group a worker leads (to the worker alone while it has
+  /// not made its group yet), as a terminal does to its foreground job.
+  mutating func signalGroup(_ pid: Int32, _ signal: Int32)
+  /// Sends `reply` to `client` without ending its request (nil: nothing to send), and lets
+  /// the client forward signals until the final reply.
+  mutating func attach(_ client: ClientID, _ reply: Reply?)
+  /// A monotonic clock, in milliseconds.
+  mutating func now() -> Int64
   /// Stops the daemon after the pending replies are written.
   mutating func shutdown()
 }
@@ -46,6 +54,8 @@ public struct SupervisorLimits: Sendable {
   public var retainedAfterWait = 1024
   /// Longest process object name.
   public var maxNameLength = 64
+  /// How long a spawned program whose client went away has between SIGTERM and SIGKILL.
+  public var killGraceMilliseconds: Int64 = 3000
 
   public init() {}
 }
@@ -73,6 +83,15 @@ struct ProcessRecord {
   var pendingRun: (client: ClientID?, spec: RunSpec)?
   /// A wait has reported this record's exit status.
   var waitedFor = false
+  /// Made by spawn: the client learns of it only once its program runs.
+  var spawned = false
+  /// The connection that gets this process's status and may forward signals to it
+  /// (spawn, run with waitForExit), until that final reply.
+  var attached: ClientID?
+  /// Spawned without detach: ended (SIGTERM, later SIGKILL) if `attached` goes away first.
+  var tiedToClient = false
+  /// Its spawning client went away before the fork report came: end it on arrival.
+  var terminateWhenForked = false
 }
 
 /// A `wait` that has not been answered yet.
@@ -98,6 +117,8 @@ public struct Supervisor<Effects: SupervisorEffects> {
   /// Ids of exited records already reported by a wait, oldest first.
   private var reported: [UInt64] = []
   private(set) var shuttingDown = false
+  /// Spawned programs sent SIGTERM because their client went away: SIGKILL is due then.
+  private var killDeadlines: [UInt64: Int64] = [:]
 
   public init(effects: Effects, limits: SupervisorLimits = SupervisorLimits(), daemonPID: Int32) {
     self.effects = effects
@@ -112,6 +133,10 @@ public struct Supervisor<Effects: SupervisorEffects> {
 
   /// Handles one request. `fds` came with it and are owned by the supervisor from now on.
   public mutating func handle(_ request: Request, fds: [FileDescriptor], from client: ClientID) {
+    if case .signal(let signal) = request {
+      // Never replied to, also when shutting down: the client is busy with its program.
+      return forwardSignal(signal, from: client)
+    }
     if shuttingDown {
       closeAll(fds)
       effects.reply(client, .failure(.shuttingDown, "the daemon is shutting down"))
@@ -144,6 +169,10 @@ public struct Supervisor<Effects: SupervisorEffects> {
       shuttingDown = true
       effects.reply(client, .ok)
       effects.shutdown()
+    case .spawn(let s):
+      spawn(s, fds, client)
+    case .signal:
+      break
     }
   }
 
@@ -264,13 +293,20 @@ public struct Supervisor<Effects: SupervisorEffects> {
 
   private mutating func fork(_ parent: UInt64, name: [UInt8], client: ClientID) {
     guard requireUnrun(parent, "fork", client), acceptName(name, client) else { return }
-    guard let id = reserveRecord(client) else { return }
+    _ = forkChild(parent, name: name, client: client, replyWhenForked: true)
+  }
+
+  /// Asks `parent` to fork; the new record's id, or nil after replying why not.
+  private mutating func forkChild(_ parent: UInt64, name: [UInt8], client: ClientID, replyWhenForked: Bool)
+    -> UInt64?
+  {
+    guard let id = reserveRecord(client) else { return nil }
     let ends: (FileDescriptor, FileDescriptor)
     do {
       ends = try effects.socketPair()
     } catch {
       effects.reply(client, .failure(.templateFailed, "cannot create a control socket: \(Sys.describe(error))"))
-      return
+      return nil
     }
     var child = ProcessRecord(id: id, name: name, role: .forked, parent: parent)
     child.hasControl = true
@@ -280,9 +316,93 @@ public struct Supervisor<Effects: SupervisorEffects> {
     child.argumentBytesSent = p.argumentBytesSent
     records[id] = child
     effects.watchControl(id, ends.0)
-    records[parent]!.pendingForks.append((id, client))
+    records[parent]!.pendingForks.append((id, replyWhenForked ? client : nil))
     forksInFlight += 1
     effects.send(parent, .fork(id: id), fds: [ends.1])
+    return id
+  }
+
+  private mutating func spawn(_ s: SpawnRequest, _ fds: [FileDescriptor], _ client: ClientID) {
+    let parent: UInt64
+    if s.from.isEmpty {
+      guard let t = ensureDefaultTemplate(client) else { return closeAll(fds) }
+      parent = t
+    } else {
+      guard let id = lookup(s.from, client) else { return closeAll(fds) }
+      parent = id
+    }
+    guard requireUnrun(parent, "spawn from", client), acceptName(s.name, client) else { return closeAll(fds) }
+    let sent = Array(fds.prefix(s.targets.count))
+    var rest = Array(fds.dropFirst(s.targets.count))
+    if records[parent]!.fdsSent + sent.count > limits.maxFDsPerProcess {
+      closeAll(fds)
+      effects.reply(client, .failure(.limitReached, "cannot spawn from \(describe(parent)): the process would hold more than \(limits.maxFDsPerProcess) descriptors"))
+      return
+    }
+    var statusPipe: (read: FileDescriptor, write: FileDescriptor)?
+    if s.spec.keepControl {
+      do {
+        statusPipe = try effects.pipe()
+      } catch {
+        closeAll(fds)
+        effects.reply(client, .failure(.internalError, "cannot create a pipe: \(Sys.describe(error))"))
+        return
+      }
+    }
+    guard let id = forkChild(parent, name: s.name, client: client, replyWhenForked: false) else {
+      closeAll(fds)
+      if let statusPipe { closeAll([statusPipe.read, statusPipe.write]) }
+      return
+    }
+    // The commands queue behind the fork on the child's control socket: one round trip.
+    if !sent.isEmpty {
+      records[id]!.fdsSent += sent.count
+      effects.send(id, .fds(targets: s.targets), fds: sent)
+    }
+    if let statusPipe {
+      effects.watchStatusPipe(id, statusPipe.read)
+      rest.append(statusPipe.write)
+    }
+    var spec = s.spec
+    spec.waitForExit = true
+    records[id]!.program = spec.program
+    records[id]!.keepsControl = spec.keepControl
+    records[id]!.pendingRun = (client, spec)
+    records[id]!.spawned = true
+    records[id]!.attached = client
+    records[id]!.tiedToClient = !s.detach
+    spec.waitForExit = false
+    effects.send(id, .run(spec, statusPipe: spec.keepControl), fds: rest)
+  }
+
+  /// A signal from an attached client, for its program.
+  private mutating func forwardSignal(_ signal: Int32, from client: ClientID) {
+    guard let r = records.values.first(where: { $0.attached == client }), r.pid > 0, r.state != .exited else {
+      return
+    }
+    effects.signalGroup(r.pid, signal)
+  }
+
+  /// Ends a spawned program whose client went away: SIGTERM now, SIGKILL after the grace.
+  private mutating func terminate(_ id: UInt64) {
+    guard let r = records[id], r.state != .exited else { return }
+    if r.pid == 0 {
+      records[id]!.terminateWhenForked = true
+      return
+    }
+    effects.signalGroup(r.pid, 15)
+    killDeadlines[id] = effects.now() + limits.killGraceMilliseconds
+  }
+
+  /// When the next SIGKILL of a terminated program is due (monotonic ms), if any.
+  public var nextDeadline: Int64? { killDeadlines.values.min() }
+
+  /// Sends SIGKILL to terminated programs whose grace has run out by `now`.
+  public mutating func deadlinesPassed(now: Int64) {
+    for (id, deadline) in killDeadlines where deadline <= now {
+      killDeadlines[id] = nil
+      if let r = records[id], r.state != .exited, r.pid > 0 { effects.signalGroup(r.pid, 9) }
+    }
   }
 
   private mutating func sendFDs(_ ref: [UInt8], _ targets: [FDTarget], _ fds: [FileDescriptor], _ client: ClientID) {
@@ -419,11 +539,14 @@ public struct Supervisor<Effects: SupervisorEffects> {
       forksInFlight -= 1
       guard records[child] != nil else { return }
       records[child]!.pid = pid
-      records[child]!.state = .ready
+      // A spawned child has its run queued already.
+      records[child]!.state = records[child]!.pendingRun != nil ? .running : .ready
       pidToID[pid] = child
       if let client {
         effects.reply(client, .created(id: child, pid: pid))
-      } else {
+      } else if records[child]!.terminateWhenForked {
+        terminate(child)
+      } else if !records[child]!.spawned {
         // Its client left before learning of it: nobody can ever use it.
         try? effects.signal(pid, 9)
       }
@@ -442,6 +565,10 @@ public struct Supervisor<Effects: SupervisorEffects> {
 
   private mutating func discardUnborn(_ child: UInt64) {
     if records[child]?.hasControl == true { effects.closeControl(child) }
+    // A spawn's only reply: its fork failed.
+    if let r = records[child], r.spawned, let pending = r.pendingRun, let client = pending.client {
+      effects.reply(client, .failure(.templateFailed, "cannot spawn \(String(decoding: pending.spec.program, as: UTF8.self)): the fork failed"))
+    }
     records[child] = nil
     // A wait that names it would never be answered otherwise.
     for w in waits where w.ids.contains(child) {
@@ -458,8 +585,34 @@ public struct Supervisor<Effects: SupervisorEffects> {
       errno == .noSuchFileOrDirectory
       ? .programNotFound : (errno == .permissionDenied ? .programNotExecutable : .execFailed)
     if let client = pending.client {
-      effects.reply(client, .failure(code, "cannot run \(program) in \(describe(id)): \(Sys.describe(errno))"))
+      let message = records[id]!.spawned
+        ? "\(program): \(Sys.describe(errno))" : "cannot run \(program) in \(describe(id)): \(Sys.describe(errno))"
+      effects.reply(client, .failure(code, message))
     }
+    if records[id]!.spawned {
+      // Nobody will wait for a spawn whose program never ran.
+      records[id]!.attached = nil
+      markReported(id)
+    }
+  }
+
+  private mutating func markReported(_ id: UInt64) {
+    guard records[id] != nil, !records[id]!.waitedFor else { return }
+    records[id]!.waitedFor = true
+    reported.append(id)
+    forgetIfSpent(id)
+    dropReportedRecords(keeping: limits.retainedAfterWait)
+  }
+
+  /// An unnamed spawn whose status has gone to its client (or to nobody, as the client
+  /// left): nothing can refer to it any more, so `list` does not fill up with them.
+  private mutating func forgetIfSpent(_ id: UInt64) {
+    guard let r = records[id], r.spawned, r.name.isEmpty, r.state == .exited, r.waitedFor, r.attached == nil,
+      !waits.contains(where: { $0.ids.contains(id) })
+    else { return }
+    if let i = reported.lastIndex(of: id) { reported.remove(at: i) }
+    if r.hasControl { effects.closeControl(id) }
+    records[id] = nil
   }
 
   private mutating func execSucceeded(_ id: UInt64) {
@@ -467,6 +620,8 @@ public struct Supervisor<Effects: SupervisorEffects> {
     records[id]!.pendingRun = nil
     guard let client = pending.client else { return }
     if pending.spec.waitForExit {
+      records[id]!.attached = client
+      effects.attach(client, records[id]!.spawned ? .created(id: id, pid: records[id]!.pid) : nil)
       waits.append(PendingWait(client: client, ids: [id]))
       answerWaits()
     } else {
@@ -509,15 +664,26 @@ public struct Supervisor<Effects: SupervisorEffects> {
     }
     records[id]!.state = .exited
     records[id]!.status = status
+    killDeadlines[id] = nil
     if id == defaultTemplate { defaultTemplate = nil }
     answerWaits()
+    forgetIfSpent(id)
   }
 
   /// A client disconnected: forget what it was waiting for.
   public mutating func clientGone(_ client: ClientID) {
     waits.removeAll { $0.client == client }
     for id in records.keys {
+      guard records[id] != nil else { continue }
       if records[id]!.pendingRun?.client == client { records[id]!.pendingRun!.client = nil }
+      if records[id]!.attached == client {
+        records[id]!.attached = nil
+        if records[id]!.tiedToClient {
+          terminate(id)
+          // Its status was for that client alone.
+          markReported(id)
+        }
+      }
       for i in records[id]!.pendingForks.indices where records[id]!.pendingForks[i].client == client {
         records[id]!.pendingForks[i].client = nil
       }
@@ -530,11 +696,13 @@ public struct Supervisor<Effects: SupervisorEffects> {
       let w = waits[i]
       if w.ids.allSatisfy({ records[$0]?.status != nil }) {
         waits.remove(at: i)
+        for id in w.ids where records[id]!.attached == w.client { records[id]!.attached = nil }
         effects.reply(w.client, .statuses(w.ids.map { ($0, records[$0]!.status!) }))
         for id in w.ids where !records[id]!.waitedFor {
           records[id]!.waitedFor = true
           reported.append(id)
         }
+        for id in w.ids { forgetIfSpent(id) }
         dropReportedRecords(keeping: limits.retainedAfterWait)
       } else {
         i += 1
@@ -547,7 +715,8 @@ public struct Supervisor<Effects: SupervisorEffects> {
     var i = 0
     while reported.count > keeping && i < reported.count {
       let id = reported[i]
-      if waits.contains(where: { $0.ids.contains(id) }) {
+      // Still running (a spawn whose client went away): kept until it has exited.
+      if waits.contains(where: { $0.ids.contains(id) }) || (records[id] != nil && records[id]!.state != .exited) {
         i += 1
         continue
       }

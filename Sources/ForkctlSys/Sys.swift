@@ -185,6 +185,48 @@ public enum Sys {
   /// way its worker died, so that a shell sees the same status.
   public static func reraise(_ signal: Int32) { forkctl_reraise(signal) }
 
+  /// Sends `signal` to the process group `pid` leads, or to `pid` alone while it leads
+  /// none yet. The corresponding C function is `killpg`.
+  public static func signalGroup(_ pid: Int32, _ signal: Int32) throws(Errno) {
+    if Glibc.kill(-pid, signal) == 0 { return }
+    if Glibc.kill(pid, signal) < 0 { throw currentErrno() }
+  }
+
+  /// Makes this process the leader of a new process group. The corresponding C function
+  /// is `setpgid`.
+  public static func makeProcessGroup() { _ = setpgid(0, 0) }
+
+  /// Stops this process as SIGSTOP does.
+  public static func stopSelf() { _ = raise(SIGSTOP) }
+
+  /// Unblocks `signals` (after a SignalDescriptor blocked them).
+  public static func unblockSignals(_ signals: [Int32]) {
+    var set = sigset_t()
+    sigemptyset(&set)
+    for s in signals { sigaddset(&set, s) }
+    sigprocmask(SIG_UNBLOCK, &set, nil)
+  }
+
+  /// A monotonic clock in milliseconds. The corresponding C function is `clock_gettime`.
+  public static func monotonicMilliseconds() -> Int64 {
+    var t = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &t)
+    return Int64(t.tv_sec) * 1000 + Int64(t.tv_nsec) / 1_000_000
+  }
+
+  /// Waits until `fds` are readable (or hung up); returns which, in order. The
+  /// corresponding C function is `poll`.
+  public static func waitReadable(_ fds: [FileDescriptor]) throws(Errno) -> [Bool] {
+    var polls = fds.map { pollfd(fd: $0.rawValue, events: Int16(POLLIN), revents: 0) }
+    while true {
+      let n = polls.withUnsafeMutableBufferPointer { poll($0.baseAddress, nfds_t($0.count), -1) }
+      if n >= 0 { break }
+      let e = currentErrno()
+      if e != .interrupted { throw e }
+    }
+    return polls.map { $0.revents != 0 }
+  }
+
   /// The number of threads of this process (/proc/self/stat).
   public static func threadCount() -> Int { Int(forkctl_thread_count()) }
 

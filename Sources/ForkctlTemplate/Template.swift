@@ -102,6 +102,9 @@ public struct Template {
         Sys.exitImmediately(71)
       }
       control.closeQuietly()
+      // Its own process group: a program's kill(0, ...) cannot reach the daemon, and
+      // signals forwarded by spawn reach the program's children as a terminal's would.
+      Sys.makeProcessGroup()
       channel = FrameChannel(FileDescriptor(rawValue: Template.controlFD))
       Sys.setProcessTitle("forkctl: process \(id)")
       return

@@ -12,6 +12,8 @@ public enum MessageType: UInt8, Sendable, CaseIterable {
   case kill = 0x09
   case list = 0x0a
   case shutdown = 0x0b
+  case spawn = 0x0c
+  case signal = 0x0d
 
   case ok = 0x40
   case created = 0x41
@@ -197,6 +199,13 @@ public enum Request: Equatable, Sendable {
   case kill(signal: Int32, refs: [[UInt8]])
   case list
   case shutdown
+  /// Fork from `from` (empty: the default template), hand the new process the descriptors
+  /// (one per target, then the working directory if the spec has one) and run `spec`, all
+  /// in one request. Replies `created` once the program runs, then `statuses` when it ends.
+  case spawn(SpawnRequest)
+  /// Forward a signal to the process this connection is attached to (by spawn or run with
+  /// waitForExit). No reply; ignored when nothing is attached.
+  case signal(Int32)
 
   public func frame() -> Frame {
     var w = PayloadWriter()
@@ -241,6 +250,17 @@ public enum Request: Equatable, Sendable {
       type = .list
     case .shutdown:
       type = .shutdown
+    case .spawn(let s):
+      type = .spawn
+      w.string(s.from)
+      w.string(s.name)
+      w.u32(s.detach ? SpawnRequest.detachFlag : 0)
+      writeTargets(s.targets, to: &w)
+      s.spec.write(to: &w)
+      fds = s.fdCount
+    case .signal(let signal):
+      type = .signal
+      w.i32(signal)
     }
     return Frame(type: type, payload: w.bytes, fdCount: fds)
   }
@@ -288,11 +308,56 @@ public enum Request: Equatable, Sendable {
     case .shutdown:
       try checkFDs(frame, 0)
       self = .shutdown
+    case .spawn:
+      let from = try r.string()
+      let name = try r.string()
+      let flags = try r.u32()
+      if flags & ~SpawnRequest.detachFlag != 0 { throw .invalid("spawn flags \(flags)") }
+      let targets = try readTargets(&r)
+      let (spec, statusPipe) = try RunSpec.read(&r)
+      if statusPipe || spec.waitForExit { throw .invalid("run flags") }
+      let request = SpawnRequest(
+        from: from, name: name, targets: targets, spec: spec, detach: flags & SpawnRequest.detachFlag != 0)
+      try checkFDs(frame, request.fdCount)
+      self = .spawn(request)
+    case .signal:
+      try checkFDs(frame, 0)
+      let signal = try r.i32()
+      if signal < 1 || signal > 64 { throw .invalid("signal \(signal)") }
+      self = .signal(signal)
     default:
       throw .unexpected(frame.type)
     }
     try r.finish()
   }
+}
+
+/// What `spawn` asks for: a fork, descriptors, and a run, in one request.
+public struct SpawnRequest: Equatable, Sendable {
+  /// The process object to fork; empty for the default template.
+  public var from: [UInt8]
+  /// The new process object's name; empty for none.
+  public var name: [UInt8]
+  /// Where each descriptor sent with the request lands (in order).
+  public var targets: [FDTarget]
+  /// What to run; `waitForExit` is implied and must be false on the wire.
+  public var spec: RunSpec
+  /// The program outlives this connection. Without it, when the connection closes before
+  /// the program ends, the daemon sends it SIGTERM, then SIGKILL after a grace period.
+  public var detach: Bool
+
+  public init(from: [UInt8] = [], name: [UInt8] = [], targets: [FDTarget], spec: RunSpec, detach: Bool = false) {
+    self.from = from
+    self.name = name
+    self.targets = targets
+    self.spec = spec
+    self.detach = detach
+  }
+
+  static let detachFlag: UInt32 = 1
+
+  /// Descriptors that travel with the request: one per target, then the working directory.
+  public var fdCount: Int { targets.count + spec.fdCount }
 }
 
 /// One process object as `list` reports it.

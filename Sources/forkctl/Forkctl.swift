@@ -13,13 +13,13 @@ struct Forkctl: ParsableCommand {
       """,
     version: forkctlVersion,
     subcommands: [
-      New.self, Exec.self, Fork.self, SendFD.self, SendArg.self, Run.self, Wait.self, Kill.self,
+      Spawn.self, New.self, Exec.self, Fork.self, SendFD.self, SendArg.self, Run.self, Wait.self, Kill.self,
       List.self, Shutdown.self, Daemon.self,
     ])
 
   /// Commands whose exit status is a program's: every failure of their own, a usage error
   /// included, is 125, so it cannot be mistaken for the program's status.
-  static let statusCommands: Set<String> = ["wait"]
+  static let statusCommands: Set<String> = ["wait", "spawn"]
 
   static func mainReportingStatus() {
     do {

@@ -42,9 +42,12 @@ struct Run: ParsableCommand {
     if raw.isEmpty { throw ValidationError("run needs a PROGRAM") }
     var spec = try options.spec(raw)
     spec.waitForExit = waitForExit
+    let forwarding = waitForExit ? try reporting { () throws(ForkctlError) in try SignalForwarding() } : nil
     let cwd = try options.workingDirectory()
     var c = try client.connect()
-    let status = try reporting { () throws(ForkctlError) in try c.run(id, spec, workingDirectory: cwd) }
+    let status = try reporting { () throws(ForkctlError) in
+      try c.run(id, spec, workingDirectory: cwd, forwarding: forwarding)
+    }
     if let status { exitLike(status) }
   }
 }

@@ -29,6 +29,8 @@ struct RecordingEffects: SupervisorEffects {
     case watchStatusPipe(UInt64, FileDescriptor)
     case close(FileDescriptor)
     case signal(pid: Int32, signal: Int32)
+    case signalGroup(pid: Int32, signal: Int32)
+    case attach(ClientID, Reply?)
     case shutdown
   }
 
@@ -44,6 +46,11 @@ struct RecordingEffects: SupervisorEffects {
   var closed: [FileDescriptor] = []
   var signals: [(pid: Int32, signal: Int32)] = []
   var shutdowns = 0
+  var groupSignals: [(pid: Int32, signal: Int32)] = []
+  /// The intermediate replies of attach, per client (nil when attach sent none).
+  var attachments: [ClientID: [Reply?]] = [:]
+  /// The fake monotonic clock, in milliseconds.
+  var clock: Int64 = 1000
 
   /// Failures to inject: the next call of that kind throws this errno.
   var failSocketPair: Errno?
@@ -128,6 +135,18 @@ struct RecordingEffects: SupervisorEffects {
     events.append(.signal(pid: pid, signal: signal))
     signals.append((pid, signal))
   }
+
+  mutating func signalGroup(_ pid: Int32, _ signal: Int32) {
+    events.append(.signalGroup(pid: pid, signal: signal))
+    groupSignals.append((pid, signal))
+  }
+
+  mutating func attach(_ client: ClientID, _ reply: Reply?) {
+    events.append(.attach(client, reply))
+    attachments[client, default: []].append(reply)
+  }
+
+  mutating func now() -> Int64 { clock }
 
   mutating func shutdown() {
     events.append(.shutdown)

@@ -139,6 +139,46 @@ struct PayloadDecodingErrorTests {
     }
   }
 
+  @Test("spawn counts its descriptors as targets plus the working directory")
+  func spawnWrongFDCount() {
+    let spec = RunSpec(program: b("p"), hasWorkingDirectory: true)
+    var f = Request.spawn(SpawnRequest(targets: [0, 1, 2], spec: spec)).frame()
+    #expect(f.fdCount == 4)
+    f.fdCount = 3
+    #expect(throws: WireError.fdCountMismatch(type: MessageType.spawn.rawValue, declared: 4, received: 3)) {
+      try Request(f)
+    }
+  }
+
+  @Test("spawn with unknown flags, or with waitForExit set, is refused")
+  func spawnFlags() {
+    let unknown = frame(.spawn) { w in
+      w.string([])
+      w.string([])
+      w.u32(2)
+      w.u32(0)
+      w.u32(0)
+      w.string(b("p"))
+      w.u32(0)
+    }
+    #expect(throws: WireError.invalid("spawn flags 2")) { try Request(unknown) }
+    var spec = RunSpec(program: b("p"))
+    spec.waitForExit = true
+    var w = PayloadWriter()
+    w.string([])
+    w.string([])
+    w.u32(0)
+    w.u32(0)
+    spec.write(to: &w)
+    #expect(throws: WireError.invalid("run flags")) { try Request(Frame(type: .spawn, payload: w.bytes, fdCount: 0)) }
+  }
+
+  @Test("signal numbers outside 1...64 are refused", arguments: [Int32(0), -1, 65, Int32.max])
+  func badSignal(_ n: Int32) {
+    let f = frame(.signal) { w in w.i32(n) }
+    #expect(throws: WireError.invalid("signal \(n)")) { try Request(f) }
+  }
+
   @Test("send-fd without any target is refused")
   func sendFDsEmpty() {
     let f = frame(.sendFDs) { w in

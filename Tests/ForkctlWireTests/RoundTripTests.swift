@@ -36,6 +36,15 @@ let requestSamples: [Request] = [
   .kill(signal: Int32.max, refs: [b("a"), b("b")]),
   .list,
   .shutdown,
+  .spawn(SpawnRequest(targets: [], spec: RunSpec(program: b("true")))),
+  .spawn(SpawnRequest(targets: [0, 1, 2, 7, nil], spec: RunSpec(program: b("sh"), hasWorkingDirectory: true))),
+  .spawn(
+    SpawnRequest(
+      from: b("tpl"), name: notUTF8, targets: [0],
+      spec: RunSpec(program: notUTF8, arguments: [[], b("a b")], environment: [b("A=b=c")], keepControl: true),
+      detach: true)),
+  .signal(1),
+  .signal(64),
 ]
 
 let replySamples: [Reply] = [
@@ -142,7 +151,7 @@ struct RoundTripTests {
     #expect(Request.run(ref: b("w"), spec: RunSpec(program: b("x"), keepControl: true)).frame().fdCount == 0)
     for r in requestSamples {
       switch r {
-      case .sendFDs, .run: continue
+      case .sendFDs, .run, .spawn: continue
       default: #expect(r.frame().fdCount == 0, "\(r)")
       }
     }

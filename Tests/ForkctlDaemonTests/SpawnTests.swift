@@ -1,0 +1,233 @@
+import ForkctlSys
+import ForkctlWire
+import Testing
+
+@testable import ForkctlDaemon
+
+extension Supervisor where Effects == RecordingEffects {
+  /// Sends a spawn of `program` with stdio and a working directory; returns the new id
+  /// (from the fork command the template got) and the descriptors that came with it.
+  mutating func startSpawn(
+    _ program: String = "prog", from: String = "", name: String = "", detach: Bool = false,
+    keepControl: Bool = false, client: ClientID = 1
+  ) throws -> (id: UInt64, fds: [FileDescriptor]) {
+    let fds = fds(4)
+    let spec = RunSpec(program: b(program), arguments: [b("a")], keepControl: keepControl, hasWorkingDirectory: true)
+    let r = request(
+      .spawn(SpawnRequest(from: b(from), name: b(name), targets: [0, 1, 2], spec: spec, detach: detach)), fds: fds,
+      client: client)
+    guard r.isEmpty else { throw HarnessError("spawn replied at once: \(r)") }
+    let template = from.isEmpty ? defaultTemplate! : resolve(b(from))!
+    guard case .fork(let child) = effects.commands(to: template).last else {
+      throw HarnessError("no fork command sent to \(template)")
+    }
+    return (child, fds)
+  }
+
+  /// A spawn that forked (pid) and exec'd (its control socket closed).
+  mutating func runningSpawn(
+    _ program: String = "prog", name: String = "", detach: Bool = false, pid: Int32, client: ClientID = 1
+  ) throws -> UInt64 {
+    let (id, _) = try startSpawn(program, name: name, detach: detach, client: client)
+    handle(.forked(pid: pid), from: defaultTemplate!)
+    controlClosed(id)
+    guard effects.attachments[client]?.last == .some(.created(id: id, pid: pid)) else {
+      throw HarnessError("spawn did not attach with created: \(effects.attachments)")
+    }
+    return id
+  }
+}
+
+@Suite("Supervisor: spawn and signal forwarding")
+struct SpawnTests {
+  @Test("spawn queues fork, descriptors and run at once, and replies created once the program runs, then its status")
+  func oneRequest() throws {
+    var s = makeSupervisor()
+    let (id, fds) = try s.startSpawn()
+    #expect(s.effects.commands(to: id) == [.fds(targets: [0, 1, 2]), .run(RunSpec(program: b("prog"), arguments: [b("a")], hasWorkingDirectory: true), statusPipe: false)])
+    #expect(s.effects.sent[id]!.map(\.fds) == [Array(fds.prefix(3)), [fds[3]]])
+    #expect(s.effects.sendsWithWrongFDCount.isEmpty)
+    s.handle(.forked(pid: 500), from: s.defaultTemplate!)
+    #expect(s.replies(1).isEmpty)
+    #expect(s.info(id)?.state == .running)
+    s.controlClosed(id)
+    #expect(s.effects.attachments[1] == [.created(id: id, pid: 500)])
+    #expect(s.replies(1).isEmpty)
+    s.childExited(pid: 500, status: .signaled(15, coreDumped: false))
+    #expect(s.replies(1) == [.statuses([(id, .signaled(15, coreDumped: false))])])
+    // Unnamed and reported: nothing can name it any more.
+    #expect(s.info(id) == nil)
+  }
+
+  @Test("a named spawn stays listed after its status went out, for a later wait")
+  func namedStays() throws {
+    var s = makeSupervisor()
+    let id = try s.runningSpawn(name: "job", pid: 500)
+    s.childExited(pid: 500, status: .exited(3))
+    #expect(s.replies(1) == [.statuses([(id, .exited(3))])])
+    #expect(s.request(.wait(refs: [b("job")]), client: 2) == [.statuses([(id, .exited(3))])])
+  }
+
+  @Test("exec failure gives the spawn client one failure naming the program, and the record goes once it exits")
+  func execFailure() throws {
+    var s = makeSupervisor()
+    let (id, _) = try s.startSpawn("missing")
+    s.handle(.forked(pid: 500), from: s.defaultTemplate!)
+    s.handle(.execFailed(errno: 2), from: id)
+    #expect(s.replies(1).count == 1)
+    #expect(s.replies(1)[0].failureCode == .programNotFound)
+    #expect(s.replies(1)[0].failureMessage?.hasPrefix("missing: ") == true)
+    #expect(s.effects.attachments[1] == nil)
+    s.childExited(pid: 500, status: .exited(127))
+    #expect(s.info(id) == nil)
+    #expect(s.replies(1).count == 1)
+  }
+
+  @Test("EACCES from exec is programNotExecutable")
+  func notExecutable() throws {
+    var s = makeSupervisor()
+    let (id, _) = try s.startSpawn("/etc/passwd")
+    s.handle(.forked(pid: 500), from: s.defaultTemplate!)
+    s.handle(.execFailed(errno: 13), from: id)
+    #expect(s.replies(1).map(\.failureCode) == [.programNotExecutable])
+  }
+
+  @Test("signal frames of the attached client reach the program's group; others' and late ones reach nothing")
+  func forwarding() throws {
+    var s = makeSupervisor()
+    let id = try s.runningSpawn(pid: 500)
+    #expect(s.request(.signal(2)).isEmpty)
+    #expect(s.request(.signal(20), client: 2).isEmpty)
+    #expect(s.effects.groupSignals.map { [$0.pid, $0.signal] } == [[500, 2]])
+    s.childExited(pid: 500, status: .exited(130))
+    #expect(s.request(.signal(15)).isEmpty)
+    #expect(s.effects.groupSignals.count == 1)
+    #expect(s.replies(1) == [.statuses([(id, .exited(130))])])
+  }
+
+  @Test("a signal frame before the program runs is not sent (the client only forwards after created)")
+  func signalBeforeFork() throws {
+    var s = makeSupervisor()
+    _ = try s.startSpawn()
+    #expect(s.request(.signal(2)).isEmpty)
+    #expect(s.effects.groupSignals.isEmpty)
+  }
+
+  @Test("the spawning client going away: SIGTERM to the group at once, SIGKILL once the grace has passed")
+  func clientGoneTerminates() throws {
+    var s = makeSupervisor { $0.killGraceMilliseconds = 500 }
+    let id = try s.runningSpawn(pid: 500)
+    s.clientGone(1)
+    #expect(s.effects.groupSignals.map { [$0.pid, $0.signal] } == [[500, 15]])
+    #expect(s.nextDeadline == s.effects.clock + 500)
+    s.deadlinesPassed(now: s.effects.clock + 499)
+    #expect(s.effects.groupSignals.count == 1)
+    s.deadlinesPassed(now: s.effects.clock + 500)
+    #expect(s.effects.groupSignals.map { [$0.pid, $0.signal] } == [[500, 15], [500, 9]])
+    #expect(s.nextDeadline == nil)
+    s.childExited(pid: 500, status: .signaled(9, coreDumped: false))
+    #expect(s.info(id) == nil)
+  }
+
+  @Test("a program that ends within the grace gets no SIGKILL")
+  func exitWithinGrace() throws {
+    var s = makeSupervisor()
+    _ = try s.runningSpawn(pid: 500)
+    s.clientGone(1)
+    s.childExited(pid: 500, status: .signaled(15, coreDumped: false))
+    #expect(s.nextDeadline == nil)
+    s.deadlinesPassed(now: s.effects.clock + 100_000)
+    #expect(s.effects.groupSignals.map(\.signal) == [15])
+  }
+
+  @Test("the client going away before the fork report: the child is terminated when it is reported")
+  func clientGoneBeforeFork() throws {
+    var s = makeSupervisor()
+    _ = try s.startSpawn()
+    s.clientGone(1)
+    #expect(s.effects.groupSignals.isEmpty)
+    s.handle(.forked(pid: 500), from: s.defaultTemplate!)
+    #expect(s.effects.groupSignals.map { [$0.pid, $0.signal] } == [[500, 15]])
+    #expect(s.effects.signals.isEmpty)
+  }
+
+  @Test("--detach: the client going away leaves the program alone, and its status waits for a wait")
+  func detach() throws {
+    var s = makeSupervisor()
+    let id = try s.runningSpawn(detach: true, pid: 500)
+    s.clientGone(1)
+    #expect(s.effects.groupSignals.isEmpty)
+    #expect(s.nextDeadline == nil)
+    s.childExited(pid: 500, status: .exited(4))
+    #expect(s.request(.wait(refs: [ref(id)]), client: 2) == [.statuses([(id, .exited(4))])])
+  }
+
+  @Test("spawn from an unknown process object, or with a taken name, fails and closes every descriptor")
+  func refusals() throws {
+    var s = makeSupervisor()
+    _ = try s.newWorker("taken", pid: 400)
+    let spec = RunSpec(program: b("p"), hasWorkingDirectory: true)
+    for (req, code) in [
+      (SpawnRequest(from: b("nope"), targets: [0], spec: spec), ErrorCode.unknownProcess),
+      (SpawnRequest(name: b("taken"), targets: [0], spec: spec), .nameTaken),
+      (SpawnRequest(name: b("123"), targets: [0], spec: spec), .badRequest),
+    ] {
+      let fds = s.fds(2)
+      #expect(s.request(.spawn(req), fds: fds, client: 3).map(\.failureCode) == [code])
+      #expect(fds.allSatisfy { s.effects.closed.contains($0) })
+    }
+  }
+
+  @Test("spawn --from a template of one's own forks that template")
+  func fromTemplate() throws {
+    var s = makeSupervisor()
+    let t = try s.execTemplate("tpl")
+    let (id, _) = try s.startSpawn(from: "tpl")
+    s.handle(.forked(pid: 600), from: t.id)
+    #expect(s.info(id)?.parent == t.id)
+  }
+
+  @Test("a fork the template refuses fails the spawn")
+  func forkRefused() throws {
+    var s = makeSupervisor()
+    let (id, _) = try s.startSpawn()
+    s.handle(.refused(.templateFailed, message: b("has 2 threads")), from: s.defaultTemplate!)
+    #expect(s.replies(1).map(\.failureCode) == [.templateFailed])
+    #expect(s.info(id) == nil)
+  }
+
+  @Test("more descriptors than a process may hold: limitReached, all closed")
+  func fdLimit() throws {
+    var s = makeSupervisor { $0.maxFDsPerProcess = 2 }
+    _ = s.request(.new(name: []), client: 9)  // starts the default template
+    let fds = s.fds(4)
+    let spec = RunSpec(program: b("p"), hasWorkingDirectory: true)
+    #expect(s.request(.spawn(SpawnRequest(targets: [0, 1, 2], spec: spec)), fds: fds).map(\.failureCode) == [.limitReached])
+    #expect(fds.allSatisfy { s.effects.closed.contains($0) })
+  }
+
+  @Test("run with waitForExit attaches without a reply; signals are forwarded; the status is the one reply")
+  func runWait() throws {
+    var s = makeSupervisor()
+    let w = try s.newWorker(pid: 700)
+    var spec = RunSpec(program: b("p"))
+    spec.waitForExit = true
+    #expect(s.request(.run(ref: ref(w), spec: spec), client: 2).isEmpty)
+    s.controlClosed(w)
+    #expect(s.effects.attachments[2] == [nil])
+    _ = s.request(.signal(10), client: 2)
+    #expect(s.effects.groupSignals.map { [$0.pid, $0.signal] } == [[700, 10]])
+    // Not tied: the client going away does not end it.
+    s.clientGone(2)
+    #expect(s.effects.groupSignals.count == 1)
+  }
+
+  @Test("signal frames are never answered, also while shutting down")
+  func signalWhileShuttingDown() throws {
+    var s = makeSupervisor()
+    _ = try s.runningSpawn(pid: 500)
+    _ = s.request(.shutdown, client: 5)
+    #expect(s.request(.signal(2)).isEmpty)
+    #expect(s.effects.groupSignals.count == 1)
+  }
+}
