@@ -199,3 +199,27 @@ func isAlive(_ pid: Int32) -> Bool {
   guard let f = statFields(pid) else { return false }
   return f[0] != "Z"
 }
+
+/// Processes whose parent is `parent`, zombies included.
+func childProcesses(of parent: Int32) -> Set<Int32> {
+  Set(allProcessIDs().filter { pid in
+    guard let f = statFields(pid), f.count > 1 else { return false }
+    return Int32(f[1]) == parent
+  })
+}
+
+/// The descriptors of a daemon that are connections from clients: accepted Unix sockets,
+/// which /proc/net/unix lists connected (state 03) under the listening socket's path, where
+/// a template's socket pair has no path.
+func clientConnections(of pid: Int32) -> [Int32] {
+  var connected = Set<Substring>()
+  // Num RefCount Protocol Flags Type St Inode Path
+  for line in readFile("/proc/net/unix").split(separator: "\n").dropFirst() {
+    let f = line.split(separator: " ", omittingEmptySubsequences: true)
+    if f.count >= 8 && f[5] == "03" { connected.insert(f[6]) }
+  }
+  return openDescriptors(pid).compactMap { fd, target in
+    guard target.hasPrefix("socket:[") else { return nil }
+    return connected.contains(target.dropFirst(8).dropLast()) ? fd : nil
+  }.sorted()
+}

@@ -1,0 +1,2 @@
+#!/nonexistent/interp
+This script's interpreter does not exist: executing it fails with ENOENT.
