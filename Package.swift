@@ -11,7 +11,6 @@ let package = Package(
     .library(name: "ForkctlWire", targets: ["ForkctlWire"]),
   ],
   dependencies: [
-    .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
     .package(url: "https://github.com/apple/swift-system", from: "1.8.1"),
   ],
   targets: [
@@ -34,10 +33,7 @@ let package = Package(
     .target(name: "ForkctlClient", dependencies: ["ForkctlWire", "ForkctlSys"]),
     .executableTarget(
       name: "forkctl",
-      dependencies: [
-        "ForkctlClient", "ForkctlDaemon", "ForkctlTemplate", "ForkctlSys",
-        .product(name: "ArgumentParser", package: "swift-argument-parser"),
-      ]),
+      dependencies: ["ForkctlClient", "ForkctlDaemon", "ForkctlTemplate", "ForkctlSys"]),
     .testTarget(name: "ForkctlWireTests", dependencies: ["ForkctlWire"]),
     .testTarget(name: "ForkctlDaemonTests", dependencies: ["ForkctlDaemon", "ForkctlWire", "ForkctlSys"]),
     .testTarget(

@@ -1,36 +1,68 @@
-import ArgumentParser
 import ForkctlClient
 import ForkctlDaemon
 import ForkctlSys
 
-struct Daemon: ParsableCommand {
-  static let configuration = CommandConfiguration(
-    abstract: "Run the daemon in the foreground (clients start one by themselves when none runs).")
+struct Daemon: Subcommand {
+  static let name = "daemon"
+  static let summary = "Run the daemon in the foreground."
+  static let usage = "forkctl daemon [OPTION...]"
+  static let help = """
+    Run the daemon in the foreground (clients start one by themselves when none
+    runs).
 
-  @Option(name: .long, help: ArgumentHelp("The socket to listen on.", valueName: "path"))
+    Options:
+      --socket PATH         The socket to listen on.
+      --allow-uid UID       Also admit this user (repeatable). An admitted user can
+                            run programs as the daemon's user.
+      --allow-gid GID       Also admit members of this group by their primary gid
+                            (repeatable).
+      --max-processes N     Most process objects kept at once (default 4096).
+      --max-connections N   Most client connections at once (default 1024).
+      --kill-grace SECONDS  Seconds a spawned program whose client died has between
+                            SIGTERM and SIGKILL (default 3).
+      --background          Fork into the background and start a new session.
+      -h, --help            Show this help.
+
+    """
+
   var socket: String?
-  @Option(name: .customLong("allow-uid"), help: ArgumentHelp("Also admit this user (repeatable). An admitted user can run programs as the daemon's user.", valueName: "uid"))
   var allowUIDs: [UInt32] = []
-  @Option(name: .customLong("allow-gid"), help: ArgumentHelp("Also admit members of this group by their primary gid (repeatable).", valueName: "gid"))
   var allowGIDs: [UInt32] = []
-  @Option(help: "Most process objects kept at once.") var maxProcesses: Int = 4096
-  @Option(help: "Most client connections at once.") var maxConnections: Int = 1024
-  @Option(help: ArgumentHelp("Seconds a spawned program whose client died has between SIGTERM and SIGKILL.", valueName: "seconds"))
-  var killGrace: Double = 3
-  @Flag(help: "Fork into the background and start a new session.") var background = false
-  @Option(help: .hidden) var readyFd: Int32?
+  var maxProcesses = 4096
+  var maxConnections = 1024
+  var killGrace = 3.0
+  var background = false
+  /// Hidden: where the auto-starting client waits for the daemon to be ready.
+  var readyFD: Int32?
 
-  func validate() throws {
-    if maxProcesses < 1 { throw ValidationError("--max-processes must be at least 1") }
-    if maxConnections < 1 { throw ValidationError("--max-connections must be at least 1") }
-    if !(killGrace >= 0 && killGrace <= 86400) { throw ValidationError("--kill-grace must be from 0 to 86400 seconds") }
+  init(parsing arguments: inout Arguments) throws(ArgumentError) {
+    while let option = try arguments.nextOption() {
+      switch option {
+      case "--socket": socket = try arguments.value()
+      case "--allow-uid": allowUIDs.append(try arguments.integer(UInt32.self, "a user id"))
+      case "--allow-gid": allowGIDs.append(try arguments.integer(UInt32.self, "a group id"))
+      case "--max-processes": maxProcesses = try arguments.integer(Int.self, "a number")
+      case "--max-connections": maxConnections = try arguments.integer(Int.self, "a number")
+      case "--kill-grace":
+        guard let seconds = Double(try arguments.value()), seconds >= 0, seconds <= 86400 else {
+          throw .usage("--kill-grace must be from 0 to 86400 seconds")
+        }
+        killGrace = seconds
+      case "--background": background = true
+      case "--ready-fd": readyFD = try arguments.integer(Int32.self, "a descriptor number")
+      default: throw arguments.unknown(option)
+      }
+    }
+    try arguments.requireEnd()
+    if maxProcesses < 1 { throw .usage("--max-processes must be at least 1") }
+    if maxConnections < 1 { throw .usage("--max-connections must be at least 1") }
   }
 
-  func run() throws {
+  func run() throws(Exit) {
     if background {
       do { try Sys.detach() } catch {
         Sys.printError("forkctl: cannot fork into the background: \(Sys.describe(error))")
-        throw ExitCode(1)
+        throw Exit(1)
       }
     }
     Sys.initializeProcessTitle()
@@ -40,7 +72,7 @@ struct Daemon: ParsableCommand {
     config.limits.maxProcesses = maxProcesses
     config.maxConnections = maxConnections
     config.limits.killGraceMilliseconds = Int64(killGrace * 1000)
-    config.readyFD = readyFd.map { FileDescriptor(rawValue: $0) }
-    throw ExitCode(ForkctlDaemon.Daemon.run(config))
+    config.readyFD = readyFD.map { FileDescriptor(rawValue: $0) }
+    throw Exit(ForkctlDaemon.Daemon.run(config))
   }
 }

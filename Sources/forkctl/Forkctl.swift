@@ -1,48 +1,142 @@
-import ArgumentParser
 import ForkctlClient
 import ForkctlSys
-import ForkctlWire
 
-struct Forkctl: ParsableCommand {
-  static let configuration = CommandConfiguration(
-    commandName: "forkctl",
-    abstract: "Create processes by forking them from small template processes kept by a daemon.",
-    discussion: """
-      A client never forks itself: the daemon's templates do, and hand the new process the \
-      descriptors and strings you send it. See forkctl(1).
-      """,
-    version: forkctlVersion,
-    subcommands: [
-      Spawn.self, New.self, Exec.self, Fork.self, SendFD.self, SendArg.self, Run.self, Wait.self, Kill.self,
-      List.self, Shutdown.self, Daemon.self,
-    ])
+/// One forkctl subcommand: its words on the command line, its help, and what it does.
+protocol Subcommand: SendableMetatype {
+  /// The subcommand's name on the command line.
+  static var name: String { get }
+  /// One line for the list of subcommands in `forkctl --help`.
+  static var summary: String { get }
+  /// The usage line, after `usage: `.
+  static var usage: String { get }
+  /// What `forkctl help NAME` prints after the usage line.
+  static var help: String { get }
+  /// The exit status of a usage error on the command line `words` (after the subcommand).
+  static func usageStatus(_ words: ArraySlice<[UInt8]>) -> Int32
 
-  /// Commands whose exit status is a program's: every failure of their own, a usage error
-  /// included, is 125, so it cannot be mistaken for the program's status.
-  static let statusCommands: Set<String> = ["wait", "spawn"]
+  /// Parses and checks the command line; nothing here may read the environment or the
+  /// daemon.
+  init(parsing arguments: inout Arguments) throws(ArgumentError)
+  /// Does the work; returning is exit status 0.
+  func run() throws(Exit)
+}
 
-  static func mainReportingStatus() {
+extension Subcommand {
+  static func usageStatus(_ words: ArraySlice<[UInt8]>) -> Int32 { ExitStatusCode.usage }
+}
+
+enum Forkctl {
+  static let version = "0.1.0"
+
+  /// In the order `forkctl --help` lists them.
+  static let subcommands: [any Subcommand.Type] = [
+    Spawn.self, New.self, Exec.self, Fork.self, SendFD.self, SendArg.self, Run.self, Wait.self, Kill.self,
+    List.self, Shutdown.self, Daemon.self,
+  ]
+
+  static let usage = "forkctl SUBCOMMAND [OPTION...] [ARG...]"
+
+  static var help: String {
+    var text = """
+      Create processes by forking them from small template processes kept by a daemon.
+
+      A client never forks itself: the daemon's templates do, and hand the new process
+      the descriptors and strings you send it. See forkctl(1).
+
+      Subcommands:
+
+      """
+    for command in subcommands {
+      text += "  " + command.name + String(repeating: " ", count: 11 - command.name.count) + command.summary + "\n"
+    }
+    text += """
+
+      Options:
+        -h, --help   Show this help.
+        --version    Show the version.
+
+      See 'forkctl help SUBCOMMAND' for the options of a subcommand.
+
+      """
+    return text
+  }
+
+  /// Parses the command line (`argv`, whole, as bytes) and runs the subcommand.
+  static func main(_ argv: [[UInt8]]) -> Never {
+    let first = argv.count > 1 ? String(decoding: argv[1], as: UTF8.self) : "--help"
+    switch first {
+    case "-h", "--help":
+      printHelp(usage: usage, help)
+    case "--version":
+      print(version)
+      Sys.exitProcess(0)
+    case "help":
+      guard argv.count > 2 else { printHelp(usage: usage, help) }
+      let name = String(decoding: argv[2], as: UTF8.self)
+      guard let command = subcommand(named: name) else {
+        usageError("unknown subcommand '\(name)'", usage: usage, status: ExitStatusCode.usage)
+      }
+      if argv.count > 3 {
+        usageError(
+          "unexpected argument '\(String(decoding: argv[3], as: UTF8.self))'", usage: "forkctl help [SUBCOMMAND]",
+          status: ExitStatusCode.usage)
+      }
+      printHelp(usage: command.usage, command.help)
+    default:
+      guard let command = subcommand(named: first) else {
+        let what = first.hasPrefix("-") ? "option" : "subcommand"
+        usageError("unknown \(what) '\(first)'", usage: usage, status: ExitStatusCode.usage)
+      }
+      execute(command, argv[2...])
+    }
+  }
+
+  static func subcommand(named name: String) -> (any Subcommand.Type)? {
+    subcommands.first { $0.name == name }
+  }
+
+  static func execute<Command: Subcommand>(_: Command.Type, _ words: ArraySlice<[UInt8]>) -> Never {
+    var arguments = Arguments(words)
+    let command: Command
     do {
-      var command = try parseAsRoot()
+      command = try Command(parsing: &arguments)
+    } catch {
+      switch error {
+      case .help:
+        printHelp(usage: Command.usage, Command.help)
+      case .version:
+        print(version)
+        Sys.exitProcess(0)
+      case .usage(let message):
+        usageError(message, usage: Command.usage, status: Command.usageStatus(words))
+      }
+    }
+    do {
       try command.run()
     } catch {
-      let name = CommandLine.argc > 1 ? String(cString: CommandLine.unsafeArgv[1]!) : ""
-      let code = exitCode(for: error)
-      let waits = statusCommands.contains(name) || (name == "run" && CommandLine.arguments.contains("--wait"))
-      if code == .validationFailure && waits {
-        Sys.printError(fullMessage(for: error))
-        Sys.exitProcess(ExitStatusCode.forkctlFailed)
-      }
-      exit(withError: error)
+      Sys.exitProcess(error.status)
     }
+    Sys.exitProcess(0)
+  }
+
+  static func printHelp(usage: String, _ help: String) -> Never {
+    print("usage: \(usage)\n\n\(help)", terminator: "")
+    Sys.exitProcess(0)
+  }
+
+  static func usageError(_ message: String, usage: String, status: Int32) -> Never {
+    Sys.printError("forkctl: \(message)")
+    Sys.printError("usage: \(usage)")
+    Sys.exitProcess(status)
   }
 }
 
-let forkctlVersion = "0.1.0"
-
 /// forkctl's own exit codes (forkctl(1), EXIT STATUS).
 enum ExitStatusCode {
-  /// forkctl itself failed: daemon unreachable, request refused, unknown process object.
+  /// A usage error (sysexits.h EX_USAGE), for commands whose status is not a program's.
+  static let usage: Int32 = 64
+  /// forkctl itself failed: daemon unreachable, request refused, unknown process object;
+  /// also a usage error of wait, spawn and run --wait, whose status is otherwise a program's.
   static let forkctlFailed: Int32 = 125
   /// The program was found but could not be executed.
   static let notExecutable: Int32 = 126
@@ -50,15 +144,21 @@ enum ExitStatusCode {
   static let notFound: Int32 = 127
 }
 
+/// Ends the command with this exit status, after it has said why.
+struct Exit: Error {
+  let status: Int32
+  init(_ status: Int32) { self.status = status }
+}
+
 /// Options every client command takes.
-struct ClientOptions: ParsableArguments {
-  @Option(name: .long, help: ArgumentHelp("The daemon's socket.", valueName: "path"))
+struct ClientOptions {
+  /// `--socket PATH`: the daemon's socket.
   var socket: String?
 
   var socketPath: String { socket ?? defaultSocketPath() }
 
   /// Connects (starting the daemon if needed) or exits 125 with the reason.
-  func connect() throws -> ForkctlConnection {
+  func connect() throws(Exit) -> ForkctlConnection {
     do {
       return try ForkctlConnection(socketPath: socketPath)
     } catch {
@@ -67,18 +167,18 @@ struct ClientOptions: ParsableArguments {
   }
 }
 
-/// Prints `forkctl: MESSAGE` and returns the exit code for `error`.
-func fail(_ error: ForkctlError) -> ExitCode {
+/// Prints `forkctl: MESSAGE` and returns the exit for `error`.
+func fail(_ error: ForkctlError) -> Exit {
   Sys.printError("forkctl: \(error.message)")
   switch error.code {
-  case .refused(.programNotFound): return ExitCode(ExitStatusCode.notFound)
-  case .refused(.programNotExecutable), .refused(.execFailed): return ExitCode(ExitStatusCode.notExecutable)
-  default: return ExitCode(ExitStatusCode.forkctlFailed)
+  case .refused(.programNotFound): return Exit(ExitStatusCode.notFound)
+  case .refused(.programNotExecutable), .refused(.execFailed): return Exit(ExitStatusCode.notExecutable)
+  default: return Exit(ExitStatusCode.forkctlFailed)
   }
 }
 
-/// Runs `body`, turning a ForkctlError into its message and exit code.
-func reporting<T>(_ body: () throws(ForkctlError) -> T) throws -> T {
+/// Runs `body`, turning a ForkctlError into its message and exit status.
+func reporting<T>(_ body: () throws(ForkctlError) -> T) throws(Exit) -> T {
   do {
     return try body()
   } catch {

@@ -1,14 +1,40 @@
-import ArgumentParser
 import ForkctlClient
 
-struct Kill: ParsableCommand {
-  static let configuration = CommandConfiguration(
-    abstract: "Send a signal to process objects (default TERM).")
+struct Kill: Subcommand {
+  static let name = "kill"
+  static let summary = "Send a signal to process objects (default TERM)."
+  static let usage = "forkctl kill [--socket PATH] [-s SIGNAL] ID..."
+  static let help = """
+    Send a signal to process objects (default TERM).
 
-  @OptionGroup var client: ClientOptions
-  @Option(name: .shortAndLong, help: ArgumentHelp("A signal name (TERM, SIGKILL) or number.", valueName: "signal"))
-  var signal: String = "TERM"
-  @Argument(help: "Ids or names.") var ids: [String]
+    Arguments:
+      ID...                 Ids or names.
+
+    Options:
+      --socket PATH         The daemon's socket.
+      -s, --signal SIGNAL   A signal name (TERM, SIGKILL) or number (default TERM).
+      -h, --help            Show this help.
+
+    """
+
+  var client = ClientOptions()
+  var signal: Int32 = 15
+  var ids: [String] = []
+
+  init(parsing arguments: inout Arguments) throws(ArgumentError) {
+    while let option = try arguments.nextOption() {
+      switch option {
+      case "--socket": client.socket = try arguments.value()
+      case "-s", "--signal":
+        let name = try arguments.value()
+        guard let n = Self.number(name) else { throw .usage("unknown signal '\(name)'") }
+        signal = n
+      default: throw arguments.unknown(option)
+      }
+    }
+    while let id = try arguments.operand() { ids.append(id) }
+    if ids.isEmpty { throw .usage("kill needs at least one id") }
+  }
 
   static let names: [String: Int32] = [
     "HUP": 1, "INT": 2, "QUIT": 3, "ILL": 4, "TRAP": 5, "ABRT": 6, "BUS": 7, "FPE": 8, "KILL": 9,
@@ -23,13 +49,8 @@ struct Kill: ParsableCommand {
     return names[upper.hasPrefix("SIG") ? String(upper.dropFirst(3)) : upper]
   }
 
-  func validate() throws {
-    if Self.number(signal) == nil { throw ValidationError("unknown signal '\(signal)'") }
-    if ids.isEmpty { throw ValidationError("kill needs at least one id") }
-  }
-
-  func run() throws {
+  func run() throws(Exit) {
     var c = try client.connect()
-    try reporting { () throws(ForkctlError) in try c.kill(ids, signal: Self.number(signal)!) }
+    try reporting { () throws(ForkctlError) in try c.kill(ids, signal: signal) }
   }
 }

@@ -1,15 +1,35 @@
-import ArgumentParser
 import ForkctlClient
 import ForkctlWire
 
-struct List: ParsableCommand {
-  static let configuration = CommandConfiguration(
-    abstract: "List process objects: templates, processes not yet run, running and exited ones.")
+struct List: Subcommand {
+  static let name = "list"
+  static let summary = "List process objects with their state and status."
+  static let usage = "forkctl list [--socket PATH] [--json]"
+  static let help = """
+    List process objects: templates, processes not yet run, running and exited ones.
 
-  @OptionGroup var client: ClientOptions
-  @Flag(help: "Print a JSON array instead of a table.") var json = false
+    Options:
+      --socket PATH         The daemon's socket.
+      --json                Print a JSON array instead of a table.
+      -h, --help            Show this help.
 
-  func run() throws {
+    """
+
+  var client = ClientOptions()
+  var json = false
+
+  init(parsing arguments: inout Arguments) throws(ArgumentError) {
+    while let option = try arguments.nextOption() {
+      switch option {
+      case "--socket": client.socket = try arguments.value()
+      case "--json": json = true
+      default: throw arguments.unknown(option)
+      }
+    }
+    try arguments.requireEnd()
+  }
+
+  func run() throws(Exit) {
     var c = try client.connect()
     let list = try reporting { () throws(ForkctlError) in try c.list() }
     print(json ? Self.json(list) : Self.table(list), terminator: "")

@@ -1,21 +1,41 @@
-import ArgumentParser
 import ForkctlClient
-import ForkctlSys
 
-struct SendArg: ParsableCommand {
-  static let configuration = CommandConfiguration(
-    commandName: "send-arg",
-    abstract: "Pass octet strings to a process object; run puts them after PROGRAM in argv.")
+struct SendArg: Subcommand {
+  static let name = "send-arg"
+  static let summary = "Pass octet strings to a process object, for PROGRAM's argv."
+  static let usage = "forkctl send-arg [--socket PATH] ID [--] [STRING...]"
+  static let help = """
+    Pass octet strings to a process object; run puts them after PROGRAM in argv.
 
-  @OptionGroup var client: ClientOptions
-  @Argument(help: "The id or name of the process object.") var id: String
-  @Argument(parsing: .captureForPassthrough, help: ArgumentHelp("Strings, byte for byte.", valueName: "string"))
-  var strings: [String] = []
+    Arguments:
+      ID                    The id or name of the process object.
+      STRING                Strings, byte for byte.
 
-  func run() throws {
-    var raw = Sys.rawArguments(last: strings.count)
-    if raw.first == Array("--".utf8) { raw.removeFirst() }
+    Options:
+      --socket PATH         The daemon's socket.
+      -h, --help            Show this help.
+
+    """
+
+  var client = ClientOptions()
+  let id: String
+  /// As the caller passed them, even when they are not UTF-8.
+  let strings: [[UInt8]]
+
+  init(parsing arguments: inout Arguments) throws(ArgumentError) {
+    while let option = try arguments.nextOption() {
+      switch option {
+      case "--socket": client.socket = try arguments.value()
+      default: throw arguments.unknown(option)
+      }
+    }
+    id = try arguments.operand(or: "send-arg needs an ID")
+    arguments.skipSeparator()
+    strings = Array(try arguments.remaining())
+  }
+
+  func run() throws(Exit) {
     var c = try client.connect()
-    try reporting { () throws(ForkctlError) in try c.sendArguments(id, raw) }
+    try reporting { () throws(ForkctlError) in try c.sendArguments(id, strings) }
   }
 }

@@ -1,21 +1,48 @@
-import ArgumentParser
 import ForkctlClient
 import ForkctlSys
 import ForkctlWire
 
-struct SendFD: ParsableCommand {
-  static let configuration = CommandConfiguration(
-    commandName: "send-fd",
-    abstract: "Pass descriptors of the caller to a process object.",
-    discussion: """
-      Each SPEC is a descriptor N of the caller, which lands on the lowest number not yet \
-      taken in the worker, in the order sent; or TARGET=N, which puts the caller's N on \
-      TARGET in the worker.
-      """)
+struct SendFD: Subcommand {
+  static let name = "send-fd"
+  static let summary = "Pass descriptors of the caller to a process object."
+  static let usage = "forkctl send-fd [--socket PATH] ID SPEC..."
+  static let help = """
+    Pass descriptors of the caller to a process object.
 
-  @OptionGroup var client: ClientOptions
-  @Argument(help: "The id or name of the process object.") var id: String
-  @Argument(help: ArgumentHelp("N or TARGET=N.", valueName: "spec")) var specs: [String]
+    Each SPEC is a descriptor N of the caller, which lands on the lowest number not
+    yet taken in the worker, in the order sent; or TARGET=N, which puts the caller's
+    N on TARGET in the worker.
+
+    Arguments:
+      ID                    The id or name of the process object.
+      SPEC                  N or TARGET=N.
+
+    Options:
+      --socket PATH         The daemon's socket.
+      -h, --help            Show this help.
+
+    """
+
+  var client = ClientOptions()
+  let id: String
+  var fds: [(fd: FileDescriptor, target: FDTarget)] = []
+
+  init(parsing arguments: inout Arguments) throws(ArgumentError) {
+    while let option = try arguments.nextOption() {
+      switch option {
+      case "--socket": client.socket = try arguments.value()
+      default: throw arguments.unknown(option)
+      }
+    }
+    id = try arguments.operand(or: "send-fd needs an ID")
+    while let spec = try arguments.operand() {
+      guard let (fd, target) = Self.parse(spec) else {
+        throw .usage("'\(spec)' is not a descriptor N or TARGET=N (0 to \(maxTargetFD))")
+      }
+      fds.append((FileDescriptor(rawValue: fd), target))
+    }
+    if fds.isEmpty { throw .usage("send-fd needs at least one descriptor") }
+  }
 
   static func parse(_ spec: String) -> (fd: Int32, target: FDTarget)? {
     let parts = spec.split(separator: "=", omittingEmptySubsequences: false)
@@ -32,15 +59,7 @@ struct SendFD: ParsableCommand {
     }
   }
 
-  func validate() throws {
-    if specs.isEmpty { throw ValidationError("send-fd needs at least one descriptor") }
-    for s in specs where Self.parse(s) == nil {
-      throw ValidationError("'\(s)' is not a descriptor N or TARGET=N (0 to \(maxTargetFD))")
-    }
-  }
-
-  func run() throws {
-    let fds = specs.map { Self.parse($0)! }.map { (fd: FileDescriptor(rawValue: $0.fd), target: $0.target) }
+  func run() throws(Exit) {
     var c = try client.connect()
     try reporting { () throws(ForkctlError) in try c.sendFDs(id, fds) }
   }

@@ -1,13 +1,31 @@
-import ArgumentParser
 import ForkctlClient
 
-struct Shutdown: ParsableCommand {
-  static let configuration = CommandConfiguration(
-    abstract: "Stop the daemon: process objects that have not run end, running programs go on.")
+struct Shutdown: Subcommand {
+  static let name = "shutdown"
+  static let summary = "Stop the daemon; running programs go on."
+  static let usage = "forkctl shutdown [--socket PATH]"
+  static let help = """
+    Stop the daemon: process objects that have not run end, running programs go on.
 
-  @OptionGroup var client: ClientOptions
+    Options:
+      --socket PATH         The daemon's socket.
+      -h, --help            Show this help.
 
-  func run() throws {
+    """
+
+  var client = ClientOptions()
+
+  init(parsing arguments: inout Arguments) throws(ArgumentError) {
+    while let option = try arguments.nextOption() {
+      switch option {
+      case "--socket": client.socket = try arguments.value()
+      default: throw arguments.unknown(option)
+      }
+    }
+    try arguments.requireEnd()
+  }
+
+  func run() throws(Exit) {
     let c: ForkctlConnection
     do {
       c = try ForkctlConnection(socketPath: client.socketPath, autoStart: false)

@@ -1,46 +1,80 @@
-import ArgumentParser
 import ForkctlClient
 import ForkctlSys
 import ForkctlWire
 
-struct Spawn: ParsableCommand {
-  static let configuration = CommandConfiguration(
-    abstract: "Run PROGRAM as if directly, forked by the daemon's template: one request.",
-    discussion: """
-      The worker gets this process's descriptors 0, 1 and 2 (and each --fd N, at N), its \
-      environment, its working directory (the directory itself, so a renamed or deleted one \
-      works), and argv byte for byte; PROGRAM is found in the caller's PATH. forkctl exits \
-      with PROGRAM's status, or re-raises the signal that killed it. SIGINT, SIGTERM, \
-      SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH, SIGCONT and SIGTSTP sent to forkctl go \
-      to PROGRAM. If forkctl itself dies first, PROGRAM gets SIGTERM, then SIGKILL after a \
-      grace period, unless --detach. Exit codes of forkctl's own: 125 forkctl failed, 126 \
-      PROGRAM not executable, 127 PROGRAM not found.
-      """)
+struct Spawn: Subcommand {
+  static let name = "spawn"
+  static let summary = "Run PROGRAM as if directly, forked by the daemon's template."
+  static let usage = "forkctl spawn [OPTION...] [--] PROGRAM [ARG...]"
+  static let help = """
+    Run PROGRAM as if directly, forked by the daemon's template: one request.
 
-  @OptionGroup var client: ClientOptions
-  @Option(help: ArgumentHelp("Fork from this process object instead of the default template.", valueName: "id"))
+    The worker gets this process's descriptors 0, 1 and 2 (and each --fd N, at N),
+    its environment, its working directory (the directory itself, so a renamed or
+    deleted one works), and argv byte for byte; PROGRAM is found in the caller's
+    PATH. forkctl exits with PROGRAM's status, or re-raises the signal that killed
+    it. SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH, SIGCONT and
+    SIGTSTP sent to forkctl go to PROGRAM. If forkctl itself dies first, PROGRAM
+    gets SIGTERM, then SIGKILL after a grace period, unless --detach. Exit codes of
+    forkctl's own: 125 forkctl failed, 126 PROGRAM not executable, 127 PROGRAM not
+    found.
+
+    Arguments:
+      PROGRAM [ARG...]      PROGRAM and its arguments, byte for byte.
+
+    Options:
+      --socket PATH         The daemon's socket.
+      --from ID             Fork from this process object instead of the default
+                            template.
+      --name NAME           Name the new process object.
+      --fd N                Also pass descriptor N, at N (repeatable).
+      --detach              Let PROGRAM run on if forkctl dies (it stays a process
+                            object, for wait).
+      --keep-control        Keep the control socket open in PROGRAM, on the
+                            descriptor named in FORKCTL_CONTROL_FD, so that later
+                            send-fd and send-arg reach it.
+      --env NAME=VALUE      Set NAME to VALUE in PROGRAM's environment (repeatable).
+      --clear-env           Start PROGRAM with an empty environment (then --env adds
+                            to it).
+      -h, --help            Show this help.
+
+    """
+
+  /// The status is PROGRAM's, so a usage error is 125 like every failure of forkctl's own.
+  static func usageStatus(_ words: ArraySlice<[UInt8]>) -> Int32 { ExitStatusCode.forkctlFailed }
+
+  var client = ClientOptions()
   var from: String?
-  @Option(help: ArgumentHelp("Name the new process object.", valueName: "name")) var name: String?
-  @Option(name: .customLong("fd"), help: ArgumentHelp("Also pass descriptor N, at N (repeatable).", valueName: "n"))
+  var name: String?
   var fds: [Int32] = []
-  @Flag(help: "Let PROGRAM run on if forkctl dies (it stays a process object, for wait).")
   var detach = false
-  @OptionGroup var program: ProgramOptions
-  @Argument(parsing: .captureForPassthrough, help: ArgumentHelp("PROGRAM and its arguments.", valueName: "program"))
-  var command: [String] = []
+  var program = ProgramOptions()
+  /// PROGRAM and its ARGs, as the caller passed them.
+  let command: [[UInt8]]
 
-  func validate() throws {
-    if command.isEmpty || command == ["--"] { throw ValidationError("spawn needs a PROGRAM") }
-    for n in fds where n < 0 || n > maxTargetFD {
-      throw ValidationError("--fd \(n) is not a descriptor number from 0 to \(maxTargetFD)")
+  init(parsing arguments: inout Arguments) throws(ArgumentError) {
+    while let option = try arguments.nextOption() {
+      switch option {
+      case "--socket": client.socket = try arguments.value()
+      case "--from": from = try arguments.value()
+      case "--name": name = try arguments.value()
+      case "--fd":
+        let n = try arguments.value()
+        guard let fd = Int32(n), fd >= 0, fd <= maxTargetFD else {
+          throw .usage("--fd \(n) is not a descriptor number from 0 to \(maxTargetFD)")
+        }
+        fds.append(fd)
+      case "--detach": detach = true
+      default:
+        guard try program.parse(option, &arguments) else { throw arguments.unknown(option) }
+      }
     }
+    command = Array(try arguments.remaining())
+    if command.isEmpty { throw .usage("spawn needs a PROGRAM") }
   }
 
-  func run() throws {
-    var raw = Sys.rawArguments(last: command.count)
-    if command.first == "--" { raw.removeFirst() }
-    if raw.isEmpty { throw ValidationError("spawn needs a PROGRAM") }
-    let spec = try program.spec(raw)
+  func run() throws(Exit) {
+    let spec = program.spec(command)
     // Closed stdio is not passed: the worker gets /dev/null there instead.
     var passed: [(fd: FileDescriptor, target: FDTarget)] = []
     for n: Int32 in [0, 1, 2] where FileDescriptor(rawValue: n).isOpen {

@@ -1,29 +1,53 @@
-import ArgumentParser
 import ForkctlClient
 
-struct Wait: ParsableCommand {
-  static let configuration = CommandConfiguration(
-    abstract: "Wait for process objects to end; exit with the status of the last, as a shell reports it.",
-    discussion: """
-      The status is kept however long ago the process ended, also after the template that \
-      forked it has died. Exit code: the last process's exit code, or 128+N for a death by \
-      signal N; 125 when forkctl itself fails.
-      """)
+struct Wait: Subcommand {
+  static let name = "wait"
+  static let summary = "Wait for process objects to end; exit with the last one's status."
+  static let usage = "forkctl wait [--socket PATH] [--print] ID..."
+  static let help = """
+    Wait for process objects to end; exit with the status of the last, as a shell
+    reports it.
 
-  @OptionGroup var client: ClientOptions
-  @Flag(help: "Print one line per process: ID STATUS.") var print = false
-  @Argument(help: "Ids or names.") var ids: [String]
+    The status is kept however long ago the process ended, also after the template
+    that forked it has died. Exit code: the last process's exit code, or 128+N for a
+    death by signal N; 125 when forkctl itself fails.
 
-  func validate() throws {
-    if ids.isEmpty { throw ValidationError("wait needs at least one id") }
+    Arguments:
+      ID...                 Ids or names.
+
+    Options:
+      --socket PATH         The daemon's socket.
+      --print               Print one line per process: ID STATUS.
+      -h, --help            Show this help.
+
+    """
+
+  /// The status is a program's, so a usage error is 125 like every failure of forkctl's own.
+  static func usageStatus(_ words: ArraySlice<[UInt8]>) -> Int32 { ExitStatusCode.forkctlFailed }
+
+  var client = ClientOptions()
+  /// --print
+  var printStatuses = false
+  var ids: [String] = []
+
+  init(parsing arguments: inout Arguments) throws(ArgumentError) {
+    while let option = try arguments.nextOption() {
+      switch option {
+      case "--socket": client.socket = try arguments.value()
+      case "--print": printStatuses = true
+      default: throw arguments.unknown(option)
+      }
+    }
+    while let id = try arguments.operand() { ids.append(id) }
+    if ids.isEmpty { throw .usage("wait needs at least one id") }
   }
 
-  func run() throws {
+  func run() throws(Exit) {
     var c = try client.connect()
     let statuses = try reporting { () throws(ForkctlError) in try c.wait(ids) }
-    if print {
-      for (id, status) in statuses { Swift.print("\(id) \(status.shellStatus)") }
+    if printStatuses {
+      for (id, status) in statuses { print("\(id) \(status.shellStatus)") }
     }
-    throw ExitCode(statuses.last!.status.shellStatus)
+    throw Exit(statuses.last!.status.shellStatus)
   }
 }

@@ -9,4 +9,4 @@ if CommandLine.argc == 3, String(cString: CommandLine.unsafeArgv[1]!) == "__temp
   Template.main(id: String(cString: CommandLine.unsafeArgv[2]!))
 }
 
-Forkctl.mainReportingStatus()
+Forkctl.main(Sys.rawArguments(last: Int(CommandLine.argc)))

@@ -1,0 +1,141 @@
+// A small hand-written argument parser. swift-argument-parser brings FoundationEssentials
+// into the binary and triples forkctl's start-up time, which every `forkctl spawn` pays.
+//
+// The grammar is getopt_long's, without permutation: options come first, then operands.
+// Options end at the first word that is not an option or at `--`, which is consumed. A
+// long option takes its value as `--name VALUE` or `--name=VALUE`, a short one as `-s VALUE`
+// or `-sVALUE`; the word after an option that takes a value is its value even when it
+// starts with `-`. Words stay bytes, so an operand that is not UTF-8 (a PROGRAM argument,
+// a send-arg string) passes through byte for byte; only option names and values become
+// Strings.
+
+/// Why parsing stopped before a command could run.
+enum ArgumentError: Error {
+  /// A usage error: `forkctl: MESSAGE`, then the command's usage line, on stderr.
+  case usage(String)
+  /// `-h` or `--help`: the command's help on stdout, exit 0.
+  case help
+  /// `--version`: the version on stdout, exit 0.
+  case version
+}
+
+/// The words of a command line after the subcommand, taken from the front.
+struct Arguments {
+  private let words: ArraySlice<[UInt8]>
+  private var next: Int
+  /// The last option's name, the word it came from, and its `=VALUE` or attached short value.
+  private var option = ""
+  private var optionWord = ""
+  private var attachedValue: [UInt8]?
+
+  init(_ words: ArraySlice<[UInt8]>) {
+    self.words = words
+    next = words.startIndex
+  }
+
+  /// The next option's name (`--name`, `-s`), or nil at the first operand or after `--`.
+  /// `-h`, `--help` and `--version` end parsing. An attached value (`--json=1`) that the
+  /// command did not take with `value()` is a usage error.
+  mutating func nextOption() throws(ArgumentError) -> String? {
+    try requireAttachedValueTaken()
+    guard next < words.endIndex else { return nil }
+    let word = words[next]
+    guard word.count > 1, word[0] == UInt8(ascii: "-") else { return nil }
+    next += 1
+    if word == Self.separator { return nil }
+    optionWord = String(decoding: word, as: UTF8.self)
+    var name = word
+    if word[1] == UInt8(ascii: "-") {
+      if let equals = word.firstIndex(of: UInt8(ascii: "=")) {
+        name = Array(word[..<equals])
+        attachedValue = Array(word[(equals + 1)...])
+      }
+    } else if word.count > 2 {
+      name = Array(word[..<2])
+      attachedValue = Array(word[2...])
+    }
+    option = String(decoding: name, as: UTF8.self)
+    switch option {
+    case "-h", "--help":
+      try requireAttachedValueTaken()
+      throw .help
+    case "--version":
+      try requireAttachedValueTaken()
+      throw .version
+    default:
+      return option
+    }
+  }
+
+  /// The value of the option that `nextOption()` just returned, as bytes.
+  mutating func rawValue() throws(ArgumentError) -> [UInt8] {
+    if let value = attachedValue {
+      attachedValue = nil
+      return value
+    }
+    guard next < words.endIndex else { throw .usage("\(option) needs a value") }
+    next += 1
+    return words[next - 1]
+  }
+
+  /// The value of the option that `nextOption()` just returned.
+  mutating func value() throws(ArgumentError) -> String {
+    String(decoding: try rawValue(), as: UTF8.self)
+  }
+
+  /// The value of the option that `nextOption()` just returned, as an integer; a usage error
+  /// `OPTION 'VALUE' is not WHAT` when it is not one or out of range for `T`.
+  mutating func integer<T: FixedWidthInteger>(_: T.Type, _ what: String) throws(ArgumentError) -> T {
+    let text = try value()
+    guard let n = T(text) else { throw .usage("\(option) '\(text)' is not \(what)") }
+    return n
+  }
+
+  /// The next operand, or nil when every word has been taken.
+  mutating func operand() throws(ArgumentError) -> String? {
+    try requireAttachedValueTaken()
+    guard next < words.endIndex else { return nil }
+    next += 1
+    return String(decoding: words[next - 1], as: UTF8.self)
+  }
+
+  /// The next operand; a usage error with `message` when there is none.
+  mutating func operand(or message: String) throws(ArgumentError) -> String {
+    guard let word = try operand() else { throw .usage(message) }
+    return word
+  }
+
+  /// Every word not taken yet, as bytes; takes them all.
+  mutating func remaining() throws(ArgumentError) -> ArraySlice<[UInt8]> {
+    try requireAttachedValueTaken()
+    defer { next = words.endIndex }
+    return words[next...]
+  }
+
+  /// Skips a `--` that is the next word.
+  mutating func skipSeparator() {
+    if next < words.endIndex && words[next] == Self.separator { next += 1 }
+  }
+
+  /// A usage error unless every word has been taken.
+  mutating func requireEnd() throws(ArgumentError) {
+    try requireAttachedValueTaken()
+    if next < words.endIndex {
+      throw .usage("unexpected argument '\(String(decoding: words[next], as: UTF8.self))'")
+    }
+  }
+
+  /// The usage error for an option the command does not have.
+  func unknown(_ option: String) -> ArgumentError {
+    .usage("unknown option '\(option)'")
+  }
+
+  private mutating func requireAttachedValueTaken() throws(ArgumentError) {
+    guard attachedValue != nil else { return }
+    attachedValue = nil
+    // `-hx` is no `-h` with a value but an option forkctl does not have.
+    throw .usage(optionWord.hasPrefix("--") ? "\(option) takes no value" : "unknown option '\(optionWord)'")
+  }
+
+  static let separator: [UInt8] = Array("--".utf8)
+}

@@ -1,0 +1,162 @@
+// The command line itself: help, version, usage errors and their exit codes, option
+// spellings, and argv bytes that must pass through the parser untouched.
+import ForkctlSys
+import Testing
+
+@Suite struct CLITests {
+  static let subcommandsInHelpOrder = [
+    "spawn", "new", "exec", "fork", "send-fd", "send-arg", "run", "wait", "kill", "list", "shutdown", "daemon",
+  ]
+
+  @Test("--help, -h, help and no arguments print the top-level help, which lists every subcommand in order")
+  func topLevelHelp() {
+    let w = World()
+    let help = w.run(["--help"])
+    #expect(help.code == 0 && help.stderr.isEmpty)
+    #expect(help.stdout.hasPrefix("usage: forkctl SUBCOMMAND"))
+    for args in [["-h"], ["help"], []] {
+      let r = w.run(args)
+      #expect(r.code == 0 && r.stdout == help.stdout, "forkctl \(args)")
+    }
+    let listed = help.stdout.split(separator: "\n").compactMap { line -> String? in
+      let words = line.split(separator: " ")
+      guard line.hasPrefix("  "), let name = words.first, Self.subcommandsInHelpOrder.contains(String(name)) else {
+        return nil
+      }
+      return String(name)
+    }
+    #expect(listed == Self.subcommandsInHelpOrder)
+  }
+
+  @Test("a subcommand's help: SUBCOMMAND --help, -h and help SUBCOMMAND, exit 0, starting with its usage line")
+  func subcommandHelp() {
+    let w = World()
+    for name in Self.subcommandsInHelpOrder {
+      let help = w.run(["help", name])
+      #expect(help.code == 0 && help.stderr.isEmpty, "help \(name)")
+      #expect(help.stdout.hasPrefix("usage: forkctl \(name) "), "help \(name): \(help.stdout)")
+      for flag in ["--help", "-h"] {
+        let r = w.run([name, flag])
+        #expect(r.code == 0 && r.stdout == help.stdout, "\(name) \(flag)")
+      }
+    }
+    // Help wins over whatever else is on the command line before it.
+    let late = w.run(["kill", "--socket", w.socket, "-h"])
+    #expect(late.code == 0 && late.stdout.hasPrefix("usage: forkctl kill "))
+  }
+
+  @Test func versionPrintsTheVersion() {
+    let w = World()
+    let r = w.run(["--version"])
+    #expect(r.code == 0 && r.stdout == "0.1.0\n" && r.stderr.isEmpty)
+  }
+
+  @Test("an unknown subcommand or option, a missing value or a bad number is a usage error: 64, message and usage line")
+  func usageErrorsExit64() {
+    let w = World()
+    let cases: [([String], String)] = [
+      (["nosuch"], "forkctl: unknown subcommand 'nosuch'\nusage: forkctl SUBCOMMAND"),
+      (["--bogus"], "forkctl: unknown option '--bogus'\nusage: forkctl SUBCOMMAND"),
+      (["help", "nosuch"], "forkctl: unknown subcommand 'nosuch'\n"),
+      (["new", "--bogus"], "forkctl: unknown option '--bogus'\nusage: forkctl new [--socket PATH] [--name NAME]\n"),
+      (["kill", "-x", "1"], "forkctl: unknown option '-x'\nusage: forkctl kill "),
+      (["new", "--name"], "forkctl: --name needs a value\nusage: forkctl new "),
+      (["list", "--json=yes"], "forkctl: --json takes no value\nusage: forkctl list "),
+      (["list", "extra"], "forkctl: unexpected argument 'extra'\nusage: forkctl list "),
+      (["fork"], "forkctl: fork needs an ID\nusage: forkctl fork "),
+      (["kill", "-s", "FOO", "1"], "forkctl: unknown signal 'FOO'\nusage: forkctl kill "),
+      (["send-fd", "1", "x=y"], "forkctl: 'x=y' is not a descriptor N or TARGET=N (0 to 1023)\nusage: forkctl send-fd "),
+      (["run", "1", "--"], "forkctl: run needs a PROGRAM\nusage: forkctl run "),
+      (["run", "--env", "x", "1", "--", "true"], "forkctl: --env 'x' is not NAME=VALUE\nusage: forkctl run "),
+      (["daemon", "--max-processes", "x"], "forkctl: --max-processes 'x' is not a number\nusage: forkctl daemon "),
+      (["daemon", "--max-processes", "0"], "forkctl: --max-processes must be at least 1\nusage: forkctl daemon "),
+      (["daemon", "--kill-grace", "-1"], "forkctl: --kill-grace must be from 0 to 86400 seconds\nusage: forkctl daemon "),
+    ]
+    for (args, stderr) in cases {
+      let r = w.run(args)
+      #expect(r.code == 64, "forkctl \(args) exited \(r.code): \(r.stderr)")
+      #expect(r.stderr.hasPrefix(stderr), "forkctl \(args): \(r.stderr)")
+      #expect(r.stdout.isEmpty)
+    }
+    #expect(w.daemonPID == 0, "no usage error started a daemon")
+  }
+
+  @Test("a usage error of spawn, wait or run --wait exits 125, since their status is otherwise a program's")
+  func usageErrorsOfStatusCommandsExit125() {
+    let w = World()
+    let cases: [([String], String)] = [
+      (["spawn"], "forkctl: spawn needs a PROGRAM\nusage: forkctl spawn "),
+      (["spawn", "--bogus", "true"], "forkctl: unknown option '--bogus'\nusage: forkctl spawn "),
+      (["spawn", "--fd", "1024", "true"], "forkctl: --fd 1024 is not a descriptor number from 0 to 1023\n"),
+      (["spawn", "--fd=x", "true"], "forkctl: --fd x is not a descriptor number from 0 to 1023\n"),
+      (["wait"], "forkctl: wait needs at least one id\nusage: forkctl wait "),
+      (["wait", "--bogus", "1"], "forkctl: unknown option '--bogus'\n"),
+      (["run", "--wait", "1"], "forkctl: run needs a PROGRAM\n"),
+      (["run", "1", "--wait", "--bogus", "--", "true"], "forkctl: unknown option '--bogus'\n"),
+    ]
+    for (args, stderr) in cases {
+      let r = w.run(args)
+      #expect(r.code == 125, "forkctl \(args) exited \(r.code): \(r.stderr)")
+      #expect(r.stderr.hasPrefix(stderr), "forkctl \(args): \(r.stderr)")
+    }
+    // Without --wait a usage error of run is an ordinary one.
+    #expect(w.run(["run", "1"]).code == 64)
+  }
+
+  @Test("--opt=value means --opt value, for --socket, --name, --signal and --env")
+  func optionsWithEquals() {
+    let w = World()
+    let other = w.dir + "/other/sock"
+    let id = w.ok(["exec", "--socket=\(other)", "--name=eq"])
+    #expect(w.ok(["list", "--socket", other, "--json"]).contains("\"name\":\"eq\""))
+    #expect(!w.ok(["list", "--json"]).contains("\"name\":\"eq\""), "the other daemon got it")
+    w.ok(["run", "--socket=\(other)", "--env=CODE=0", "eq", "--", "sleep", "30"])
+    w.ok(["kill", "--socket=\(other)", "--signal=KILL", id])
+    #expect(w.run(["wait", "--socket=\(other)", id]).code == 137)
+    let short = w.ok(["new"])
+    w.ok(["run", short, "--", "sleep", "30"])
+    w.ok(["kill", "-sINT", short])
+    #expect(w.run(["wait", short]).code == 130)
+    #expect(w.run(["spawn", "--env=CODE=5", "sh", "-c", "exit $CODE"]).code == 5)
+    w.ok(["shutdown", "--socket=\(other)"])
+  }
+
+  @Test("spawn --help prints help; spawn -- --help runs a program named --help, which is not found")
+  func helpOnlyBeforeProgram() {
+    let w = World()
+    let help = w.run(["spawn", "--help"])
+    #expect(help.code == 0 && help.stdout.hasPrefix("usage: forkctl spawn "))
+    let program = w.run(["spawn", "--", "--help"])
+    #expect(program.code == 127)
+    #expect(program.stderr == "forkctl: --help: No such file or directory\n")
+    // After PROGRAM, options are PROGRAM's.
+    let printf = w.run(["spawn", "printf", "%s|", "--help", "--name", "x", "--"])
+    #expect(printf.code == 0 && printf.stdout == "--help|--name|x|--|")
+  }
+
+  @Test("run: options between ID and -- are run's; without --, everything after ID is PROGRAM and its ARGs")
+  func runOptionsAfterID() {
+    let w = World()
+    let a = w.ok(["new"])
+    #expect(w.run(["run", a, "--wait", "--env", "CODE=7", "--", "sh", "-c", "exit $CODE"]).code == 7)
+    let b = w.ok(["new"])
+    let r = w.run(["run", "--wait", b, "sh", "-c", "exit 3", "--", "x"])
+    #expect(r.code == 3)
+  }
+
+  @Test("bytes that are not UTF-8 pass through spawn, send-arg, run and --env byte for byte")
+  func nonUTF8ArgumentsSurvive() {
+    let w = World()
+    let r = w.script(
+      #"""
+      $F spawn sh -c 'printf %s "$1" | od -An -tx1' sh "$(printf '\377\376')"
+      $F spawn --env "B=$(printf 'x\377y')" sh -c 'printf %s "$B" | od -An -tx1'
+      id=$($F new) && $F send-fd "$id" 1=1 &&
+      $F send-arg "$id" -- -c 'printf %s "$1|$2" | od -An -tx1' sh "$(printf '\300\200')" &&
+      $F run --wait "$id" -- sh "$(printf 'a\377')"
+      """#)
+    #expect(r.code == 0, "\(r.stderr)")
+    let hex = r.stdout.split(separator: "\n").map { $0.split(separator: " ").joined() }
+    #expect(hex == ["fffe", "78ff79", "c0807c61ff"], "\(r.stdout)")
+  }
+}
