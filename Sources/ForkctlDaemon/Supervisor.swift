@@ -236,17 +236,20 @@ public struct Supervisor<Effects: SupervisorEffects> {
     return nextID
   }
 
-  private mutating func startTemplateRecord(name: [UInt8], role: ProcessInfo.Role, _ client: ClientID)
-    -> UInt64?
-  {
-    guard let id = reserveRecord(client) else { return nil }
-    let ends: (FileDescriptor, FileDescriptor)
+  /// A socket pair for a new control socket, or nil after replying why not.
+  private mutating func controlSocketPair(_ client: ClientID) -> (FileDescriptor, FileDescriptor)? {
     do {
-      ends = try effects.socketPair()
+      return try effects.socketPair()
     } catch {
       effects.reply(client, .failure(.templateFailed, "cannot create a control socket: \(Sys.describe(error))"))
       return nil
     }
+  }
+
+  private mutating func startTemplateRecord(name: [UInt8], role: ProcessInfo.Role, _ client: ClientID)
+    -> UInt64?
+  {
+    guard let id = reserveRecord(client), let ends = controlSocketPair(client) else { return nil }
     let pid: Int32
     do {
       pid = try effects.startTemplate(id: id, control: ends.1)
@@ -300,14 +303,7 @@ public struct Supervisor<Effects: SupervisorEffects> {
   private mutating func forkChild(_ parent: UInt64, name: [UInt8], client: ClientID, replyWhenForked: Bool)
     -> UInt64?
   {
-    guard let id = reserveRecord(client) else { return nil }
-    let ends: (FileDescriptor, FileDescriptor)
-    do {
-      ends = try effects.socketPair()
-    } catch {
-      effects.reply(client, .failure(.templateFailed, "cannot create a control socket: \(Sys.describe(error))"))
-      return nil
-    }
+    guard let id = reserveRecord(client), let ends = controlSocketPair(client) else { return nil }
     var child = ProcessRecord(id: id, name: name, role: .forked, parent: parent)
     child.hasControl = true
     let p = records[parent]!
