@@ -401,3 +401,15 @@ int forkctl_epoll_wait(int epfd, uint64_t *tokens, uint32_t *events, int max, in
   }
   return n;
 }
+
+int forkctl_pidfd_open(pid_t pid) {
+#ifdef SYS_pidfd_open
+  return (int)syscall(SYS_pidfd_open, pid, 0);
+#else
+  errno = ENOSYS;
+  return -1;
+#endif
+}
+
+extern char **environ;
+char **forkctl_environ(void) { return environ; }

@@ -37,24 +37,45 @@ public func defaultSocketPath() -> String {
   return "/tmp/forkctl-\(Sys.userID)/sock"
 }
 
-/// A connection to the daemon.
-public struct ForkctlConnection: ~Copyable {
+/// One connection to the daemon, one request at a time: not for sharing between threads
+/// (`ForkctlClient` is). Closing it (its end of life) abandons what it was waiting for, and
+/// ends a program it spawned without `detach`.
+public struct ForkctlConnection: ~Copyable, Sendable {
   public let socketPath: String
   private var channel: FrameChannel
+  private var owned = true
 
-  /// Connects to the daemon at `socketPath`, starting one if none answers and `autoStart`.
-  public init(socketPath: String = defaultSocketPath(), autoStart: Bool = true) throws(ForkctlError) {
+  /// Connects to the daemon at `socketPath`, starting one if none answers and `autoStart`
+  /// with `daemonExecutable` (by default $FORKCTL_EXECUTABLE, else forkctl in $PATH).
+  public init(
+    socketPath: String = defaultSocketPath(), autoStart: Bool = true, daemonExecutable: String? = nil
+  ) throws(ForkctlError) {
     self.socketPath = socketPath
-    channel = FrameChannel(try DaemonStarter.connect(socketPath, autoStart: autoStart))
+    channel = FrameChannel(try DaemonStarter.connect(socketPath, autoStart: autoStart, executable: daemonExecutable))
   }
 
-  deinit { channel.fd.closeQuietly() }
+  /// Takes over an open connection to the daemon at `socketPath`, between requests.
+  public init(adopting fd: FileDescriptor, socketPath: String) {
+    self.socketPath = socketPath
+    channel = FrameChannel(fd)
+  }
+
+  deinit { if owned { channel.fd.closeQuietly() } }
+
+  /// The socket, for sending `signal` frames from another thread while this one waits.
+  public var descriptor: FileDescriptor { channel.fd }
+
+  /// Gives up the socket without closing it (between requests), for `init(adopting:)`.
+  public mutating func release() -> FileDescriptor {
+    owned = false
+    return channel.fd
+  }
 
   /// Sends one request with its descriptors and returns the daemon's reply. A `failure`
   /// reply is thrown as `ForkctlError.Code.refused`.
   public mutating func request(_ request: Request, fds: [FileDescriptor] = []) throws(ForkctlError) -> Reply {
     try send(request, fds: fds)
-    return try receiveReply()
+    return try receiveReply().reply
   }
 
   private func send(_ request: Request, fds: [FileDescriptor] = []) throws(ForkctlError) {
@@ -65,7 +86,9 @@ public struct ForkctlConnection: ~Copyable {
     }
   }
 
-  private mutating func receiveReply() throws(ForkctlError) -> Reply {
+  /// The next reply, with the descriptor a `created` reply to a spawn may carry (the
+  /// caller's to close).
+  private mutating func receiveReply() throws(ForkctlError) -> (reply: Reply, fds: [FileDescriptor]) {
     let incoming: FrameChannel.Incoming
     do {
       incoming = try channel.receive()
@@ -78,17 +101,18 @@ public struct ForkctlConnection: ~Copyable {
     case .violation(let e):
       throw ForkctlError(.connectionLost, "daemon at \(socketPath) broke the protocol: \(e.description)")
     case .frame(let frame, let fds):
-      for f in fds { f.closeQuietly() }
       let reply: Reply
       do {
         reply = try Reply(frame)
       } catch {
+        for f in fds { f.closeQuietly() }
         throw ForkctlError(.connectionLost, "daemon at \(socketPath) sent a bad reply: \(error.description)")
       }
       if case .failure(let code, let message) = reply {
+        for f in fds { f.closeQuietly() }
         throw ForkctlError(.refused(code), String(decoding: message, as: UTF8.self))
       }
-      return reply
+      return (reply, fds)
     }
   }
 
@@ -163,6 +187,18 @@ public struct ForkctlConnection: ~Copyable {
     _ spec: RunSpec, fds: [(fd: FileDescriptor, target: FDTarget)], workingDirectory: FileDescriptor? = nil,
     from: String? = nil, name: String = "", detach: Bool = false
   ) throws(ForkctlError) -> (id: UInt64, pid: Int32) {
+    let started = try spawn(
+      spec, fds: fds, workingDirectory: workingDirectory, from: from, name: name, detach: detach, wantsPIDFD: false)
+    return (started.id, started.pid)
+  }
+
+  /// `spawn`, also returning a pidfd of the program when `wantsPIDFD` and the kernel has
+  /// them: the daemon opens it before it can reap the program, so it is never another
+  /// process's. The caller owns it.
+  public mutating func spawn(
+    _ spec: RunSpec, fds: [(fd: FileDescriptor, target: FDTarget)], workingDirectory: FileDescriptor? = nil,
+    from: String? = nil, name: String = "", detach: Bool = false, wantsPIDFD: Bool
+  ) throws(ForkctlError) -> (id: UInt64, pid: Int32, pidfd: FileDescriptor?) {
     var spec = spec
     spec.hasWorkingDirectory = workingDirectory != nil
     spec.waitForExit = false
@@ -171,11 +207,24 @@ public struct ForkctlConnection: ~Copyable {
     }
     let request = SpawnRequest(
       from: Array((from ?? "").utf8), name: Array(name.utf8), targets: fds.map(\.target), spec: spec,
-      detach: detach)
+      detach: detach, wantsPIDFD: wantsPIDFD)
     try send(.spawn(request), fds: fds.map(\.fd) + (workingDirectory.map { [$0] } ?? []))
-    let reply = try receiveReply()
-    guard case .created(let id, let pid) = reply else { throw unexpected(reply) }
-    return (id, pid)
+    let (reply, received) = try receiveReply()
+    guard case .created(let id, let pid) = reply else {
+      for f in received { f.closeQuietly() }
+      throw unexpected(reply)
+    }
+    return (id, pid, received.first)
+  }
+
+  /// Sends a `signal` frame for the program this connection is attached to, from any
+  /// thread: the frame is small enough to go out in one write.
+  public static func forward(_ signal: Int32, on socket: FileDescriptor) throws(ForkctlError) {
+    do {
+      try FrameChannel(socket).send(Request.signal(signal).frame())
+    } catch {
+      throw ForkctlError(.connectionLost, "cannot send a signal to the daemon: \(Sys.describe(error))", underlying: error)
+    }
   }
 
   /// After `spawn` (or a `run` with waitForExit that has been sent): the program's status
@@ -199,7 +248,8 @@ public struct ForkctlConnection: ~Copyable {
         }
       }
     }
-    let reply = try receiveReply()
+    let (reply, fds) = try receiveReply()
+    for f in fds { f.closeQuietly() }
     guard case .statuses(let list) = reply, list.count == 1 else { throw unexpected(reply) }
     return list[0].status
   }

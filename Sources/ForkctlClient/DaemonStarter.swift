@@ -5,7 +5,7 @@ import ForkctlWire
 /// daemon: starters take an exclusive lock on `start.lock` beside the socket, and the one that
 /// gets it second finds the first one's daemon answering.
 enum DaemonStarter {
-  static func connect(_ path: String, autoStart: Bool) throws(ForkctlError) -> FileDescriptor {
+  static func connect(_ path: String, autoStart: Bool, executable: String?) throws(ForkctlError) -> FileDescriptor {
     do {
       return try UnixSocket.connect(to: path)
     } catch {
@@ -13,7 +13,19 @@ enum DaemonStarter {
         throw ForkctlError(.daemonUnavailable, "cannot connect to daemon at \(path): \(Sys.describe(error))", underlying: error)
       }
     }
-    return try start(path)
+    return try start(path, executable: executable)
+  }
+
+  /// The forkctl executable that starts a daemon: `executable`, else $FORKCTL_EXECUTABLE,
+  /// else `forkctl` in $PATH.
+  static func daemonExecutable(_ executable: String?) -> String? {
+    if let executable { return executable }
+    if let e = Sys.environmentValue("FORKCTL_EXECUTABLE"), !e.isEmpty { return e }
+    for dir in (Sys.environmentValue("PATH") ?? "/usr/local/bin:/usr/bin:/bin").split(separator: ":") {
+      let candidate = "\(dir)/forkctl"
+      if Sys.isExecutable(candidate) { return candidate }
+    }
+    return nil
   }
 
   private static func directory(of path: String) -> String {
@@ -21,7 +33,7 @@ enum DaemonStarter {
     return slash == path.startIndex ? "/" : String(path[..<slash])
   }
 
-  private static func start(_ path: String) throws(ForkctlError) -> FileDescriptor {
+  private static func start(_ path: String, executable: String?) throws(ForkctlError) -> FileDescriptor {
     let dir = directory(of: path)
     do {
       try Sys.makePrivateDirectory(dir)
@@ -37,7 +49,7 @@ enum DaemonStarter {
     }
     defer { lock.closeQuietly() }
     if let fd = try? UnixSocket.connect(to: path) { return fd }
-    try spawnDaemon(path)
+    try spawnDaemon(path, executable: executable)
     do {
       return try UnixSocket.connect(to: path)
     } catch {
@@ -46,14 +58,19 @@ enum DaemonStarter {
   }
 
   /// Starts `forkctl daemon` in the background and waits for it to say it is listening.
-  private static func spawnDaemon(_ path: String) throws(ForkctlError) {
+  private static func spawnDaemon(_ path: String, executable: String?) throws(ForkctlError) {
     let fail = { (what: String, e: Errno) in
       ForkctlError(.daemonUnavailable, "cannot start daemon for \(path): \(what): \(Sys.describe(e))", underlying: e)
     }
     let exe: String
     let ready: (read: FileDescriptor, write: FileDescriptor)
     let log: FileDescriptor
-    do { exe = try Sys.executablePath() } catch { throw fail("cannot find own executable", error) }
+    guard let found = daemonExecutable(executable) else {
+      throw ForkctlError(
+        .daemonUnavailable,
+        "cannot start daemon for \(path): no forkctl executable (set FORKCTL_EXECUTABLE or put forkctl in PATH)")
+    }
+    exe = found
     do { ready = try Sys.pipe() } catch { throw fail("pipe", error) }
     defer { ready.read.closeQuietly() }
     do {

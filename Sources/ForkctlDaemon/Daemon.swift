@@ -208,12 +208,19 @@ struct LoopEffects: SupervisorEffects {
 
   mutating func signalGroup(_ pid: Int32, _ signal: Int32) { try? Sys.signalGroup(pid, signal) }
 
-  mutating func attach(_ client: ClientID, _ reply: Reply?) {
-    guard let c = state.clients[client] else { return }
+  mutating func attach(_ client: ClientID, _ reply: Reply?, fds: [FileDescriptor]) {
+    guard let c = state.clients[client] else {
+      for f in fds { f.closeQuietly() }
+      return
+    }
     c.attached = true
     let t = token(.client, client)
     if let reply {
-      state.enqueue(c.peer, reply.frame(), fds: [], token: t, baseInterest: state.clientInterest(c))
+      var frame = reply.frame()
+      frame.fdCount = fds.count
+      state.enqueue(c.peer, frame, fds: fds, token: t, baseInterest: state.clientInterest(c))
+    } else {
+      for f in fds { f.closeQuietly() }
     }
     if !c.peer.wantsWrite { try? state.epoll.modify(c.peer.fd, state.clientInterest(c), token: t) }
     // Signal frames may already be buffered.
@@ -221,6 +228,8 @@ struct LoopEffects: SupervisorEffects {
   }
 
   mutating func now() -> Int64 { Sys.monotonicMilliseconds() }
+
+  mutating func openPIDFD(_ pid: Int32) -> FileDescriptor? { try? Sys.openPIDFD(pid) }
 
   mutating func shutdown() { state.stopping = true }
 }

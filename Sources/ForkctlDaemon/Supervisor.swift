@@ -33,9 +33,11 @@ public protocol SupervisorEffects {
   /// Sends a signal to the process group a worker leads (to the worker alone while it has
   /// not made its group yet), as a terminal does to its foreground job.
   mutating func signalGroup(_ pid: Int32, _ signal: Int32)
-  /// Sends `reply` to `client` without ending its request (nil: nothing to send), and lets
-  /// the client forward signals until the final reply.
-  mutating func attach(_ client: ClientID, _ reply: Reply?)
+  /// Sends `reply` to `client` without ending its request (nil: nothing to send), with
+  /// `fds` (consumed), and lets the client forward signals until the final reply.
+  mutating func attach(_ client: ClientID, _ reply: Reply?, fds: [FileDescriptor])
+  /// A pidfd for child `pid`, nil where the kernel has none (pidfd_open(2)).
+  mutating func openPIDFD(_ pid: Int32) -> FileDescriptor?
   /// A monotonic clock, in milliseconds.
   mutating func now() -> Int64
   /// Stops the daemon after the pending replies are written.
@@ -92,6 +94,11 @@ struct ProcessRecord {
   var tiedToClient = false
   /// Its spawning client went away before the fork report came: end it on arrival.
   var terminateWhenForked = false
+  /// The spawn asked for a pidfd with its `created` reply.
+  var wantsPIDFD = false
+  /// A spawned child exec'd before its template's fork report came: `created` (which
+  /// needs the pid) waits for the report.
+  var ranBeforeForkReport = false
 }
 
 /// A `wait` that has not been answered yet.
@@ -367,6 +374,7 @@ public struct Supervisor<Effects: SupervisorEffects> {
     records[id]!.spawned = true
     records[id]!.attached = client
     records[id]!.tiedToClient = !s.detach
+    records[id]!.wantsPIDFD = s.wantsPIDFD
     spec.waitForExit = false
     effects.send(id, .run(spec, statusPipe: spec.keepControl), fds: rest)
   }
@@ -542,6 +550,8 @@ public struct Supervisor<Effects: SupervisorEffects> {
         effects.reply(client, .created(id: child, pid: pid))
       } else if records[child]!.terminateWhenForked {
         terminate(child)
+      } else if records[child]!.ranBeforeForkReport {
+        execSucceeded(child)
       } else if !records[child]!.spawned {
         // Its client left before learning of it: nobody can ever use it.
         try? effects.signal(pid, 9)
@@ -613,11 +623,20 @@ public struct Supervisor<Effects: SupervisorEffects> {
 
   private mutating func execSucceeded(_ id: UInt64) {
     guard let pending = records[id]?.pendingRun else { return }
+    if records[id]!.pid == 0 {
+      records[id]!.ranBeforeForkReport = true
+      return
+    }
     records[id]!.pendingRun = nil
     guard let client = pending.client else { return }
     if pending.spec.waitForExit {
       records[id]!.attached = client
-      effects.attach(client, records[id]!.spawned ? .created(id: id, pid: records[id]!.pid) : nil)
+      let r = records[id]!
+      // Race-free: the daemon is the parent, and it has not reaped the child yet (a reaped
+      // one still has its exit status here, and then no pidfd is sent).
+      let reaped = r.state == .exited || earlyExits[r.pid] != nil
+      let pidfd = r.wantsPIDFD && !reaped ? effects.openPIDFD(r.pid) : nil
+      effects.attach(client, r.spawned ? .created(id: id, pid: r.pid) : nil, fds: pidfd.map { [$0] } ?? [])
       waits.append(PendingWait(client: client, ids: [id]))
       answerWaits()
     } else {

@@ -128,7 +128,7 @@ public enum UnixSocket {
 }
 
 /// A blocking, one-frame-at-a-time connection: what the client and the template use.
-public struct FrameChannel {
+public struct FrameChannel: Sendable {
   public let fd: FileDescriptor
   private var decoder = FrameDecoder()
   private var pendingFDs: [FileDescriptor] = []

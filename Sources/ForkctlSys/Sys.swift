@@ -207,6 +207,31 @@ public enum Sys {
     sigprocmask(SIG_UNBLOCK, &set, nil)
   }
 
+  /// A descriptor that refers to process `pid` for as long as it is open, even after it
+  /// has been reaped (close-on-exec). The corresponding C function is `pidfd_open`.
+  public static func openPIDFD(_ pid: Int32) throws(Errno) -> FileDescriptor {
+    let fd = forkctl_pidfd_open(pid)
+    if fd < 0 { throw currentErrno() }
+    return FileDescriptor(rawValue: fd)
+  }
+
+  /// Waits until the process a pidfd refers to has ended (it is readable then). The
+  /// corresponding C function is `poll`.
+  public static func waitForProcessEnd(_ pidfd: FileDescriptor) throws(Errno) {
+    _ = try waitReadable([pidfd])
+  }
+
+  /// Whether `fd` is readable, hung up or broken right now, without waiting. The
+  /// corresponding C function is `poll`.
+  public static func isReadableNow(_ fd: FileDescriptor) -> Bool {
+    var p = pollfd(fd: fd.rawValue, events: Int16(POLLIN) | Int16(bitPattern: 0x2000 /* POLLRDHUP */), revents: 0)
+    return poll(&p, 1, 0) != 0
+  }
+
+  /// Whether `path` is a file this process may execute. The corresponding C function is
+  /// `access`.
+  public static func isExecutable(_ path: String) -> Bool { access(path, X_OK) == 0 }
+
   /// A monotonic clock in milliseconds. The corresponding C function is `clock_gettime`.
   public static func monotonicMilliseconds() -> Int64 {
     var t = timespec()
@@ -246,8 +271,9 @@ public enum Sys {
   /// The process's environment as "NAME=VALUE" byte strings.
   public static func environment() -> [[UInt8]] {
     var out = [[UInt8]]()
-    // environ is NULL in a process started with an empty environment.
-    guard var p = Optional(environ) else { return out }
+    // environ is NULL in a process started with an empty environment, and the Glibc
+    // overlay's `environ` traps then: read it in C.
+    guard var p = forkctl_environ() else { return out }
     while let s = p.pointee {
       out.append(Array(UnsafeBufferPointer(start: UnsafeRawPointer(s).assumingMemoryBound(to: UInt8.self), count: strlen(s))))
       p += 1

@@ -254,7 +254,7 @@ public enum Request: Equatable, Sendable {
       type = .spawn
       w.string(s.from)
       w.string(s.name)
-      w.u32(s.detach ? SpawnRequest.detachFlag : 0)
+      w.u32((s.detach ? SpawnRequest.detachFlag : 0) | (s.wantsPIDFD ? SpawnRequest.pidfdFlag : 0))
       writeTargets(s.targets, to: &w)
       s.spec.write(to: &w)
       fds = s.fdCount
@@ -312,12 +312,13 @@ public enum Request: Equatable, Sendable {
       let from = try r.string()
       let name = try r.string()
       let flags = try r.u32()
-      if flags & ~SpawnRequest.detachFlag != 0 { throw .invalid("spawn flags \(flags)") }
+      if flags & ~(SpawnRequest.detachFlag | SpawnRequest.pidfdFlag) != 0 { throw .invalid("spawn flags \(flags)") }
       let targets = try readTargets(&r)
       let (spec, statusPipe) = try RunSpec.read(&r)
       if statusPipe || spec.waitForExit { throw .invalid("run flags") }
       let request = SpawnRequest(
-        from: from, name: name, targets: targets, spec: spec, detach: flags & SpawnRequest.detachFlag != 0)
+        from: from, name: name, targets: targets, spec: spec, detach: flags & SpawnRequest.detachFlag != 0,
+        wantsPIDFD: flags & SpawnRequest.pidfdFlag != 0)
       try checkFDs(frame, request.fdCount)
       self = .spawn(request)
     case .signal:
@@ -345,16 +346,24 @@ public struct SpawnRequest: Equatable, Sendable {
   /// The program outlives this connection. Without it, when the connection closes before
   /// the program ends, the daemon sends it SIGTERM, then SIGKILL after a grace period.
   public var detach: Bool
+  /// The `created` reply carries a pidfd of the program (pidfd_open(2)), owned by the
+  /// client, when the daemon's kernel has them.
+  public var wantsPIDFD: Bool
 
-  public init(from: [UInt8] = [], name: [UInt8] = [], targets: [FDTarget], spec: RunSpec, detach: Bool = false) {
+  public init(
+    from: [UInt8] = [], name: [UInt8] = [], targets: [FDTarget], spec: RunSpec, detach: Bool = false,
+    wantsPIDFD: Bool = false
+  ) {
     self.from = from
     self.name = name
     self.targets = targets
     self.spec = spec
     self.detach = detach
+    self.wantsPIDFD = wantsPIDFD
   }
 
   static let detachFlag: UInt32 = 1
+  static let pidfdFlag: UInt32 = 2
 
   /// Descriptors that travel with the request: one per target, then the working directory.
   public var fdCount: Int { targets.count + spec.fdCount }
@@ -468,7 +477,8 @@ public enum Reply: Equatable, Sendable {
   }
 
   public init(_ frame: Frame) throws(WireError) {
-    try checkFDs(frame, 0)
+    // Only `created` may carry a descriptor: the pidfd a spawn asked for.
+    if frame.type != .created || frame.fdCount > 1 { try checkFDs(frame, 0) }
     var r = PayloadReader(frame.payload)
     switch frame.type {
     case .ok: self = .ok

@@ -160,7 +160,8 @@ struct ClientOptions {
   /// Connects (starting the daemon if needed) or exits 125 with the reason.
   func connect() throws(Exit) -> ForkctlConnection {
     do {
-      return try ForkctlConnection(socketPath: socketPath)
+      // The daemon is this very executable.
+      return try ForkctlConnection(socketPath: socketPath, daemonExecutable: try? Sys.executablePath())
     } catch {
       throw fail(error)
     }

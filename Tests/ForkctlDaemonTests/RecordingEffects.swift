@@ -30,7 +30,7 @@ struct RecordingEffects: SupervisorEffects {
     case close(FileDescriptor)
     case signal(pid: Int32, signal: Int32)
     case signalGroup(pid: Int32, signal: Int32)
-    case attach(ClientID, Reply?)
+    case attach(ClientID, Reply?, fds: [FileDescriptor])
     case shutdown
   }
 
@@ -49,6 +49,8 @@ struct RecordingEffects: SupervisorEffects {
   var groupSignals: [(pid: Int32, signal: Int32)] = []
   /// The intermediate replies of attach, per client (nil when attach sent none).
   var attachments: [ClientID: [Reply?]] = [:]
+  var attachedFDs: [ClientID: [[FileDescriptor]]] = [:]
+  var pidfds: [(pid: Int32, fd: FileDescriptor)] = []
   /// The fake monotonic clock, in milliseconds.
   var clock: Int64 = 1000
 
@@ -141,12 +143,19 @@ struct RecordingEffects: SupervisorEffects {
     groupSignals.append((pid, signal))
   }
 
-  mutating func attach(_ client: ClientID, _ reply: Reply?) {
-    events.append(.attach(client, reply))
+  mutating func attach(_ client: ClientID, _ reply: Reply?, fds: [FileDescriptor]) {
+    events.append(.attach(client, reply, fds: fds))
+    attachedFDs[client, default: []].append(fds)
     attachments[client, default: []].append(reply)
   }
 
   mutating func now() -> Int64 { clock }
+
+  mutating func openPIDFD(_ pid: Int32) -> FileDescriptor? {
+    let fd = makeFD()
+    pidfds.append((pid, fd))
+    return fd
+  }
 
   mutating func shutdown() {
     events.append(.shutdown)

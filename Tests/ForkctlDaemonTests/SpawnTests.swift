@@ -59,6 +59,34 @@ struct SpawnTests {
     #expect(s.info(id) == nil)
   }
 
+  @Test("a child that exec'd before its template's fork report: created waits for the pid, with a pidfd")
+  func execBeforeForkReport() throws {
+    var s = makeSupervisor()
+    let fds = s.fds(1)
+    let spec = RunSpec(program: b("true"))
+    _ = s.request(.spawn(SpawnRequest(targets: [1], spec: spec, wantsPIDFD: true)), fds: fds)
+    guard case .fork(let id) = s.effects.commands(to: s.defaultTemplate!).last else { throw HarnessError("no fork") }
+    s.controlClosed(id)
+    #expect(s.effects.attachments[1] == nil)
+    s.handle(.forked(pid: 777), from: s.defaultTemplate!)
+    #expect(s.effects.attachments[1] == [.created(id: id, pid: 777)])
+    #expect(s.effects.pidfds.map(\.pid) == [777])
+    #expect(s.effects.attachedFDs[1] == [[s.effects.pidfds[0].fd]])
+  }
+
+  @Test("a child that exited before its fork report: created, then its status, no pidfd for a reaped child")
+  func exitBeforeForkReport() throws {
+    var s = makeSupervisor()
+    _ = s.request(.spawn(SpawnRequest(targets: [], spec: RunSpec(program: b("true")), wantsPIDFD: true)))
+    guard case .fork(let id) = s.effects.commands(to: s.defaultTemplate!).last else { throw HarnessError("no fork") }
+    s.controlClosed(id)
+    s.childExited(pid: 778, status: .exited(0))
+    s.handle(.forked(pid: 778), from: s.defaultTemplate!)
+    #expect(s.effects.attachments[1] == [.created(id: id, pid: 778)])
+    #expect(s.effects.pidfds.isEmpty)
+    #expect(s.replies(1) == [.statuses([(id, .exited(0))])])
+  }
+
   @Test("a named spawn stays listed after its status went out, for a later wait")
   func namedStays() throws {
     var s = makeSupervisor()

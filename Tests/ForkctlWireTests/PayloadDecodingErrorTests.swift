@@ -155,13 +155,13 @@ struct PayloadDecodingErrorTests {
     let unknown = frame(.spawn) { w in
       w.string([])
       w.string([])
-      w.u32(2)
+      w.u32(4)
       w.u32(0)
       w.u32(0)
       w.string(b("p"))
       w.u32(0)
     }
-    #expect(throws: WireError.invalid("spawn flags 2")) { try Request(unknown) }
+    #expect(throws: WireError.invalid("spawn flags 4")) { try Request(unknown) }
     var spec = RunSpec(program: b("p"))
     spec.waitForExit = true
     var w = PayloadWriter()

@@ -118,4 +118,12 @@ int forkctl_epoll_ctl(int epfd, int op, int fd, uint32_t events, uint64_t token)
 /// op: 1 add, 2 delete, 3 modify (EPOLL_CTL_*).
 int forkctl_epoll_wait(int epfd, uint64_t *tokens, uint32_t *events, int max, int timeout_ms);
 
+/// pidfd_open(2): a close-on-exec descriptor for process `pid`; -1 with errno (ENOSYS on
+/// kernels before 5.3).
+int forkctl_pidfd_open(pid_t pid);
+
+/// environ, which is NULL in a process started with an empty environment (Swift's Glibc
+/// overlay traps reading it then).
+char **forkctl_environ(void);
+
 #endif

@@ -1,0 +1,230 @@
+// The thread-safe client: what a server uses instead of fork+exec. Every call is a plain
+// synchronous request on a connection of its own, taken from a small pool, so threads never
+// wait for each other; the client never forks.
+import ForkctlSys
+import ForkctlWire
+import Synchronization
+
+/// A handle on the daemon, safe to share between threads and to call from many at once.
+///
+/// ```swift
+/// let forkctl = ForkctlClient()                       // the user's daemon, started if needed
+/// let p = try forkctl.spawn("/bin/ls", ["-l"])        // this process's stdio, env and cwd
+/// let status = try p.wait()                           // .exited(0)
+/// ```
+///
+/// Every failure is a `ForkctlError`: the daemon could not be reached or started, it
+/// refused (with the protocol's `ErrorCode`: unknown process, program not found, ...), or
+/// a descriptor to send is not open.
+public final class ForkctlClient: Sendable {
+  public let socketPath: String
+  public let autoStart: Bool
+  /// The forkctl executable that starts a daemon; nil: $FORKCTL_EXECUTABLE, else forkctl in
+  /// $PATH.
+  public let daemonExecutable: String?
+  /// Idle connections, between requests.
+  private let idle = Mutex<[Int32]>([])
+  /// Idle connections kept beyond this are closed.
+  private static let maxIdle = 32
+
+  /// A client of the daemon at `socketPath` (by default the user's, as forkctl(1) finds
+  /// it), which is started on first use if none answers and `autoStart`, by running
+  /// `daemonExecutable daemon` (by default $FORKCTL_EXECUTABLE, else forkctl in $PATH).
+  public init(socketPath: String = defaultSocketPath(), autoStart: Bool = true, daemonExecutable: String? = nil) {
+    self.socketPath = socketPath
+    self.autoStart = autoStart
+    self.daemonExecutable = daemonExecutable
+  }
+
+  deinit {
+    idle.withLock { fds in
+      for fd in fds { FileDescriptor(rawValue: fd).closeQuietly() }
+      fds.removeAll()
+    }
+  }
+
+  /// An idle connection that is still open, or a new one.
+  private func checkOut() throws(ForkctlError) -> ForkctlConnection {
+    while let fd = idle.withLock({ $0.popLast() }).map({ FileDescriptor(rawValue: $0) }) {
+      // An idle connection never has anything to read: readable means the daemon went away.
+      if !Sys.isReadableNow(fd) { return ForkctlConnection(adopting: fd, socketPath: socketPath) }
+      fd.closeQuietly()
+    }
+    return try ForkctlConnection(socketPath: socketPath, autoStart: autoStart, daemonExecutable: daemonExecutable)
+  }
+
+  private func checkIn(_ connection: consuming ForkctlConnection) {
+    let fd = connection.release()
+    let kept = idle.withLock { fds -> Bool in
+      guard fds.count < Self.maxIdle else { return false }
+      fds.append(fd.rawValue)
+      return true
+    }
+    if !kept { fd.closeQuietly() }
+  }
+
+  /// Runs one request on a pooled connection. A connection that failed is closed; one the
+  /// daemon answered, even with a refusal, goes back to the pool.
+  private func withConnection<T>(_ body: (inout ForkctlConnection) throws(ForkctlError) -> T) throws(ForkctlError) -> T {
+    var c = try checkOut()
+    do {
+      let result = try body(&c)
+      checkIn(c)
+      return result
+    } catch {
+      if case .refused = error.code { checkIn(c) }
+      throw error
+    }
+  }
+
+  /// Forks a new process object from the default template (`forkctl new`).
+  public func new(name: String = "") throws(ForkctlError) -> (id: UInt64, pid: Int32) {
+    try withConnection { (c) throws(ForkctlError) in try c.new(name: name) }
+  }
+
+  /// Starts a fresh template (`forkctl exec`).
+  public func exec(name: String = "") throws(ForkctlError) -> (id: UInt64, pid: Int32) {
+    try withConnection { (c) throws(ForkctlError) in try c.exec(name: name) }
+  }
+
+  /// Forks process object `ref`, which has not run, with copies of what was sent to it.
+  public func fork(_ ref: String, name: String = "") throws(ForkctlError) -> (id: UInt64, pid: Int32) {
+    try withConnection { (c) throws(ForkctlError) in try c.fork(ref, name: name) }
+  }
+
+  /// Sends descriptors of this process (they stay open here too); each lands on its target,
+  /// or on the lowest free number when the target is nil.
+  public func sendFDs(_ ref: String, _ fds: [(fd: FileDescriptor, target: FDTarget)]) throws(ForkctlError) {
+    try withConnection { (c) throws(ForkctlError) in try c.sendFDs(ref, fds) }
+  }
+
+  /// Sends octet strings; `run` puts them after the program in argv.
+  public func sendArguments(_ ref: String, _ arguments: [[UInt8]]) throws(ForkctlError) {
+    try withConnection { (c) throws(ForkctlError) in try c.sendArguments(ref, arguments) }
+  }
+
+  /// Runs `spec` in process object `ref`; returns once the program runs (`waitForExit`
+  /// false) or once it has ended, with its status.
+  public func run(_ ref: String, _ spec: RunSpec, workingDirectory: FileDescriptor? = nil) throws(ForkctlError) -> ExitStatus? {
+    try withConnection { (c) throws(ForkctlError) in try c.run(ref, spec, workingDirectory: workingDirectory) }
+  }
+
+  /// Waits until every process object in `refs` has ended.
+  public func wait(_ refs: [String]) throws(ForkctlError) -> [(id: UInt64, status: ExitStatus)] {
+    try withConnection { (c) throws(ForkctlError) in try c.wait(refs) }
+  }
+
+  /// Sends `signal` to each process object in `refs`.
+  public func kill(_ refs: [String], signal: Int32) throws(ForkctlError) {
+    try withConnection { (c) throws(ForkctlError) in try c.kill(refs, signal: signal) }
+  }
+
+  /// Every process object the daemon knows.
+  public func list() throws(ForkctlError) -> [ProcessInfo] {
+    try withConnection { (c) throws(ForkctlError) in try c.list() }
+  }
+
+  /// Stops the daemon; running programs go on.
+  public func shutdown() throws(ForkctlError) {
+    try withConnection { (c) throws(ForkctlError) in try c.shutdown() }
+  }
+
+  /// Starts `program` as if this process had run it, forked by a template, in one request
+  /// (`forkctl spawn`). By default it gets this process's descriptors 0, 1 and 2, its
+  /// environment and its working directory; `program` is found in that environment's PATH.
+  ///
+  /// - Parameters:
+  ///   - fds: descriptors of this process and where each goes in the program (they stay
+  ///     open here too); nil for this process's 0, 1 and 2.
+  ///   - environment: the complete environment ("NAME=VALUE"); nil for this process's.
+  ///   - workingDirectory: a directory descriptor; nil for this process's directory.
+  ///   - from: the process object to fork; nil for the default template.
+  ///   - detach: let the program outlive the returned object; without it, dropping the
+  ///     object before `wait()` sends the program SIGTERM, then SIGKILL.
+  /// - Returns: the running program, with its id, pid and a pidfd.
+  public func spawn(
+    program: [UInt8], arguments: [[UInt8]] = [], fds: [(fd: FileDescriptor, target: Int32)]? = nil,
+    environment: [[UInt8]]? = nil, workingDirectory: FileDescriptor? = nil, from: String? = nil,
+    name: String = "", detach: Bool = false, keepControl: Bool = false
+  ) throws(ForkctlError) -> SpawnedProcess {
+    let spec = RunSpec(
+      program: program, arguments: arguments, environment: environment ?? Sys.environment(), keepControl: keepControl)
+    let passed: [(fd: FileDescriptor, target: FDTarget)] =
+      fds.map { $0.map { ($0.fd, $0.target) } }
+      ?? [Int32(0), 1, 2].filter { FileDescriptor(rawValue: $0).isOpen }.map { (FileDescriptor(rawValue: $0), $0) }
+    var cwd = workingDirectory
+    var ownCWD: FileDescriptor?
+    if cwd == nil {
+      do {
+        ownCWD = try Sys.openCurrentDirectory()
+      } catch {
+        throw ForkctlError(.badDescriptor, "cannot open the current directory: \(Sys.describe(error))", underlying: error)
+      }
+      cwd = ownCWD
+    }
+    defer { ownCWD?.closeQuietly() }
+    // A spawn holds its connection until the program ends: it leaves the pool.
+    var c = try checkOut()
+    let started = try c.spawn(
+      spec, fds: passed, workingDirectory: cwd, from: from, name: name, detach: detach, wantsPIDFD: true)
+    return SpawnedProcess(connection: c, id: started.id, pid: started.pid, pidfd: started.pidfd)
+  }
+
+  /// `spawn` with String arguments.
+  public func spawn(_ program: String, _ arguments: [String] = [], detach: Bool = false) throws(ForkctlError) -> SpawnedProcess {
+    try spawn(program: Array(program.utf8), arguments: arguments.map { Array($0.utf8) }, detach: detach)
+  }
+}
+
+/// A program started by `ForkctlClient.spawn`, attached to the connection that started it.
+/// `wait()` and `signal(_:)` may be called from different threads.
+public final class SpawnedProcess: Sendable {
+  /// The process object's id in the daemon.
+  public let id: UInt64
+  public let pid: Int32
+  /// A pidfd of the program (pidfd_open(2)), yours to poll and to close; nil on kernels
+  /// without pidfds. It refers to this program even after the daemon has reaped it.
+  public let pidfd: FileDescriptor?
+  private let socket: FileDescriptor
+  private let state: Mutex<State>
+
+  private struct State: ~Copyable {
+    var connection: ForkctlConnection?
+    var status: ExitStatus?
+  }
+
+  init(connection: consuming ForkctlConnection, id: UInt64, pid: Int32, pidfd: FileDescriptor?) {
+    self.id = id
+    self.pid = pid
+    self.pidfd = pidfd
+    socket = connection.descriptor
+    state = Mutex(State(connection: .some(connection), status: nil))
+  }
+
+  /// Waits for the program to end and returns its status (the same status on every later
+  /// call).
+  public func wait() throws(ForkctlError) -> ExitStatus {
+    try state.withLock { (s) throws(ForkctlError) -> ExitStatus in
+      if let status = s.status { return status }
+      guard var c = s.connection.take() else {
+        throw ForkctlError(.connectionLost, "the connection of process \(id) was lost")
+      }
+      let result: Result<ExitStatus, ForkctlError>
+      do throws(ForkctlError) {
+        result = .success(try c.awaitStatus(forwarding: nil))
+      } catch {
+        result = .failure(error)
+      }
+      // Kept open for the object's life, so `signal` never writes to a reused descriptor.
+      s.connection = .some(consume c)
+      let status = try result.get()
+      s.status = status
+      return status
+    }
+  }
+
+  /// Sends `signal` to the program's process group (ignored once it has ended).
+  public func signal(_ signal: Int32) throws(ForkctlError) {
+    try ForkctlConnection.forward(signal, on: socket)
+  }
+}
