@@ -182,6 +182,13 @@ static int exec_search(const char *file, char *const argv[], char *const envp[],
         buf[dlen] = '/';
         memcpy(buf + dlen + 1, file, flen + 1);
       }
+      // A failing execve copies argv and the environment first: a missing file is
+      // skipped more cheaply with a lookup alone, with execve's own errno.
+      if (access(buf, F_OK) != 0 && (errno == ENOENT || errno == ENOTDIR)) {
+        if (*end == 0) break;
+        p = end + 1;
+        continue;
+      }
       execve(buf, argv, envp);
       switch (errno) {
         case EACCES:
