@@ -34,6 +34,12 @@ let package = Package(
     .executableTarget(
       name: "forkctl",
       dependencies: ["ForkctlClient", "ForkctlDaemon", "ForkctlTemplate", "ForkctlSys"]),
+    // Scripts/bench's measuring process. It forks (fork+exec is one of the things measured),
+    // so it links no Foundation, Dispatch or Swift concurrency: threads are POSIX threads.
+    // CForkctlShims only for the fork+exec it measures against.
+    .executableTarget(
+      name: "forkctl-bench",
+      dependencies: ["ForkctlClient", "ForkctlSys", "ForkctlWire", "CForkctlShims"]),
     .testTarget(name: "ForkctlWireTests", dependencies: ["ForkctlWire"]),
     .testTarget(name: "ForkctlDaemonTests", dependencies: ["ForkctlDaemon", "ForkctlWire", "ForkctlSys"]),
     .testTarget(

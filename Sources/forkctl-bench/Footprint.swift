@@ -1,0 +1,96 @@
+// Group "footprint": VmRSS of a daemon and its default template at rest, with --workers
+// live sleeping workers, and after those are gone. Scripts/bench gives it a daemon of its
+// own (a fresh socket), which it starts and shuts down.
+import ForkctlClient
+import ForkctlSys
+import ForkctlWire
+import Glibc
+
+enum Footprint {
+  static func run(_ o: Options) {
+    let client = o.client()
+    // At rest: the daemon has started, forked one worker from the default template, and
+    // reaped it.
+    client.spawnAndWait("/bin/true")
+    let daemon = daemonPID(o.socket)
+    let template = defaultTemplatePID(client)
+    settle(client)
+    Report.value("daemon_rest_kb", residentKB(of: daemon))
+    Report.value("template_rest_kb", residentKB(of: template))
+
+    progress("footprint: starting \(o.workers) sleeping workers")
+    var refs: [String] = []
+    refs.reserveCapacity(o.workers)
+    for _ in 0..<o.workers {
+      do {
+        // Detached, and the returned object dropped at once: the worker is a live process
+        // object of the daemon's with no client connection attached to it. /dev/null on
+        // its 0, 1 and 2.
+        let p = try client.spawn(
+          program: Array("/bin/sleep".utf8), arguments: [Array("1000".utf8)], fds: [], detach: true)
+        p.pidfd?.closeQuietly()
+        refs.append(String(p.id))
+      } catch {
+        cleanUp(client, refs)
+        fail("ForkctlClient spawn /bin/sleep 1000 (worker \(refs.count + 1)): \(error)")
+      }
+    }
+    settle(client)
+    Report.value("daemon_busy_kb", residentKB(of: daemon))
+    Report.value("template_busy_kb", residentKB(of: template))
+    let running: Int
+    do {
+      running = try client.list().filter { $0.role == .forked && $0.state == .running }.count
+    } catch {
+      cleanUp(client, refs)
+      fail("ForkctlClient list: \(error)")
+    }
+    cleanUp(client, refs)
+    if running != o.workers { fail("\(running) workers were running, not \(o.workers)") }
+    settle(client)
+    Report.value("daemon_after_kb", residentKB(of: daemon))
+    do { try client.shutdown() } catch { fail("ForkctlClient shutdown: \(error)") }
+  }
+
+  /// Lets the daemon finish with the connections we closed (a request round trip comes
+  /// after them), so that RSS is read from a daemon at rest.
+  static func settle(_ client: ForkctlClient) {
+    usleep(200_000)
+    _ = try? client.wait([])
+  }
+
+  static func cleanUp(_ client: ForkctlClient, _ refs: [String]) {
+    guard !refs.isEmpty else { return }
+    do {
+      try client.kill(refs, signal: SIGKILL)
+      _ = try client.wait(refs)
+    } catch {
+      fail("cannot kill and wait for the \(refs.count) sleeping workers: \(error)")
+    }
+  }
+
+  /// The daemon's pid, from the pidfile it holds beside its socket.
+  static func daemonPID(_ socket: String) -> Int32 {
+    let path = socket + ".pid"
+    do {
+      let fd = try Sys.open(path, flags: O_RDONLY)
+      defer { fd.closeQuietly() }
+      let text = String(decoding: try fd.readAll(), as: UTF8.self)
+      guard let pid = Int32(text.split(separator: "\n").first ?? "") else { fail("\(path) holds no pid: '\(text)'") }
+      return pid
+    } catch {
+      fail("cannot read \(path): \(Sys.describe(error))")
+    }
+  }
+
+  static func defaultTemplatePID(_ client: ForkctlClient) -> Int32 {
+    do {
+      guard let t = try client.list().first(where: { $0.role == .defaultTemplate }) else {
+        fail("the daemon lists no default template")
+      }
+      return t.pid
+    } catch {
+      fail("ForkctlClient list: \(error)")
+    }
+  }
+}
