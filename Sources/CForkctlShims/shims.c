@@ -222,15 +222,17 @@ struct kernel_sigaction {
   uint64_t mask;
 };
 
-static void reset_ignored_signals(void) {
+static void reset_signal_actions(void) {
   // An ignored signal stays ignored across exec (signal(7)), so whatever this process ignores
-  // would silently reach the program. Ask the kernel directly: glibc's sigaction refuses the
-  // two real-time signals it keeps for itself (32, 33), which the Swift runtime ignores.
+  // would silently reach the program; and a handler must not run in a child that shares the
+  // template's memory (forkctl_spawn_sibling) before exec. Ask the kernel directly: glibc's
+  // sigaction refuses the two real-time signals it keeps for itself (32, 33), which the
+  // Swift runtime ignores.
   for (int sig = 1; sig <= 64; sig++) {
     if (sig == SIGKILL || sig == SIGSTOP) continue;
     struct kernel_sigaction old;
     if (syscall(SYS_rt_sigaction, sig, NULL, &old, sizeof(uint64_t)) != 0) continue;
-    if (old.handler == SIG_IGN) {
+    if (old.handler != SIG_DFL) {
       struct kernel_sigaction dfl = {.handler = SIG_DFL};
       syscall(SYS_rt_sigaction, sig, &dfl, NULL, sizeof(uint64_t));
     }
@@ -240,10 +242,11 @@ static void reset_ignored_signals(void) {
 int forkctl_exec_worker(const struct forkctl_fd_move *moves, int nmoves, int cwd_fd,
                         const char *file, char *const argv[], char *const envp[],
                         const char *path, int *keep, int nkeep) {
+  // Actions first, then the mask: a signal let through can only meet its default action.
+  reset_signal_actions();
   sigset_t none;
   sigemptyset(&none);
   sigprocmask(SIG_SETMASK, &none, NULL);
-  reset_ignored_signals();
 
   if (cwd_fd >= 0 && fchdir(cwd_fd) < 0) return errno;
 
@@ -430,3 +433,49 @@ int forkctl_pidfd_open(pid_t pid) {
 
 extern char **environ;
 char **forkctl_environ(void) { return environ; }
+
+struct spawn_sibling_args {
+  const struct forkctl_fd_move *moves;
+  int nmoves, cwd_fd;
+  const char *file;
+  char *const *argv;
+  char *const *envp;
+  const char *path;
+  int *keep;
+  int nkeep;
+  int exec_errno;
+};
+
+static int spawn_sibling_child(void *p) {
+  struct spawn_sibling_args *a = p;
+  setpgid(0, 0);
+  int e = forkctl_exec_worker(a->moves, a->nmoves, a->cwd_fd, a->file, a->argv, a->envp, a->path, a->keep, a->nkeep);
+  // The parent is suspended until this exits, and shares this memory: it reads the errno.
+  a->exec_errno = e;
+  _exit(e == ENOENT ? 127 : 126);
+}
+
+// The child's stack while it shares the template's memory; the template is single-threaded
+// and suspended meanwhile, so one static stack is enough.
+static char spawn_sibling_stack[256 * 1024] __attribute__((aligned(16)));
+
+pid_t forkctl_spawn_sibling(const struct forkctl_fd_move *moves, int nmoves, int cwd_fd, const char *file,
+                            char *const argv[], char *const envp[], const char *path, int *keep, int nkeep,
+                            int *exec_errno) {
+  // As posix_spawn does: no signal may reach a handler in the child, which runs on the
+  // template's memory until exec; the child resets every action before it unblocks.
+  sigset_t all, old;
+  sigfillset(&all);
+  sigprocmask(SIG_SETMASK, &all, &old);
+  struct spawn_sibling_args a = {moves, nmoves, cwd_fd, file, argv, envp, path, keep, nkeep, 0};
+  pid_t pid = clone(spawn_sibling_child, spawn_sibling_stack + sizeof(spawn_sibling_stack),
+                    CLONE_VM | CLONE_VFORK | CLONE_PARENT | SIGCHLD, &a);
+  int saved = errno;
+  sigprocmask(SIG_SETMASK, &old, NULL);
+  if (pid < 0) {
+    errno = saved;
+    return -1;
+  }
+  *exec_errno = a.exec_errno;
+  return pid;
+}

@@ -342,6 +342,9 @@ public struct Supervisor<Effects: SupervisorEffects> {
       effects.reply(client, .failure(.limitReached, "cannot spawn from \(describe(parent)): the process would hold more than \(limits.maxFDsPerProcess) descriptors"))
       return
     }
+    if !s.spec.keepControl {
+      return spawnDirectly(from: parent, s, fds, client)
+    }
     var statusPipe: (read: FileDescriptor, write: FileDescriptor)?
     if s.spec.keepControl {
       do {
@@ -377,6 +380,31 @@ public struct Supervisor<Effects: SupervisorEffects> {
     records[id]!.wantsPIDFD = s.wantsPIDFD
     spec.waitForExit = false
     effects.send(id, .run(spec, statusPipe: spec.keepControl), fds: rest)
+  }
+
+  /// The usual spawn: the template starts the program itself, as posix_spawn does, and
+  /// answers with the pid and the exec outcome; the new process never runs template code,
+  /// so it needs no control socket. (A spawn with keepControl forks a process object.)
+  private mutating func spawnDirectly(from parent: UInt64, _ s: SpawnRequest, _ fds: [FileDescriptor], _ client: ClientID) {
+    guard let id = reserveRecord(client) else { return closeAll(fds) }
+    let p = records[parent]!
+    var child = ProcessRecord(id: id, name: s.name, role: .forked, parent: parent)
+    child.fdsSent = p.fdsSent + s.targets.count
+    child.argumentsSent = p.argumentsSent
+    child.argumentBytesSent = p.argumentBytesSent
+    var spec = s.spec
+    spec.waitForExit = true
+    child.program = spec.program
+    child.pendingRun = (client, spec)
+    child.spawned = true
+    child.attached = client
+    child.tiedToClient = !s.detach
+    child.wantsPIDFD = s.wantsPIDFD
+    records[id] = child
+    records[parent]!.pendingForks.append((id, nil))
+    forksInFlight += 1
+    spec.waitForExit = false
+    effects.send(parent, .spawn(id: id, targets: s.targets, spec: spec), fds: fds)
   }
 
   /// A signal from an attached client, for its program.
@@ -566,6 +594,18 @@ public struct Supervisor<Effects: SupervisorEffects> {
       if let client { effects.reply(client, .failure(code, message: Array("cannot fork \(describe(id)): ".utf8) + message)) }
     case .execFailed(let errno):
       execFailed(id, Errno(rawValue: errno))
+    case .spawned(let pid, let errno):
+      guard !records[id]!.pendingForks.isEmpty else { return }
+      let (child, _) = records[id]!.pendingForks.removeFirst()
+      forksInFlight -= 1
+      guard records[child] != nil else { return }
+      records[child]!.pid = pid
+      records[child]!.state = .running
+      pidToID[pid] = child
+      if records[child]!.terminateWhenForked { terminate(child) }
+      if errno == 0 { execSucceeded(child) } else { execFailed(child, Errno(rawValue: errno)) }
+      if let status = earlyExits.removeValue(forKey: pid) { childExited(pid: pid, status: status) }
+      if forksInFlight == 0 { earlyExits.removeAll() }
     }
   }
 

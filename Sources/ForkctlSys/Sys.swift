@@ -411,22 +411,57 @@ extension Sys {
     moves: [(source: FileDescriptor, target: Int32)], workingDirectory: FileDescriptor?,
     keep: inout [FileDescriptor]
   ) -> Errno {
+    var rawKeep = keep.map(\.rawValue)
+    let rc = withExecArguments(program, arguments, environment, moves) { file, argv, envp, path, rawMoves in
+      forkctl_exec_worker(
+        rawMoves, CInt(rawMoves.count), workingDirectory?.rawValue ?? -1, file, argv, envp, path, &rawKeep,
+        CInt(rawKeep.count))
+    }
+    keep = rawKeep.map { FileDescriptor(rawValue: $0) }
+    return Errno(rawValue: rc)
+  }
+
+  /// Starts `program` as `execute` would run it, in a new child of this process's parent
+  /// (clone(CLONE_VM | CLONE_VFORK | CLONE_PARENT), as posix_spawn does: nothing of this
+  /// process is copied). `keep` are descriptors of this process that the program must not
+  /// get. Returns the pid and nil once the program runs, or the pid of the child (which
+  /// exits 127 or 126) and the errno of its failed exec.
+  public static func spawnSibling(
+    program: [UInt8], arguments: [[UInt8]], environment: [[UInt8]],
+    moves: [(source: FileDescriptor, target: Int32)], workingDirectory: FileDescriptor?, keep: [FileDescriptor]
+  ) throws(Errno) -> (pid: Int32, execFailure: Errno?) {
+    var rawKeep = keep.map(\.rawValue)
+    var execErrno: CInt = 0
+    let pid = withExecArguments(program, arguments, environment, moves) { file, argv, envp, path, rawMoves in
+      forkctl_spawn_sibling(
+        rawMoves, CInt(rawMoves.count), workingDirectory?.rawValue ?? -1, file, argv, envp, path, &rawKeep,
+        CInt(rawKeep.count), &execErrno)
+    }
+    if pid < 0 { throw currentErrno() }
+    return (pid, execErrno == 0 ? nil : Errno(rawValue: execErrno))
+  }
+
+  /// The C forms of an exec's program, argv, environment, PATH (from the environment) and
+  /// descriptor moves, valid during `body`.
+  private static func withExecArguments<R>(
+    _ program: [UInt8], _ arguments: [[UInt8]], _ environment: [[UInt8]],
+    _ moves: [(source: FileDescriptor, target: Int32)],
+    _ body: (
+      UnsafePointer<CChar>, UnsafePointer<UnsafeMutablePointer<CChar>?>, UnsafePointer<UnsafeMutablePointer<CChar>?>,
+      UnsafePointer<CChar>?, [forkctl_fd_move]
+    ) -> R
+  ) -> R {
     var path: [UInt8]? = nil
     let prefix = Array("PATH=".utf8)
     for e in environment where e.starts(with: prefix) { path = Array(e.dropFirst(prefix.count)) }
     let rawMoves = moves.map { forkctl_fd_move(src: $0.source.rawValue, target: $0.target) }
-    var rawKeep = keep.map(\.rawValue)
-    let rc: CInt = withCStrings([program] + (path.map { [$0] } ?? [])) { fileAndPath in
+    return withCStrings([program] + (path.map { [$0] } ?? [])) { fileAndPath in
       withCStrings(arguments) { argv in
         withCStrings(environment) { envp in
-          forkctl_exec_worker(
-            rawMoves, CInt(rawMoves.count), workingDirectory?.rawValue ?? -1, fileAndPath[0], argv,
-            envp, path == nil ? nil : fileAndPath[1], &rawKeep, CInt(rawKeep.count))
+          body(fileAndPath[0]!, argv, envp, path == nil ? nil : UnsafePointer(fileAndPath[1]), rawMoves)
         }
       }
     }
-    keep = rawKeep.map { FileDescriptor(rawValue: $0) }
-    return Errno(rawValue: rc)
   }
 }
 

@@ -65,6 +65,33 @@ public struct Template {
       fork(id: id, control: received[0])
     case .run(let spec, let statusPipe):
       run(spec, statusPipe: statusPipe, received)
+    case .spawn(_, let targets, let spec):
+      spawn(targets, spec, received)
+    }
+  }
+
+  /// A spawn: the program starts at once in a new process that shares this one's memory
+  /// until it execs (as with posix_spawn), so nothing is copied, and this process goes on
+  /// as it was. The program gets what a fork of this process would: its descriptors and
+  /// strings, plus those of the request.
+  private func spawn(_ targets: [FDTarget], _ spec: RunSpec, _ received: [FileDescriptor]) {
+    let extra = Array(received.prefix(targets.count))
+    let cwd = spec.hasWorkingDirectory ? received.last : nil
+    defer { for f in received { f.closeQuietly() } }
+    let threads = Sys.threadCount()
+    if threads != 1 {
+      report(.refused(.templateFailed, message: Array("process \(Sys.processID) has \(threads) threads; spawning from it is unsafe".utf8)))
+      return
+    }
+    let moves = placements(fds + zip(extra, targets).map { ($0, $1) })
+    let argv = [spec.program] + arguments + spec.arguments
+    do {
+      let started = try Sys.spawnSibling(
+        program: spec.program, arguments: argv, environment: spec.environment ?? Sys.environment(), moves: moves,
+        workingDirectory: cwd, keep: [FileDescriptor(rawValue: Template.controlFD)])
+      report(.spawned(pid: started.pid, errno: started.execFailure?.rawValue ?? 0))
+    } catch {
+      report(.refused(.templateFailed, message: Array("cannot spawn: \(Sys.describe(error))".utf8)))
     }
   }
 
@@ -115,7 +142,9 @@ public struct Template {
 
   /// Fixed targets first; every other descriptor takes the lowest number nobody else has, in
   /// the order it was sent.
-  private func placements() -> [(source: FileDescriptor, target: Int32)] {
+  private func placements() -> [(source: FileDescriptor, target: Int32)] { placements(fds) }
+
+  private func placements(_ fds: [(fd: FileDescriptor, target: FDTarget)]) -> [(source: FileDescriptor, target: Int32)] {
     let fixed = Set(fds.compactMap(\.target))
     var next: Int32 = 0
     var out: [(source: FileDescriptor, target: Int32)] = []

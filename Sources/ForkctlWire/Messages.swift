@@ -26,10 +26,12 @@ public enum MessageType: UInt8, Sendable, CaseIterable {
   case commandFDs = 0x81
   case commandArgs = 0x82
   case commandRun = 0x83
+  case commandSpawn = 0x84
 
   case forked = 0xc0
   case refused = 0xc1
   case execFailed = 0xc2
+  case spawned = 0xc3
 }
 
 /// How a process ended, as waitid(2) tells it.
@@ -535,10 +537,19 @@ public enum Command: Equatable, Sendable {
   /// `statusPipe` (used with keepControl, where end of file on the control socket cannot
   /// tell that exec succeeded).
   case run(RunSpec, statusPipe: Bool)
+  /// Start `spec` at once in a new process made the way posix_spawn makes one, with what
+  /// this process object holds plus the descriptors that come with the frame (one per
+  /// target, then the working directory if the spec has one). Answered by `spawned`.
+  case spawn(id: UInt64, targets: [FDTarget], spec: RunSpec)
 
   public func frame() -> Frame {
     var w = PayloadWriter()
     switch self {
+    case .spawn(let id, let targets, let spec):
+      w.u64(id)
+      writeTargets(targets, to: &w)
+      spec.write(to: &w)
+      return Frame(type: .commandSpawn, payload: w.bytes, fdCount: targets.count + spec.fdCount)
     case .fork(let id):
       w.u64(id)
       return Frame(type: .commandFork, payload: w.bytes, fdCount: 1)
@@ -571,6 +582,13 @@ public enum Command: Equatable, Sendable {
       let (spec, statusPipe) = try RunSpec.read(&r)
       try checkFDs(frame, spec.fdCount + (statusPipe ? 1 : 0))
       self = .run(spec, statusPipe: statusPipe)
+    case .commandSpawn:
+      let id = try r.u64()
+      let targets = try readTargets(&r)
+      let (spec, statusPipe) = try RunSpec.read(&r)
+      if statusPipe || spec.keepControl { throw .invalid("spawn command flags") }
+      try checkFDs(frame, targets.count + spec.fdCount)
+      self = .spawn(id: id, targets: targets, spec: spec)
     default:
       throw .unexpected(frame.type)
     }
@@ -583,10 +601,17 @@ public enum Report: Equatable, Sendable {
   case forked(pid: Int32)
   case refused(ErrorCode, message: [UInt8])
   case execFailed(errno: Int32)
+  /// The answer to a spawn command: the new process's pid, and 0 when it runs or the errno
+  /// of its failed exec.
+  case spawned(pid: Int32, errno: Int32)
 
   public func frame() -> Frame {
     var w = PayloadWriter()
     switch self {
+    case .spawned(let pid, let errno):
+      w.i32(pid)
+      w.i32(errno)
+      return Frame(type: .spawned, payload: w.bytes, fdCount: 0)
     case .forked(let pid):
       w.i32(pid)
       return Frame(type: .forked, payload: w.bytes, fdCount: 0)
@@ -610,6 +635,7 @@ public enum Report: Equatable, Sendable {
       guard let code = ErrorCode(rawValue: raw) else { throw .invalid("error code \(raw)") }
       self = .refused(code, message: try r.string())
     case .execFailed: self = .execFailed(errno: try r.i32())
+    case .spawned: self = .spawned(pid: try r.i32(), errno: try r.i32())
     default: throw .unexpected(frame.type)
     }
     try r.finish()

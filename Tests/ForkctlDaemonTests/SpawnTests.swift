@@ -18,10 +18,11 @@ extension Supervisor where Effects == RecordingEffects {
       client: client)
     guard r.isEmpty else { throw HarnessError("spawn replied at once: \(r)") }
     let template = from.isEmpty ? defaultTemplate! : resolve(b(from))!
-    guard case .fork(let child) = effects.commands(to: template).last else {
-      throw HarnessError("no fork command sent to \(template)")
+    switch effects.commands(to: template).last {
+    case .spawn(let child, _, _)? where !keepControl: return (child, fds)
+    case .fork(let child)? where keepControl: return (child, fds)
+    default: throw HarnessError("no \(keepControl ? "fork" : "spawn") command sent to \(template)")
     }
-    return (child, fds)
   }
 
   /// A spawn that forked (pid) and exec'd (its control socket closed).
@@ -29,8 +30,7 @@ extension Supervisor where Effects == RecordingEffects {
     _ program: String = "prog", name: String = "", detach: Bool = false, pid: Int32, client: ClientID = 1
   ) throws -> UInt64 {
     let (id, _) = try startSpawn(program, name: name, detach: detach, client: client)
-    handle(.forked(pid: pid), from: defaultTemplate!)
-    controlClosed(id)
+    handle(.spawned(pid: pid, errno: 0), from: defaultTemplate!)
     guard effects.attachments[client]?.last == .some(.created(id: id, pid: pid)) else {
       throw HarnessError("spawn did not attach with created: \(effects.attachments)")
     }
@@ -40,17 +40,19 @@ extension Supervisor where Effects == RecordingEffects {
 
 @Suite("Supervisor: spawn and signal forwarding")
 struct SpawnTests {
-  @Test("spawn queues fork, descriptors and run at once, and replies created once the program runs, then its status")
+  @Test("spawn is one command to the template, with every descriptor; created comes with the spawned report, then the status")
   func oneRequest() throws {
     var s = makeSupervisor()
     let (id, fds) = try s.startSpawn()
-    #expect(s.effects.commands(to: id) == [.fds(targets: [0, 1, 2]), .run(RunSpec(program: b("prog"), arguments: [b("a")], hasWorkingDirectory: true), statusPipe: false)])
-    #expect(s.effects.sent[id]!.map(\.fds) == [Array(fds.prefix(3)), [fds[3]]])
+    let template = s.defaultTemplate!
+    #expect(s.effects.commands(to: template).last == .spawn(id: id, targets: [0, 1, 2], spec: RunSpec(program: b("prog"), arguments: [b("a")], hasWorkingDirectory: true)))
+    #expect(s.effects.sent[template]!.last!.fds == fds)
     #expect(s.effects.sendsWithWrongFDCount.isEmpty)
-    s.handle(.forked(pid: 500), from: s.defaultTemplate!)
-    #expect(s.replies(1).isEmpty)
+    // No control socket: the new process never runs template code.
+    #expect(s.effects.watchedControls[id] == nil)
+    #expect(s.info(id)?.state == .starting)
+    s.handle(.spawned(pid: 500, errno: 0), from: template)
     #expect(s.info(id)?.state == .running)
-    s.controlClosed(id)
     #expect(s.effects.attachments[1] == [.created(id: id, pid: 500)])
     #expect(s.replies(1).isEmpty)
     s.childExited(pid: 500, status: .signaled(15, coreDumped: false))
@@ -59,14 +61,14 @@ struct SpawnTests {
     #expect(s.info(id) == nil)
   }
 
-  @Test("a child that exec'd before its template's fork report: created waits for the pid, with a pidfd")
+  @Test("keep-control spawn forks a process object: created waits for the fork report even when exec was first, with a pidfd")
   func execBeforeForkReport() throws {
     var s = makeSupervisor()
     let fds = s.fds(1)
-    let spec = RunSpec(program: b("true"))
+    let spec = RunSpec(program: b("true"), keepControl: true)
     _ = s.request(.spawn(SpawnRequest(targets: [1], spec: spec, wantsPIDFD: true)), fds: fds)
     guard case .fork(let id) = s.effects.commands(to: s.defaultTemplate!).last else { throw HarnessError("no fork") }
-    s.controlClosed(id)
+    s.statusPipeResult(id, failure: nil)
     #expect(s.effects.attachments[1] == nil)
     s.handle(.forked(pid: 777), from: s.defaultTemplate!)
     #expect(s.effects.attachments[1] == [.created(id: id, pid: 777)])
@@ -78,10 +80,9 @@ struct SpawnTests {
   func exitBeforeForkReport() throws {
     var s = makeSupervisor()
     _ = s.request(.spawn(SpawnRequest(targets: [], spec: RunSpec(program: b("true")), wantsPIDFD: true)))
-    guard case .fork(let id) = s.effects.commands(to: s.defaultTemplate!).last else { throw HarnessError("no fork") }
-    s.controlClosed(id)
+    guard case .spawn(let id, _, _) = s.effects.commands(to: s.defaultTemplate!).last else { throw HarnessError("no spawn") }
     s.childExited(pid: 778, status: .exited(0))
-    s.handle(.forked(pid: 778), from: s.defaultTemplate!)
+    s.handle(.spawned(pid: 778, errno: 0), from: s.defaultTemplate!)
     #expect(s.effects.attachments[1] == [.created(id: id, pid: 778)])
     #expect(s.effects.pidfds.isEmpty)
     #expect(s.replies(1) == [.statuses([(id, .exited(0))])])
@@ -100,8 +101,7 @@ struct SpawnTests {
   func execFailure() throws {
     var s = makeSupervisor()
     let (id, _) = try s.startSpawn("missing")
-    s.handle(.forked(pid: 500), from: s.defaultTemplate!)
-    s.handle(.execFailed(errno: 2), from: id)
+    s.handle(.spawned(pid: 500, errno: 2), from: s.defaultTemplate!)
     #expect(s.replies(1).count == 1)
     #expect(s.replies(1)[0].failureCode == .programNotFound)
     #expect(s.replies(1)[0].failureMessage?.hasPrefix("missing: ") == true)
@@ -114,9 +114,8 @@ struct SpawnTests {
   @Test("EACCES from exec is programNotExecutable")
   func notExecutable() throws {
     var s = makeSupervisor()
-    let (id, _) = try s.startSpawn("/etc/passwd")
-    s.handle(.forked(pid: 500), from: s.defaultTemplate!)
-    s.handle(.execFailed(errno: 13), from: id)
+    _ = try s.startSpawn("/etc/passwd")
+    s.handle(.spawned(pid: 500, errno: 13), from: s.defaultTemplate!)
     #expect(s.replies(1).map(\.failureCode) == [.programNotExecutable])
   }
 
@@ -174,7 +173,7 @@ struct SpawnTests {
     _ = try s.startSpawn()
     s.clientGone(1)
     #expect(s.effects.groupSignals.isEmpty)
-    s.handle(.forked(pid: 500), from: s.defaultTemplate!)
+    s.handle(.spawned(pid: 500, errno: 0), from: s.defaultTemplate!)
     #expect(s.effects.groupSignals.map { [$0.pid, $0.signal] } == [[500, 15]])
     #expect(s.effects.signals.isEmpty)
   }
@@ -211,7 +210,7 @@ struct SpawnTests {
     var s = makeSupervisor()
     let t = try s.execTemplate("tpl")
     let (id, _) = try s.startSpawn(from: "tpl")
-    s.handle(.forked(pid: 600), from: t.id)
+    s.handle(.spawned(pid: 600, errno: 0), from: t.id)
     #expect(s.info(id)?.parent == t.id)
   }
 

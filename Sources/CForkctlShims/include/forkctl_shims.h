@@ -131,4 +131,14 @@ int forkctl_pidfd_open(pid_t pid);
 /// overlay traps reading it then).
 char **forkctl_environ(void);
 
+/// What posix_spawn does, for a template: clone(CLONE_VM | CLONE_VFORK | CLONE_PARENT) (the
+/// child shares the template's memory and runs only async-signal-safe C until it execs, so no
+/// page table is copied), then, in the child, a process group of its own and
+/// forkctl_exec_worker. The new process is a child of the template's parent, the daemon.
+/// Returns its pid with *exec_errno 0 once it has exec'd, or with the errno of the failed
+/// exec (the child has then exited 127 or 126); -1 with errno when clone fails.
+pid_t forkctl_spawn_sibling(const struct forkctl_fd_move *moves, int nmoves, int cwd_fd, const char *file,
+                            char *const argv[], char *const envp[], const char *path, int *keep, int nkeep,
+                            int *exec_errno);
+
 #endif
