@@ -144,16 +144,19 @@ int forkctl_wcoredump(int status) { return WCOREDUMP(status); }
 
 static int exec_with_shell(const char *file, char *const argv[], char *const envp[]) {
   // execvp(3): a file that is not a recognised executable format is run by the shell.
+  // On the stack when it fits: after forkctl_spawn_sibling this runs on the template's
+  // memory, where a malloc would outlive the exec as a leak in the template.
   size_t argc = 0;
   while (argv[argc]) argc++;
-  char **shargv = malloc((argc + 2) * sizeof(char *));
+  char *small[256];
+  char **shargv = argc + 2 <= 256 ? small : malloc((argc + 2) * sizeof(char *));
   if (!shargv) return ENOMEM;
   shargv[0] = (char *)"/bin/sh";
   shargv[1] = (char *)file;
   for (size_t i = 1; i <= argc; i++) shargv[i + 1] = argv[i];
   execve("/bin/sh", shargv, envp);
   int e = errno;
-  free(shargv);
+  if (shargv != small) free(shargv);
   return e;
 }
 

@@ -53,7 +53,7 @@ public final class ForkctlClient: Sendable {
     return try ForkctlConnection(socketPath: socketPath, autoStart: autoStart, daemonExecutable: daemonExecutable)
   }
 
-  private func checkIn(_ connection: consuming ForkctlConnection) {
+  func checkIn(_ connection: consuming ForkctlConnection) {
     let fd = connection.release()
     let kept = idle.withLock { fds -> Bool in
       guard fds.count < Self.maxIdle else { return false }
@@ -167,7 +167,7 @@ public final class ForkctlClient: Sendable {
     var c = try checkOut()
     let started = try c.spawn(
       spec, fds: passed, workingDirectory: cwd, from: from, name: name, detach: detach, wantsPIDFD: true)
-    return SpawnedProcess(connection: c, id: started.id, pid: started.pid, pidfd: started.pidfd)
+    return SpawnedProcess(connection: c, id: started.id, pid: started.pid, pidfd: started.pidfd, owner: self)
   }
 
   /// `spawn` with String arguments.
@@ -187,16 +187,20 @@ public final class SpawnedProcess: Sendable {
   public let pidfd: FileDescriptor?
   private let socket: FileDescriptor
   private let state: Mutex<State>
+  /// Its connection has gone back to the pool (after the status): no more signal frames.
+  private let released = Mutex(false)
+  private let owner: ForkctlClient
 
   private struct State: ~Copyable {
     var connection: ForkctlConnection?
     var status: ExitStatus?
   }
 
-  init(connection: consuming ForkctlConnection, id: UInt64, pid: Int32, pidfd: FileDescriptor?) {
+  init(connection: consuming ForkctlConnection, id: UInt64, pid: Int32, pidfd: FileDescriptor?, owner: ForkctlClient) {
     self.id = id
     self.pid = pid
     self.pidfd = pidfd
+    self.owner = owner
     socket = connection.descriptor
     state = Mutex(State(connection: .some(connection), status: nil))
   }
@@ -215,16 +219,33 @@ public final class SpawnedProcess: Sendable {
       } catch {
         result = .failure(error)
       }
-      // Kept open for the object's life, so `signal` never writes to a reused descriptor.
-      s.connection = .some(consume c)
-      let status = try result.get()
-      s.status = status
-      return status
+      switch result {
+      case .success(let status):
+        s.status = status
+        // The connection is between requests again: back to the pool, once no `signal`
+        // can write to it any more.
+        released.withLock { $0 = true }
+        owner.checkIn(c)
+        return status
+      case .failure(let error):
+        // Kept open for the object's life, so `signal` never writes to a reused descriptor.
+        s.connection = .some(consume c)
+        throw error
+      }
     }
   }
 
   /// Sends `signal` to the program's process group (ignored once it has ended).
   public func signal(_ signal: Int32) throws(ForkctlError) {
-    try ForkctlConnection.forward(signal, on: socket)
+    let result = released.withLock { done -> Result<Void, ForkctlError> in
+      if done { return .success(()) }
+      do throws(ForkctlError) {
+        try ForkctlConnection.forward(signal, on: socket)
+        return .success(())
+      } catch {
+        return .failure(error)
+      }
+    }
+    try result.get()
   }
 }

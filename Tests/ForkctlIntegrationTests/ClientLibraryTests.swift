@@ -172,6 +172,20 @@ import Synchronization
     #expect(try client.wait([String(detachedID)]).map(\.status) == [.signaled(SIGKILL, coreDumped: false)])
   }
 
+  @Test("sequential spawns reuse one pooled connection once each has been waited for")
+  func connectionReuse() throws {
+    let w = World()
+    let client = ForkctlClient(socketPath: w.socket, daemonExecutable: forkctlBinary)
+    for i in 0..<20 {
+      let p = try client.spawn("/bin/sh", ["-c", "exit \(i)"])
+      #expect(try p.wait() == .exited(Int32(i)))
+      try? p.signal(SIGTERM)  // after wait: not sent on the pooled connection
+      p.pidfd?.closeQuietly()
+    }
+    #expect(clientConnections(of: w.daemonPID).count == 1)
+    #expect(try client.list().count == 1)
+  }
+
   @Test("pooled connections survive a daemon restart: the next call starts a new daemon")
   func daemonRestart() throws {
     let w = World()
