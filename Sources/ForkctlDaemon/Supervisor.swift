@@ -54,6 +54,11 @@ public struct SupervisorLimits: Sendable {
   public var maxArgumentBytesPerProcess = 1 << 20
   /// Exited process objects kept after a wait has reported them, for repeated waits.
   public var retainedAfterWait = 1024
+  /// Process objects kept at once for one user (by the uid of the connections that made
+  /// them), live or exited and not yet waited for; the default template counts for nobody.
+  public var maxProcessesPerUser = 1024
+  /// Strings sent to one process object (empty ones cost no bytes, so they are counted).
+  public var maxArgumentsPerProcess = 65536
   /// Longest process object name.
   public var maxNameLength = 64
   /// How long a spawned program whose client went away has between SIGTERM and SIGKILL.
@@ -92,6 +97,8 @@ struct ProcessRecord {
   var attached: ClientID?
   /// Spawned without detach: ended (SIGTERM, later SIGKILL) if `attached` goes away first.
   var tiedToClient = false
+  /// The user whose connection made it; nil for the default template.
+  var owner: UInt32?
   /// Its spawning client went away before the fork report came: end it on arrival.
   var terminateWhenForked = false
   /// The spawn asked for a pidfd with its `created` reply.
@@ -124,6 +131,10 @@ public struct Supervisor<Effects: SupervisorEffects> {
   /// Ids of exited records already reported by a wait, oldest first.
   private var reported: [UInt64] = []
   private(set) var shuttingDown = false
+  /// The peer uid of each connection, as the event loop learned it (SO_PEERCRED).
+  private var clientUIDs: [ClientID: UInt32] = [:]
+  /// Records per owner, for maxProcessesPerUser.
+  private var owned: [UInt32: Int] = [:]
   /// Spawned programs sent SIGTERM because their client went away: SIGKILL is due then.
   private var killDeadlines: [UInt64: Int64] = [:]
 
@@ -227,9 +238,38 @@ public struct Supervisor<Effects: SupervisorEffects> {
     return true
   }
 
+  /// A connection was accepted from a peer with this uid.
+  public mutating func clientConnected(_ client: ClientID, uid: UInt32) { clientUIDs[client] = uid }
+
+  /// Adds a record, counting it for its owner.
+  private mutating func insert(_ record: ProcessRecord) {
+    records[record.id] = record
+    if let o = record.owner { owned[o, default: 0] += 1 }
+  }
+
+  /// Forgets a record.
+  private mutating func remove(_ id: UInt64) {
+    guard let r = records.removeValue(forKey: id) else { return }
+    if let o = r.owner {
+      owned[o]! -= 1
+      if owned[o] == 0 { owned[o] = nil }
+    }
+  }
+
   private mutating func reserveRecord(_ client: ClientID) -> UInt64? {
     if records.count >= limits.maxProcesses {
       dropReportedRecords(keeping: 0)
+    }
+    if let uid = clientUIDs[client], owned[uid, default: 0] >= limits.maxProcessesPerUser {
+      dropReportedRecords(keeping: 0)
+      if owned[uid, default: 0] >= limits.maxProcessesPerUser {
+        effects.reply(
+          client,
+          .failure(
+            .limitReached,
+            "too many process objects for uid \(uid) (\(limits.maxProcessesPerUser)); wait for exited ones or kill some"))
+        return nil
+      }
     }
     if records.count >= limits.maxProcesses {
       effects.reply(
@@ -269,7 +309,8 @@ public struct Supervisor<Effects: SupervisorEffects> {
     record.pid = pid
     record.state = .ready
     record.hasControl = true
-    records[id] = record
+    record.owner = role == .defaultTemplate ? nil : clientUIDs[client]
+    insert(record)
     pidToID[pid] = id
     effects.watchControl(id, ends.0)
     return id
@@ -317,7 +358,8 @@ public struct Supervisor<Effects: SupervisorEffects> {
     child.fdsSent = p.fdsSent
     child.argumentsSent = p.argumentsSent
     child.argumentBytesSent = p.argumentBytesSent
-    records[id] = child
+    child.owner = clientUIDs[client]
+    insert(child)
     effects.watchControl(id, ends.0)
     records[parent]!.pendingForks.append((id, replyWhenForked ? client : nil))
     forksInFlight += 1
@@ -400,7 +442,8 @@ public struct Supervisor<Effects: SupervisorEffects> {
     child.attached = client
     child.tiedToClient = !s.detach
     child.wantsPIDFD = s.wantsPIDFD
-    records[id] = child
+    child.owner = clientUIDs[client]
+    insert(child)
     records[parent]!.pendingForks.append((id, nil))
     forksInFlight += 1
     spec.waitForExit = false
@@ -453,6 +496,10 @@ public struct Supervisor<Effects: SupervisorEffects> {
   private mutating func sendArgs(_ ref: [UInt8], _ list: [[UInt8]], _ client: ClientID) {
     guard let id = lookup(ref, client), acceptsInput(id, "send strings to", client) else { return }
     let bytes = list.reduce(0) { $0 + $1.count }
+    if records[id]!.argumentsSent + list.count > limits.maxArgumentsPerProcess {
+      effects.reply(client, .failure(.limitReached, "cannot send strings to \(describe(id)): it would hold more than \(limits.maxArgumentsPerProcess) strings"))
+      return
+    }
     if records[id]!.argumentBytesSent + bytes > limits.maxArgumentBytesPerProcess {
       effects.reply(client, .failure(.limitReached, "cannot send strings to \(describe(id)): it would hold more than \(limits.maxArgumentBytesPerProcess) bytes"))
       return
@@ -615,7 +662,7 @@ public struct Supervisor<Effects: SupervisorEffects> {
     if let r = records[child], r.spawned, let pending = r.pendingRun, let client = pending.client {
       effects.reply(client, .failure(.templateFailed, "cannot spawn \(String(decoding: pending.spec.program, as: UTF8.self)): the fork failed"))
     }
-    records[child] = nil
+    remove(child)
     // A wait that names it would never be answered otherwise.
     for w in waits where w.ids.contains(child) {
       effects.reply(w.client, .failure(.templateFailed, "cannot wait for process \(child): its fork failed"))
@@ -658,7 +705,7 @@ public struct Supervisor<Effects: SupervisorEffects> {
     else { return }
     if let i = reported.lastIndex(of: id) { reported.remove(at: i) }
     if r.hasControl { effects.closeControl(id) }
-    records[id] = nil
+    remove(id)
   }
 
   private mutating func execSucceeded(_ id: UInt64) {
@@ -727,6 +774,7 @@ public struct Supervisor<Effects: SupervisorEffects> {
 
   /// A client disconnected: forget what it was waiting for.
   public mutating func clientGone(_ client: ClientID) {
+    clientUIDs[client] = nil
     waits.removeAll { $0.client == client }
     for id in records.keys {
       guard records[id] != nil else { continue }
@@ -779,7 +827,7 @@ public struct Supervisor<Effects: SupervisorEffects> {
       // A descendant of a keep-control program may still hold the socket: close our end
       // now, as no later controlClosed can find the record.
       if records[id]?.hasControl == true { effects.closeControl(id) }
-      records[id] = nil
+      remove(id)
     }
   }
 

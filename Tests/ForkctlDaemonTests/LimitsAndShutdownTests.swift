@@ -137,3 +137,33 @@ struct LimitsAndShutdownTests {
     #expect(s.effects.closed.isEmpty)
   }
 }
+
+@Suite("Supervisor: per-user and string-count limits")
+struct PerUserLimitTests {
+  @Test("process objects per user: the next one is limitReached for that uid only; the default template counts for nobody")
+  func perUser() throws {
+    var s = makeSupervisor { $0.maxProcessesPerUser = 2 }
+    s.clientConnected(1, uid: 1000)
+    s.clientConnected(2, uid: 1001)
+    _ = try s.newWorker(pid: 100, client: 1)
+    _ = try s.newWorker(pid: 101, client: 1)
+    let refused = s.request(.new(name: []), client: 1)
+    #expect(refused.map(\.failureCode) == [.limitReached])
+    #expect(refused.first?.failureMessage?.contains("uid 1000") == true)
+    // Another user is not affected.
+    _ = try s.newWorker(pid: 102, client: 2)
+    // Reported exited ones are forgotten to make room.
+    s.childExited(pid: 100, status: .exited(0))
+    _ = s.request(.wait(refs: [ref(2)]), client: 3)
+    _ = try s.newWorker(pid: 103, client: 1)
+  }
+
+  @Test("strings per process object: empty strings count too")
+  func stringCount() throws {
+    var s = makeSupervisor { $0.maxArgumentsPerProcess = 3 }
+    let w = try s.newWorker(pid: 100)
+    #expect(s.request(.sendArgs(ref: ref(w), arguments: [[], []])) == [.ok])
+    #expect(s.request(.sendArgs(ref: ref(w), arguments: [[], []])).map(\.failureCode) == [.limitReached])
+    #expect(s.request(.sendArgs(ref: ref(w), arguments: [[]])) == [.ok])
+  }
+}
