@@ -17,6 +17,9 @@ struct Daemon: Subcommand {
       --allow-gid GID       Also admit members of this group by their primary gid
                             (repeatable).
       --max-processes N     Most process objects kept at once (default 4096).
+      --max-processes-per-user N
+                            Most process objects kept at once for one user
+                            (default 1024).
       --max-connections N   Most client connections at once (default 1024).
       --kill-grace SECONDS  Seconds a spawned program whose client died has between
                             SIGTERM and SIGKILL (default 3).
@@ -29,6 +32,7 @@ struct Daemon: Subcommand {
   var allowUIDs: [UInt32] = []
   var allowGIDs: [UInt32] = []
   var maxProcesses = 4096
+  var maxProcessesPerUser = 1024
   var maxConnections = 1024
   var killGrace = 3.0
   var background = false
@@ -42,6 +46,7 @@ struct Daemon: Subcommand {
       case "--allow-uid": allowUIDs.append(try arguments.integer(UInt32.self, "a user id"))
       case "--allow-gid": allowGIDs.append(try arguments.integer(UInt32.self, "a group id"))
       case "--max-processes": maxProcesses = try arguments.integer(Int.self, "a number")
+      case "--max-processes-per-user": maxProcessesPerUser = try arguments.integer(Int.self, "a number")
       case "--max-connections": maxConnections = try arguments.integer(Int.self, "a number")
       case "--kill-grace":
         guard let seconds = Double(try arguments.value()), seconds >= 0, seconds <= 86400 else {
@@ -55,6 +60,7 @@ struct Daemon: Subcommand {
     }
     try arguments.requireEnd()
     if maxProcesses < 1 { throw .usage("--max-processes must be at least 1") }
+    if maxProcessesPerUser < 1 { throw .usage("--max-processes-per-user must be at least 1") }
     if maxConnections < 1 { throw .usage("--max-connections must be at least 1") }
   }
 
@@ -70,6 +76,7 @@ struct Daemon: Subcommand {
     config.allowedUIDs = allowUIDs
     config.allowedGIDs = allowGIDs
     config.limits.maxProcesses = maxProcesses
+    config.limits.maxProcessesPerUser = maxProcessesPerUser
     config.maxConnections = maxConnections
     config.limits.killGraceMilliseconds = Int64(killGrace * 1000)
     config.readyFD = readyFD.map { FileDescriptor(rawValue: $0) }
