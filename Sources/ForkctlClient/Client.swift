@@ -78,10 +78,21 @@ public struct ForkctlConnection: ~Copyable, Sendable {
     return try receiveReply().reply
   }
 
-  private func send(_ request: Request, fds: [FileDescriptor] = []) throws(ForkctlError) {
+  private mutating func send(_ request: Request, fds: [FileDescriptor] = []) throws(ForkctlError) {
     do {
       try channel.send(request.frame(), fds: fds)
     } catch {
+      // A daemon that refuses a connection (SO_PEERCRED, --max-connections) replies before
+      // any request and closes it; a request sent after that close fails with EPIPE (or
+      // ECONNRESET) while the refusal still waits in the receive queue: report it.
+      if error == .brokenPipe || error == .connectionReset,
+        case .frame(let frame, let received)? = try? channel.receive()
+      {
+        for f in received { f.closeQuietly() }
+        if case .failure(let code, let message)? = try? Reply(frame) {
+          throw ForkctlError(.refused(code), String(decoding: message, as: UTF8.self))
+        }
+      }
       throw ForkctlError(.connectionLost, "cannot send to daemon at \(socketPath): \(Sys.describe(error))", underlying: error)
     }
   }
