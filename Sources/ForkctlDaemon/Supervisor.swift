@@ -97,6 +97,8 @@ struct ProcessRecord {
   var attached: ClientID?
   /// Spawned without detach: ended (SIGTERM, later SIGKILL) if `attached` goes away first.
   var tiedToClient = false
+  /// Killed because its client left before learning its id: forgotten once reaped.
+  var abandoned = false
   /// The user whose connection made it; nil for the default template.
   var owner: UInt32?
   /// Its spawning client went away before the fork report came: end it on arrival.
@@ -629,7 +631,7 @@ public struct Supervisor<Effects: SupervisorEffects> {
         execSucceeded(child)
       } else if !records[child]!.spawned {
         // Its client left before learning of it: nobody can ever use it.
-        try? effects.signal(pid, 9)
+        abandon(child)
       }
       if let status = earlyExits.removeValue(forKey: pid) { childExited(pid: pid, status: status) }
       if forksInFlight == 0 { earlyExits.removeAll() }
@@ -697,12 +699,27 @@ public struct Supervisor<Effects: SupervisorEffects> {
     dropReportedRecords(keeping: limits.retainedAfterWait)
   }
 
+  /// Kills a new process whose client left before learning its id; its record goes once
+  /// it has been reaped.
+  private mutating func abandon(_ id: UInt64) {
+    guard let r = records[id], r.pid > 0 else { return }
+    records[id]!.abandoned = true
+    try? effects.signal(r.pid, 9)
+    forgetIfSpent(id)
+  }
+
   /// An unnamed spawn whose status has gone to its client (or to nobody, as the client
-  /// left): nothing can refer to it any more, so `list` does not fill up with them.
+  /// left), or an abandoned process: nothing can refer to it any more, so `list` does not
+  /// fill up with them and they do not count against the limits.
   private mutating func forgetIfSpent(_ id: UInt64) {
-    guard let r = records[id], r.spawned, r.name.isEmpty, r.state == .exited, r.waitedFor, r.attached == nil,
-      !waits.contains(where: { $0.ids.contains(id) })
-    else { return }
+    guard let r = records[id], r.state == .exited, !waits.contains(where: { $0.ids.contains(id) }) else { return }
+    if r.abandoned {
+      if r.hasControl { effects.closeControl(id) }
+      if let i = reported.lastIndex(of: id) { reported.remove(at: i) }
+      remove(id)
+      return
+    }
+    guard r.spawned, r.name.isEmpty, r.waitedFor, r.attached == nil else { return }
     if let i = reported.lastIndex(of: id) { reported.remove(at: i) }
     if r.hasControl { effects.closeControl(id) }
     remove(id)

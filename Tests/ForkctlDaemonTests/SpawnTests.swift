@@ -258,3 +258,23 @@ struct SpawnTests {
     #expect(s.effects.groupSignals.count == 1)
   }
 }
+
+@Suite("Supervisor: abandoned process objects")
+struct AbandonedTests {
+  @Test("a new whose client left before the fork report is killed, and forgotten once reaped")
+  func abandonedNew() throws {
+    var s = makeSupervisor { $0.maxProcessesPerUser = 1 }
+    s.clientConnected(1, uid: 1000)
+    _ = s.request(.new(name: []), client: 1)
+    guard case .fork(let id) = s.effects.commands(to: s.defaultTemplate!).last else { throw HarnessError("no fork") }
+    s.clientGone(1)
+    s.handle(.forked(pid: 900), from: s.defaultTemplate!)
+    #expect(s.effects.signals.map { [$0.pid, $0.signal] } == [[900, 9]])
+    #expect(s.info(id) != nil)
+    s.childExited(pid: 900, status: .signaled(9, coreDumped: false))
+    #expect(s.info(id) == nil)
+    // It no longer counts for its user.
+    s.clientConnected(2, uid: 1000)
+    _ = try s.newWorker(pid: 901, client: 2)
+  }
+}
