@@ -87,6 +87,16 @@ final class LoopState {
   fileprivate var resumable: [ClientID] = []
   var stopping = false
   let executable: String
+  /// A descriptor held in reserve (/dev/null) for descriptor exhaustion: when accept fails
+  /// with EMFILE or ENFILE, closing it makes room to accept the waiting connection and
+  /// refuse it with a clear error. Leaving the connection in the backlog instead would keep
+  /// the listener readable, and the level-triggered loop would spin on it.
+  fileprivate var spare: FileDescriptor?
+  /// While no connection can be accepted at all (no spare either, or another accept
+  /// error), the listener is out of the epoll set until this time (monotonic ms).
+  fileprivate var listenerPausedUntil: Int64?
+  /// Connections refused for want of descriptors since the last one accepted, for the log.
+  fileprivate var refusedForDescriptors = 0
 
   init(executable: String) throws(Errno) {
     epoll = try Epoll()
@@ -314,6 +324,7 @@ public struct Daemon {
       effects: LoopEffects(state: state), limits: config.limits, daemonPID: Sys.processID)
     try state.epoll.add(listener, .readable, token: listenerToken)
     try state.epoll.add(signals.fd, .readable, token: signalToken)
+    state.spare = openSpare()
     Sys.setProcessTitle("forkctl: daemon \(config.socketPath)")
     if let r = config.readyFD {
       try? r.writeAll(Array("ready\n".utf8))
@@ -325,11 +336,14 @@ public struct Daemon {
     var exitCode: Int32 = 0
     while !state.stopping {
       var timeout: Int32 = -1
-      if let deadline = supervisor.nextDeadline {
+      if let deadline = [supervisor.nextDeadline, state.listenerPausedUntil].compactMap({ $0 }).min() {
         timeout = Int32(clamping: max(0, deadline - Sys.monotonicMilliseconds()))
       }
       try state.epoll.wait(into: &events, timeoutMS: timeout)
       if supervisor.nextDeadline != nil { supervisor.deadlinesPassed(now: Sys.monotonicMilliseconds()) }
+      if let until = state.listenerPausedUntil, Sys.monotonicMilliseconds() >= until {
+        resumeListener(listener, state)
+      }
       for (t, interest) in events {
         let kind = TokenKind(rawValue: t >> 60)!
         let n = t & ((1 << 60) - 1)
@@ -361,8 +375,10 @@ public struct Daemon {
       }
     }
     // Stop answering first: only the signalfd stays in the epoll set below.
-    state.epoll.remove(listener)
+    if state.listenerPausedUntil == nil { state.epoll.remove(listener) }
     listener.closeQuietly()
+    state.spare?.closeQuietly()
+    state.spare = nil
     for (_, c) in state.clients {
       state.epoll.remove(c.peer.fd)
       state.flush(c.peer, token: 0, baseInterest: .readable)
@@ -405,10 +421,23 @@ public struct Daemon {
         guard let accepted = try UnixSocket.accept(listener) else { return }
         fd = accepted
       } catch {
-        // EMFILE/ENFILE: leave the connection in the backlog; it is retried when a
-        // descriptor frees up (the listener stays readable).
-        log("forkctl daemon: cannot accept a connection: \(Sys.describe(error))")
+        // The connection stays in the backlog and the listener readable: returning would
+        // spin the level-triggered loop. Out of descriptors, refuse it with the spare's
+        // room; otherwise (no spare, or ENOMEM, ENOBUFS...) stop listening for a moment.
+        if Sys.isDescriptorShortage(error) {
+          switch refuseForLackOfDescriptors(listener, error, state) {
+          case .refused: continue
+          case .backlogEmpty: return
+          case .impossible: break
+          }
+        }
+        log("forkctl daemon: cannot accept a connection: \(Sys.describe(error)); not listening for \(listenerPause) ms")
+        pauseListener(listener, state)
         return
+      }
+      if state.refusedForDescriptors > 0 {
+        log("forkctl daemon: accepting connections again, after refusing \(state.refusedForDescriptors) for want of descriptors")
+        state.refusedForDescriptors = 0
       }
       if let refusal = refusal(fd, config, state) {
         let bytes = Reply.failure(.permissionDenied, refusal).frame().encoded()
@@ -424,8 +453,69 @@ public struct Daemon {
         try state.epoll.add(fd, state.clientInterest(c), token: token(.client, id))
       } catch {
         state.clients[id] = nil
+        let bytes = Reply.failure(.internalError, "cannot watch the connection: \(Sys.describe(error))").frame().encoded()
+        _ = try? UnixSocket.send(fd, bytes[...], nonblocking: true)
         fd.closeQuietly()
       }
+    }
+  }
+
+  /// How long the listener rests after an accept error that no refusal could clear.
+  private static let listenerPause: Int64 = 100
+
+  private static func openSpare() -> FileDescriptor? { try? Sys.open("/dev/null", flags: 0 /* O_RDONLY */) }
+
+  private enum DescriptorRefusal { case refused, backlogEmpty, impossible }
+
+  /// accept failed with EMFILE or ENFILE: spends the spare descriptor to accept the waiting
+  /// connection, tells it why it is refused, closes it and takes the spare back.
+  private static func refuseForLackOfDescriptors(
+    _ listener: FileDescriptor, _ error: Errno, _ state: LoopState
+  ) -> DescriptorRefusal {
+    guard let spare = state.spare else { return .impossible }
+    spare.closeQuietly()
+    state.spare = nil
+    defer { state.spare = openSpare() }
+    let accepted: FileDescriptor?
+    do {
+      accepted = try UnixSocket.accept(listener)
+    } catch {
+      return .impossible
+    }
+    guard let fd = accepted else { return .backlogEmpty }
+    if state.refusedForDescriptors == 0 {
+      log("forkctl daemon: \(descriptorShortage(error)); refusing new connections until some close")
+    }
+    state.refusedForDescriptors += 1
+    let bytes = Reply.failure(.limitReached, "\(descriptorShortage(error)); try again once some work has ended").frame().encoded()
+    _ = try? UnixSocket.send(fd, bytes[...], nonblocking: true)
+    fd.closeQuietly()
+    return .refused
+  }
+
+  /// Names the limit that a descriptor shortage hit.
+  static func descriptorShortage(_ error: Errno) -> String {
+    if error == .tooManyOpenFilesInSystem {
+      return "the system is out of file descriptors (ENFILE, fs.file-max)"
+    }
+    let limit = Sys.descriptorLimit().map { " of \($0)" } ?? ""
+    return "the daemon is out of file descriptors (its RLIMIT_NOFILE\(limit) is reached)"
+  }
+
+  private static func pauseListener(_ listener: FileDescriptor, _ state: LoopState) {
+    guard state.listenerPausedUntil == nil else { return }
+    state.epoll.remove(listener)
+    state.listenerPausedUntil = Sys.monotonicMilliseconds() + listenerPause
+  }
+
+  private static func resumeListener(_ listener: FileDescriptor, _ state: LoopState) {
+    state.listenerPausedUntil = nil
+    if state.spare == nil { state.spare = openSpare() }
+    do {
+      try state.epoll.add(listener, .readable, token: listenerToken)
+    } catch {
+      log("forkctl daemon: cannot watch the listening socket: \(Sys.describe(error)); retrying")
+      state.listenerPausedUntil = Sys.monotonicMilliseconds() + listenerPause
     }
   }
 
@@ -452,22 +542,34 @@ public struct Daemon {
     supervisor.clientGone(id)
   }
 
+  /// What reading a peer came to.
+  private enum ReadOutcome {
+    case open
+    /// End of file or a broken connection.
+    case closed
+    /// Descriptors sent were lost (MSG_CTRUNC): more than a frame may carry, or, with
+    /// fewer than that installed, this process is out of descriptors.
+    case descriptorsLost(shortage: Bool)
+  }
+
   /// Reads until the decoder has a frame (or an error) ready, or nothing more is there;
-  /// never past the end of a frame. Returns false on end of file or a broken connection.
-  private static func readAvailable(_ peer: Peer) -> Bool {
+  /// never past the end of a frame.
+  private static func readAvailable(_ peer: Peer) -> ReadOutcome {
     while !peer.decoder.isReady {
       let got: UnixSocket.Received
       do {
         got = try UnixSocket.receive(peer.fd, maxBytes: peer.decoder.bytesWanted, nonblocking: true)
       } catch {
-        return error == .wouldBlock || error == .resourceTemporarilyUnavailable
+        return error == .wouldBlock || error == .resourceTemporarilyUnavailable ? .open : .closed
       }
-      if got.bytes.isEmpty && got.fds.isEmpty { return false }
+      if got.bytes.isEmpty && got.fds.isEmpty { return .closed }
       peer.receivedFDs += got.fds
-      if got.overflow { return false }
+      // The kernel installs what fits in the room for a frame's worth and drops the rest;
+      // fewer than that means a descriptor could not be had (scm_detach_fds: EMFILE).
+      if got.overflow { return .descriptorsLost(shortage: got.fds.count < WireLimits.maxFDsPerFrame) }
       peer.decoder.append(got.bytes, fdCount: got.fds.count)
     }
-    return true
+    return .open
   }
 
   private static func serviceClient(
@@ -480,7 +582,19 @@ public struct Daemon {
       }
     }
     if interest.contains(.readable) && (!c.busy || c.attached) {
-      if !readAvailable(c.peer) { return dropClient(id, state, &supervisor) }
+      switch readAvailable(c.peer) {
+      case .open: break
+      case .closed: return dropClient(id, state, &supervisor)
+      case .descriptorsLost(shortage: false):
+        // More than a frame may carry in one sendmsg: dropped without a reply
+        // (forkctl-protocol(7)).
+        return dropClient(id, state, &supervisor)
+      case .descriptorsLost(shortage: true):
+        // The frame cannot have its descriptors any more, for want of descriptors here:
+        // say so, and drop the connection.
+        let message = "cannot receive the descriptors sent: \(descriptorShortage(.tooManyOpenFiles))"
+        return refuse(id, c, .limitReached, message, state, &supervisor)
+      }
       handleBufferedRequests(id, state, &supervisor)
     } else if !interest.intersection([.hangup, .error, epollRDHUP]).isEmpty {
       return dropClient(id, state, &supervisor)
@@ -535,8 +649,19 @@ public struct Daemon {
     _ id: ClientID, _ c: ClientConnection, _ error: WireError, _ state: LoopState,
     _ supervisor: inout Supervisor<LoopEffects>
   ) {
-    let bytes = Reply.failure(.protocolError, "protocol error: \(error.description)").frame().encoded()
-    _ = try? UnixSocket.send(c.peer.fd, bytes[...], nonblocking: true)
+    refuse(id, c, .protocolError, "protocol error: \(error.description)", state, &supervisor)
+  }
+
+  /// A last failure reply to a client, then its connection dropped. The reply goes only
+  /// when no earlier one is still queued, so that no frame is cut in two.
+  private static func refuse(
+    _ id: ClientID, _ c: ClientConnection, _ code: ErrorCode, _ message: String, _ state: LoopState,
+    _ supervisor: inout Supervisor<LoopEffects>
+  ) {
+    if c.peer.queue.isEmpty {
+      let bytes = Reply.failure(code, message).frame().encoded()
+      _ = try? UnixSocket.send(c.peer.fd, bytes[...], nonblocking: true)
+    }
     dropClient(id, state, &supervisor)
   }
 
@@ -552,7 +677,8 @@ public struct Daemon {
     guard !interest.intersection([.readable, .hangup, .error]).isEmpty else { return }
     var open = true
     while true {
-      if open { open = readAvailable(p) }
+      // A process object never sends descriptors: losing some is as bad as a hang-up.
+      if open, case .open = readAvailable(p) {} else { open = false }
       let frame: Frame?
       do {
         frame = try p.decoder.next()

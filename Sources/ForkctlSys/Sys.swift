@@ -509,3 +509,19 @@ extension Sys {
     if chdir(path) < 0 { throw currentErrno() }
   }
 }
+
+extension Sys {
+  /// The most descriptors this process may have open (the soft RLIMIT_NOFILE), or nil when
+  /// unlimited or unknown. The corresponding C function is `getrlimit`.
+  public static func descriptorLimit() -> Int? {
+    var r = rlimit()
+    guard getrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &r) == 0, r.rlim_cur != rlim_t.max else { return nil }
+    return Int(clamping: r.rlim_cur)
+  }
+
+  /// Whether `error` means that no descriptor could be had: the process (EMFILE) or the
+  /// system (ENFILE) is at its limit.
+  public static func isDescriptorShortage(_ error: Errno) -> Bool {
+    error == .tooManyOpenFiles || error == .tooManyOpenFilesInSystem
+  }
+}
