@@ -103,9 +103,11 @@ final class LoopState {
     self.executable = executable
   }
 
-  fileprivate func enqueue(_ peer: Peer, _ frame: Frame, fds: [FileDescriptor], token t: UInt64, baseInterest: Epoll.Interest) {
+  /// Queues a frame and writes what it can; false when the peer is broken.
+  @discardableResult
+  fileprivate func enqueue(_ peer: Peer, _ frame: Frame, fds: [FileDescriptor], token t: UInt64, baseInterest: Epoll.Interest) -> Bool {
     peer.queue.append(Outgoing(bytes: frame.encoded(), fds: fds))
-    flush(peer, token: t, baseInterest: baseInterest)
+    return flush(peer, token: t, baseInterest: baseInterest)
   }
 
   /// Writes what it can; returns false when the peer is broken.
@@ -155,13 +157,16 @@ final class LoopState {
 struct LoopEffects: SupervisorEffects {
   let state: LoopState
 
-  mutating func reply(_ client: ClientID, _ reply: Reply) {
-    guard let c = state.clients[client] else { return }
+  @discardableResult
+  mutating func reply(_ client: ClientID, _ reply: Reply) -> Bool {
+    guard let c = state.clients[client] else { return false }
     c.busy = false
     c.attached = false
-    state.enqueue(c.peer, reply.frame(), fds: [], token: token(.client, client), baseInterest: state.clientInterest(c))
+    let written = state.enqueue(
+      c.peer, reply.frame(), fds: [], token: token(.client, client), baseInterest: state.clientInterest(c))
     if !c.peer.wantsWrite { try? state.epoll.modify(c.peer.fd, state.clientInterest(c), token: token(.client, client)) }
     state.resumable.append(client)
+    return written
   }
 
   mutating func send(_ id: UInt64, _ command: Command, fds: [FileDescriptor]) {
@@ -349,7 +354,7 @@ public struct Daemon {
         let n = t & ((1 << 60) - 1)
         switch kind {
         case .special where t == listenerToken:
-          acceptClients(listener, config, state, &nextClient)
+          acceptClients(listener, config, state, &nextClient, &supervisor)
         case .special:
           while let sig = try signals.next() {
             if sig == 17 {
@@ -413,7 +418,8 @@ public struct Daemon {
   }
 
   private static func acceptClients(
-    _ listener: FileDescriptor, _ config: DaemonConfiguration, _ state: LoopState, _ next: inout ClientID
+    _ listener: FileDescriptor, _ config: DaemonConfiguration, _ state: LoopState, _ next: inout ClientID,
+    _ supervisor: inout Supervisor<LoopEffects>
   ) {
     while true {
       let fd: FileDescriptor
@@ -439,11 +445,15 @@ public struct Daemon {
         log("forkctl daemon: accepting connections again, after refusing \(state.refusedForDescriptors) for want of descriptors")
         state.refusedForDescriptors = 0
       }
-      if let refusal = refusal(fd, config, state) {
-        let bytes = Reply.failure(.permissionDenied, refusal).frame().encoded()
+      let uid: UInt32
+      switch admission(fd, config, state) {
+      case .refused(let code, let message):
+        let bytes = Reply.failure(code, message).frame().encoded()
         _ = try? UnixSocket.send(fd, bytes[...], nonblocking: true)
         fd.closeQuietly()
         continue
+      case .admitted(let peer):
+        uid = peer
       }
       let id = next
       next += 1
@@ -451,6 +461,7 @@ public struct Daemon {
       state.clients[id] = c
       do {
         try state.epoll.add(fd, state.clientInterest(c), token: token(.client, id))
+        supervisor.clientConnected(id, uid: uid)
       } catch {
         state.clients[id] = nil
         let bytes = Reply.failure(.internalError, "cannot watch the connection: \(Sys.describe(error))").frame().encoded()
@@ -520,26 +531,37 @@ public struct Daemon {
   }
 
   /// Why a new connection is refused, or nil.
-  private static func refusal(_ fd: FileDescriptor, _ config: DaemonConfiguration, _ state: LoopState) -> String? {
-    if state.clients.count >= config.maxConnections {
-      return "too many connections (\(config.maxConnections))"
-    }
-    guard let cred = try? UnixSocket.peerCredentials(fd) else { return "cannot read peer credentials" }
-    if cred.uid == Sys.userID || cred.uid == 0 || config.allowedUIDs.contains(cred.uid)
-      || config.allowedGIDs.contains(cred.gid)
-    {
-      return nil
-    }
-    return "uid \(cred.uid) is not allowed to use this daemon"
+  private enum Admission {
+    case admitted(uid: UInt32)
+    case refused(ErrorCode, String)
   }
 
-  private static func dropClient(_ id: ClientID, _ state: LoopState, _ supervisor: inout Supervisor<LoopEffects>) {
+  /// Whether a new connection is served: its peer's uid, or why not.
+  private static func admission(_ fd: FileDescriptor, _ config: DaemonConfiguration, _ state: LoopState) -> Admission {
+    guard let cred = try? UnixSocket.peerCredentials(fd) else { return .refused(.permissionDenied, "cannot read peer credentials") }
+    guard
+      cred.uid == Sys.userID || cred.uid == 0 || config.allowedUIDs.contains(cred.uid)
+        || config.allowedGIDs.contains(cred.gid)
+    else {
+      return .refused(.permissionDenied, "uid \(cred.uid) is not allowed to use this daemon")
+    }
+    if state.clients.count >= config.maxConnections {
+      return .refused(.limitReached, "too many connections (\(config.maxConnections)); try again once some have closed")
+    }
+    return .admitted(uid: cred.uid)
+  }
+
+  private static func dropClient(
+    _ id: ClientID, _ state: LoopState, _ supervisor: inout Supervisor<LoopEffects>, reset: Bool = false
+  ) {
     guard let c = state.clients.removeValue(forKey: id) else { return }
+    // ECONNRESET: the client closed without reading what was sent to it.
+    let unread = reset || UnixSocket.pendingError(c.peer.fd) == .connectionReset
     state.epoll.remove(c.peer.fd)
     c.peer.closeReceived()
     for o in c.peer.queue { for f in o.fds { f.closeQuietly() } }
     c.peer.fd.closeQuietly()
-    supervisor.clientGone(id)
+    supervisor.clientGone(id, repliesUnread: unread)
   }
 
   /// What reading a peer came to.
@@ -547,6 +569,8 @@ public struct Daemon {
     case open
     /// End of file or a broken connection.
     case closed
+    /// The peer closed with replies still unread (ECONNRESET).
+    case reset
     /// Descriptors sent were lost (MSG_CTRUNC): more than a frame may carry, or, with
     /// fewer than that installed, this process is out of descriptors.
     case descriptorsLost(shortage: Bool)
@@ -560,6 +584,7 @@ public struct Daemon {
       do {
         got = try UnixSocket.receive(peer.fd, maxBytes: peer.decoder.bytesWanted, nonblocking: true)
       } catch {
+        if error == .connectionReset { return .reset }
         return error == .wouldBlock || error == .resourceTemporarilyUnavailable ? .open : .closed
       }
       if got.bytes.isEmpty && got.fds.isEmpty { return .closed }
@@ -585,6 +610,7 @@ public struct Daemon {
       switch readAvailable(c.peer) {
       case .open: break
       case .closed: return dropClient(id, state, &supervisor)
+      case .reset: return dropClient(id, state, &supervisor, reset: true)
       case .descriptorsLost(shortage: false):
         // More than a frame may carry in one sendmsg: dropped without a reply
         // (forkctl-protocol(7)).

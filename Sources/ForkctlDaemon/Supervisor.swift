@@ -9,8 +9,10 @@ public typealias ClientID = UInt64
 
 /// What the supervisor asks of the world. The event loop does it for real; tests record it.
 public protocol SupervisorEffects {
-  /// Sends `reply` to `client` (dropped silently if the client is gone).
-  mutating func reply(_ client: ClientID, _ reply: Reply)
+  /// Sends `reply` to `client`; false when it is known not to arrive (the client is gone:
+  /// the write failed), true when it went out or is queued.
+  @discardableResult
+  mutating func reply(_ client: ClientID, _ reply: Reply) -> Bool
   /// Sends `command` to process object `id` over its control socket, with `fds`, which the
   /// effects then own and close once sent.
   mutating func send(_ id: UInt64, _ command: Command, fds: [FileDescriptor])
@@ -133,6 +135,8 @@ public struct Supervisor<Effects: SupervisorEffects> {
   /// Ids of exited records already reported by a wait, oldest first.
   private var reported: [UInt64] = []
   private(set) var shuttingDown = false
+  /// The process object whose `created` reply each connection got last.
+  private var lastCreated: [ClientID: UInt64] = [:]
   /// The peer uid of each connection, as the event loop learned it (SO_PEERCRED).
   private var clientUIDs: [ClientID: UInt32] = [:]
   /// Records per owner, for maxProcessesPerUser.
@@ -157,6 +161,8 @@ public struct Supervisor<Effects: SupervisorEffects> {
       // Never replied to, also when shutting down: the client is busy with its program.
       return forwardSignal(signal, from: client)
     }
+    // A later request: the client has read its last created reply (or never needs it).
+    lastCreated[client] = nil
     if shuttingDown {
       closeAll(fds)
       effects.reply(client, .failure(.shuttingDown, "the daemon is shutting down"))
@@ -624,7 +630,12 @@ public struct Supervisor<Effects: SupervisorEffects> {
       records[child]!.state = records[child]!.pendingRun != nil ? .running : .ready
       pidToID[pid] = child
       if let client {
-        effects.reply(client, .created(id: child, pid: pid))
+        // A client that hung up before this was written never learns the id.
+        if effects.reply(client, .created(id: child, pid: pid)) {
+          lastCreated[client] = child
+        } else {
+          abandon(child)
+        }
       } else if records[child]!.terminateWhenForked {
         terminate(child)
       } else if records[child]!.ranBeforeForkReport {
@@ -789,9 +800,18 @@ public struct Supervisor<Effects: SupervisorEffects> {
     forgetIfSpent(id)
   }
 
-  /// A client disconnected: forget what it was waiting for.
-  public mutating func clientGone(_ client: ClientID) {
+  /// A client disconnected: forget what it was waiting for. `repliesUnread`: it closed with
+  /// replies unread (the kernel says so with ECONNRESET), so a process object whose id went
+  /// out last was never learned, and is abandoned if it has not been used.
+  public mutating func clientGone(_ client: ClientID, repliesUnread: Bool = false) {
     clientUIDs[client] = nil
+    // The created reply was the last thing sent (a later request clears lastCreated), so it
+    // is what went unread.
+    if let id = lastCreated.removeValue(forKey: client), repliesUnread, let r = records[id], r.state == .ready,
+      r.pendingRun == nil, r.pendingForks.isEmpty
+    {
+      abandon(id)
+    }
     waits.removeAll { $0.client == client }
     for id in records.keys {
       guard records[id] != nil else { continue }

@@ -74,6 +74,15 @@ public enum UnixSocket {
   }
 
   /// The peer's credentials (SO_PEERCRED).
+  /// The socket's pending error (SO_ERROR), which reading it clears; nil for none. A Unix
+  /// stream socket whose peer closed with data still unread has ECONNRESET here.
+  public static func pendingError(_ fd: FileDescriptor) -> Errno? {
+    var value: CInt = 0
+    var length = socklen_t(MemoryLayout<CInt>.size)
+    guard getsockopt(fd.rawValue, SOL_SOCKET, SO_ERROR, &value, &length) == 0, value != 0 else { return nil }
+    return Errno(rawValue: value)
+  }
+
   public static func peerCredentials(_ fd: FileDescriptor) throws(Errno) -> (pid: Int32, uid: UInt32, gid: UInt32) {
     var pid: pid_t = 0
     var uid: uid_t = 0

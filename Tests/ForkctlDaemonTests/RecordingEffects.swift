@@ -68,9 +68,13 @@ struct RecordingEffects: SupervisorEffects {
     return FileDescriptor(rawValue: nextFD)
   }
 
-  mutating func reply(_ client: ClientID, _ reply: Reply) {
+  /// Clients whose replies fail as if they had hung up.
+  var gone: Set<ClientID> = []
+
+  mutating func reply(_ client: ClientID, _ reply: Reply) -> Bool {
     events.append(.reply(client, reply))
     replies[client, default: []].append(reply)
+    return !gone.contains(client)
   }
 
   mutating func send(_ id: UInt64, _ command: Command, fds: [FileDescriptor]) {

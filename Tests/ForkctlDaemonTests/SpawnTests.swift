@@ -261,6 +261,35 @@ struct SpawnTests {
 
 @Suite("Supervisor: abandoned process objects")
 struct AbandonedTests {
+  @Test("a client that closed with its created reply unread abandons the process; one that sent another request does not")
+  func createdUnread() throws {
+    var s = makeSupervisor()
+    let a = try s.newWorker(pid: 800, client: 1)
+    s.clientGone(1, repliesUnread: true)
+    #expect(s.effects.signals.map { [$0.pid, $0.signal] } == [[800, 9]])
+    let b = try s.newWorker(pid: 801, client: 2)
+    _ = s.request(.list, client: 2)
+    s.clientGone(2, repliesUnread: true)
+    #expect(s.effects.signals.count == 1)
+    let c = try s.newWorker(pid: 802, client: 3)
+    s.clientGone(3)
+    #expect(s.effects.signals.count == 1)
+    #expect(a != b && b != c)
+  }
+
+  @Test("a created reply that cannot be written (the client hung up) abandons the new process")
+  func createdUndeliverable() throws {
+    var s = makeSupervisor()
+    _ = s.request(.new(name: []), client: 1)
+    guard case .fork(let id) = s.effects.commands(to: s.defaultTemplate!).last else { throw HarnessError("no fork") }
+    s.effects.gone.insert(1)
+    s.handle(.forked(pid: 900), from: s.defaultTemplate!)
+    #expect(s.effects.signals.map { [$0.pid, $0.signal] } == [[900, 9]])
+    s.clientGone(1)
+    s.childExited(pid: 900, status: .signaled(9, coreDumped: false))
+    #expect(s.info(id) == nil)
+  }
+
   @Test("a new whose client left before the fork report is killed, and forgotten once reaped")
   func abandonedNew() throws {
     var s = makeSupervisor { $0.maxProcessesPerUser = 1 }

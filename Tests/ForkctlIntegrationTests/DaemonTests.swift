@@ -122,6 +122,8 @@ func daemons(for socket: String) -> [Int32] {
   @Test func garbageOnTheSocketDropsOnlyThatConnection() throws {
     let w = World()
     let id = w.ok(["new"])
+    // The baseline is taken once the daemon has seen that client hang up.
+    #expect(eventually("the new client's connection closed") { clientConnections(of: w.daemonPID).isEmpty })
     let fdsBefore = openDescriptors(w.daemonPID).count
     // Wrong version, unknown type, oversized length, descriptors attached to a frame that
     // declares none, and a half frame then a hang-up.
@@ -149,7 +151,9 @@ func daemons(for socket: String) -> [Int32] {
     _ = try UnixSocket.send(half, Array(Request.new(name: []).frame().encoded().prefix(5))[...])
     half.closeQuietly()
     w.ok(["send-arg", id, "still", "served"])
-    #expect(eventually("daemon fds back to baseline") { openDescriptors(w.daemonPID).count == fdsBefore })
+    #expect(
+      eventually("daemon fds back to baseline") { openDescriptors(w.daemonPID).count == fdsBefore },
+      "daemon descriptors now: \(openDescriptors(w.daemonPID).sorted { $0.key < $1.key })")
     #expect(w.entries().count == 2, "garbage created no process object")
   }
 }
