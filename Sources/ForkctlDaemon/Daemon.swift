@@ -273,7 +273,8 @@ public struct Daemon {
   private static func runThrowing(_ config: DaemonConfiguration) throws(DaemonStartError) -> Int32 {
     let path = config.socketPath
     do {
-      try Sys.makePrivateDirectory(config.directory)
+      // Admitted others must reach the socket by its name: the directory is 0711 then.
+      try Sys.makePrivateDirectory(config.directory, searchableByOthers: admitsOthers(config))
     } catch {
       throw DaemonStartError(message: error.description, alreadyRunning: false)
     }
@@ -297,6 +298,9 @@ public struct Daemon {
     do {
       try Sys.removeFile(temporary)
       listener = try UnixSocket.listen(at: temporary)
+      // connect(2) needs write permission on the socket: the owner's alone, or everybody's
+      // when others are admitted (SO_PEERCRED decides for each connection).
+      try Sys.setMode(temporary, admitsOthers(config) ? 0o666 : 0o600)
       try Sys.rename(temporary, path)
       try listener.setNonblocking(true)
       try pidfile.write()
@@ -531,6 +535,11 @@ public struct Daemon {
   }
 
   /// Why a new connection is refused, or nil.
+  /// Whether --allow-uid or --allow-gid admit anybody besides our own user and root.
+  private static func admitsOthers(_ config: DaemonConfiguration) -> Bool {
+    !config.allowedUIDs.isEmpty || !config.allowedGIDs.isEmpty
+  }
+
   private enum Admission {
     case admitted(uid: UInt32)
     case refused(ErrorCode, String)

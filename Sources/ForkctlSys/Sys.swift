@@ -289,17 +289,30 @@ public enum Sys {
 
   /// Creates `path` as a directory private to this user (0700), or checks that an existing
   /// one is: owned by us and not accessible to anybody else.
-  public static func makePrivateDirectory(_ path: String) throws(PrivateDirectoryError) {
-    if mkdir(path, 0o700) < 0 && Glibc.errno != EEXIST {
+  /// With `searchableByOthers` the mode is 0711 instead (others may reach a socket inside
+  /// by its name, but not list or change the directory); an existing directory of ours with
+  /// either mode is set to the one asked for, and one that others may read or write is refused.
+  public static func makePrivateDirectory(_ path: String, searchableByOthers: Bool = false) throws(PrivateDirectoryError) {
+    let wanted: mode_t = searchableByOthers ? 0o711 : 0o700
+    if mkdir(path, wanted) < 0 && Glibc.errno != EEXIST {
       throw PrivateDirectoryError(path: path, reason: .system(currentErrno()))
     }
     var st = stat()
     if lstat(path, &st) < 0 { throw PrivateDirectoryError(path: path, reason: .system(currentErrno())) }
     if st.st_mode & S_IFMT != S_IFDIR { throw PrivateDirectoryError(path: path, reason: .notDirectory) }
     if st.st_uid != getuid() { throw PrivateDirectoryError(path: path, reason: .wrongOwner(st.st_uid)) }
-    if st.st_mode & 0o077 != 0 {
+    if st.st_mode & 0o066 != 0 || st.st_mode & 0o700 != 0o700 {
       throw PrivateDirectoryError(path: path, reason: .openToOthers(UInt32(st.st_mode & 0o777)))
     }
+    // mkdir's mode went through the umask, and an existing one may have the other mode.
+    if st.st_mode & 0o777 != wanted && chmod(path, wanted) < 0 {
+      throw PrivateDirectoryError(path: path, reason: .system(currentErrno()))
+    }
+  }
+
+  /// Sets a file's permission bits. The corresponding C function is `chmod`.
+  public static func setMode(_ path: String, _ mode: UInt32) throws(Errno) {
+    if chmod(path, mode_t(mode)) < 0 { throw currentErrno() }
   }
 
   /// Removes a file; a missing file is not an error. The corresponding C function is `unlink`.

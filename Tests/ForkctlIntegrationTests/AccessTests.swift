@@ -413,3 +413,28 @@ func rawRefusal(_ w: World, uid: UInt32, sourceLocation: SourceLocation = #_sour
     #expect(try Sys.waitChild(daemon).exitCode == 0)
   }
 }
+
+@Suite struct AllowListDirectoryTests {
+  @Test("with --allow-uid the daemon makes the way in itself: directory 0711, socket 0666; without, 0700 and 0600")
+  func daemonOpensTheWayForAdmittedUsers() throws {
+    try requireRootAndSetpriv()
+    let w = World()
+    let daemon = startAccessDaemon(w, options: ["--allow-uid", "64009"])
+    var st = stat()
+    #expect(lstat(w.socketDirectory, &st) == 0 && st.st_mode & 0o777 == 0o711)
+    #expect(lstat(w.socket, &st) == 0 && st.st_mode & 0o777 == 0o666)
+    // Only the test's own temporary directory above needs opening; nothing of the daemon's.
+    #expect(chmod(w.dir, 0o711) == 0)
+    let admitted = w.forkctlAs(64009, ["spawn", "--", "/bin/sh", "-c", "exit 42"], tag: "admitted")
+    #expect(admitted.code == 42, "\(admitted.stderr)")
+    let other = w.forkctlAs(64010, ["list"], tag: "other")
+    #expect(other.code == 125)
+    #expect(other.stderr.contains("uid 64010 is not allowed"), "\(other.stderr)")
+    _ = w.run(["shutdown"])
+    _ = try? Sys.waitChild(daemon)
+    // A daemon without an allow list closes it again.
+    w.ok(["list"])
+    #expect(lstat(w.socketDirectory, &st) == 0 && st.st_mode & 0o777 == 0o700)
+    #expect(lstat(w.socket, &st) == 0 && st.st_mode & 0o777 == 0o600)
+  }
+}
