@@ -1,0 +1,145 @@
+// Writes the seed corpus of the codec fuzzer: valid frames of every message type, made by the
+// codec itself, in the input layout of Tests/ForkctlWireTests/CodecFuzzCheck.swift (two
+// control bytes, then the stream). Scripts/fuzz compiles it in one module with
+// Sources/ForkctlWire/*.swift and runs it when the working corpus is missing; `Scripts/fuzz
+// --seeds` rewrites Fuzz/corpus with it.
+//
+//   make-seeds DIRECTORY
+
+import Glibc
+
+/// Bit 0 of the first control byte: descriptors arrive the way an honest sender attaches
+/// them (CodecFuzzFlags.honestDescriptors); bit 1: reader-sized chunks.
+private let honestDescriptors: UInt8 = 1
+private let readerSizedChunks: UInt8 = 2
+
+private func b(_ s: String) -> [UInt8] { Array(s.utf8) }
+private let notUTF8: [UInt8] = [0x80, 0xc0, 0xaf, 0xff, 0xfe, 0x41]
+
+private let fullSpec = RunSpec(
+  program: b("/usr/bin/env"), arguments: [b("-i"), notUTF8, [], b("a b")],
+  environment: [b("PATH=/bin"), b("EMPTY="), b("=leading")],
+  keepControl: true, hasWorkingDirectory: true, waitForExit: true)
+
+private let requests: [Request] = [
+  .hello,
+  .new(name: []),
+  .new(name: b("worker-1")),
+  .exec(name: b("tmpl")),
+  .fork(ref: b("12"), name: b("child")),
+  .sendFDs(ref: b("3"), targets: [nil]),
+  .sendFDs(ref: b("w"), targets: [nil, 0, 5, maxTargetFD]),
+  .sendArgs(ref: b("w"), arguments: [[], b("x"), notUTF8]),
+  .run(ref: b("w"), spec: RunSpec(program: b("true"))),
+  .run(ref: b("w"), spec: fullSpec),
+  .wait(refs: [b("1"), b("name")]),
+  .kill(signal: 9, refs: [b("1")]),
+  .list,
+  .shutdown,
+  .spawn(SpawnRequest(targets: [], spec: RunSpec(program: b("true")))),
+  .spawn(
+    SpawnRequest(
+      from: b("tpl"), name: b("job"), targets: [0, 1, 2, nil],
+      spec: RunSpec(program: b("sh"), arguments: [b("-c"), b("exit 3")], environment: [b("A=b")],
+        hasWorkingDirectory: true),
+      detach: true, wantsPIDFD: true)),
+  .signal(15),
+]
+
+private let replies: [Reply] = [
+  .ok,
+  .created(id: 7, pid: 4321),
+  .failure(.unknownProcess, "no process object named w"),
+  .statuses([(id: 1, status: .exited(0)), (id: 2, status: .signaled(9, coreDumped: false))]),
+  .statuses([(id: 3, status: .signaled(11, coreDumped: true))]),
+  .listing([]),
+  .listing([
+    ProcessInfo(
+      id: 1, name: b("default"), role: .defaultTemplate, parent: 0, pid: 100, state: .ready, status: nil,
+      fdsSent: 0, argumentsSent: 0, program: []),
+    ProcessInfo(
+      id: 4, name: b("done"), role: .forked, parent: 1, pid: 400, state: .exited, status: .exited(3),
+      fdsSent: 1, argumentsSent: 2, program: b("/bin/false")),
+  ]),
+  .welcome(version: WireLimits.version, daemonPID: 99),
+]
+
+private let commands: [Command] = [
+  .fork(id: 8),
+  .fds(targets: [nil, 4]),
+  .arguments([b("a"), []]),
+  .run(RunSpec(program: b("true")), statusPipe: false),
+  .run(fullSpec, statusPipe: true),
+  .spawn(id: 9, targets: [0, 1, 2], spec: RunSpec(program: b("env"), environment: [b("X=1")])),
+]
+
+private let reports: [Report] = [
+  .forked(pid: 555),
+  .refused(.limitReached, message: b("too many process objects")),
+  .execFailed(errno: 2),
+  .spawned(pid: 556, errno: 0),
+]
+
+private func name(_ type: MessageType) -> String { String(describing: type) }
+
+private func fail(_ message: String, status: Int32 = 1) -> Never {
+  let line = Array("make-seeds: \(message)\n".utf8)
+  _ = line.withUnsafeBytes { write(2, $0.baseAddress, $0.count) }
+  exit(status)
+}
+
+@main
+struct MakeSeeds {
+  static func main() {
+    guard CommandLine.arguments.count == 2 else {
+      fail("usage: make-seeds DIRECTORY", status: 64)
+    }
+    let directory = CommandLine.arguments[1]
+    var seeds: [(name: String, bytes: [UInt8])] = []
+    var counts: [String: Int] = [:]
+    func add(_ frames: [Frame], _ label: String, flags: UInt8 = honestDescriptors, seed: UInt8 = 0) {
+      counts[label, default: 0] += 1
+      let stream = frames.flatMap { $0.encoded() }
+      seeds.append((name: "\(label)-\(counts[label]!)", bytes: [flags, seed] + stream))
+    }
+    var n: UInt8 = 0
+    for r in requests { n &+= 37; add([r.frame()], "request-\(name(r.frame().type))", seed: n) }
+    for r in replies { n &+= 37; add([r.frame()], "reply-\(name(r.frame().type))", seed: n) }
+    for c in commands { n &+= 37; add([c.frame()], "command-\(name(c.frame().type))", seed: n) }
+    for r in reports { n &+= 37; add([r.frame()], "report-\(name(r.frame().type))", seed: n) }
+    // A created reply with the spawned program's pidfd.
+    var withPIDFD = Reply.created(id: 10, pid: 4322).frame()
+    withPIDFD.fdCount = 1
+    add([withPIDFD], "reply-created-pidfd", seed: 5)
+    // Whole conversations in one stream, read byte by byte or as a reader does.
+    let client: [Frame] = [
+      Request.hello.frame(), Reply.welcome(version: 1, daemonPID: 99).frame(),
+      Request.new(name: []).frame(), Reply.created(id: 2, pid: 200).frame(),
+      Request.sendFDs(ref: b("2"), targets: [nil, nil]).frame(), Reply.ok.frame(),
+      Request.run(ref: b("2"), spec: RunSpec(program: b("true"), waitForExit: true)).frame(),
+      Reply.statuses([(id: 2, status: .exited(0))]).frame(),
+    ]
+    add(client, "stream-client", seed: 1)
+    add(client, "stream-client", flags: honestDescriptors | readerSizedChunks, seed: 2)
+    let template: [Frame] = [
+      Command.fork(id: 3).frame(), Report.forked(pid: 300).frame(), Command.fds(targets: [nil]).frame(),
+      Command.run(RunSpec(program: b("ls"), hasWorkingDirectory: true), statusPipe: true).frame(),
+      Report.execFailed(errno: 13).frame(),
+    ]
+    add(template, "stream-template", seed: 3)
+    add(requests.map { $0.frame() }, "stream-requests", flags: honestDescriptors | readerSizedChunks, seed: 4)
+    // Descriptors attached at random rather than where they belong.
+    add(template, "stream-template-dishonest", flags: 0, seed: 6)
+
+    for seed in seeds {
+      let path = "\(directory)/\(seed.name)"
+      guard let file = fopen(path, "wb") else {
+        fail("cannot create \(path): \(String(cString: strerror(errno)))")
+      }
+      guard fwrite(seed.bytes, 1, seed.bytes.count, file) == seed.bytes.count, fclose(file) == 0 else {
+        fail("cannot write \(path)")
+      }
+    }
+    print("make-seeds: wrote \(seeds.count) seeds to \(directory)")
+  }
+}
