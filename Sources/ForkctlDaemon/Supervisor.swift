@@ -112,6 +112,21 @@ struct ProcessRecord {
   var ranBeforeForkReport = false
 }
 
+extension ProcessRecord {
+  /// Made by spawn for `client`: its run is pending, its status goes to that connection.
+  mutating func startSpawn(_ s: SpawnRequest, _ client: ClientID) {
+    var spec = s.spec
+    spec.waitForExit = true
+    program = spec.program
+    keepsControl = spec.keepControl
+    pendingRun = (client, spec)
+    spawned = true
+    attached = client
+    tiedToClient = !s.detach
+    wantsPIDFD = s.wantsPIDFD
+  }
+}
+
 /// A `wait` that has not been answered yet.
 struct PendingWait {
   var client: ClientID
@@ -360,13 +375,8 @@ public struct Supervisor<Effects: SupervisorEffects> {
     -> UInt64?
   {
     guard let id = reserveRecord(client), let ends = controlSocketPair(client) else { return nil }
-    var child = ProcessRecord(id: id, name: name, role: .forked, parent: parent)
+    var child = newChild(id, of: parent, name: name, client: client)
     child.hasControl = true
-    let p = records[parent]!
-    child.fdsSent = p.fdsSent
-    child.argumentsSent = p.argumentsSent
-    child.argumentBytesSent = p.argumentBytesSent
-    child.owner = clientUIDs[client]
     insert(child)
     effects.watchControl(id, ends.0)
     records[parent]!.pendingForks.append((id, replyWhenForked ? client : nil))
@@ -395,19 +405,18 @@ public struct Supervisor<Effects: SupervisorEffects> {
     if !s.spec.keepControl {
       return spawnDirectly(from: parent, s, fds, client)
     }
-    var statusPipe: (read: FileDescriptor, write: FileDescriptor)?
-    if s.spec.keepControl {
-      do {
-        statusPipe = try effects.pipe()
-      } catch {
-        closeAll(fds)
-        effects.reply(client, .failure(.internalError, "cannot create a pipe: \(Sys.describe(error))"))
-        return
-      }
+    // keepControl: the program keeps a control socket, so it must be a forked process
+    // object, with a status pipe to tell its exec outcome.
+    let statusPipe: (read: FileDescriptor, write: FileDescriptor)
+    do {
+      statusPipe = try effects.pipe()
+    } catch {
+      closeAll(fds)
+      effects.reply(client, .failure(.internalError, "cannot create a pipe: \(Sys.describe(error))"))
+      return
     }
     guard let id = forkChild(parent, name: s.name, client: client, replyWhenForked: false) else {
-      closeAll(fds)
-      if let statusPipe { closeAll([statusPipe.read, statusPipe.write]) }
+      closeAll(fds + [statusPipe.read, statusPipe.write])
       return
     }
     // The commands queue behind the fork on the child's control socket: one round trip.
@@ -415,21 +424,21 @@ public struct Supervisor<Effects: SupervisorEffects> {
       records[id]!.fdsSent += sent.count
       effects.send(id, .fds(targets: s.targets), fds: sent)
     }
-    if let statusPipe {
-      effects.watchStatusPipe(id, statusPipe.read)
-      rest.append(statusPipe.write)
-    }
-    var spec = s.spec
-    spec.waitForExit = true
-    records[id]!.program = spec.program
-    records[id]!.keepsControl = spec.keepControl
-    records[id]!.pendingRun = (client, spec)
-    records[id]!.spawned = true
-    records[id]!.attached = client
-    records[id]!.tiedToClient = !s.detach
-    records[id]!.wantsPIDFD = s.wantsPIDFD
-    spec.waitForExit = false
-    effects.send(id, .run(spec, statusPipe: spec.keepControl), fds: rest)
+    effects.watchStatusPipe(id, statusPipe.read)
+    rest.append(statusPipe.write)
+    records[id]!.startSpawn(s, client)
+    effects.send(id, .run(s.spec, statusPipe: true), fds: rest)
+  }
+
+  /// A record for a child of `parent`, which inherits what was sent to it.
+  private func newChild(_ id: UInt64, of parent: UInt64, name: [UInt8], client: ClientID) -> ProcessRecord {
+    let p = records[parent]!
+    var child = ProcessRecord(id: id, name: name, role: .forked, parent: parent)
+    child.fdsSent = p.fdsSent
+    child.argumentsSent = p.argumentsSent
+    child.argumentBytesSent = p.argumentBytesSent
+    child.owner = clientUIDs[client]
+    return child
   }
 
   /// The usual spawn: the template starts the program itself, as posix_spawn does, and
@@ -437,25 +446,13 @@ public struct Supervisor<Effects: SupervisorEffects> {
   /// so it needs no control socket. (A spawn with keepControl forks a process object.)
   private mutating func spawnDirectly(from parent: UInt64, _ s: SpawnRequest, _ fds: [FileDescriptor], _ client: ClientID) {
     guard let id = reserveRecord(client) else { return closeAll(fds) }
-    let p = records[parent]!
-    var child = ProcessRecord(id: id, name: s.name, role: .forked, parent: parent)
-    child.fdsSent = p.fdsSent + s.targets.count
-    child.argumentsSent = p.argumentsSent
-    child.argumentBytesSent = p.argumentBytesSent
-    var spec = s.spec
-    spec.waitForExit = true
-    child.program = spec.program
-    child.pendingRun = (client, spec)
-    child.spawned = true
-    child.attached = client
-    child.tiedToClient = !s.detach
-    child.wantsPIDFD = s.wantsPIDFD
-    child.owner = clientUIDs[client]
+    var child = newChild(id, of: parent, name: s.name, client: client)
+    child.fdsSent += s.targets.count
+    child.startSpawn(s, client)
     insert(child)
     records[parent]!.pendingForks.append((id, nil))
     forksInFlight += 1
-    spec.waitForExit = false
-    effects.send(parent, .spawn(id: id, targets: s.targets, spec: spec), fds: fds)
+    effects.send(parent, .spawn(id: id, targets: s.targets, spec: s.spec), fds: fds)
   }
 
   /// A signal from an attached client, for its program.
