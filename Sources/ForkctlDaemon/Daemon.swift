@@ -452,9 +452,7 @@ public struct Daemon {
       let uid: UInt32
       switch admission(fd, config, state) {
       case .refused(let code, let message):
-        let bytes = Reply.failure(code, message).frame().encoded()
-        _ = try? UnixSocket.send(fd, bytes[...], nonblocking: true)
-        fd.closeQuietly()
+        turnAway(fd, code, message)
         continue
       case .admitted(let peer):
         uid = peer
@@ -468,9 +466,7 @@ public struct Daemon {
         supervisor.clientConnected(id, uid: uid)
       } catch {
         state.clients[id] = nil
-        let bytes = Reply.failure(.internalError, "cannot watch the connection: \(Sys.describe(error))").frame().encoded()
-        _ = try? UnixSocket.send(fd, bytes[...], nonblocking: true)
-        fd.closeQuietly()
+        turnAway(fd, .internalError, "cannot watch the connection: \(Sys.describe(error))")
       }
     }
   }
@@ -502,9 +498,7 @@ public struct Daemon {
       log("forkctl daemon: \(descriptorShortage(error)); refusing new connections until some close")
     }
     state.refusedForDescriptors += 1
-    let bytes = Reply.failure(.limitReached, "\(descriptorShortage(error)); try again once some work has ended").frame().encoded()
-    _ = try? UnixSocket.send(fd, bytes[...], nonblocking: true)
-    fd.closeQuietly()
+    turnAway(fd, .limitReached, "\(descriptorShortage(error)); try again once some work has ended")
     return .refused
   }
 
@@ -534,7 +528,13 @@ public struct Daemon {
     }
   }
 
-  /// Why a new connection is refused, or nil.
+  /// Sends a connection a failure reply, without waiting, and closes it.
+  private static func turnAway(_ fd: FileDescriptor, _ code: ErrorCode, _ message: String) {
+    let bytes = Reply.failure(code, message).frame().encoded()
+    _ = try? UnixSocket.send(fd, bytes[...], nonblocking: true)
+    fd.closeQuietly()
+  }
+
   /// Whether --allow-uid or --allow-gid admit anybody besides our own user and root.
   private static func admitsOthers(_ config: DaemonConfiguration) -> Bool {
     !config.allowedUIDs.isEmpty || !config.allowedGIDs.isEmpty
