@@ -78,11 +78,7 @@ public struct Template {
     let extra = Array(received.prefix(targets.count))
     let cwd = spec.hasWorkingDirectory ? received.last : nil
     defer { for f in received { f.closeQuietly() } }
-    let threads = Sys.threadCount()
-    if threads != 1 {
-      report(.refused(.templateFailed, message: Array("process \(Sys.processID) has \(threads) threads; spawning from it is unsafe".utf8)))
-      return
-    }
+    guard singleThreaded("spawning from") else { return }
     let moves = placements(fds + zip(extra, targets).map { ($0, $1) })
     let argv = [spec.program] + arguments + spec.arguments
     do {
@@ -95,21 +91,24 @@ public struct Template {
     }
   }
 
+  /// fork(2) in a process with more than one thread copies only the caller, and a lock
+  /// another thread held stays held for ever in the child (a CLONE_VM child shares them
+  /// all): refuses, reporting why, unless this process has exactly one thread.
+  private func singleThreaded(_ action: String) -> Bool {
+    let threads = Sys.threadCount()
+    if threads == 1 { return true }
+    report(.refused(.templateFailed, message: Array("process \(Sys.processID) has \(threads) threads; \(action) it is unsafe".utf8)))
+    return false
+  }
+
   private func report(_ r: Report) {
     // The daemon is the only peer; if it is gone the next receive sees end of file.
     try? channel.send(r.frame())
   }
 
   private mutating func fork(id: UInt64, control: FileDescriptor) {
-    // fork(2) in a process with more than one thread copies only the caller; any lock another
-    // thread held stays held for ever in the child. Refuse instead of risking that.
-    let threads = Sys.threadCount()
-    if threads != 1 {
+    guard singleThreaded("forking") else {
       control.closeQuietly()
-      report(
-        .refused(
-          .templateFailed,
-          message: Array("process \(Sys.processID) has \(threads) threads; forking it is unsafe".utf8)))
       return
     }
     let pid: Int32
