@@ -647,8 +647,9 @@ public struct Supervisor<Effects: SupervisorEffects> {
       guard !records[id]!.pendingForks.isEmpty else { return }
       let (child, client) = records[id]!.pendingForks.removeFirst()
       forksInFlight -= 1
-      discardUnborn(child)
-      if let client { effects.reply(client, .failure(code, message: Array("cannot fork \(describe(id)): ".utf8) + message)) }
+      let reason = String(decoding: message, as: UTF8.self)
+      discardUnborn(child, because: reason)
+      if let client { effects.reply(client, .failure(code, "cannot fork \(describe(id)): \(reason)")) }
     case .execFailed(let errno):
       execFailed(id, Errno(rawValue: errno))
     case .spawned(let pid, let errno):
@@ -666,11 +667,11 @@ public struct Supervisor<Effects: SupervisorEffects> {
     }
   }
 
-  private mutating func discardUnborn(_ child: UInt64) {
+  private mutating func discardUnborn(_ child: UInt64, because reason: String) {
     if records[child]?.hasControl == true { effects.closeControl(child) }
     // A spawn's only reply: its fork failed.
     if let r = records[child], r.spawned, let pending = r.pendingRun, let client = pending.client {
-      effects.reply(client, .failure(.templateFailed, "cannot spawn \(String(decoding: pending.spec.program, as: UTF8.self)): the fork failed"))
+      effects.reply(client, .failure(.templateFailed, "cannot spawn \(String(decoding: pending.spec.program, as: UTF8.self)): \(reason)"))
     }
     remove(child)
     // A wait that names it would never be answered otherwise.
@@ -772,7 +773,7 @@ public struct Supervisor<Effects: SupervisorEffects> {
     records[id] = r
     for (child, client) in forks {
       forksInFlight -= 1
-      discardUnborn(child)
+      discardUnborn(child, because: "\(describe(id)) died while forking")
       if let client { effects.reply(client, .failure(.templateFailed, "\(describe(id)) died while forking")) }
     }
     // The child may already have been reaped (a program that exits at once): the exec

@@ -220,6 +220,7 @@ struct SpawnTests {
     let (id, _) = try s.startSpawn()
     s.handle(.refused(.templateFailed, message: b("has 2 threads")), from: s.defaultTemplate!)
     #expect(s.replies(1).map(\.failureCode) == [.templateFailed])
+    #expect(s.replies(1).first?.failureMessage == "cannot spawn prog: has 2 threads")
     #expect(s.info(id) == nil)
   }
 

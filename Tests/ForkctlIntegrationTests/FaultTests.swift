@@ -144,7 +144,7 @@ private let halfFrameClient = #"""
     for (client, what) in [(spawn, "spawn client"), (keep, "keep-control spawn client")] {
       let r = w.finish(client, what)
       #expect(r.code == 125, "\(what)")
-      #expect(r.stderr == "forkctl: cannot spawn sh: the fork failed\n", "\(what)")
+      #expect(r.stderr == "forkctl: cannot spawn sh: process \(holder) (holder) died while forking\n", "\(what)")
     }
     // Every status that existed: the worker that had exited, the one that still ran (ended
     // now by a signal), and the template's own death.
