@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <poll.h>
 #include <sched.h>
 #include <signal.h>
 #include <spawn.h>
@@ -16,6 +17,15 @@
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+// The header spells these out so that Swift, which cannot see _GNU_SOURCE macros, can use them.
+_Static_assert(FORKCTL_EPOLLIN == EPOLLIN && FORKCTL_EPOLLOUT == EPOLLOUT && FORKCTL_EPOLLERR == EPOLLERR &&
+                   FORKCTL_EPOLLHUP == EPOLLHUP && FORKCTL_EPOLLRDHUP == EPOLLRDHUP,
+               "epoll event bits");
+_Static_assert(FORKCTL_EPOLL_CTL_ADD == EPOLL_CTL_ADD && FORKCTL_EPOLL_CTL_DEL == EPOLL_CTL_DEL &&
+                   FORKCTL_EPOLL_CTL_MOD == EPOLL_CTL_MOD,
+               "epoll_ctl operations");
+_Static_assert(FORKCTL_POLLRDHUP == POLLRDHUP, "POLLRDHUP");
 
 #ifndef CLOSE_RANGE_CLOEXEC
 #define CLOSE_RANGE_CLOEXEC (1U << 2)

@@ -252,10 +252,10 @@ public struct ForkctlConnection: ~Copyable, Sendable {
         }
         if ready[0] { break }
         while let sig = (try? forwarding.descriptor.next()) ?? nil {
-          try send(.signal(sig))
+          try send(.signal(sig.rawValue))
           // A terminal's stop request stops this process too, as it would a direct child's
           // parent shell job; the program was stopped first.
-          if sig == SignalForwarding.terminalStop { Sys.stopSelf() }
+          if sig == .terminalStop { Sys.stopSelf() }
         }
       }
     }
@@ -297,8 +297,9 @@ public struct ForkctlConnection: ~Copyable, Sendable {
 /// forwards them to the program, as if it were this process's direct child. It blocks them
 /// for the whole process: for a command-line client, not for a multi-threaded server.
 public final class SignalForwarding {
-  public static let signals: [Int32] = [2, 15, 1, 3, 10, 12, 28, 18, 20]
-  static let terminalStop: Int32 = 20
+  public static let signals: [Signal] = [
+    .interrupt, .terminate, .hangup, .quit, .user1, .user2, .windowChange, .continue, .terminalStop,
+  ]
   let descriptor: SignalDescriptor
 
   public init() throws(ForkctlError) {

@@ -42,7 +42,6 @@ private enum TokenKind: UInt64 {
 private func token(_ kind: TokenKind, _ n: UInt64) -> UInt64 { kind.rawValue << 60 | n }
 private let listenerToken: UInt64 = 0
 private let signalToken: UInt64 = 1
-private let epollRDHUP = Epoll.Interest(rawValue: 0x2000)
 
 /// A queued write: bytes, and descriptors to attach to its first byte.
 private struct Outgoing {
@@ -149,7 +148,7 @@ final class LoopState {
   }
 
   fileprivate func clientInterest(_ c: ClientConnection) -> Epoll.Interest {
-    c.busy && !c.attached ? epollRDHUP : Epoll.Interest.readable.union(epollRDHUP)
+    c.busy && !c.attached ? .readHangup : [.readable, .readHangup]
   }
 }
 
@@ -219,9 +218,9 @@ struct LoopEffects: SupervisorEffects {
 
   mutating func close(_ fd: FileDescriptor) { fd.closeQuietly() }
 
-  mutating func signal(_ pid: Int32, _ signal: Int32) throws(Errno) { try Sys.kill(pid, signal) }
+  mutating func signal(_ pid: Int32, _ signal: Int32) throws(Errno) { try Sys.kill(pid, Signal(rawValue: signal)) }
 
-  mutating func signalGroup(_ pid: Int32, _ signal: Int32) { try? Sys.signalGroup(pid, signal) }
+  mutating func signalGroup(_ pid: Int32, _ signal: Int32) { try? Sys.signalGroup(pid, Signal(rawValue: signal)) }
 
   mutating func attach(_ client: ClientID, _ reply: Reply?, fds: [FileDescriptor]) {
     guard let c = state.clients[client] else {
@@ -251,7 +250,7 @@ struct LoopEffects: SupervisorEffects {
 
 /// The daemon process.
 public struct Daemon {
-  public static let signals: [Int32] = [17 /* SIGCHLD */, 15 /* SIGTERM */, 2 /* SIGINT */, 1 /* SIGHUP */]
+  public static let signals: [Signal] = [.child, .terminate, .interrupt, .hangup]
 
   /// Runs the daemon until shutdown or a terminating signal. Returns the exit code.
   public static func run(_ config: DaemonConfiguration) -> Int32 {
@@ -361,10 +360,10 @@ public struct Daemon {
           acceptClients(listener, config, state, &nextClient, &supervisor)
         case .special:
           while let sig = try signals.next() {
-            if sig == 17 {
+            if sig == .child {
               while let (pid, value) = try reap() { supervisor.childExited(pid: pid, status: value) }
             } else {
-              log("forkctl daemon: signal \(sig), shutting down")
+              log("forkctl daemon: signal \(sig.rawValue), shutting down")
               state.stopping = true
               exitCode = 0
             }
@@ -474,7 +473,7 @@ public struct Daemon {
   /// How long the listener rests after an accept error that no refusal could clear.
   private static let listenerPause: Int64 = 100
 
-  private static func openSpare() -> FileDescriptor? { try? Sys.open("/dev/null", flags: 0 /* O_RDONLY */) }
+  private static func openSpare() -> FileDescriptor? { try? Sys.open("/dev/null", .readOnly) }
 
   private enum DescriptorRefusal { case refused, backlogEmpty, impossible }
 
@@ -631,7 +630,7 @@ public struct Daemon {
         return refuse(id, c, .limitReached, message, state, &supervisor)
       }
       handleBufferedRequests(id, state, &supervisor)
-    } else if !interest.intersection([.hangup, .error, epollRDHUP]).isEmpty {
+    } else if !interest.intersection([.hangup, .error, .readHangup]).isEmpty {
       return dropClient(id, state, &supervisor)
     }
   }

@@ -22,6 +22,8 @@ public struct Epoll: ~Copyable {
     public static let writable = Interest(rawValue: FORKCTL_EPOLLOUT)
     public static let hangup = Interest(rawValue: FORKCTL_EPOLLHUP)
     public static let error = Interest(rawValue: FORKCTL_EPOLLERR)
+    /// The peer shut down its writing half or closed (EPOLLRDHUP, epoll_ctl(2)).
+    public static let readHangup = Interest(rawValue: FORKCTL_EPOLLRDHUP)
   }
 
   private func control(_ op: CInt, _ target: FileDescriptor, _ interest: Interest, _ token: UInt64) throws(Errno) {
@@ -32,17 +34,17 @@ public struct Epoll: ~Copyable {
 
   /// The corresponding C function is `epoll_ctl(EPOLL_CTL_ADD)`.
   public func add(_ target: FileDescriptor, _ interest: Interest, token: UInt64) throws(Errno) {
-    try control(1, target, interest, token)
+    try control(FORKCTL_EPOLL_CTL_ADD, target, interest, token)
   }
 
   /// The corresponding C function is `epoll_ctl(EPOLL_CTL_MOD)`.
   public func modify(_ target: FileDescriptor, _ interest: Interest, token: UInt64) throws(Errno) {
-    try control(3, target, interest, token)
+    try control(FORKCTL_EPOLL_CTL_MOD, target, interest, token)
   }
 
   /// The corresponding C function is `epoll_ctl(EPOLL_CTL_DEL)`.
   public func remove(_ target: FileDescriptor) {
-    _ = forkctl_epoll_ctl(fd.rawValue, 2, target.rawValue, 0, 0)
+    _ = forkctl_epoll_ctl(fd.rawValue, FORKCTL_EPOLL_CTL_DEL, target.rawValue, 0, 0)
   }
 
   /// Waits for events; -1 waits for ever. The corresponding C function is `epoll_wait`.
@@ -60,8 +62,8 @@ public struct SignalDescriptor: ~Copyable {
   public let fd: FileDescriptor
 
   /// Blocks `signals` and opens a signalfd for them.
-  public init(_ signals: [Int32]) throws(Errno) {
-    let list = signals + [0]
+  public init(_ signals: [Signal]) throws(Errno) {
+    let list = signals.map(\.rawValue) + [0]
     if forkctl_block_signals(list) < 0 { throw currentErrno() }
     let fd = forkctl_signalfd(list)
     if fd < 0 { throw currentErrno() }
@@ -71,10 +73,10 @@ public struct SignalDescriptor: ~Copyable {
   deinit { fd.closeQuietly() }
 
   /// The next pending signal, nil when none.
-  public func next() throws(Errno) -> Int32? {
+  public func next() throws(Errno) -> Signal? {
     let s = forkctl_read_signalfd(fd.rawValue)
     if s < 0 { throw currentErrno() }
-    return s == 0 ? nil : s
+    return s == 0 ? nil : Signal(rawValue: s)
   }
 }
 

@@ -105,11 +105,14 @@ public enum Sys {
     return (FileDescriptor(rawValue: fds[0]), FileDescriptor(rawValue: fds[1]))
   }
 
-  /// Opens a file close-on-exec. The corresponding C function is `open`.
-  public static func open(_ path: String, flags: CInt, mode: mode_t = 0o600) throws(Errno)
-    -> FileDescriptor
-  {
-    let fd = try retrying { Glibc.open(path, flags | O_CLOEXEC, mode) }
+  /// Opens a file close-on-exec (whether or not `options` says so); `permissions` apply only
+  /// when `options` has `.create`. The corresponding C function is `open`.
+  public static func open(
+    _ path: String, _ access: FileDescriptor.AccessMode, options: FileDescriptor.OpenOptions = [],
+    permissions: FilePermissions = [.ownerReadWrite]
+  ) throws(Errno) -> FileDescriptor {
+    let flags = access.rawValue | options.union(.closeOnExec).rawValue
+    let fd = try retrying { Glibc.open(path, flags, permissions.rawValue) }
     return FileDescriptor(rawValue: fd)
   }
 
@@ -122,8 +125,8 @@ public enum Sys {
   }
 
   /// Sends `signal` to `pid`. The corresponding C function is `kill`.
-  public static func kill(_ pid: Int32, _ signal: Int32) throws(Errno) {
-    if Glibc.kill(pid, signal) < 0 { throw currentErrno() }
+  public static func kill(_ pid: Int32, _ signal: Signal) throws(Errno) {
+    if Glibc.kill(pid, signal.rawValue) < 0 { throw currentErrno() }
   }
 
   /// Collects one exited child without blocking: nil when none is waiting.
@@ -183,13 +186,13 @@ public enum Sys {
 
   /// Restores `signal`'s default action and raises it on this process: how a client dies the
   /// way its worker died, so that a shell sees the same status.
-  public static func reraise(_ signal: Int32) { forkctl_reraise(signal) }
+  public static func reraise(_ signal: Signal) { forkctl_reraise(signal.rawValue) }
 
   /// Sends `signal` to the process group `pid` leads, or to `pid` alone while it leads
   /// none yet. The corresponding C function is `killpg`.
-  public static func signalGroup(_ pid: Int32, _ signal: Int32) throws(Errno) {
-    if Glibc.kill(-pid, signal) == 0 { return }
-    if Glibc.kill(pid, signal) < 0 { throw currentErrno() }
+  public static func signalGroup(_ pid: Int32, _ signal: Signal) throws(Errno) {
+    if Glibc.kill(-pid, signal.rawValue) == 0 { return }
+    if Glibc.kill(pid, signal.rawValue) < 0 { throw currentErrno() }
   }
 
   /// Makes this process the leader of a new process group. The corresponding C function
@@ -224,7 +227,7 @@ public enum Sys {
   /// Whether `fd` is readable, hung up or broken right now, without waiting. The
   /// corresponding C function is `poll`.
   public static func isReadableNow(_ fd: FileDescriptor) -> Bool {
-    var p = pollfd(fd: fd.rawValue, events: Int16(POLLIN) | Int16(bitPattern: 0x2000 /* POLLRDHUP */), revents: 0)
+    var p = pollfd(fd: fd.rawValue, events: Int16(POLLIN) | Int16(FORKCTL_POLLRDHUP), revents: 0)
     return poll(&p, 1, 0) != 0
   }
 
@@ -481,12 +484,12 @@ extension Sys {
 extension Sys {
   /// Opens or creates a file read-write, 0600 (a lock file).
   public static func openOrCreate(_ path: String) throws(Errno) -> FileDescriptor {
-    try open(path, flags: O_RDWR | O_CREAT)
+    try open(path, .readWrite, options: .create)
   }
 
   /// Opens or creates a file for appending, 0600 (a log).
   public static func openForAppending(_ path: String) throws(Errno) -> FileDescriptor {
-    try open(path, flags: O_WRONLY | O_CREAT | O_APPEND)
+    try open(path, .writeOnly, options: [.create, .append])
   }
 }
 

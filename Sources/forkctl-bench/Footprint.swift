@@ -73,7 +73,7 @@ enum Footprint {
   static func daemonPID(_ socket: String) -> Int32 {
     let path = socket + ".pid"
     do {
-      let fd = try Sys.open(path, flags: O_RDONLY)
+      let fd = try Sys.open(path, .readOnly)
       defer { fd.closeQuietly() }
       let text = String(decoding: try fd.readAll(), as: UTF8.self)
       guard let pid = Int32(text.split(separator: "\n").first ?? "") else { fail("\(path) holds no pid: '\(text)'") }

@@ -179,7 +179,7 @@ func residentKB(of pid: Int32) -> Int {
   let path = "/proc/\(pid)/status"
   let text: String
   do {
-    let fd = try Sys.open(path, flags: O_RDONLY)
+    let fd = try Sys.open(path, .readOnly)
     defer { fd.closeQuietly() }
     text = String(decoding: try fd.readAll(), as: UTF8.self)
   } catch {

@@ -1,4 +1,5 @@
 import ForkctlClient
+import ForkctlSys
 
 struct Kill: Subcommand {
   static let name = "kill"
@@ -18,7 +19,7 @@ struct Kill: Subcommand {
     """
 
   var client = ClientOptions()
-  var signal: Int32 = 15
+  var signal = Signal.terminate
   var ids: [String] = []
 
   init(parsing arguments: inout Arguments) throws(ArgumentError) {
@@ -36,21 +37,14 @@ struct Kill: Subcommand {
     if ids.isEmpty { throw .usage("kill needs at least one id") }
   }
 
-  static let names: [String: Int32] = [
-    "HUP": 1, "INT": 2, "QUIT": 3, "ILL": 4, "TRAP": 5, "ABRT": 6, "BUS": 7, "FPE": 8, "KILL": 9,
-    "USR1": 10, "SEGV": 11, "USR2": 12, "PIPE": 13, "ALRM": 14, "TERM": 15, "STKFLT": 16,
-    "CHLD": 17, "CONT": 18, "STOP": 19, "TSTP": 20, "TTIN": 21, "TTOU": 22, "URG": 23,
-    "XCPU": 24, "XFSZ": 25, "VTALRM": 26, "PROF": 27, "WINCH": 28, "IO": 29, "PWR": 30, "SYS": 31,
-  ]
-
-  static func number(_ s: String) -> Int32? {
-    if let n = Int32(s), n >= 0, n <= 64 { return n }
-    let upper = s.uppercased()
-    return names[upper.hasPrefix("SIG") ? String(upper.dropFirst(3)) : upper]
+  /// A number 0...64 (0 checks that the process exists, as kill(1) does) or a name.
+  static func number(_ s: String) -> Signal? {
+    if let n = Int32(s), n >= 0, n <= 64 { return Signal(rawValue: n) }
+    return Signal(name: s)
   }
 
   func run() throws(Exit) {
     var c = try client.connect()
-    try reporting { () throws(ForkctlError) in try c.kill(ids, signal: signal) }
+    try reporting { () throws(ForkctlError) in try c.kill(ids, signal: signal.rawValue) }
   }
 }

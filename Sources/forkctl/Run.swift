@@ -150,7 +150,7 @@ func exitLike(_ status: ExitStatus) -> Never {
   switch status {
   case .exited(let code): Sys.exitProcess(code)
   case .signaled(let sig, _):
-    Sys.reraise(sig)
+    Sys.reraise(Signal(rawValue: sig))
     Sys.exitProcess(128 + sig)
   }
 }

@@ -34,8 +34,8 @@ extension World {
   ) -> Outcome {
     let out = "\(dir)/\(tag).out"
     let err = "\(dir)/\(tag).err"
-    let o = try! Sys.open(out, flags: O_WRONLY | O_CREAT | O_TRUNC)
-    let e = try! Sys.open(err, flags: O_WRONLY | O_CREAT | O_TRUNC)
+    let o = try! Sys.open(out, .writeOnly, options: [.create, .truncate])
+    let e = try! Sys.open(err, .writeOnly, options: [.create, .truncate])
     let groupOption = groups.isEmpty ? "--clear-groups" : "--groups=" + groups.map(String.init).joined(separator: ",")
     let pid = try! Sys.spawn(
       path: setprivBinary,
@@ -358,7 +358,7 @@ func rawRefusal(_ w: World, uid: UInt32, sourceLocation: SourceLocation = #_sour
     // State of the daemon only: a descriptor it inherited, a variable in its environment,
     // SIGUSR1 and SIGUSR2 ignored from its start, and what it sets up itself (signals
     // blocked for its signalfd, SIGPIPE ignored, sockets, epoll, its pid file).
-    let marker = try Sys.open(w.dir + "/daemon-only", flags: O_RDONLY | O_CREAT)
+    let marker = try Sys.open(w.dir + "/daemon-only", .readOnly, options: .create)
     let daemon = startAccessDaemon(w, environment: ["FORKCTL_TEST_SECRET=1"], extraFD: marker)
     marker.closeQuietly()
     let daemonFDs = openDescriptors(daemon)

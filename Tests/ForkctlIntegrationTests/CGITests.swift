@@ -90,7 +90,7 @@ final class CGIServer {
     writeFile(conf, config)
     // Socket activation: the socket on fd 3, LISTEN_FDS=1 and LISTEN_PID the pid that
     // lighttpd will have, which `exec` keeps.
-    let out = try! Sys.open(output, flags: O_WRONLY | O_CREAT | O_TRUNC | O_APPEND, mode: 0o644)
+    let out = try! Sys.open(output, .writeOnly, options: [.create, .truncate, .append], permissions: FilePermissions(rawValue: 0o644))
     pid = try! Sys.spawn(
       path: "/bin/sh",
       arguments: ["sh", "-c", "LISTEN_PID=$$; export LISTEN_PID; exec \"$0\" -D -f \"$1\"", lighttpdBinary, conf],
@@ -152,7 +152,7 @@ final class CGIServer {
   func stop() -> ExitStatusValue? {
     guard !stopped else { return nil }
     stopped = true
-    try? Sys.kill(pid, SIGTERM)
+    try? Sys.kill(pid, .terminate)
     return try? Sys.waitChild(pid)
   }
 
@@ -322,8 +322,8 @@ func lighttpdErrorPage(_ status: String) -> String {
     #expect(eventually("the warm-up worker and its client are gone") { settled() })
     let fdsBefore = openDescriptors(daemon)
 
-    let out = try Sys.open(w.dir + "/load.out", flags: O_WRONLY | O_CREAT | O_TRUNC)
-    let err = try Sys.open(w.dir + "/load.err", flags: O_WRONLY | O_CREAT | O_TRUNC)
+    let out = try Sys.open(w.dir + "/load.out", .writeOnly, options: [.create, .truncate])
+    let err = try Sys.open(w.dir + "/load.err", .writeOnly, options: [.create, .truncate])
     let load = try Sys.spawn(
       path: python3Binary,
       arguments: ["python3", cgiFixtures + "/load.py", "127.0.0.1", String(server.port), "2000", "8"],

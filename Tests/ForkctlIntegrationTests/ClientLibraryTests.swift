@@ -44,7 +44,7 @@ import Synchronization
   func spawnAndWait() throws {
     let w = World()
     let client = ForkctlClient(socketPath: w.socket, daemonExecutable: forkctlBinary)
-    let out = try Sys.open(w.dir + "/lib.out", flags: O_WRONLY | O_CREAT | O_TRUNC)
+    let out = try Sys.open(w.dir + "/lib.out", .writeOnly, options: [.create, .truncate])
     defer { out.closeQuietly() }
     // It waits for end of file on stdin, so it is alive when the daemon opens its pidfd.
     let gate = try Sys.pipe()
@@ -80,7 +80,7 @@ import Synchronization
   func stepByStep() throws {
     let w = World()
     let client = ForkctlClient(socketPath: w.socket, daemonExecutable: forkctlBinary)
-    let out = try Sys.open(w.dir + "/steps.out", flags: O_WRONLY | O_CREAT | O_TRUNC)
+    let out = try Sys.open(w.dir + "/steps.out", .writeOnly, options: [.create, .truncate])
     defer { out.closeQuietly() }
     let a = try client.new(name: "step")
     try client.sendFDs("step", [(out, 1)])
@@ -125,7 +125,7 @@ import Synchronization
   func signalWhileWaiting() throws {
     let w = World()
     let client = ForkctlClient(socketPath: w.socket, daemonExecutable: forkctlBinary)
-    let out = try Sys.open(w.dir + "/trap.out", flags: O_WRONLY | O_CREAT | O_TRUNC)
+    let out = try Sys.open(w.dir + "/trap.out", .writeOnly, options: [.create, .truncate])
     let p = try client.spawn(
       program: Array("/bin/sh".utf8),
       arguments: ["-c", "trap 'exit 42' USR1; echo ready; while :; do sleep 0.05; done"].map { Array($0.utf8) },
@@ -210,7 +210,7 @@ final class SpawnedBox: Sendable {
   func runWithoutEnvironment() throws {
     let w = World()
     let client = ForkctlClient(socketPath: w.socket, daemonExecutable: forkctlBinary)
-    let out = try Sys.open(w.dir + "/env.out", flags: O_WRONLY | O_CREAT | O_TRUNC)
+    let out = try Sys.open(w.dir + "/env.out", .writeOnly, options: [.create, .truncate])
     defer { out.closeQuietly() }
     let p = try client.new()
     try client.sendFDs(String(p.id), [(out, 1)])

@@ -6,7 +6,7 @@ import Testing
 @Suite struct CommandTests {
   @Test func shellSessionFromTheManualEchoesSentArgument() {
     let w = World()
-    let out = try! Sys.open(w.dir + "/echo.out", flags: O_WRONLY | O_CREAT | O_TRUNC)
+    let out = try! Sys.open(w.dir + "/echo.out", .writeOnly, options: [.create, .truncate])
     let id = w.ok(["new"])
     #expect(Int(id) != nil, "new prints an id, got \(id)")
     w.ok(["send-fd", id, "0", "1", "2"], fds: [1: out])
@@ -19,7 +19,7 @@ import Testing
 
   @Test func argvIsProgramThenSentStringsThenArgsByteForByte() {
     let w = World()
-    let out = try! Sys.open(w.dir + "/argv", flags: O_WRONLY | O_CREAT | O_TRUNC)
+    let out = try! Sys.open(w.dir + "/argv", .writeOnly, options: [.create, .truncate])
     let id = w.ok(["new"])
     w.ok(["send-fd", id, "1=9"], fds: [9: out])
     w.ok(["send-arg", id, "-c", "printf '[%s]' \"$0\" \"$@\"", "zero", "a b", ""])
@@ -30,8 +30,8 @@ import Testing
 
   @Test func workerHoldsExactlyTheSentDescriptorsOnTheirTargets() {
     let w = World()
-    let a = try! Sys.open(w.dir + "/a", flags: O_WRONLY | O_CREAT)
-    let b = try! Sys.open(w.dir + "/b", flags: O_WRONLY | O_CREAT)
+    let a = try! Sys.open(w.dir + "/a", .writeOnly, options: .create)
+    let b = try! Sys.open(w.dir + "/b", .writeOnly, options: .create)
     let id = w.ok(["new"])
     // Caller's 7 on 5; caller's 8 on the lowest free number (0); 1 and 2 not sent.
     w.ok(["send-fd", id, "5=7", "8"], fds: [7: a, 8: b])
@@ -98,7 +98,7 @@ import Testing
       assert kind == 0x81 and len(fds) == 1, (kind, fds)
       os.write(fds[0], ("got " + " ".join(words) + "\\n").encode())
       """)
-    let out = try! Sys.open(w.dir + "/late.out", flags: O_WRONLY | O_CREAT | O_TRUNC)
+    let out = try! Sys.open(w.dir + "/late.out", .writeOnly, options: [.create, .truncate])
     let id = w.ok(["new"])
     w.ok(["run", id, "--keep-control", "--", "python3", script])
     w.ok(["send-arg", id, "late", "words"])
@@ -110,7 +110,7 @@ import Testing
 
   @Test func forkClonesEverySentStringAndDescriptor() {
     let w = World()
-    let log = try! Sys.open(w.dir + "/log", flags: O_WRONLY | O_CREAT | O_APPEND)
+    let log = try! Sys.open(w.dir + "/log", .writeOnly, options: [.create, .append])
     let t = w.ok(["exec", "--name", "tpl"])
     w.ok(["send-fd", "tpl", "3=6"], fds: [6: log])
     w.ok(["send-arg", "tpl", "-c", "printf '%s|' \"$@\" >&3", "x"])
@@ -198,7 +198,7 @@ import Testing
 
   @Test func environmentAndWorkingDirectoryAreTheCallers() {
     let w = World()
-    let out = try! Sys.open(w.dir + "/env", flags: O_WRONLY | O_CREAT | O_TRUNC)
+    let out = try! Sys.open(w.dir + "/env", .writeOnly, options: [.create, .truncate])
     let id = w.ok(["new"])
     w.ok(["send-fd", id, "1=5"], fds: [5: out])
     w.ok(["run", id, "--wait", "--env", "EXTRA=a=b", "--", "sh", "-c", "echo \"$EXTRA $FORKCTL_SOCKET\"; pwd"])

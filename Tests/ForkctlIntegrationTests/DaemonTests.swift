@@ -135,7 +135,7 @@ func daemons(for socket: String) -> [Int32] {
     ]
     for (bytes, withFD) in bad {
       let s = try UnixSocket.connect(to: w.socket)
-      let extra = withFD ? [try Sys.open("/dev/null", flags: O_RDONLY)] : []
+      let extra = withFD ? [try Sys.open("/dev/null", .readOnly)] : []
       _ = try UnixSocket.send(s, bytes[...], fds: extra)
       for f in extra { f.closeQuietly() }
       var channel = FrameChannel(s)

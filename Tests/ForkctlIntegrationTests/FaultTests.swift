@@ -218,7 +218,7 @@ private let halfFrameClient = #"""
     // (which only the daemon holds once the client has sent it) and /dev/null.
     let gate = try Sys.pipe()
     let out = "\(w.dir)/half.out"
-    let o = try Sys.open(out, flags: O_WRONLY | O_CREAT | O_TRUNC)
+    let o = try Sys.open(out, .writeOnly, options: [.create, .truncate])
     let python = try Sys.spawn(
       path: python3Binary, arguments: ["python3", "-c", halfFrameClient, w.socket],
       environment: ["PATH=/usr/bin:/bin", "LC_ALL=C.UTF-8"], fds: [nil, o, FileDescriptor(rawValue: 2), gate.write])
@@ -324,7 +324,7 @@ private let halfFrameClient = #"""
     let w = World()
     let limit = 32
     let log = "\(w.dir)/daemon.log"
-    let logFD = try Sys.open(log, flags: O_WRONLY | O_CREAT | O_TRUNC)
+    let logFD = try Sys.open(log, .writeOnly, options: [.create, .truncate])
     let ready = try Sys.pipe()
     let daemon = try Sys.spawn(
       path: "/bin/sh",
@@ -399,7 +399,7 @@ private let halfFrameClient = #"""
     let new = failureText(exchange(last, .new(name: [])))
     #expect(new?.code == .templateFailed)
     #expect(new?.message == "cannot create a control socket: Too many open files")
-    let devNull = try Sys.open("/dev/null", flags: O_RDONLY)
+    let devNull = try Sys.open("/dev/null", .readOnly)
     let sendFD = failureText(exchange(last, .sendFDs(ref: Array("sink".utf8), targets: [nil]), fds: [devNull]))
     devNull.closeQuietly()
     #expect(sendFD?.code == .limitReached)
@@ -502,7 +502,7 @@ private let halfFrameClient = #"""
     // The library, the program's descriptors given explicitly.
     do {
       let client = ForkctlClient(socketPath: w.socket, daemonExecutable: forkctlBinary)
-      let devNull = try Sys.open("/dev/null", flags: O_RDWR)
+      let devNull = try Sys.open("/dev/null", .readWrite)
       defer { devNull.closeQuietly() }
       let p = try client.spawn(
         program: Array("/bin/sh".utf8), arguments: [Array("-c".utf8), Array("exec 0<&- 1>&- 2>&-; exit 9".utf8)],

@@ -31,13 +31,13 @@ func makeTemporaryDirectory() -> String {
 }
 
 func readFile(_ path: String) -> String {
-  guard let fd = try? Sys.open(path, flags: O_RDONLY) else { return "" }
+  guard let fd = try? Sys.open(path, .readOnly) else { return "" }
   defer { fd.closeQuietly() }
   return String(decoding: (try? fd.readAll()) ?? [], as: UTF8.self)
 }
 
 func writeFile(_ path: String, _ text: String, mode: mode_t = 0o644) {
-  let fd = try! Sys.open(path, flags: O_WRONLY | O_CREAT | O_TRUNC, mode: mode)
+  let fd = try! Sys.open(path, .writeOnly, options: [.create, .truncate], permissions: FilePermissions(rawValue: mode))
   try! fd.writeAll(Array(text.utf8))
   fd.closeQuietly()
 }
@@ -65,8 +65,8 @@ final class World {
     counter += 1
     let out = "\(dir)/out.\(counter)"
     let err = "\(dir)/err.\(counter)"
-    let o = try! Sys.open(out, flags: O_WRONLY | O_CREAT | O_TRUNC)
-    let e = try! Sys.open(err, flags: O_WRONLY | O_CREAT | O_TRUNC)
+    let o = try! Sys.open(out, .writeOnly, options: [.create, .truncate])
+    let e = try! Sys.open(err, .writeOnly, options: [.create, .truncate])
     var fds: [FileDescriptor?] = [stdin, o, e]
     let highest = extra.keys.max() ?? 2
     while fds.count <= highest { fds.append(nil) }

@@ -146,7 +146,7 @@ extension ExitStatusValue {
       ledger.record(i, .status(try forkctl(["spawn", "--", "/bin/sh", "-c", script(i)]).exitStatus))
       return
     }
-    let o = try Sys.open(out, flags: O_WRONLY | O_CREAT | O_TRUNC)
+    let o = try Sys.open(out, .writeOnly, options: [.create, .truncate])
     let made = try forkctl(["new"], stdout: o)
     o.closeQuietly()
     let printed = readFile(out).split(separator: "\n").first.map(String.init) ?? ""
@@ -226,7 +226,7 @@ extension ExitStatusValue {
           return
         }
         let c = t - Self.libraryThreads
-        guard let log = try? Sys.open("\(dir)/cli\(c).err", flags: O_WRONLY | O_CREAT | O_APPEND) else {
+        guard let log = try? Sys.open("\(dir)/cli\(c).err", .writeOnly, options: [.create, .append]) else {
           return failures.add("cannot open the log of CLI client \(c)")
         }
         defer { log.closeQuietly() }

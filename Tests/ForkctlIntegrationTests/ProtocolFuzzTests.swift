@@ -534,7 +534,7 @@ struct FuzzGenerator {
     w.ok(["spawn", "true"])
     let daemon = w.daemonPID
     try #require(daemon > 0, "no daemon")
-    let devNull = try Sys.open("/dev/null", flags: O_RDONLY)
+    let devNull = try Sys.open("/dev/null", .readOnly)
     defer { devNull.closeQuietly() }
     var warmUp = FuzzGenerator(rng: FuzzRandom(seed: seed ^ 0x5eed))
     let warmUpFailures = runGarbage(w, &warmUp, count: 300, devNull: devNull).failures

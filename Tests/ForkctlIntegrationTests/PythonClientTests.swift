@@ -22,8 +22,8 @@ let pythonFixtures: String = {
     // stdout and stderr to files; the workers write to the same stdout as the script.
     let out = "\(w.dir)/python.out"
     let err = "\(w.dir)/python.err"
-    let o = try Sys.open(out, flags: O_WRONLY | O_CREAT | O_TRUNC)
-    let e = try Sys.open(err, flags: O_WRONLY | O_CREAT | O_TRUNC)
+    let o = try Sys.open(out, .writeOnly, options: [.create, .truncate])
+    let e = try Sys.open(err, .writeOnly, options: [.create, .truncate])
     let pid = try Sys.spawn(
       path: python3Binary, arguments: ["python3", pythonFixtures + "/exercise.py", w.socket],
       environment: ["PATH=/usr/bin:/bin", "HOME=\(w.dir)", "LC_ALL=C.UTF-8", "PYTHONDONTWRITEBYTECODE=1"], fds: [nil, o, e])

@@ -12,8 +12,8 @@ extension World {
   func startScript(_ script: String, stdin: FileDescriptor? = nil, tag: String) -> (pid: Int32, out: String, err: String) {
     let out = "\(dir)/\(tag).out"
     let err = "\(dir)/\(tag).err"
-    let o = try! Sys.open(out, flags: O_WRONLY | O_CREAT | O_TRUNC)
-    let e = try! Sys.open(err, flags: O_WRONLY | O_CREAT | O_TRUNC)
+    let o = try! Sys.open(out, .writeOnly, options: [.create, .truncate])
+    let e = try! Sys.open(err, .writeOnly, options: [.create, .truncate])
     defer {
       o.closeQuietly()
       e.closeQuietly()
@@ -32,7 +32,7 @@ extension World {
 }
 
 func readBytes(_ path: String) -> [UInt8] {
-  guard let fd = try? Sys.open(path, flags: O_RDONLY) else { return [] }
+  guard let fd = try? Sys.open(path, .readOnly) else { return [] }
   defer { fd.closeQuietly() }
   return (try? fd.readAll(limit: 64 << 20)) ?? []
 }
@@ -113,7 +113,7 @@ func workers(_ w: World, running program: String) -> [Int32] {
       x ^= x << 5
       bytes[i] = UInt8(truncatingIfNeeded: x)
     }
-    let f = try! Sys.open(input, flags: O_WRONLY | O_CREAT | O_TRUNC)
+    let f = try! Sys.open(input, .writeOnly, options: [.create, .truncate])
     try! f.writeAll(bytes)
     f.closeQuietly()
     let r = w.script(#"$F spawn cat < "\#(input)" > "\#(input).out""#)

@@ -118,10 +118,16 @@ void forkctl_ignore_sigpipe(void);
 #define FORKCTL_EPOLLOUT 0x004u
 #define FORKCTL_EPOLLERR 0x008u
 #define FORKCTL_EPOLLHUP 0x010u
+#define FORKCTL_EPOLLRDHUP 0x2000u
+#define FORKCTL_EPOLL_CTL_ADD 1
+#define FORKCTL_EPOLL_CTL_DEL 2
+#define FORKCTL_EPOLL_CTL_MOD 3
 int forkctl_epoll_create(void);
 int forkctl_epoll_ctl(int epfd, int op, int fd, uint32_t events, uint64_t token);
-/// op: 1 add, 2 delete, 3 modify (EPOLL_CTL_*).
 int forkctl_epoll_wait(int epfd, uint64_t *tokens, uint32_t *events, int max, int timeout_ms);
+
+/// poll(2)'s POLLRDHUP, which glibc's <poll.h> declares only under _GNU_SOURCE.
+#define FORKCTL_POLLRDHUP 0x2000
 
 /// pidfd_open(2): a close-on-exec descriptor for process `pid`; -1 with errno (ENOSYS on
 /// kernels before 5.3).
