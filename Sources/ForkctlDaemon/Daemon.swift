@@ -348,7 +348,7 @@ public struct Daemon {
         timeout = Int32(clamping: max(0, deadline - Sys.monotonicMilliseconds()))
       }
       try state.epoll.wait(into: &events, timeoutMS: timeout)
-      if supervisor.nextDeadline != nil { supervisor.deadlinesPassed(now: Sys.monotonicMilliseconds()) }
+      if supervisor.nextDeadline != nil { supervisor.handle(.tick(now: Sys.monotonicMilliseconds())) }
       if let until = state.listenerPausedUntil, Sys.monotonicMilliseconds() >= until {
         resumeListener(listener, state)
       }
@@ -361,7 +361,7 @@ public struct Daemon {
         case .special:
           while let sig = try signals.next() {
             if sig == .child {
-              while let (pid, value) = try reap() { supervisor.childExited(pid: pid, status: value) }
+              while let (pid, value) = try reap() { supervisor.handle(.childExited(pid: pid, status: value)) }
             } else {
               log("forkctl daemon: signal \(sig.rawValue), shutting down")
               state.stopping = true
@@ -401,7 +401,7 @@ public struct Daemon {
     state.statusPipes.removeAll()
     // Process objects that never ran exit when their control socket closes; programs that
     // are running keep running (they belong to their users, not to this daemon).
-    supervisor.closeAllControls()
+    supervisor.handle(.stopping)
     // Reap those that exit, so none is left a zombie under an init that does not reap.
     // Bounded: one that is stuck is left behind after 2 s.
     var rounds = 0
@@ -409,7 +409,7 @@ public struct Daemon {
       rounds += 1
       try state.epoll.wait(into: &events, timeoutMS: 100)
       while try signals.next() != nil {}
-      while let (pid, value) = try reap() { supervisor.childExited(pid: pid, status: value) }
+      while let (pid, value) = try reap() { supervisor.handle(.childExited(pid: pid, status: value)) }
     }
     return exitCode
   }
@@ -462,7 +462,7 @@ public struct Daemon {
       state.clients[id] = c
       do {
         try state.epoll.add(fd, state.clientInterest(c), token: token(.client, id))
-        supervisor.clientConnected(id, uid: uid)
+        supervisor.handle(.clientConnected(id, uid: uid))
       } catch {
         state.clients[id] = nil
         turnAway(fd, .internalError, "cannot watch the connection: \(Sys.describe(error))")
@@ -569,7 +569,7 @@ public struct Daemon {
     c.peer.closeReceived()
     for o in c.peer.queue { for f in o.fds { f.closeQuietly() } }
     c.peer.fd.closeQuietly()
-    supervisor.clientGone(id, repliesUnread: unread)
+    supervisor.handle(.clientGone(id, repliesUnread: unread))
   }
 
   /// What reading a peer came to.
@@ -660,7 +660,7 @@ public struct Daemon {
         return refuseGarbage(id, c, error, state, &supervisor)
       }
       if case .signal = request {
-        supervisor.handle(request, fds: fds, from: id)
+        supervisor.handle(.request(request, fds: fds, from: id))
         continue
       }
       if c.busy {
@@ -672,7 +672,7 @@ public struct Daemon {
       c.busy = true
       try? state.epoll.modify(
         c.peer.fd, state.clientInterest(c).union(c.peer.wantsWrite ? .writable : []), token: token(.client, id))
-      supervisor.handle(request, fds: fds, from: id)
+      supervisor.handle(.request(request, fds: fds, from: id))
       return
     }
   }
@@ -705,7 +705,7 @@ public struct Daemon {
     guard let p = state.controls[id] else { return }
     if interest.contains(.writable) {
       if !state.flush(p, token: token(.control, id), baseInterest: .readable) {
-        return supervisor.controlClosed(id)
+        return supervisor.handle(.controlClosed(id))
       }
     }
     guard !interest.intersection([.readable, .hangup, .error]).isEmpty else { return }
@@ -730,10 +730,10 @@ public struct Daemon {
         open = false
         break
       }
-      supervisor.handle(report, from: id)
+      supervisor.handle(.report(report, from: id))
       if state.controls[id] == nil { return }
     }
-    if !open { supervisor.controlClosed(id) }
+    if !open { supervisor.handle(.controlClosed(id)) }
   }
 
   private static func serviceStatusPipe(_ id: UInt64, _ state: LoopState, _ supervisor: inout Supervisor<LoopEffects>) {
@@ -746,9 +746,9 @@ public struct Daemon {
     fd.closeQuietly()
     if bytes.count == 4 {
       let raw = UInt32(bytes[0]) | UInt32(bytes[1]) << 8 | UInt32(bytes[2]) << 16 | UInt32(bytes[3]) << 24
-      supervisor.statusPipeResult(id, failure: Errno(rawValue: Int32(bitPattern: raw)))
+      supervisor.handle(.execOutcome(id, failure: Errno(rawValue: Int32(bitPattern: raw))))
     } else {
-      supervisor.statusPipeResult(id, failure: nil)
+      supervisor.handle(.execOutcome(id, failure: nil))
     }
   }
 }

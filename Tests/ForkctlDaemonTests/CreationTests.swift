@@ -135,7 +135,7 @@ struct CreationTests {
     #expect(child.role == .forked)
     #expect(child.name == b("child"))
     // The child's byte budget is inherited too: the parent's bytes count against it.
-    #expect(s.records[2]?.argumentBytesSent == 4)
+    #expect(s.registry[2]?.holdings.argumentBytes == 4)
     // And a fork of the fork carries the counts on.
     s.handle(.forked(pid: 3001), from: t.id)
     #expect(s.request(.sendArgs(ref: b("child"), arguments: [b("d")])) == [.ok])

@@ -88,3 +88,20 @@ struct HarnessError: Error, CustomStringConvertible {
   var description: String
   init(_ d: String) { description = d }
 }
+
+/// The events, as the tests drive them one by one.
+extension Supervisor {
+  mutating func handle(_ request: Request, fds: [FileDescriptor], from client: ClientID) {
+    handle(.request(request, fds: fds, from: client))
+  }
+  mutating func handle(_ report: Report, from id: UInt64) { handle(.report(report, from: id)) }
+  mutating func statusPipeResult(_ id: UInt64, failure: Errno?) { handle(.execOutcome(id, failure: failure)) }
+  mutating func controlClosed(_ id: UInt64) { handle(.controlClosed(id)) }
+  mutating func childExited(pid: Int32, status: ForkctlWire.ExitStatus) { handle(.childExited(pid: pid, status: status)) }
+  mutating func clientConnected(_ client: ClientID, uid: UInt32) { handle(.clientConnected(client, uid: uid)) }
+  mutating func clientGone(_ client: ClientID, repliesUnread: Bool = false) {
+    handle(.clientGone(client, repliesUnread: repliesUnread))
+  }
+  mutating func deadlinesPassed(now: Int64) { handle(.tick(now: now)) }
+  mutating func closeAllControls() { handle(.stopping) }
+}

@@ -1,0 +1,243 @@
+// Making process objects: new, exec and fork; the reports that say a fork happened (or did
+// not); and what is discarded when a parent dies with forks in flight.
+import ForkctlSys
+import ForkctlWire
+
+extension Supervisor {
+  /// A new id, or nil after replying which limit is reached. Reported exited objects make
+  /// room first.
+  mutating func reserveID(_ client: ClientID) -> UInt64? {
+    if registry.count >= limits.maxProcesses {
+      dropReported(keeping: 0)
+    }
+    if let uid = clientUIDs[client], registry.owned[uid, default: 0] >= limits.maxProcessesPerUser {
+      dropReported(keeping: 0)
+      if registry.owned[uid, default: 0] >= limits.maxProcessesPerUser {
+        effects.reply(
+          client,
+          .failure(
+            .limitReached,
+            "too many process objects for uid \(uid) (\(limits.maxProcessesPerUser)); "
+              + "wait for exited ones or kill some"))
+        return nil
+      }
+    }
+    if registry.count >= limits.maxProcesses {
+      effects.reply(
+        client,
+        .failure(
+          .limitReached,
+          "too many process objects (\(limits.maxProcesses)); wait for exited ones or kill some"))
+      return nil
+    }
+    return registry.takeID()
+  }
+
+  /// Checks a requested name; replies and returns false when it cannot be used.
+  mutating func acceptName(_ name: [UInt8], _ client: ClientID) -> Bool {
+    if name.isEmpty { return true }
+    let printable = name.allSatisfy { $0 > 0x20 && $0 != 0x7f }
+    let numeric = name.allSatisfy { $0 >= 0x30 && $0 <= 0x39 }
+    let text = String(decoding: name, as: UTF8.self)
+    if name.count > limits.maxNameLength || !printable || numeric || name == Self.defaultTemplateName {
+      effects.reply(
+        client,
+        .failure(
+          .badRequest,
+          "invalid name \(text): names are 1 to \(limits.maxNameLength) bytes without spaces, "
+            + "not all digits, and not \"default\""))
+      return false
+    }
+    if registry.nameInUse(name) {
+      effects.reply(client, .failure(.nameTaken, "name \(text) is already in use"))
+      return false
+    }
+    return true
+  }
+
+  /// A socket pair for a new control socket, or nil after replying why not.
+  private mutating func controlSocketPair(_ client: ClientID) -> (FileDescriptor, FileDescriptor)? {
+    do {
+      return try effects.socketPair()
+    } catch {
+      effects.reply(client, .failure(.templateFailed, "cannot create a control socket: \(Sys.describe(error))"))
+      return nil
+    }
+  }
+
+  private mutating func startTemplate(name: [UInt8], origin: Origin, _ client: ClientID) -> UInt64? {
+    guard let id = reserveID(client), let ends = controlSocketPair(client) else { return nil }
+    let pid: Int32
+    do {
+      pid = try effects.startTemplate(id: id, control: ends.1)
+    } catch {
+      effects.close(ends.0)
+      effects.reply(client, .failure(.templateFailed, "cannot start a template: \(Sys.describe(error))"))
+      return nil
+    }
+    registry.insert(
+      ProcessObject(
+        id: id, name: name, origin: origin, parent: 0,
+        owner: origin == .defaultTemplate ? nil : clientUIDs[client], phase: .ready(pid: pid),
+        control: .open))
+    effects.watchControl(id, ends.0)
+    return id
+  }
+
+  mutating func ensureDefaultTemplate(_ client: ClientID) -> UInt64? {
+    if let id = registry.defaultTemplate, let t = registry[id], t.phase.livePID != nil, t.control == .open {
+      return id
+    }
+    let id = startTemplate(name: [], origin: .defaultTemplate, client)
+    registry.defaultTemplate = id
+    return id
+  }
+
+  mutating func exec(name: [UInt8], client: ClientID) {
+    guard acceptName(name, client) else { return }
+    guard let id = startTemplate(name: name, origin: .template, client), let pid = registry[id]?.phase.pid
+    else { return }
+    effects.reply(client, .created(id: id, pid: pid))
+  }
+
+  /// A process object that can still take commands: not run, not exited, control open.
+  mutating func requireUnrun(_ id: UInt64, _ action: String, _ client: ClientID) -> Bool {
+    guard let o = registry[id] else { return false }
+    if o.phase.isUnrun && o.control == .open { return true }
+    if !o.phase.isExited, let run = o.phase.run {
+      let program = String(decoding: run.program, as: UTF8.self)
+      effects.reply(
+        client, .failure(.wrongState, "cannot \(action) \(describe(id)): it is already running \(program)"))
+    } else {
+      effects.reply(client, .failure(.wrongState, "cannot \(action) \(describe(id)): it has exited"))
+    }
+    return false
+  }
+
+  mutating func fork(_ parent: UInt64, name: [UInt8], client: ClientID) {
+    guard requireUnrun(parent, "fork", client), acceptName(name, client) else { return }
+    _ = forkChild(parent, name: name, origin: .fork, client: client, run: nil)
+  }
+
+  /// Asks `parent` to fork a child with a control socket; the child's id, or nil after
+  /// replying why not. A fork is answered to `client` when it happens; a spawn (`run`
+  /// given) when its program runs.
+  mutating func forkChild(
+    _ parent: UInt64, name: [UInt8], origin: Origin, client: ClientID, run: Run?
+  ) -> UInt64? {
+    guard let id = reserveID(client), let ends = controlSocketPair(client) else { return nil }
+    registry.insert(child(id, of: parent, name: name, origin: origin, client: client, run: run, control: .open))
+    effects.watchControl(id, ends.0)
+    registry.update(parent) { $0.forks.append(PendingFork(child: id, client: run == nil ? client : nil)) }
+    effects.send(parent, .fork(id: id), fds: [ends.1])
+    return id
+  }
+
+  /// A child of `parent`, which inherits what was sent to it.
+  func child(
+    _ id: UInt64, of parent: UInt64, name: [UInt8], origin: Origin, client: ClientID, run: Run?,
+    control: ControlSocket
+  ) -> ProcessObject {
+    var o = ProcessObject(
+      id: id, name: name, origin: origin, parent: parent, owner: clientUIDs[client],
+      phase: .starting(run: run, then: []), control: control)
+    o.holdings = registry[parent]?.holdings ?? Holdings()
+    return o
+  }
+
+  // MARK: Reports
+
+  /// A report arrived on `id`'s control socket.
+  mutating func handle(_ report: Report, from id: UInt64) {
+    switch report {
+    case .forked(let pid):
+      guard let fork = takeFork(of: id) else { return }
+      born(fork, pid: pid)
+    case .spawned(let pid, let errno):
+      guard let fork = takeFork(of: id) else { return }
+      born(fork, pid: pid)
+      if errno == 0 { execSucceeded(fork.child) } else { execFailed(fork.child, Errno(rawValue: errno)) }
+    case .refused(let code, let message):
+      guard let fork = takeFork(of: id) else { return }
+      let reason = String(decoding: message, as: UTF8.self)
+      discardUnborn(fork.child, because: reason)
+      fail(fork.client, code, "cannot fork \(describe(id)): \(reason)")
+    case .execFailed(let errno):
+      execFailed(id, Errno(rawValue: errno))
+    }
+  }
+
+  /// The oldest fork asked of `id`, taken out of its queue.
+  private mutating func takeFork(of id: UInt64) -> PendingFork? {
+    registry.update(id) { $0.forks.isEmpty ? nil : $0.forks.removeFirst() } ?? nil
+  }
+
+  /// The fork of `fork.child` happened: it has a pid now.
+  private mutating func born(_ fork: PendingFork, pid: Int32) {
+    guard let child = registry[fork.child], case .starting(let run, let then) = child.phase else { return }
+    // Taken before the phase changes: the table empties when no fork is in flight.
+    let earlyExit = registry.takeEarlyExit(pid: pid)
+    registry.update(fork.child) { $0.phase = run.map { .running(pid: pid, $0) } ?? .ready(pid: pid) }
+    var unknownToAll = false
+    if let client = fork.client {
+      // A client that hung up before this was written never learns the id.
+      if effects.reply(client, .created(id: fork.child, pid: pid)) {
+        lastCreated[client] = fork.child
+      } else {
+        unknownToAll = true
+      }
+    } else if run == nil {
+      // Its client left before learning of it: nobody can ever use it.
+      unknownToAll = true
+    }
+    if let earlyExit { childExited(pid: pid, status: earlyExit) }
+    if unknownToAll { abandon(fork.child) }
+    if then.contains(.terminate) { terminate(fork.child) }
+    if then.contains(.execSucceeded) { execSucceeded(fork.child) }
+  }
+
+  /// Forgets a child whose fork failed, answering everyone who waits on it.
+  mutating func discardUnborn(_ child: UInt64, because reason: String) {
+    guard let o = registry[child] else { return }
+    if o.control == .open { effects.closeControl(child) }
+    // A spawn's only reply: its fork failed.
+    if o.origin == .spawn, let run = o.phase.run, case .pending(let client, _) = run.outcome {
+      fail(client, .templateFailed, "cannot spawn \(String(decoding: run.program, as: UTF8.self)): \(reason)")
+    }
+    registry.remove(child)
+    // A wait that names it would never be answered otherwise.
+    for w in waits where w.ids.contains(child) {
+      effects.reply(w.client, .failure(.templateFailed, "cannot wait for process \(child): its fork failed"))
+    }
+    waits.removeAll { $0.ids.contains(child) }
+  }
+
+  /// `id`'s control socket reached end of file or failed: the process exec'd (without
+  /// keeping it), closed it, or died.
+  mutating func controlClosed(_ id: UInt64) {
+    guard let o = registry[id], o.control == .open else { return }
+    effects.closeControl(id)
+    let forks = registry.update(id) { o -> [PendingFork] in
+      o.control = .closed
+      defer { o.forks = [] }
+      return o.forks
+    } ?? []
+    for fork in forks {
+      discardUnborn(fork.child, because: "\(describe(id)) died while forking")
+      fail(fork.client, .templateFailed, "\(describe(id)) died while forking")
+    }
+    // The child may already have been reaped (a program that exits at once): the exec
+    // outcome still hangs on this end of file, whatever the phase says by now.
+    if let run = o.phase.run, case .pending = run.outcome, !run.keepsControl { execSucceeded(id) }
+    if id == registry.defaultTemplate { registry.defaultTemplate = nil }
+  }
+
+  /// Ends every process object that has not run (they exit on end of file) and leaves
+  /// running programs alone.
+  mutating func closeAllControls() {
+    for (id, o) in registry.objects where o.control == .open {
+      effects.closeControl(id)
+      registry.update(id) { $0.control = .closed }
+    }
+  }
+}

@@ -1,0 +1,55 @@
+import ForkctlSys
+import ForkctlWire
+
+/// A connected client, numbered by the event loop.
+public typealias ClientID = UInt64
+
+/// What the supervisor asks of the world. The event loop does it for real; tests record it.
+public protocol SupervisorEffects {
+  // MARK: Replies
+
+  /// Sends `reply` to `client`; false when it is known not to arrive (the client is gone:
+  /// the write failed), true when it went out or is queued.
+  @discardableResult
+  mutating func reply(_ client: ClientID, _ reply: Reply) -> Bool
+  /// Sends `reply` to `client` without ending its request (nil: nothing to send), with
+  /// `fds` (consumed), and lets the client forward signals until the final reply.
+  mutating func attach(_ client: ClientID, _ reply: Reply?, fds: [FileDescriptor])
+
+  // MARK: Process objects' descriptors
+
+  /// Sends `command` to process object `id` over its control socket, with `fds`, which the
+  /// effects then own and close once sent.
+  mutating func send(_ id: UInt64, _ command: Command, fds: [FileDescriptor])
+  /// A new socket pair.
+  mutating func socketPair() throws(Errno) -> (FileDescriptor, FileDescriptor)
+  /// A new pipe.
+  mutating func pipe() throws(Errno) -> (read: FileDescriptor, write: FileDescriptor)
+  /// Starts watching the daemon's end of process object `id`'s control socket.
+  mutating func watchControl(_ id: UInt64, _ fd: FileDescriptor)
+  /// Stops watching and closes `id`'s control socket; the process sees end of file.
+  mutating func closeControl(_ id: UInt64)
+  /// Starts watching the read end of `id`'s exec status pipe.
+  mutating func watchStatusPipe(_ id: UInt64, _ fd: FileDescriptor)
+  /// Closes a descriptor the supervisor no longer needs.
+  mutating func close(_ fd: FileDescriptor)
+
+  // MARK: Processes
+
+  /// Starts a template process holding `control` (consumed) on its control descriptor.
+  mutating func startTemplate(id: UInt64, control: FileDescriptor) throws(Errno) -> Int32
+  /// Sends a signal to a process.
+  mutating func signal(_ pid: Int32, _ signal: Int32) throws(Errno)
+  /// Sends a signal to the process group a worker leads (to the worker alone while it has
+  /// not made its group yet), as a terminal does to its foreground job.
+  mutating func signalGroup(_ pid: Int32, _ signal: Int32)
+  /// A pidfd for child `pid`, nil where the kernel has none (pidfd_open(2)).
+  mutating func openPIDFD(_ pid: Int32) -> FileDescriptor?
+
+  // MARK: Clock and daemon
+
+  /// A monotonic clock, in milliseconds.
+  mutating func now() -> Int64
+  /// Stops the daemon after the pending replies are written.
+  mutating func shutdown()
+}

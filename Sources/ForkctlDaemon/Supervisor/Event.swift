@@ -1,0 +1,29 @@
+import ForkctlSys
+import ForkctlWire
+
+/// Everything that happens to the supervisor. The event loop turns readiness into these;
+/// `Supervisor.handle(_:)` routes each to the file that owns it.
+public enum Event {
+  /// A connection was accepted from a peer with this uid (SO_PEERCRED).
+  case clientConnected(ClientID, uid: UInt32)
+  /// A request arrived; its descriptors are the supervisor's from now on.
+  case request(Request, fds: [FileDescriptor], from: ClientID)
+  /// A connection closed. `repliesUnread`: it closed with replies unread (the kernel says
+  /// so with ECONNRESET), so a process object whose id went out last was never learned.
+  case clientGone(ClientID, repliesUnread: Bool)
+  /// A report arrived on a process object's control socket.
+  case report(Report, from: UInt64)
+  /// A process object's exec status pipe said something: end of file (the program exec'd)
+  /// or an errno.
+  case execOutcome(UInt64, failure: Errno?)
+  /// A process object's control socket reached end of file or failed: it exec'd (without
+  /// keeping it), closed it, or died.
+  case controlClosed(UInt64)
+  /// A child was reaped.
+  case childExited(pid: Int32, status: ExitStatus)
+  /// The monotonic clock reached `now` (ms): deadlines up to it are due.
+  case tick(now: Int64)
+  /// The daemon is stopping: every process object that has not run is ended (they exit on
+  /// end of file); running programs are left alone.
+  case stopping
+}

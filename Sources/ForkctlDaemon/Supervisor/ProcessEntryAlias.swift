@@ -1,0 +1,3 @@
+import ForkctlWire
+// Temporary until the codec's rename lands.
+typealias ProcessEntry = ForkctlWire.ProcessInfo

@@ -1,0 +1,124 @@
+// The process objects by id, with the indexes kept beside them (pid, name, owner, phase), so
+// that every lookup is one hash and every count is derived in one place: `update` is the
+// only way an object changes, and it keeps the indexes true.
+import ForkctlWire
+
+struct Registry {
+  private(set) var objects: [UInt64: ProcessObject] = [:]
+  private var byPID: [Int32: UInt64] = [:]
+  /// Every object with a name, live or exited, by name.
+  private var byName: [[UInt8]: Set<UInt64>] = [:]
+  /// Objects per owner, for maxProcessesPerUser.
+  private(set) var owned: [UInt32: Int] = [:]
+  /// Objects in `.starting`: forks in flight.
+  private(set) var starting = 0
+  /// Objects alive that never ran a program (templates included).
+  private(set) var unrun = 0
+  private var nextID: UInt64 = 1
+  var defaultTemplate: UInt64?
+  /// Ids whose status has been reported, oldest first: the first to forget.
+  var reported: [UInt64] = []
+  /// Exits of children whose pid no fork report has named yet, kept while forks are in flight.
+  private(set) var earlyExits: [Int32: ExitStatus] = [:]
+
+  subscript(id: UInt64) -> ProcessObject? { objects[id] }
+
+  var count: Int { objects.count }
+
+  /// The id the next object gets.
+  mutating func takeID() -> UInt64 {
+    defer { nextID += 1 }
+    return nextID
+  }
+
+  mutating func insert(_ object: ProcessObject) {
+    objects[object.id] = object
+    if let o = object.owner { owned[o, default: 0] += 1 }
+    if !object.name.isEmpty { byName[object.name, default: []].insert(object.id) }
+    index(object.id, from: nil, to: object.phase)
+  }
+
+  /// Forgets an object.
+  mutating func remove(_ id: UInt64) {
+    guard let object = objects.removeValue(forKey: id) else { return }
+    if let o = object.owner {
+      owned[o, default: 1] -= 1
+      if owned[o] == 0 { owned[o] = nil }
+    }
+    if !object.name.isEmpty {
+      byName[object.name]?.remove(id)
+      if byName[object.name]?.isEmpty == true { byName[object.name] = nil }
+    }
+    index(id, from: object.phase, to: nil)
+    if let i = reported.lastIndex(of: id) { reported.remove(at: i) }
+    if id == defaultTemplate { defaultTemplate = nil }
+  }
+
+  /// Changes object `id`, if it exists, keeping the indexes true.
+  @discardableResult
+  mutating func update<R>(_ id: UInt64, _ body: (inout ProcessObject) -> R) -> R? {
+    guard var object = objects[id] else { return nil }
+    let before = object.phase
+    let result = body(&object)
+    objects[id] = object
+    index(id, from: before, to: object.phase)
+    return result
+  }
+
+  /// The object whose live process has this pid.
+  func id(ofPID pid: Int32) -> UInt64? { byPID[pid] }
+
+  /// A decimal id, or the newest process object with that name.
+  func resolve(_ ref: [UInt8]) -> UInt64? {
+    // An empty name means "no name": it must not pick the newest unnamed process object.
+    if ref.isEmpty { return nil }
+    if ref.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }) {
+      guard let id = UInt64(String(decoding: ref, as: UTF8.self)), objects[id] != nil else { return nil }
+      return id
+    }
+    if ref == Registry.defaultTemplateName { return defaultTemplate }
+    return byName[ref]?.max()
+  }
+
+  /// A live (not exited) object has this name.
+  func nameInUse(_ name: [UInt8]) -> Bool {
+    byName[name]?.contains { objects[$0]?.phase.isExited == false } ?? false
+  }
+
+  /// The reserved name of the default template.
+  static let defaultTemplateName = Array("default".utf8)
+
+  /// Keeps the exit of a child no fork report has named yet, while forks are in flight (it
+  /// may be one of theirs); bounded.
+  mutating func keepEarlyExit(pid: Int32, _ status: ExitStatus, limit: Int) {
+    if starting > 0 && earlyExits.count < limit { earlyExits[pid] = status }
+  }
+
+  /// The early exit of `pid`, taken out.
+  mutating func takeEarlyExit(pid: Int32) -> ExitStatus? { earlyExits.removeValue(forKey: pid) }
+
+  func hasEarlyExit(pid: Int32) -> Bool { earlyExits[pid] != nil }
+
+  private mutating func index(_ id: UInt64, from old: Phase?, to new: Phase?) {
+    let oldPID = old?.livePID
+    let newPID = new?.livePID
+    if oldPID != newPID {
+      if let p = oldPID, byPID[p] == id { byPID[p] = nil }
+      if let p = newPID { byPID[p] = id }
+    }
+    starting += Self.isStarting(new) - Self.isStarting(old)
+    unrun += Self.isUnrunAndAlive(new) - Self.isUnrunAndAlive(old)
+    // Only forks in flight can claim an early exit.
+    if starting == 0 { earlyExits.removeAll() }
+  }
+
+  private static func isStarting(_ phase: Phase?) -> Int {
+    if case .starting = phase { return 1 }
+    return 0
+  }
+
+  private static func isUnrunAndAlive(_ phase: Phase?) -> Int {
+    if case .ready = phase { return 1 }
+    return 0
+  }
+}

@@ -1,0 +1,90 @@
+// run, and the exec outcome that answers it: the control socket's end of file (close-on-exec)
+// or the status pipe (a program that keeps its control socket) says the program started; an
+// errno from the process or the pipe says it did not.
+import ForkctlSys
+import ForkctlWire
+
+extension Supervisor {
+  mutating func run(_ ref: [UInt8], _ spec: RunSpec, _ fds: [FileDescriptor], _ client: ClientID) {
+    guard let id = lookup(ref, client) else { return closeAll(fds) }
+    if registry[id]?.origin == .defaultTemplate {
+      closeAll(fds)
+      effects.reply(client, .failure(.wrongState, "cannot run the default template; fork it with new"))
+      return
+    }
+    guard requireUnrun(id, "run", client) else { return closeAll(fds) }
+    var sent = fds
+    if spec.keepControl {
+      do {
+        let p = try effects.pipe()
+        effects.watchStatusPipe(id, p.read)
+        sent.append(p.write)
+      } catch {
+        closeAll(fds)
+        effects.reply(client, .failure(.internalError, "cannot create a pipe: \(Sys.describe(error))"))
+        return
+      }
+    }
+    let run = Run(
+      program: spec.program, keepsControl: spec.keepControl,
+      outcome: .pending(client: client, waitForExit: spec.waitForExit))
+    registry.update(id) {
+      switch $0.phase {
+      // The run queues behind the fork on the control socket; the fork report makes it running.
+      case .starting(_, let then): $0.phase = .starting(run: run, then: then)
+      case .ready(let pid): $0.phase = .running(pid: pid, run)
+      case .running, .exited: preconditionFailure("requireUnrun let a run through")
+      }
+    }
+    effects.send(id, .run(spec, statusPipe: spec.keepControl), fds: sent)
+  }
+
+  /// The program of `id` exec'd.
+  mutating func execSucceeded(_ id: UInt64) {
+    guard let o = registry[id], let run = o.phase.run, case .pending(let client, let waitForExit) = run.outcome
+    else { return }
+    guard let pid = o.phase.pid else {
+      // Before its template's fork report: `created` needs the pid, so it waits for it.
+      registry.update(id) {
+        if case .starting(let run, let then) = $0.phase {
+          $0.phase = .starting(run: run, then: then.union(.execSucceeded))
+        }
+      }
+      return
+    }
+    registry.update(id) { $0.phase.run?.outcome = .started }
+    guard let client else { return }
+    guard waitForExit else {
+      effects.reply(client, .ok)
+      return
+    }
+    var attachment = Attachment(client: client, onDisconnect: .detach, wantsPIDFD: false)
+    if case .attached(let a) = o.status { attachment = a }
+    registry.update(id) { $0.status = .attached(attachment) }
+    // Race-free: the daemon is the parent, and it has not reaped the child yet (a reaped
+    // one has its exit status here already, and then no pidfd is sent).
+    let reaped = o.phase.isExited || registry.hasEarlyExit(pid: pid)
+    let pidfd = attachment.wantsPIDFD && !reaped ? effects.openPIDFD(pid) : nil
+    effects.attach(client, o.origin == .spawn ? .created(id: id, pid: pid) : nil, fds: pidfd.map { [$0] } ?? [])
+    waits.append(PendingWait(client: client, ids: [id]))
+    answerWaits()
+  }
+
+  /// The program of `id` could not be exec'd.
+  mutating func execFailed(_ id: UInt64, _ errno: Errno) {
+    guard let o = registry[id], let run = o.phase.run, case .pending(let client, _) = run.outcome else { return }
+    registry.update(id) { $0.phase.run?.outcome = .failed }
+    let program = String(decoding: run.program, as: UTF8.self)
+    let code: ErrorCode =
+      errno == .noSuchFileOrDirectory
+      ? .programNotFound : (errno == .permissionDenied ? .programNotExecutable : .execFailed)
+    let spawned = o.origin == .spawn
+    fail(
+      client, code,
+      spawned ? "\(program): \(Sys.describe(errno))" : "cannot run \(program) in \(describe(id)): \(Sys.describe(errno))")
+    if spawned {
+      // Nobody will wait for a spawn whose program never ran.
+      markReported(id)
+    }
+  }
+}

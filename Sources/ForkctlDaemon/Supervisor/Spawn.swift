@@ -1,0 +1,109 @@
+// spawn: fork, descriptors, run and wait in one request; the connection stays attached to
+// the program until its status, forwarding signals, and ends it if the connection goes.
+import ForkctlSys
+import ForkctlWire
+
+extension Supervisor {
+  mutating func spawn(_ s: SpawnRequest, _ fds: [FileDescriptor], _ client: ClientID) {
+    let parent: UInt64
+    if s.from.isEmpty {
+      guard let t = ensureDefaultTemplate(client) else { return closeAll(fds) }
+      parent = t
+    } else {
+      guard let id = lookup(s.from, client) else { return closeAll(fds) }
+      parent = id
+    }
+    guard requireUnrun(parent, "spawn from", client), acceptName(s.name, client) else { return closeAll(fds) }
+    let sent = Array(fds.prefix(s.targets.count))
+    var rest = Array(fds.dropFirst(s.targets.count))
+    if (registry[parent]?.holdings.fds ?? 0) + sent.count > limits.maxFDsPerProcess {
+      closeAll(fds)
+      effects.reply(
+        client,
+        .failure(
+          .limitReached,
+          "cannot spawn from \(describe(parent)): the process would hold more than "
+            + "\(limits.maxFDsPerProcess) descriptors"))
+      return
+    }
+    var spec = s.spec
+    spec.waitForExit = true
+    let run = Run(
+      program: spec.program, keepsControl: spec.keepControl, outcome: .pending(client: client, waitForExit: true))
+    let attachment = Attachment(
+      client: client, onDisconnect: s.detach ? .detach : .terminate, wantsPIDFD: s.wantsPIDFD)
+    if !s.spec.keepControl {
+      return spawnDirectly(from: parent, s, run, attachment, fds, client)
+    }
+    // keepControl: the program keeps a control socket, so it must be a forked process
+    // object, with a status pipe to tell its exec outcome.
+    let statusPipe: (read: FileDescriptor, write: FileDescriptor)
+    do {
+      statusPipe = try effects.pipe()
+    } catch {
+      closeAll(fds)
+      effects.reply(client, .failure(.internalError, "cannot create a pipe: \(Sys.describe(error))"))
+      return
+    }
+    guard let id = forkChild(parent, name: s.name, origin: .spawn, client: client, run: run) else {
+      closeAll(fds + [statusPipe.read, statusPipe.write])
+      return
+    }
+    registry.update(id) { $0.status = .attached(attachment) }
+    // The commands queue behind the fork on the child's control socket: one round trip.
+    if !sent.isEmpty {
+      registry.update(id) { $0.holdings.fds += sent.count }
+      effects.send(id, .fds(targets: s.targets), fds: sent)
+    }
+    effects.watchStatusPipe(id, statusPipe.read)
+    rest.append(statusPipe.write)
+    effects.send(id, .run(s.spec, statusPipe: true), fds: rest)
+  }
+
+  /// The usual spawn: the template starts the program itself, as posix_spawn does, and
+  /// answers with the pid and the exec outcome; the new process never runs template code,
+  /// so it needs no control socket. (A spawn with keepControl forks a process object.)
+  private mutating func spawnDirectly(
+    from parent: UInt64, _ s: SpawnRequest, _ run: Run, _ attachment: Attachment, _ fds: [FileDescriptor],
+    _ client: ClientID
+  ) {
+    guard let id = reserveID(client) else { return closeAll(fds) }
+    var o = child(id, of: parent, name: s.name, origin: .spawn, client: client, run: run, control: .none)
+    o.holdings.fds += s.targets.count
+    o.status = .attached(attachment)
+    registry.insert(o)
+    registry.update(parent) { $0.forks.append(PendingFork(child: id, client: nil)) }
+    effects.send(parent, .spawn(id: id, targets: s.targets, spec: s.spec), fds: fds)
+  }
+
+  /// A signal from an attached client, for its program.
+  mutating func forwardSignal(_ signal: Int32, from client: ClientID) {
+    guard
+      let o = registry.objects.values.first(where: { $0.status.attachedClient == client }),
+      let pid = o.phase.livePID
+    else { return }
+    effects.signalGroup(pid, signal)
+  }
+
+  /// Ends a spawned program whose client went away: SIGTERM now, SIGKILL after the grace.
+  mutating func terminate(_ id: UInt64) {
+    guard let o = registry[id] else { return }
+    switch o.phase {
+    case .starting(let run, let then):
+      registry.update(id) { $0.phase = .starting(run: run, then: then.union(.terminate)) }
+    case .ready(let pid), .running(let pid, _):
+      effects.signalGroup(pid, Signal.terminate.rawValue)
+      killDeadlines[id] = effects.now() + limits.killGraceMilliseconds
+    case .exited:
+      break
+    }
+  }
+
+  /// Sends SIGKILL to terminated programs whose grace has run out by `now`.
+  mutating func deadlinesPassed(now: Int64) {
+    for (id, deadline) in killDeadlines where deadline <= now {
+      killDeadlines[id] = nil
+      if let pid = registry[id]?.phase.livePID { effects.signalGroup(pid, Signal.kill.rawValue) }
+    }
+  }
+}

@@ -1,0 +1,139 @@
+// The daemon's bookkeeping as a state machine: events in (a request, a report from a process
+// object, a closed control socket, a reaped child), effects out through `SupervisorEffects`.
+// It makes no system call itself, so it is unit-tested with a recording fake.
+//
+// Where things are: the legal states of a process object in ProcessObject.swift; its
+// indexes in Registry.swift; one file per concern, each an extension of `Supervisor`:
+// Creation (new, exec, fork, fork reports), Input (send-fd, send-arg), Run (run, exec
+// outcome), Spawn (spawn, attachment, signal forwarding, kill deadlines), Wait (wait, kill,
+// statuses, forgetting), Clients (connections coming and going).
+import ForkctlSys
+import ForkctlWire
+
+public struct Supervisor<Effects: SupervisorEffects> {
+  public var effects: Effects
+  public let limits: SupervisorLimits
+  let daemonPID: Int32
+
+  var registry = Registry()
+  /// Waits not answered yet.
+  var waits: [PendingWait] = []
+  private(set) var shuttingDown = false
+  /// The process object whose `created` reply each connection got last.
+  var lastCreated: [ClientID: UInt64] = [:]
+  /// The peer uid of each connection, as the event loop learned it (SO_PEERCRED).
+  var clientUIDs: [ClientID: UInt32] = [:]
+  /// Spawned programs sent SIGTERM because their client went away: SIGKILL is due then.
+  var killDeadlines: [UInt64: Int64] = [:]
+
+  public init(effects: Effects, limits: SupervisorLimits = SupervisorLimits(), daemonPID: Int32) {
+    self.effects = effects
+    self.limits = limits
+    self.daemonPID = daemonPID
+  }
+
+  /// The reserved name of the default template.
+  public static var defaultTemplateName: [UInt8] { Registry.defaultTemplateName }
+
+  /// Handles one event.
+  public mutating func handle(_ event: Event) {
+    switch event {
+    case .clientConnected(let client, let uid): clientUIDs[client] = uid
+    case .request(let request, let fds, let client): handle(request, fds: fds, from: client)
+    case .clientGone(let client, let unread): clientGone(client, repliesUnread: unread)
+    case .report(let report, let id): handle(report, from: id)
+    case .execOutcome(let id, let failure):
+      if let failure { execFailed(id, failure) } else { execSucceeded(id) }
+    case .controlClosed(let id): controlClosed(id)
+    case .childExited(let pid, let status): childExited(pid: pid, status: status)
+    case .tick(let now): deadlinesPassed(now: now)
+    case .stopping: closeAllControls()
+    }
+  }
+
+  private mutating func handle(_ request: Request, fds: [FileDescriptor], from client: ClientID) {
+    if case .signal(let signal) = request {
+      // Never replied to, also when shutting down: the client is busy with its program.
+      return forwardSignal(signal, from: client)
+    }
+    // A later request: the client has read its last created reply (or never needs it).
+    lastCreated[client] = nil
+    if shuttingDown {
+      closeAll(fds)
+      effects.reply(client, .failure(.shuttingDown, "the daemon is shutting down"))
+      return
+    }
+    switch request {
+    case .hello:
+      effects.reply(client, .welcome(version: WireLimits.version, daemonPID: daemonPID))
+    case .new(let name):
+      guard let template = ensureDefaultTemplate(client) else { return }
+      fork(template, name: name, client: client)
+    case .exec(let name):
+      exec(name: name, client: client)
+    case .fork(let ref, let name):
+      guard let id = lookup(ref, client) else { return }
+      fork(id, name: name, client: client)
+    case .sendFDs(let ref, let targets):
+      sendFDs(ref, targets, fds, client)
+    case .sendArgs(let ref, let list):
+      sendArgs(ref, list, client)
+    case .run(let ref, let spec):
+      run(ref, spec, fds, client)
+    case .wait(let refs):
+      wait(refs, client)
+    case .kill(let signal, let refs):
+      kill(signal, refs, client)
+    case .list:
+      effects.reply(client, .listing(listing()))
+    case .shutdown:
+      shuttingDown = true
+      effects.reply(client, .ok)
+      effects.shutdown()
+    case .spawn(let s):
+      spawn(s, fds, client)
+    case .signal:
+      preconditionFailure("signal frames are forwarded above")
+    }
+  }
+
+  // MARK: Shared by the concerns
+
+  func describe(_ id: UInt64) -> String {
+    guard let o = registry[id], !o.name.isEmpty else { return "process \(id)" }
+    return "process \(id) (\(String(decoding: o.name, as: UTF8.self)))"
+  }
+
+  /// The id `ref` names, or nil after replying that it names nothing.
+  mutating func lookup(_ ref: [UInt8], _ client: ClientID) -> UInt64? {
+    if let id = registry.resolve(ref) { return id }
+    effects.reply(
+      client, .failure(.unknownProcess, "no process object \(String(decoding: ref, as: UTF8.self))"))
+    return nil
+  }
+
+  /// A decimal id, or the newest process object with that name.
+  func resolve(_ ref: [UInt8]) -> UInt64? { registry.resolve(ref) }
+
+  var defaultTemplate: UInt64? { registry.defaultTemplate }
+
+  mutating func closeAll(_ fds: [FileDescriptor]) {
+    for f in fds { effects.close(f) }
+  }
+
+  mutating func fail(_ client: ClientID?, _ code: ErrorCode, _ message: String) {
+    guard let client else { return }
+    effects.reply(client, .failure(code, message))
+  }
+
+  // MARK: Read by the event loop
+
+  /// When the next deadline is due (monotonic ms), if any.
+  public var nextDeadline: Int64? { killDeadlines.values.min() }
+
+  /// Process objects alive that never ran a program (templates included).
+  public var unrunProcessCount: Int { registry.unrun }
+
+  /// How many process objects are recorded (live or exited).
+  public var processCount: Int { registry.count }
+}

@@ -1,0 +1,169 @@
+// wait and kill; exit statuses as children are reaped and as waits report them; and when a
+// process object is forgotten.
+import ForkctlSys
+import ForkctlWire
+
+/// A `wait` that has not been answered yet.
+struct PendingWait {
+  var client: ClientID
+  var ids: [UInt64]
+}
+
+extension Supervisor {
+  mutating func wait(_ refs: [[UInt8]], _ client: ClientID) {
+    var ids: [UInt64] = []
+    for ref in refs {
+      guard let id = lookup(ref, client) else { return }
+      ids.append(id)
+    }
+    if ids.isEmpty {
+      effects.reply(client, .failure(.badRequest, "wait needs at least one process object"))
+      return
+    }
+    waits.append(PendingWait(client: client, ids: ids))
+    answerWaits()
+  }
+
+  mutating func kill(_ signal: Int32, _ refs: [[UInt8]], _ client: ClientID) {
+    var pids: [Int32] = []
+    for ref in refs {
+      guard let id = lookup(ref, client), let o = registry[id] else { return }
+      switch o.phase {
+      case .exited:
+        effects.reply(client, .failure(.wrongState, "cannot signal \(describe(id)): it has exited"))
+        return
+      case .starting:
+        effects.reply(client, .failure(.wrongState, "cannot signal \(describe(id)): it is still being forked"))
+        return
+      case .ready(let pid), .running(let pid, _):
+        pids.append(pid)
+      }
+    }
+    for pid in pids {
+      do {
+        try effects.signal(pid, signal)
+      } catch {
+        effects.reply(
+          client, .failure(.badRequest, "cannot send signal \(signal) to pid \(pid): \(Sys.describe(error))"))
+        return
+      }
+    }
+    effects.reply(client, .ok)
+  }
+
+  func listing() -> [ProcessEntry] {
+    registry.objects.values.sorted { $0.id < $1.id }.map { o in
+      ProcessEntry(
+        id: o.id, name: o.origin == .defaultTemplate ? Self.defaultTemplateName : o.name, role: o.origin.role,
+        parent: o.parent, pid: o.phase.pid ?? 0, state: o.phase.listed, status: o.phase.exitStatus,
+        fdsSent: UInt32(o.holdings.fds), argumentsSent: UInt32(o.holdings.arguments),
+        program: o.phase.run?.program ?? [])
+    }
+  }
+
+  /// A child was reaped.
+  mutating func childExited(pid: Int32, status: ExitStatus) {
+    guard let id = registry.id(ofPID: pid), let o = registry[id] else {
+      // Not known yet (its fork report is still on the way) or an orphan that the
+      // subreaper inherited. Only the first kind matters, and only while forks are in flight.
+      registry.keepEarlyExit(pid: pid, status, limit: limits.maxEarlyExits)
+      return
+    }
+    registry.update(id) { $0.phase = .exited(pid: pid, status, run: o.phase.run) }
+    killDeadlines[id] = nil
+    if id == registry.defaultTemplate { registry.defaultTemplate = nil }
+    answerWaits()
+    forgetIfSpent(id)
+  }
+
+  mutating func answerWaits() {
+    var i = 0
+    while i < waits.count {
+      let w = waits[i]
+      let statuses = w.ids.compactMap { id in registry[id]?.phase.exitStatus.map { (id: id, status: $0) } }
+      guard statuses.count == w.ids.count else {
+        i += 1
+        continue
+      }
+      waits.remove(at: i)
+      effects.reply(w.client, .statuses(statuses))
+      for id in w.ids {
+        // Another connection attached to it gets the status from its own wait.
+        if let attached = registry[id]?.status.attachedClient, attached != w.client { continue }
+        setReported(id)
+      }
+      for id in w.ids { forgetIfSpent(id) }
+      dropReported(keeping: limits.retainedAfterWait)
+    }
+  }
+
+  /// Nobody is owed `id`'s status any more (it went to its client, or its client left).
+  mutating func markReported(_ id: UInt64) {
+    setReported(id)
+    forgetIfSpent(id)
+    dropReported(keeping: limits.retainedAfterWait)
+  }
+
+  private mutating func setReported(_ id: UInt64) {
+    guard let o = registry[id] else { return }
+    switch o.status {
+    case .anyWaiter, .attached:
+      registry.update(id) { $0.status = .reported }
+      registry.reported.append(id)
+    case .reported, .abandoned:
+      break
+    }
+  }
+
+  /// Kills a new process whose client left before learning its id; it is forgotten once
+  /// it has been reaped.
+  mutating func abandon(_ id: UInt64) {
+    guard let o = registry[id] else { return }
+    switch o.phase {
+    case .starting:
+      return
+    case .ready(let pid), .running(let pid, _):
+      registry.update(id) { $0.status = .abandoned }
+      try? effects.signal(pid, Signal.kill.rawValue)
+    case .exited:
+      // Reaped already: its pid may name another process by now.
+      registry.update(id) { $0.status = .abandoned }
+    }
+    forgetIfSpent(id)
+  }
+
+  /// An unnamed spawn whose status has gone to its client (or to nobody, as the client
+  /// left), or an abandoned process: nothing can refer to it any more, so `list` does not
+  /// fill up with them and they do not count against the limits.
+  mutating func forgetIfSpent(_ id: UInt64) {
+    guard let o = registry[id], o.phase.isExited, !waits.contains(where: { $0.ids.contains(id) }) else { return }
+    switch o.status {
+    case .abandoned:
+      break
+    case .reported where o.origin == .spawn && o.name.isEmpty:
+      break
+    default:
+      return
+    }
+    if o.control == .open { effects.closeControl(id) }
+    registry.remove(id)
+  }
+
+  /// Forgets the oldest exited objects that a wait has already reported, down to `keeping`.
+  mutating func dropReported(keeping: Int) {
+    var i = 0
+    while registry.reported.count > keeping && i < registry.reported.count {
+      let id = registry.reported[i]
+      // Still running (a spawn whose client went away): kept until it has exited.
+      if waits.contains(where: { $0.ids.contains(id) }) || registry[id]?.phase.isExited == false {
+        i += 1
+        continue
+      }
+      registry.reported.remove(at: i)
+      // A descendant of a keep-control program may still hold the socket: close our end
+      // now, as no later controlClosed can find the object.
+      if registry[id]?.control == .open { effects.closeControl(id) }
+      registry.remove(id)
+    }
+  }
+}
