@@ -1,0 +1,221 @@
+// Client connections: accepting them (SO_PEERCRED admission, refusal with the spare
+// descriptor when out of descriptors, a pause when nothing else works), reading requests one
+// at a time (signal frames of an attached client at any time), and dropping them.
+import ForkctlSys
+import ForkctlWire
+
+extension EventLoop {
+  /// How long the listener rests after an accept error that no refusal could clear.
+  static let listenerPause: Int64 = 100
+
+  func acceptClients() {
+    while true {
+      let fd: FileDescriptor
+      do {
+        guard let accepted = try UnixSocket.accept(listener) else { return }
+        fd = accepted
+      } catch {
+        // The connection stays in the backlog and the listener readable: returning would
+        // spin the level-triggered loop. Out of descriptors, refuse it with the spare's
+        // room; otherwise (no spare, or ENOMEM, ENOBUFS...) stop listening for a moment.
+        if Sys.isDescriptorShortage(error) {
+          switch refuseForLackOfDescriptors(error) {
+          case .refused: continue
+          case .backlogEmpty: return
+          case .impossible: break
+          }
+        }
+        log(
+          "forkctl daemon: cannot accept a connection: \(Sys.describe(error)); "
+            + "not listening for \(Self.listenerPause) ms")
+        pauseListener()
+        return
+      }
+      if refusedForDescriptors > 0 {
+        log(
+          "forkctl daemon: accepting connections again, after refusing \(refusedForDescriptors) "
+            + "for want of descriptors")
+        refusedForDescriptors = 0
+      }
+      switch admission(fd) {
+      case .refused(let code, let message):
+        Self.turnAway(fd, code, message)
+      case .admitted(let uid):
+        let id = nextClient
+        nextClient += 1
+        let c = ClientConnection(fd: fd)
+        clients[id] = c
+        supervisor.handle(.clientConnected(id, uid: uid))
+        watch(fd, c.interest, .client(id))
+      }
+    }
+  }
+
+  func openSpare() -> FileDescriptor? { try? Sys.open("/dev/null", .readOnly) }
+
+  private enum DescriptorRefusal { case refused, backlogEmpty, impossible }
+
+  /// accept failed with EMFILE or ENFILE: spends the spare descriptor to accept the waiting
+  /// connection, tells it why it is refused, closes it and takes the spare back.
+  private func refuseForLackOfDescriptors(_ error: Errno) -> DescriptorRefusal {
+    guard let s = spare else { return .impossible }
+    s.closeQuietly()
+    spare = nil
+    defer { spare = openSpare() }
+    let accepted: FileDescriptor?
+    do {
+      accepted = try UnixSocket.accept(listener)
+    } catch {
+      return .impossible
+    }
+    guard let fd = accepted else { return .backlogEmpty }
+    if refusedForDescriptors == 0 {
+      log("forkctl daemon: \(Self.descriptorShortage(error)); refusing new connections until some close")
+    }
+    refusedForDescriptors += 1
+    Self.turnAway(fd, .limitReached, "\(Self.descriptorShortage(error)); try again once some work has ended")
+    return .refused
+  }
+
+  /// Names the limit that a descriptor shortage hit.
+  static func descriptorShortage(_ error: Errno) -> String {
+    if error == .tooManyOpenFilesInSystem {
+      return "the system is out of file descriptors (ENFILE, fs.file-max)"
+    }
+    let limit = Sys.descriptorLimit().map { " of \($0)" } ?? ""
+    return "the daemon is out of file descriptors (its RLIMIT_NOFILE\(limit) is reached)"
+  }
+
+  private func pauseListener() {
+    guard listenerPausedUntil == nil else { return }
+    epoll.remove(listener)
+    listenerPausedUntil = Sys.monotonicMilliseconds() + Self.listenerPause
+  }
+
+  func resumeListener() {
+    listenerPausedUntil = nil
+    if spare == nil { spare = openSpare() }
+    do {
+      try epoll.add(listener, .readable, token: Token.listener.rawValue)
+    } catch {
+      log("forkctl daemon: cannot watch the listening socket: \(Sys.describe(error)); retrying")
+      listenerPausedUntil = Sys.monotonicMilliseconds() + Self.listenerPause
+    }
+  }
+
+  /// Sends a connection that is not served a failure reply, without waiting (best effort:
+  /// it may have gone already), and closes it.
+  static func turnAway(_ fd: FileDescriptor, _ code: ErrorCode, _ message: String) {
+    let bytes = Reply.failure(code, message).frame().encoded()
+    _ = try? UnixSocket.send(fd, bytes[...], nonblocking: true)
+    fd.closeQuietly()
+  }
+
+  private enum Admission {
+    case admitted(uid: UInt32)
+    case refused(ErrorCode, String)
+  }
+
+  /// Whether a new connection is served: its peer's uid, or why not.
+  private func admission(_ fd: FileDescriptor) -> Admission {
+    guard let cred = try? UnixSocket.peerCredentials(fd) else {
+      return .refused(.permissionDenied, "cannot read peer credentials")
+    }
+    guard
+      cred.uid == Sys.userID || cred.uid == 0 || config.allowedUIDs.contains(cred.uid)
+        || config.allowedGIDs.contains(cred.gid)
+    else {
+      return .refused(.permissionDenied, "uid \(cred.uid) is not allowed to use this daemon")
+    }
+    if clients.count >= config.maxConnections {
+      return .refused(
+        .limitReached, "too many connections (\(config.maxConnections)); try again once some have closed")
+    }
+    return .admitted(uid: cred.uid)
+  }
+
+  func dropClient(_ id: ClientID, reset: Bool = false) {
+    guard let c = clients.removeValue(forKey: id) else { return }
+    // ECONNRESET: the client closed without reading what was sent to it.
+    let unread = reset || UnixSocket.pendingError(c.connection.fd) == .connectionReset
+    epoll.remove(c.connection.fd)
+    c.connection.close()
+    supervisor.handle(.clientGone(id, repliesUnread: unread))
+  }
+
+  /// Writes what is queued for client `id`, and watches for writability while it must.
+  func flush(_ id: ClientID, _ c: ClientConnection) -> Bool {
+    let before = c.connection.wantsWrite
+    let result = c.connection.flush()
+    if c.connection.wantsWrite != before { rewatch(c.connection.fd, c.interest, .client(id)) }
+    return result != .broken
+  }
+
+  func serviceClient(_ id: ClientID, _ interest: Epoll.Interest) {
+    guard let c = clients[id] else { return }
+    if interest.contains(.writable) && !flush(id, c) { return dropClient(id) }
+    if interest.contains(.readable) && (!c.busy || c.attached) {
+      switch c.connection.readAvailable() {
+      case .open: break
+      case .closed: return dropClient(id)
+      case .reset: return dropClient(id, reset: true)
+      case .descriptorsLost(shortage: false):
+        // More than a frame may carry in one sendmsg: dropped without a reply
+        // (forkctl-protocol(7)).
+        return dropClient(id)
+      case .descriptorsLost(shortage: true):
+        // The frame cannot have its descriptors any more, for want of descriptors here:
+        // say so, and drop the connection.
+        let message = "cannot receive the descriptors sent: \(Self.descriptorShortage(.tooManyOpenFiles))"
+        return refuse(id, c, .limitReached, message)
+      }
+      handleBufferedRequests(id)
+    } else if !interest.intersection([.hangup, .error, .readHangup]).isEmpty {
+      return dropClient(id)
+    }
+  }
+
+  /// Handles the next complete request of a client that is not busy, and the signal frames
+  /// of an attached one.
+  func handleBufferedRequests(_ id: ClientID) {
+    while let c = clients[id], !c.busy || c.attached {
+      let frame: Frame
+      let fds: [FileDescriptor]
+      do {
+        // One frame at most is buffered; the rest waits in the socket, which epoll
+        // reports again (level-triggered).
+        guard let next = try c.connection.nextFrame() else { return }
+        (frame, fds) = next
+      } catch {
+        return refuse(id, c, .protocolError, "protocol error: \(error.description)")
+      }
+      let request: Request
+      do {
+        request = try Request(frame)
+      } catch {
+        for f in fds { f.closeQuietly() }
+        return refuse(id, c, .protocolError, "protocol error: \(error.description)")
+      }
+      if case .signal = request {
+        supervisor.handle(.request(request, fds: fds, from: id))
+        continue
+      }
+      if c.busy {
+        for f in fds { f.closeQuietly() }
+        let violation = WireError.invalid("only signal frames may follow spawn or run with wait before its status")
+        return refuse(id, c, .protocolError, "protocol error: \(violation.description)")
+      }
+      c.busy = true
+      rewatch(c.connection.fd, c.interest, .client(id))
+      supervisor.handle(.request(request, fds: fds, from: id))
+      return
+    }
+  }
+
+  /// A last failure reply to a client (a protocol violation, descriptors it sent that could
+  /// not be had), then its connection dropped. Nobody else notices.
+  private func refuse(_ id: ClientID, _ c: ClientConnection, _ code: ErrorCode, _ message: String) {
+    c.connection.sendLast(Reply.failure(code, message).frame())
+    dropClient(id)
+  }
+}

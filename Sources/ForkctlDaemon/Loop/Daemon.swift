@@ -1,0 +1,137 @@
+// The daemon's start-up and shut-down: its private directory, the pidfile lock, the socket
+// bound under a temporary name and renamed into place, the ready line for whoever started it;
+// then the event loop (EventLoop.swift) until shutdown, and the socket and pidfile removed.
+import ForkctlSys
+import ForkctlWire
+
+/// How the daemon is started.
+public struct DaemonConfiguration: Sendable {
+  public var socketPath: String
+  /// Extra users and groups admitted besides our own uid and root.
+  public var allowedUIDs: [UInt32] = []
+  public var allowedGIDs: [UInt32] = []
+  public var limits = SupervisorLimits()
+  /// Most client connections open at once.
+  public var maxConnections = 1024
+  /// A descriptor to write "ready\n" to once the socket accepts connections (auto-start).
+  public var readyFD: FileDescriptor?
+
+  public init(socketPath: String) { self.socketPath = socketPath }
+
+  public var directory: String {
+    guard let slash = socketPath.lastIndex(of: "/") else { return "." }
+    return slash == socketPath.startIndex ? "/" : String(socketPath[..<slash])
+  }
+  public var pidfilePath: String { socketPath + ".pid" }
+
+  /// Whether --allow-uid or --allow-gid admit anybody besides our own user and root.
+  var admitsOthers: Bool { !allowedUIDs.isEmpty || !allowedGIDs.isEmpty }
+}
+
+/// Why the daemon could not start.
+public struct DaemonStartError: Error {
+  public var message: String
+  /// Another daemon holds the socket.
+  public var alreadyRunning: Bool
+}
+
+/// The daemon process.
+public enum Daemon {
+  /// Runs the daemon until shutdown or a terminating signal. Returns the exit code: 0 after
+  /// a shutdown or a terminating signal, 3 when another daemon holds the socket, 1 when it
+  /// could not start or its loop failed.
+  public static func run(_ config: DaemonConfiguration) -> Int32 {
+    do {
+      try runThrowing(config)
+      return 0
+    } catch {
+      log("forkctl daemon: \(error.message)")
+      if let r = config.readyFD {
+        // Best effort: whoever started us may have gone.
+        try? r.writeAll(Array("error \(error.alreadyRunning ? "running" : "failed") \(error.message)\n".utf8))
+      }
+      return error.alreadyRunning ? 3 : 1
+    }
+  }
+
+  private static func runThrowing(_ config: DaemonConfiguration) throws(DaemonStartError) {
+    let path = config.socketPath
+    do {
+      // Admitted others must reach the socket by its name: the directory is 0711 then.
+      try Sys.makePrivateDirectory(config.directory, searchableByOthers: config.admitsOthers)
+    } catch {
+      throw DaemonStartError(message: error.description, alreadyRunning: false)
+    }
+    let pidfile: Pidfile
+    do {
+      pidfile = try Pidfile(path: config.pidfilePath)
+    } catch {
+      switch error {
+      case .running(let pid):
+        throw DaemonStartError(
+          message: "a daemon is already running on \(path)\(pid > 0 ? " (pid \(pid))" : "")", alreadyRunning: true)
+      case .system(let e):
+        throw DaemonStartError(message: "cannot lock \(config.pidfilePath): \(Sys.describe(e))", alreadyRunning: false)
+      }
+    }
+    let listener: FileDescriptor
+    do {
+      listener = try listen(config)
+    } catch {
+      pidfile.remove()
+      throw error
+    }
+    do {
+      try pidfile.write()
+    } catch {
+      listener.closeQuietly()
+      try? Sys.removeFile(path)
+      pidfile.remove()
+      throw DaemonStartError(message: "cannot listen on \(path): \(Sys.describe(error))", alreadyRunning: false)
+    }
+    let result = Result { () throws(Errno) in try serve(config, listener: listener) }
+    // Best effort on the way out: a path already gone is fine.
+    try? Sys.removeFile(path)
+    pidfile.remove()
+    if case .failure(let error) = result {
+      throw DaemonStartError(message: "event loop failed: \(Sys.describe(error))", alreadyRunning: false)
+    }
+  }
+
+  /// We hold the lock, so any socket file is a leftover of a daemon that was killed. Binds
+  /// under a temporary name and renames it into place: the path either answers or does not
+  /// exist, and a client never connects to a half-set-up socket.
+  private static func listen(_ config: DaemonConfiguration) throws(DaemonStartError) -> FileDescriptor {
+    let path = config.socketPath
+    let temporary = "\(path).\(Sys.processID).new"
+    do {
+      try Sys.removeFile(temporary)
+      let listener = try UnixSocket.listen(at: temporary)
+      // connect(2) needs write permission on the socket: the owner's alone, or everybody's
+      // when others are admitted (SO_PEERCRED decides for each connection).
+      try Sys.setMode(temporary, config.admitsOthers ? 0o666 : 0o600)
+      try Sys.rename(temporary, path)
+      try listener.setNonblocking(true)
+      return listener
+    } catch {
+      try? Sys.removeFile(temporary)
+      throw DaemonStartError(message: "cannot listen on \(path): \(Sys.describe(error))", alreadyRunning: false)
+    }
+  }
+
+  private static func serve(_ config: DaemonConfiguration, listener: FileDescriptor) throws(Errno) {
+    Sys.ignoreBrokenPipe()
+    // Do not pin the directory the daemon happened to be started from; workers get their
+    // client's directory with each run.
+    try Sys.changeDirectory("/")
+    try Sys.becomeChildSubreaper()
+    let loop = try EventLoop(config: config, listener: listener)
+    Sys.setProcessTitle("forkctl: daemon \(config.socketPath)")
+    if let r = config.readyFD {
+      // Best effort: whoever started us may have gone; the socket answers either way.
+      try? r.writeAll(Array("ready\n".utf8))
+      r.closeQuietly()
+    }
+    try loop.run()
+  }
+}

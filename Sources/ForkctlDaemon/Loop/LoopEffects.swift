@@ -1,0 +1,88 @@
+// The Supervisor's effects, carried out by the event loop with ForkctlSys.
+import ForkctlSys
+import ForkctlWire
+
+struct LoopEffects: SupervisorEffects {
+  unowned let loop: EventLoop
+
+  @discardableResult
+  mutating func reply(_ client: ClientID, _ reply: Reply) -> Bool {
+    guard let c = loop.clients[client] else { return false }
+    c.busy = false
+    c.attached = false
+    let result = c.connection.enqueue(reply.frame(), fds: [])
+    loop.rewatch(c.connection.fd, c.interest, .client(client))
+    loop.resumable.append(client)
+    return result != .broken
+  }
+
+  mutating func attach(_ client: ClientID, _ reply: Reply?, fds: [FileDescriptor]) {
+    guard let c = loop.clients[client] else { return close(fds) }
+    c.attached = true
+    if let reply {
+      var frame = reply.frame()
+      frame.fdCount = fds.count
+      c.connection.enqueue(frame, fds: fds)
+    } else {
+      close(fds)
+    }
+    loop.rewatch(c.connection.fd, c.interest, .client(client))
+    // Signal frames may already be buffered.
+    loop.resumable.append(client)
+  }
+
+  mutating func send(_ id: UInt64, _ command: Command, fds: [FileDescriptor]) {
+    guard let p = loop.controls[id] else { return close(fds) }
+    loop.flushControl(id, p, queueing: command.frame(), fds: fds)
+  }
+
+  mutating func socketPair() throws(Errno) -> (FileDescriptor, FileDescriptor) { try Sys.socketPair() }
+
+  mutating func pipe() throws(Errno) -> (read: FileDescriptor, write: FileDescriptor) { try Sys.pipe() }
+
+  mutating func watchControl(_ id: UInt64, _ fd: FileDescriptor) {
+    // A fresh socket of ours: only a bug makes O_NONBLOCK fail.
+    try! fd.setNonblocking(true)
+    loop.controls[id] = Connection(fd: fd)
+    loop.watch(fd, .readable, .control(id))
+  }
+
+  mutating func closeControl(_ id: UInt64) {
+    guard let p = loop.controls.removeValue(forKey: id) else { return }
+    loop.epoll.remove(p.fd)
+    p.close()
+  }
+
+  mutating func watchStatusPipe(_ id: UInt64, _ fd: FileDescriptor) {
+    loop.statusPipes[id] = fd
+    loop.watch(fd, .readable, .statusPipe(id))
+  }
+
+  mutating func close(_ fd: FileDescriptor) { fd.closeQuietly() }
+
+  private func close(_ fds: [FileDescriptor]) {
+    for f in fds { f.closeQuietly() }
+  }
+
+  mutating func startTemplate(id: UInt64, control: FileDescriptor) throws(Errno) -> Int32 {
+    defer { control.closeQuietly() }
+    // The template gets /dev/null on 0 and 1, the daemon's stderr on 2 (its own errors go
+    // to the daemon's log), the control socket on 3 and nothing else.
+    return try Sys.spawn(
+      path: loop.executable, arguments: ["forkctl", "__template", String(id)], environment: [],
+      fds: [nil, nil, FileDescriptor(rawValue: 2), control])
+  }
+
+  mutating func signal(_ pid: Int32, _ signal: Int32) throws(Errno) { try Sys.kill(pid, Signal(rawValue: signal)) }
+
+  mutating func signalGroup(_ pid: Int32, _ signal: Int32) {
+    // Best effort: the group may have ended since the supervisor last heard of it.
+    try? Sys.signalGroup(pid, Signal(rawValue: signal))
+  }
+
+  mutating func openPIDFD(_ pid: Int32) -> FileDescriptor? { try? Sys.openPIDFD(pid) }
+
+  mutating func now() -> Int64 { Sys.monotonicMilliseconds() }
+
+  mutating func shutdown() { loop.stopping = true }
+}

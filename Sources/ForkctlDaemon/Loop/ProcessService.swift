@@ -1,0 +1,91 @@
+// The process objects' descriptors and the kernel's news of processes: control sockets
+// (reports in, commands out), exec status pipes, and SIGCHLD through the signalfd, which
+// reaps every child (the daemon is the subreaper and the parent of every worker).
+import ForkctlSys
+import ForkctlWire
+
+extension EventLoop {
+  /// Reads the signalfd: SIGCHLD reaps, the others stop the daemon.
+  func takeSignals() throws(Errno) {
+    while let sig = try signals.next() {
+      if sig == .child {
+        try reapChildren()
+      } else {
+        log("forkctl daemon: signal \(sig.name ?? String(sig.rawValue)), shutting down")
+        stopping = true
+      }
+    }
+  }
+
+  func reapChildren() throws(Errno) {
+    while let (pid, v) = try Sys.reapChild() {
+      let status: ExitStatus =
+        if let code = v.exitCode { .exited(code) } else { .signaled(v.signal ?? 0, coreDumped: v.coreDumped) }
+      supervisor.handle(.childExited(pid: pid, status: status))
+    }
+  }
+
+  func serviceControl(_ id: UInt64, _ interest: Epoll.Interest) {
+    guard let p = controls[id] else { return }
+    if interest.contains(.writable) && !flushControl(id, p) {
+      return supervisor.handle(.controlClosed(id))
+    }
+    guard !interest.intersection([.readable, .hangup, .error]).isEmpty else { return }
+    var open = true
+    while true {
+      // A process object never sends descriptors: losing some is as bad as a hang-up.
+      if open, case .open = p.readAvailable() {} else { open = false }
+      let frame: Frame
+      do {
+        guard let (next, fds) = try p.nextFrame() else { break }
+        if !fds.isEmpty {
+          for f in fds { f.closeQuietly() }
+          open = false
+          break
+        }
+        frame = next
+      } catch {
+        log("forkctl daemon: process \(id) sent garbage: \(error.description)")
+        open = false
+        break
+      }
+      guard let report = try? Report(frame) else {
+        log("forkctl daemon: process \(id) sent a frame that is not a report")
+        open = false
+        break
+      }
+      supervisor.handle(.report(report, from: id))
+      if controls[id] == nil { return }
+    }
+    if !open { supervisor.handle(.controlClosed(id)) }
+  }
+
+  /// Writes what is queued for process object `id` (after queueing `frame` with `fds`,
+  /// which the connection then owns), and watches for writability while it must.
+  @discardableResult
+  func flushControl(
+    _ id: UInt64, _ p: Connection, queueing frame: Frame? = nil, fds: [FileDescriptor] = []
+  ) -> Bool {
+    let before = p.wantsWrite
+    let result = frame.map { p.enqueue($0, fds: fds) } ?? p.flush()
+    if p.wantsWrite != before { rewatch(p.fd, p.wantsWrite ? [.readable, .writable] : .readable, .control(id)) }
+    return result != .broken
+  }
+
+  func serviceStatusPipe(_ id: UInt64) {
+    guard let fd = statusPipes.removeValue(forKey: id) else { return }
+    epoll.remove(fd)
+    // The worker writes 4 bytes (its errno) only when exec failed; end of file alone means
+    // exec closed the close-on-exec write end, so the program is running. A pipe write of
+    // 4 bytes is atomic (pipe(7)). A read error counts as end of file: the pipe has no
+    // other writer, and the program's own status comes by SIGCHLD either way.
+    let bytes = (try? fd.readSome(max: 4)) ?? []
+    fd.closeQuietly()
+    if bytes.count == 4 {
+      let raw = UInt32(bytes[0]) | UInt32(bytes[1]) << 8 | UInt32(bytes[2]) << 16 | UInt32(bytes[3]) << 24
+      supervisor.handle(.execOutcome(id, failure: Errno(rawValue: Int32(bitPattern: raw))))
+    } else {
+      supervisor.handle(.execOutcome(id, failure: nil))
+    }
+  }
+}
