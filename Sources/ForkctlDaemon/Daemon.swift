@@ -180,7 +180,7 @@ struct LoopEffects: SupervisorEffects {
     defer { control.closeQuietly() }
     // The template gets /dev/null on 0 and 1, the daemon's stderr on 2 (its own errors go
     // to the daemon's log), the control socket on 3 and nothing else.
-    return try Sys.spawn(
+    return try Sys.posixSpawn(
       path: state.executable, arguments: ["forkctl", "__template", String(id)], environment: [],
       fds: [nil, nil, FileDescriptor(rawValue: 2), control])
   }
@@ -259,14 +259,14 @@ public struct Daemon {
     } catch {
       log("forkctl daemon: \(error.message)")
       if let r = config.readyFD {
-        try? r.writeAll(Array("error \(error.alreadyRunning ? "running" : "failed") \(error.message)\n".utf8))
+        try? r.writeFully(Array("error \(error.alreadyRunning ? "running" : "failed") \(error.message)\n".utf8))
       }
       return error.alreadyRunning ? 3 : 1
     }
   }
 
   static func log(_ s: String) {
-    try? FileDescriptor(rawValue: 2).writeAll(Array((s + "\n").utf8))
+    try? FileDescriptor(rawValue: 2).writeFully(Array((s + "\n").utf8))
   }
 
   private static func runThrowing(_ config: DaemonConfiguration) throws(DaemonStartError) -> Int32 {
@@ -335,7 +335,7 @@ public struct Daemon {
     state.spare = openSpare()
     Sys.setProcessTitle("forkctl: daemon \(config.socketPath)")
     if let r = config.readyFD {
-      try? r.writeAll(Array("ready\n".utf8))
+      try? r.writeFully(Array("ready\n".utf8))
       r.closeQuietly()
     }
 

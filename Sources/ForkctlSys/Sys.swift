@@ -37,22 +37,16 @@ extension FileDescriptor {
     if forkctl_set_nonblocking(rawValue, on ? 1 : 0) < 0 { throw currentErrno() }
   }
 
-  /// A close-on-exec duplicate numbered at least `minimum`. The corresponding C function is
-  /// `fcntl(F_DUPFD_CLOEXEC)`.
-  public func duplicateCloseOnExec(minimum: CInt = 0) throws(Errno) -> FileDescriptor {
-    let fd = forkctl_dup_cloexec(rawValue, minimum)
-    if fd < 0 { throw currentErrno() }
-    return FileDescriptor(rawValue: fd)
-  }
-
   /// Makes this descriptor a close-on-exec copy of `other` on this number.
   /// The corresponding C function is `dup3`.
   public static func move(_ other: FileDescriptor, to target: CInt) throws(Errno) {
     _ = try retrying { forkctl_dup3_cloexec(other.rawValue, target) }
   }
 
-  /// Writes all of `bytes`, blocking. The corresponding C function is `write`.
-  public func writeAll(_ bytes: [UInt8]) throws(Errno) {
+  /// Writes all of `bytes`, blocking. Not named `writeAll`, which would shadow swift-system's
+  /// generic `writeAll(_:)` so that a reader could not tell which one a call gets.
+  /// The corresponding C function is `write`.
+  public func writeFully(_ bytes: [UInt8]) throws(Errno) {
     var done = 0
     while done < bytes.count {
       let n = try retrying {
@@ -159,7 +153,7 @@ public enum Sys {
 
   /// Starts `path` with `fds` on 0, 1, 2, ... (nil is /dev/null) and nothing else, an empty
   /// signal mask and default signal actions. The corresponding C function is `posix_spawn`.
-  public static func spawn(
+  public static func posixSpawn(
     path: String, arguments: [String], environment: [String], fds: [FileDescriptor?],
     newSession: Bool = false
   ) throws(Errno) -> Int32 {
@@ -167,7 +161,7 @@ public enum Sys {
     let raw = fds.map { $0?.rawValue ?? -1 }
     let rc = withCStrings(arguments) { argv in
       withCStrings(environment) { envp in
-        forkctl_spawn(path, argv, envp, raw, CInt(raw.count), newSession ? 1 : 0, &pid)
+        forkctl_posix_spawn(path, argv, envp, raw, CInt(raw.count), newSession ? 1 : 0, &pid)
       }
     }
     if rc != 0 { throw Errno(rawValue: rc) }
@@ -202,26 +196,12 @@ public enum Sys {
   /// Stops this process as SIGSTOP does.
   public static func stopSelf() { _ = raise(SIGSTOP) }
 
-  /// Unblocks `signals` (after a SignalDescriptor blocked them).
-  public static func unblockSignals(_ signals: [Int32]) {
-    var set = sigset_t()
-    sigemptyset(&set)
-    for s in signals { sigaddset(&set, s) }
-    sigprocmask(SIG_UNBLOCK, &set, nil)
-  }
-
   /// A descriptor that refers to process `pid` for as long as it is open, even after it
   /// has been reaped (close-on-exec). The corresponding C function is `pidfd_open`.
   public static func openPIDFD(_ pid: Int32) throws(Errno) -> FileDescriptor {
     let fd = forkctl_pidfd_open(pid)
     if fd < 0 { throw currentErrno() }
     return FileDescriptor(rawValue: fd)
-  }
-
-  /// Waits until the process a pidfd refers to has ended (it is readable then). The
-  /// corresponding C function is `poll`.
-  public static func waitForProcessEnd(_ pidfd: FileDescriptor) throws(Errno) {
-    _ = try waitReadable([pidfd])
   }
 
   /// Whether `fd` is readable, hung up or broken right now, without waiting. The
@@ -442,14 +422,14 @@ extension Sys {
   /// process is copied). `keep` are descriptors of this process that the program must not
   /// get. Returns the pid and nil once the program runs, or the pid of the child (which
   /// exits 127 or 126) and the errno of its failed exec.
-  public static func spawnSibling(
+  public static func vforkSibling(
     program: [UInt8], arguments: [[UInt8]], environment: [[UInt8]],
     moves: [(source: FileDescriptor, target: Int32)], workingDirectory: FileDescriptor?, keep: [FileDescriptor]
   ) throws(Errno) -> (pid: Int32, execFailure: Errno?) {
     var rawKeep = keep.map(\.rawValue)
     var execErrno: CInt = 0
     let pid = withExecArguments(program, arguments, environment, moves) { file, argv, envp, path, rawMoves in
-      forkctl_spawn_sibling(
+      forkctl_vfork_sibling(
         rawMoves, CInt(rawMoves.count), workingDirectory?.rawValue ?? -1, file, argv, envp, path, &rawKeep,
         CInt(rawKeep.count), &execErrno)
     }
@@ -515,7 +495,7 @@ extension Sys {
 
   /// Writes a line to standard error.
   public static func printError(_ line: String) {
-    try? FileDescriptor(rawValue: 2).writeAll(Array((line + "\n").utf8))
+    try? FileDescriptor(rawValue: 2).writeFully(Array((line + "\n").utf8))
   }
 }
 
