@@ -1,5 +1,4 @@
 import CForkctlShims
-import CLibBSD
 import Glibc
 
 /// An epoll instance. Tokens are the caller's own numbers.
@@ -55,66 +54,4 @@ public struct Epoll: ~Copyable {
     events.removeAll(keepingCapacity: true)
     for i in 0..<Int(n) { events.append((tokens[i], Interest(rawValue: masks[i]))) }
   }
-}
-
-/// Signals delivered as readable events on a descriptor (signalfd(2)).
-public struct SignalDescriptor: ~Copyable {
-  public let fd: FileDescriptor
-
-  /// Blocks `signals` and opens a signalfd for them.
-  public init(_ signals: [Signal]) throws(Errno) {
-    let list = signals.map(\.rawValue) + [0]
-    if forkctl_block_signals(list) < 0 { throw currentErrno() }
-    let fd = forkctl_signalfd(list)
-    if fd < 0 { throw currentErrno() }
-    self.fd = FileDescriptor(rawValue: fd)
-  }
-
-  deinit { fd.closeQuietly() }
-
-  /// The next pending signal, nil when none.
-  public func next() throws(Errno) -> Signal? {
-    let s = forkctl_read_signalfd(fd.rawValue)
-    if s < 0 { throw currentErrno() }
-    return s == 0 ? nil : Signal(rawValue: s)
-  }
-}
-
-/// A pidfile held locked for the life of the process (libbsd pidfile_open(3)): the lock, not
-/// the file's existence, says a daemon is running, so a killed daemon never blocks the next.
-public struct Pidfile: ~Copyable {
-  private let handle: OpaquePointer
-
-  public enum OpenError: Error {
-    case running(pid: Int32)
-    case system(Errno)
-  }
-
-  public init(path: String) throws(OpenError) {
-    var other: pid_t = 0
-    guard let h = pidfile_open(path, 0o600, &other) else {
-      let e = currentErrno()
-      // EEXIST: another process holds the lock; its pid is in `other` (0 if it has not
-      // written it yet).
-      if e == .fileExists { throw .running(pid: other) }
-      throw .system(e)
-    }
-    handle = h
-    // Nothing may inherit the lock: make sure of close-on-exec whatever libbsd opened it with.
-    let fd = pidfile_fileno(h)
-    if fd >= 0 { forkctl_set_cloexec(fd) }
-  }
-
-  /// Writes our pid into the file. The corresponding C function is `pidfile_write`.
-  public func write() throws(Errno) {
-    if pidfile_write(handle) < 0 { throw currentErrno() }
-  }
-
-  /// Removes the file and releases the lock. The corresponding C function is `pidfile_remove`.
-  public consuming func remove() {
-    _ = pidfile_remove(handle)
-    discard self
-  }
-
-  deinit { _ = pidfile_close(handle) }
 }
