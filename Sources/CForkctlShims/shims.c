@@ -12,6 +12,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
@@ -250,6 +251,40 @@ static void reset_signal_actions(void) {
   }
 }
 
+// The highest descriptor number the fallback below examines when /proc is not mounted: a
+// process with a larger RLIMIT_NOFILE would spend too long in fcntl calls that fail.
+#define FORKCTL_CLOEXEC_SCAN_LIMIT 65536
+
+void forkctl_mark_cloexec_from(int low) {
+  // Only async-signal-safe calls: this runs between fork or vfork and exec. open, fcntl and
+  // close are in signal-safety(7); getdents64 and getrlimit are bare system calls.
+  int dir = open("/proc/self/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dir >= 0) {
+    // Each record is a struct linux_dirent64 (getdents64(2)): d_ino, d_off, d_reclen,
+    // d_type, then the NUL-terminated name, here a descriptor number or "." or "..".
+    _Alignas(8) char buf[4096];
+    long n;
+    while ((n = syscall(SYS_getdents64, dir, buf, sizeof(buf))) > 0) {
+      for (long off = 0; off < n;) {
+        unsigned short reclen;
+        memcpy(&reclen, buf + off + 16, sizeof(reclen));
+        const char *name = buf + off + 19;
+        off += reclen;
+        if (name[0] < '0' || name[0] > '9') continue;
+        int fd = 0;
+        for (const char *c = name; *c >= '0' && *c <= '9'; c++) fd = fd * 10 + (*c - '0');
+        if (fd >= low && fd != dir) fcntl(fd, F_SETFD, FD_CLOEXEC);
+      }
+    }
+    close(dir);
+    if (n == 0) return;
+  }
+  struct rlimit lim;
+  int bound = FORKCTL_CLOEXEC_SCAN_LIMIT;
+  if (getrlimit(RLIMIT_NOFILE, &lim) == 0 && lim.rlim_cur < (rlim_t)bound) bound = (int)lim.rlim_cur;
+  for (int fd = low; fd < bound; fd++) fcntl(fd, F_SETFD, FD_CLOEXEC);
+}
+
 int forkctl_exec_worker(const struct forkctl_fd_move *moves, int nmoves, int cwd_fd,
                         const char *file, char *const argv[], char *const envp[],
                         const char *path, int *keep, int nkeep) {
@@ -298,8 +333,10 @@ int forkctl_exec_worker(const struct forkctl_fd_move *moves, int nmoves, int cwd
     }
   }
   // Nothing above the targets survives exec: the lifted copies and our own sockets are
-  // close-on-exec already; this catches anything that is not.
-  syscall(SYS_close_range, (unsigned)(highest + 1), ~0U, CLOSE_RANGE_CLOEXEC);
+  // close-on-exec already; this catches anything that is not. close_range's
+  // CLOSE_RANGE_CLOEXEC needs Linux 5.11 (close_range(2)); before that, mark them one by one.
+  if (syscall(SYS_close_range, (unsigned)(highest + 1), ~0U, CLOSE_RANGE_CLOEXEC) != 0)
+    forkctl_mark_cloexec_from(highest + 1);
 
   return exec_search(file, argv, envp, path);
 }

@@ -590,7 +590,8 @@ public struct Daemon {
     while !peer.decoder.isReady {
       let got: UnixSocket.Received
       do {
-        got = try UnixSocket.receive(peer.fd, maxBytes: peer.decoder.bytesWanted, nonblocking: true)
+        got = try UnixSocket.receive(
+          peer.fd, maxBytes: peer.decoder.bytesWanted, maxFDs: WireLimits.maxFDsPerFrame, nonblocking: true)
       } catch {
         if error == .connectionReset { return .reset }
         return error == .wouldBlock || error == .resourceTemporarilyUnavailable ? .open : .closed

@@ -4,18 +4,19 @@ import Glibc
 extension FileDescriptor {
   /// Closes the descriptor. Never retried: after EINTR the descriptor is already gone on
   /// Linux (close(2)). EBADF means our own bookkeeping is wrong, which is a bug.
+  /// The corresponding C function is `close`.
   public func closeQuietly() {
     if Glibc.close(rawValue) < 0 && Glibc.errno == EBADF {
       preconditionFailure("close(\(rawValue)): descriptor was not open")
     }
   }
 
-  /// Whether the descriptor is open in this process (fcntl F_GETFD).
+  /// Whether the descriptor is open in this process (fcntl F_GETFD). The corresponding C function is `fcntl`.
   public var isOpen: Bool { forkctl_fd_flags(rawValue) >= 0 }
 
   /// Turns O_NONBLOCK on or off. The corresponding C function is `fcntl`.
   public func setNonblocking(_ on: Bool) throws(Errno) {
-    if forkctl_set_nonblocking(rawValue, on ? 1 : 0) < 0 { throw currentErrno() }
+    _ = try retrying { forkctl_set_nonblocking(rawValue, on ? 1 : 0) }
   }
 
   /// Makes this descriptor a close-on-exec copy of `other` on this number.
@@ -48,7 +49,7 @@ extension FileDescriptor {
     return out
   }
 
-  /// Reads until end of file, up to `limit` bytes.
+  /// Reads until end of file, up to `limit` bytes. The corresponding C function is `read`.
   public func readAll(limit: Int = 1 << 20) throws(Errno) -> [UInt8] {
     var out = [UInt8]()
     while out.count < limit {
@@ -72,19 +73,15 @@ extension Sys {
   /// corresponding C function is `poll`.
   public static func isReadableNow(_ fd: FileDescriptor) -> Bool {
     var p = pollfd(fd: fd.rawValue, events: Int16(POLLIN) | Int16(FORKCTL_POLLRDHUP), revents: 0)
-    return poll(&p, 1, 0) != 0
+    // A failed poll counts as readable, so that the caller's read reports the error.
+    return (try? retrying { poll(&p, 1, 0) }) != 0
   }
 
   /// Waits until `fds` are readable (or hung up); returns which, in order. The
   /// corresponding C function is `poll`.
   public static func waitReadable(_ fds: [FileDescriptor]) throws(Errno) -> [Bool] {
     var polls = fds.map { pollfd(fd: $0.rawValue, events: Int16(POLLIN), revents: 0) }
-    while true {
-      let n = polls.withUnsafeMutableBufferPointer { poll($0.baseAddress, nfds_t($0.count), -1) }
-      if n >= 0 { break }
-      let e = currentErrno()
-      if e != .interrupted { throw e }
-    }
+    _ = try retrying { polls.withUnsafeMutableBufferPointer { poll($0.baseAddress, nfds_t($0.count), -1) } }
     return polls.map { $0.revents != 0 }
   }
 
@@ -102,7 +99,7 @@ extension Sys {
     error == .tooManyOpenFiles || error == .tooManyOpenFilesInSystem
   }
 
-  /// Writes a line to standard error.
+  /// Writes a line to standard error, ignoring failure. The corresponding C function is `write`.
   public static func printError(_ line: String) {
     try? FileDescriptor(rawValue: 2).writeFully(Array((line + "\n").utf8))
   }

@@ -15,7 +15,7 @@ extension Sys {
     return out
   }
 
-  /// The value of one environment variable.
+  /// The value of one environment variable. The corresponding C function is `getenv`.
   public static func environmentValue(_ name: String) -> String? {
     guard let v = getenv(name) else { return nil }
     return String(cString: v)

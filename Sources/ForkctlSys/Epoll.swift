@@ -7,8 +7,7 @@ public struct Epoll: ~Copyable {
 
   /// The corresponding C function is `epoll_create1`.
   public init() throws(Errno) {
-    let fd = forkctl_epoll_create()
-    if fd < 0 { throw currentErrno() }
+    let fd = try retrying { forkctl_epoll_create() }
     self.fd = FileDescriptor(rawValue: fd)
   }
 
@@ -26,9 +25,7 @@ public struct Epoll: ~Copyable {
   }
 
   private func control(_ op: CInt, _ target: FileDescriptor, _ interest: Interest, _ token: UInt64) throws(Errno) {
-    if forkctl_epoll_ctl(fd.rawValue, op, target.rawValue, interest.rawValue, token) < 0 {
-      throw currentErrno()
-    }
+    _ = try retrying { forkctl_epoll_ctl(fd.rawValue, op, target.rawValue, interest.rawValue, token) }
   }
 
   /// The corresponding C function is `epoll_ctl(EPOLL_CTL_ADD)`.

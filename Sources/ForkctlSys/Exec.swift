@@ -24,7 +24,8 @@ extension Sys {
   /// Replaces the process with `program`: `moves` are placed (source descriptor, target
   /// number), everything else is closed or close-on-exec, stdio not given is /dev/null.
   /// `keep` are descriptors still needed if exec fails; their new numbers are written back.
-  /// Returns only on failure, with the reason. The C function is `forkctl_exec_worker`.
+  /// Returns only on failure, with the reason. The corresponding C function is `execve`,
+  /// through `forkctl_exec_worker`.
   public static func execute(
     program: [UInt8], arguments: [[UInt8]], environment: [[UInt8]],
     moves: [(source: FileDescriptor, target: Int32)], workingDirectory: FileDescriptor?,
@@ -44,19 +45,20 @@ extension Sys {
   /// (clone(CLONE_VM | CLONE_VFORK | CLONE_PARENT), as posix_spawn does: nothing of this
   /// process is copied). `keep` are descriptors of this process that the program must not
   /// get. Returns the pid and nil once the program runs, or the pid of the child (which
-  /// exits 127 or 126) and the errno of its failed exec.
+  /// exits 127 or 126) and the errno of its failed exec. The corresponding C function is `clone`.
   public static func vforkSibling(
     program: [UInt8], arguments: [[UInt8]], environment: [[UInt8]],
     moves: [(source: FileDescriptor, target: Int32)], workingDirectory: FileDescriptor?, keep: [FileDescriptor]
   ) throws(Errno) -> (pid: Int32, execFailure: Errno?) {
     var rawKeep = keep.map(\.rawValue)
     var execErrno: CInt = 0
-    let pid = withExecArguments(program, arguments, environment, moves) { file, argv, envp, path, rawMoves in
-      forkctl_vfork_sibling(
-        rawMoves, CInt(rawMoves.count), workingDirectory?.rawValue ?? -1, file, argv, envp, path, &rawKeep,
-        CInt(rawKeep.count), &execErrno)
+    let pid = try retrying {
+      withExecArguments(program, arguments, environment, moves) { file, argv, envp, path, rawMoves in
+        forkctl_vfork_sibling(
+          rawMoves, CInt(rawMoves.count), workingDirectory?.rawValue ?? -1, file, argv, envp, path, &rawKeep,
+          CInt(rawKeep.count), &execErrno)
+      }
     }
-    if pid < 0 { throw currentErrno() }
     return (pid, execErrno == 0 ? nil : Errno(rawValue: execErrno))
   }
 

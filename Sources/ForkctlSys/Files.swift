@@ -15,18 +15,18 @@ extension Sys {
 
   /// An O_PATH descriptor of the current directory, which stays valid however the
   /// directory is renamed or however the path looks from another mount namespace.
+  /// The corresponding C function is `open`.
   public static func openCurrentDirectory() throws(Errno) -> FileDescriptor {
-    let fd = forkctl_open_current_directory()
-    if fd < 0 { throw currentErrno() }
+    let fd = try retrying { forkctl_open_current_directory() }
     return FileDescriptor(rawValue: fd)
   }
 
-  /// Opens or creates a file read-write, 0600 (a lock file).
+  /// Opens or creates a file read-write, 0600 (a lock file). The corresponding C function is `open`.
   public static func openOrCreate(_ path: String) throws(Errno) -> FileDescriptor {
     try open(path, .readWrite, options: .create)
   }
 
-  /// Opens or creates a file for appending, 0600 (a log).
+  /// Opens or creates a file for appending, 0600 (a log). The corresponding C function is `open`.
   public static func openForAppending(_ path: String) throws(Errno) -> FileDescriptor {
     try open(path, .writeOnly, options: [.create, .append])
   }
@@ -36,37 +36,48 @@ extension Sys {
   /// With `searchableByOthers` the mode is 0711 instead (others may reach a socket inside
   /// by its name, but not list or change the directory); an existing directory of ours with
   /// either mode is set to the one asked for, and one that others may read or write is refused.
+  /// The corresponding C functions are `mkdir`, `lstat` and `chmod`.
   public static func makePrivateDirectory(_ path: String, searchableByOthers: Bool = false) throws(PrivateDirectoryError) {
     let wanted: mode_t = searchableByOthers ? 0o711 : 0o700
-    if mkdir(path, wanted) < 0 && Glibc.errno != EEXIST {
-      throw PrivateDirectoryError(path: path, reason: .system(currentErrno()))
-    }
     var st = stat()
-    if lstat(path, &st) < 0 { throw PrivateDirectoryError(path: path, reason: .system(currentErrno())) }
+    do throws(Errno) {
+      do {
+        _ = try retrying { mkdir(path, wanted) }
+      } catch where error == .fileExists {}
+      _ = try retrying { lstat(path, &st) }
+    } catch {
+      throw PrivateDirectoryError(path: path, reason: .system(error))
+    }
     if st.st_mode & S_IFMT != S_IFDIR { throw PrivateDirectoryError(path: path, reason: .notDirectory) }
     if st.st_uid != getuid() { throw PrivateDirectoryError(path: path, reason: .wrongOwner(st.st_uid)) }
     if st.st_mode & 0o066 != 0 || st.st_mode & 0o700 != 0o700 {
       throw PrivateDirectoryError(path: path, reason: .openToOthers(UInt32(st.st_mode & 0o777)))
     }
     // mkdir's mode went through the umask, and an existing one may have the other mode.
-    if st.st_mode & 0o777 != wanted && chmod(path, wanted) < 0 {
-      throw PrivateDirectoryError(path: path, reason: .system(currentErrno()))
+    if st.st_mode & 0o777 != wanted {
+      do {
+        try setMode(path, UInt32(wanted))
+      } catch {
+        throw PrivateDirectoryError(path: path, reason: .system(error))
+      }
     }
   }
 
   /// Sets a file's permission bits. The corresponding C function is `chmod`.
   public static func setMode(_ path: String, _ mode: UInt32) throws(Errno) {
-    if chmod(path, mode_t(mode)) < 0 { throw currentErrno() }
+    _ = try retrying { chmod(path, mode_t(mode)) }
   }
 
   /// Removes a file; a missing file is not an error. The corresponding C function is `unlink`.
   public static func removeFile(_ path: String) throws(Errno) {
-    if unlink(path) < 0 && Glibc.errno != ENOENT { throw currentErrno() }
+    do {
+      _ = try retrying { unlink(path) }
+    } catch where error == .noSuchFileOrDirectory {}
   }
 
   /// Renames atomically. The corresponding C function is `rename`.
   public static func rename(_ from: String, _ to: String) throws(Errno) {
-    if Glibc.rename(from, to) < 0 { throw currentErrno() }
+    _ = try retrying { Glibc.rename(from, to) }
   }
 
   /// Takes an exclusive lock on an open file, blocking. The corresponding C function is `flock`.
@@ -76,12 +87,12 @@ extension Sys {
 
   /// Changes the working directory. The corresponding C function is `chdir`.
   public static func changeDirectory(_ path: String) throws(Errno) {
-    if chdir(path) < 0 { throw currentErrno() }
+    _ = try retrying { chdir(path) }
   }
 
   /// Whether `path` is a file this process may execute. The corresponding C function is
   /// `access`.
-  public static func isExecutable(_ path: String) -> Bool { access(path, X_OK) == 0 }
+  public static func isExecutable(_ path: String) -> Bool { (try? retrying { access(path, X_OK) }) != nil }
 }
 
 /// A directory that cannot be used as the private socket directory.

@@ -39,7 +39,7 @@ public struct FrameChannel: Sendable {
         closeAll()
         return .violation(error)
       }
-      let got = try UnixSocket.receive(fd, maxBytes: decoder.bytesWanted)
+      let got = try UnixSocket.receive(fd, maxBytes: decoder.bytesWanted, maxFDs: WireLimits.maxFDsPerFrame)
       if got.bytes.isEmpty && got.fds.isEmpty {
         closeAll()
         return .endOfFile

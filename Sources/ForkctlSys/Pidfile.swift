@@ -12,6 +12,7 @@ public struct Pidfile: ~Copyable {
     case system(Errno)
   }
 
+  /// The corresponding C function is `pidfile_open`.
   public init(path: String) throws(OpenError) {
     var other: pid_t = 0
     guard let h = pidfile_open(path, 0o600, &other) else {
@@ -29,7 +30,7 @@ public struct Pidfile: ~Copyable {
 
   /// Writes our pid into the file. The corresponding C function is `pidfile_write`.
   public func write() throws(Errno) {
-    if pidfile_write(handle) < 0 { throw currentErrno() }
+    _ = try retrying { pidfile_write(handle) }
   }
 
   /// Removes the file and releases the lock. The corresponding C function is `pidfile_remove`.

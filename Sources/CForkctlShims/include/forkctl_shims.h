@@ -69,6 +69,12 @@ int forkctl_exec_worker(const struct forkctl_fd_move *moves, int nmoves, int cwd
                         const char *file, char *const argv[], char *const envp[],
                         const char *path, int *keep, int nkeep);
 
+/// Marks every open descriptor numbered `low` or more close-on-exec: what
+/// close_range(low, ~0U, CLOSE_RANGE_CLOEXEC) does on Linux 5.11 and later. It lists
+/// /proc/self/fd, or, without /proc, tries every number below RLIMIT_NOFILE (at most 65536).
+/// Async-signal-safe.
+void forkctl_mark_cloexec_from(int low);
+
 /// posix_spawn of a helper with `fd_count` descriptors from `fds` placed on 0..fd_count-1
 /// (-1 means /dev/null), nothing else inherited, an empty signal mask and default signal
 /// actions. `setsid_flag` starts a new session. Returns 0 and the pid, or an errno.
