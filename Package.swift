@@ -21,7 +21,8 @@ let package = Package(
     .target(name: "CForkctlShims"),
     .systemLibrary(
       name: "CLibBSD", pkgConfig: "libbsd", providers: [.apt(["libbsd-dev"])]),
-    // The only Swift module that calls libc.
+    // The only Swift module that calls libc. ForkctlWire only for FrameChannel, which joins
+    // the codec to a socket; the system calls themselves know no protocol limit.
     .target(
       name: "ForkctlSys",
       dependencies: [
@@ -41,6 +42,8 @@ let package = Package(
       name: "forkctl-bench",
       dependencies: ["ForkctlClient", "ForkctlSys", "ForkctlWire", "CForkctlShims"]),
     .testTarget(name: "ForkctlWireTests", dependencies: ["ForkctlWire"]),
+    // System-call tests: real descriptors, signals and threads in the test process.
+    .testTarget(name: "ForkctlSysTests", dependencies: ["ForkctlSys", "CForkctlShims"]),
     .testTarget(name: "ForkctlDaemonTests", dependencies: ["ForkctlDaemon", "ForkctlWire", "ForkctlSys"]),
     .testTarget(
       name: "ForkctlIntegrationTests",

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
@@ -107,8 +108,6 @@ pid_t forkctl_clone_parent(void) {
 
 int forkctl_set_child_subreaper(void) { return prctl(PR_SET_CHILD_SUBREAPER, 1UL, 0UL, 0UL, 0UL); }
 
-int forkctl_dup_cloexec(int fd, int minfd) { return fcntl(fd, F_DUPFD_CLOEXEC, minfd); }
-
 void forkctl_set_cloexec(int fd) { fcntl(fd, F_SETFD, FD_CLOEXEC); }
 
 int forkctl_set_nonblocking(int fd, int on) {
@@ -154,7 +153,7 @@ int forkctl_wcoredump(int status) { return WCOREDUMP(status); }
 
 static int exec_with_shell(const char *file, char *const argv[], char *const envp[]) {
   // execvp(3): a file that is not a recognised executable format is run by the shell.
-  // On the stack when it fits: after forkctl_spawn_sibling this runs on the template's
+  // On the stack when it fits: after forkctl_vfork_sibling this runs on the template's
   // memory, where a malloc would outlive the exec as a leak in the template.
   size_t argc = 0;
   while (argv[argc]) argc++;
@@ -238,7 +237,7 @@ struct kernel_sigaction {
 static void reset_signal_actions(void) {
   // An ignored signal stays ignored across exec (signal(7)), so whatever this process ignores
   // would silently reach the program; and a handler must not run in a child that shares the
-  // template's memory (forkctl_spawn_sibling) before exec. Ask the kernel directly: glibc's
+  // template's memory (forkctl_vfork_sibling) before exec. Ask the kernel directly: glibc's
   // sigaction refuses the two real-time signals it keeps for itself (32, 33), which the
   // Swift runtime ignores.
   for (int sig = 1; sig <= 64; sig++) {
@@ -250,6 +249,40 @@ static void reset_signal_actions(void) {
       syscall(SYS_rt_sigaction, sig, &dfl, NULL, sizeof(uint64_t));
     }
   }
+}
+
+// The highest descriptor number the fallback below examines when /proc is not mounted: a
+// process with a larger RLIMIT_NOFILE would spend too long in fcntl calls that fail.
+#define FORKCTL_CLOEXEC_SCAN_LIMIT 65536
+
+void forkctl_mark_cloexec_from(int low) {
+  // Only async-signal-safe calls: this runs between fork or vfork and exec. open, fcntl and
+  // close are in signal-safety(7); getdents64 and getrlimit are bare system calls.
+  int dir = open("/proc/self/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dir >= 0) {
+    // Each record is a struct linux_dirent64 (getdents64(2)): d_ino, d_off, d_reclen,
+    // d_type, then the NUL-terminated name, here a descriptor number or "." or "..".
+    _Alignas(8) char buf[4096];
+    long n;
+    while ((n = syscall(SYS_getdents64, dir, buf, sizeof(buf))) > 0) {
+      for (long off = 0; off < n;) {
+        unsigned short reclen;
+        memcpy(&reclen, buf + off + 16, sizeof(reclen));
+        const char *name = buf + off + 19;
+        off += reclen;
+        if (name[0] < '0' || name[0] > '9') continue;
+        int fd = 0;
+        for (const char *c = name; *c >= '0' && *c <= '9'; c++) fd = fd * 10 + (*c - '0');
+        if (fd >= low && fd != dir) fcntl(fd, F_SETFD, FD_CLOEXEC);
+      }
+    }
+    close(dir);
+    if (n == 0) return;
+  }
+  struct rlimit lim;
+  int bound = FORKCTL_CLOEXEC_SCAN_LIMIT;
+  if (getrlimit(RLIMIT_NOFILE, &lim) == 0 && lim.rlim_cur < (rlim_t)bound) bound = (int)lim.rlim_cur;
+  for (int fd = low; fd < bound; fd++) fcntl(fd, F_SETFD, FD_CLOEXEC);
 }
 
 int forkctl_exec_worker(const struct forkctl_fd_move *moves, int nmoves, int cwd_fd,
@@ -300,13 +333,15 @@ int forkctl_exec_worker(const struct forkctl_fd_move *moves, int nmoves, int cwd
     }
   }
   // Nothing above the targets survives exec: the lifted copies and our own sockets are
-  // close-on-exec already; this catches anything that is not.
-  syscall(SYS_close_range, (unsigned)(highest + 1), ~0U, CLOSE_RANGE_CLOEXEC);
+  // close-on-exec already; this catches anything that is not. close_range's
+  // CLOSE_RANGE_CLOEXEC needs Linux 5.11 (close_range(2)); before that, mark them one by one.
+  if (syscall(SYS_close_range, (unsigned)(highest + 1), ~0U, CLOSE_RANGE_CLOEXEC) != 0)
+    forkctl_mark_cloexec_from(highest + 1);
 
   return exec_search(file, argv, envp, path);
 }
 
-int forkctl_spawn(const char *path, char *const argv[], char *const envp[], const int *fds,
+int forkctl_posix_spawn(const char *path, char *const argv[], char *const envp[], const int *fds,
                   int fd_count, int setsid_flag, pid_t *pid) {
   posix_spawn_file_actions_t fa;
   posix_spawnattr_t attr;
@@ -447,7 +482,7 @@ int forkctl_pidfd_open(pid_t pid) {
 extern char **environ;
 char **forkctl_environ(void) { return environ; }
 
-struct spawn_sibling_args {
+struct vfork_sibling_args {
   const struct forkctl_fd_move *moves;
   int nmoves, cwd_fd;
   const char *file;
@@ -459,8 +494,8 @@ struct spawn_sibling_args {
   int exec_errno;
 };
 
-static int spawn_sibling_child(void *p) {
-  struct spawn_sibling_args *a = p;
+static int vfork_sibling_child(void *p) {
+  struct vfork_sibling_args *a = p;
   setpgid(0, 0);
   int e = forkctl_exec_worker(a->moves, a->nmoves, a->cwd_fd, a->file, a->argv, a->envp, a->path, a->keep, a->nkeep);
   // The parent is suspended until this exits, and shares this memory: it reads the errno.
@@ -470,9 +505,9 @@ static int spawn_sibling_child(void *p) {
 
 // The child's stack while it shares the template's memory; the template is single-threaded
 // and suspended meanwhile, so one static stack is enough.
-static char spawn_sibling_stack[256 * 1024] __attribute__((aligned(16)));
+static char vfork_sibling_stack[256 * 1024] __attribute__((aligned(16)));
 
-pid_t forkctl_spawn_sibling(const struct forkctl_fd_move *moves, int nmoves, int cwd_fd, const char *file,
+pid_t forkctl_vfork_sibling(const struct forkctl_fd_move *moves, int nmoves, int cwd_fd, const char *file,
                             char *const argv[], char *const envp[], const char *path, int *keep, int nkeep,
                             int *exec_errno) {
   // As posix_spawn does: no signal may reach a handler in the child, which runs on the
@@ -480,8 +515,8 @@ pid_t forkctl_spawn_sibling(const struct forkctl_fd_move *moves, int nmoves, int
   sigset_t all, old;
   sigfillset(&all);
   sigprocmask(SIG_SETMASK, &all, &old);
-  struct spawn_sibling_args a = {moves, nmoves, cwd_fd, file, argv, envp, path, keep, nkeep, 0};
-  pid_t pid = clone(spawn_sibling_child, spawn_sibling_stack + sizeof(spawn_sibling_stack),
+  struct vfork_sibling_args a = {moves, nmoves, cwd_fd, file, argv, envp, path, keep, nkeep, 0};
+  pid_t pid = clone(vfork_sibling_child, vfork_sibling_stack + sizeof(vfork_sibling_stack),
                     CLONE_VM | CLONE_VFORK | CLONE_PARENT | SIGCHLD, &a);
   int saved = errno;
   sigprocmask(SIG_SETMASK, &old, NULL);

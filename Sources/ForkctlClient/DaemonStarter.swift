@@ -81,7 +81,7 @@ enum DaemonStarter {
     }
     let pid: Int32
     do {
-      pid = try Sys.spawn(
+      pid = try Sys.posixSpawn(
         path: exe, arguments: ["forkctl", "daemon", "--socket", path, "--ready-fd", "3", "--background"],
         environment: [], fds: [nil, nil, log, ready.write], newSession: true)
     } catch {

@@ -1,5 +1,4 @@
 import CForkctlShims
-import ForkctlWire
 import Glibc
 
 /// Unix stream sockets and descriptor passing.
@@ -8,7 +7,7 @@ public enum UnixSocket {
   public static let maxPathLength = 107
 
   private static func withAddress<R>(
-    _ path: String, _ body: (UnsafePointer<sockaddr>, socklen_t) -> R
+    _ path: String, _ body: (UnsafePointer<sockaddr>, socklen_t) throws(Errno) -> R
   ) throws(Errno) -> R {
     let bytes = Array(path.utf8)
     if bytes.count > maxPathLength { throw Errno.fileNameTooLong }
@@ -18,14 +17,15 @@ public enum UnixSocket {
       for (i, b) in bytes.enumerated() { raw[i] = b }
       raw[bytes.count] = 0
     }
-    return withUnsafePointer(to: &addr) { p in
-      p.withMemoryRebound(to: sockaddr.self, capacity: 1) { body($0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+    return try withUnsafePointer(to: &addr) { p throws(Errno) in
+      try p.withMemoryRebound(to: sockaddr.self, capacity: 1) { a throws(Errno) in
+        try body(a, socklen_t(MemoryLayout<sockaddr_un>.size))
+      }
     }
   }
 
   static func makeSocket() throws(Errno) -> FileDescriptor {
-    let fd = socket(AF_UNIX, CInt(SOCK_STREAM.rawValue) | CInt(SOCK_CLOEXEC.rawValue), 0)
-    if fd < 0 { throw currentErrno() }
+    let fd = try retrying { socket(AF_UNIX, CInt(SOCK_STREAM.rawValue) | CInt(SOCK_CLOEXEC.rawValue), 0) }
     return FileDescriptor(rawValue: fd)
   }
 
@@ -33,9 +33,10 @@ public enum UnixSocket {
   public static func listen(at path: String, backlog: CInt = 512) throws(Errno) -> FileDescriptor {
     let fd = try makeSocket()
     do throws(Errno) {
-      let rc = try withAddress(path) { Glibc.bind(fd.rawValue, $0, $1) }
-      if rc < 0 { throw currentErrno() }
-      if Glibc.listen(fd.rawValue, backlog) < 0 { throw currentErrno() }
+      _ = try withAddress(path) { address, length throws(Errno) in
+        try retrying { Glibc.bind(fd.rawValue, address, length) }
+      }
+      _ = try retrying { Glibc.listen(fd.rawValue, backlog) }
     } catch {
       fd.closeQuietly()
       throw error
@@ -47,11 +48,8 @@ public enum UnixSocket {
   public static func connect(to path: String) throws(Errno) -> FileDescriptor {
     let fd = try makeSocket()
     do throws(Errno) {
-      while true {
-        let rc = try withAddress(path) { Glibc.connect(fd.rawValue, $0, $1) }
-        if rc == 0 { break }
-        let e = currentErrno()
-        if e != .interrupted { throw e }
+      try withAddress(path) { address, length throws(Errno) in
+        try connectCompleting(fd) { Glibc.connect(fd.rawValue, address, length) }
       }
     } catch {
       fd.closeQuietly()
@@ -60,22 +58,48 @@ public enum UnixSocket {
     return fd
   }
 
-  /// Accepts one connection, non-blocking and close-on-exec; nil when none is waiting.
-  /// The corresponding C function is `accept4`.
-  public static func accept(_ listener: FileDescriptor) throws(Errno) -> FileDescriptor? {
+  /// Makes `attempt` (a connect of `fd`) until the connection is made. An interrupted connect
+  /// is not simply made again: POSIX lets the first attempt go on asynchronously after EINTR
+  /// (connect(3p): "the connection request shall not be aborted, and the connection shall be
+  /// established asynchronously"), and a new attempt then fails with EALREADY while it is in
+  /// progress or EISCONN once it is done. Linux's Unix stream sockets abandon the attempt
+  /// instead (unix_stream_connect), so there the next attempt simply starts over. EISCONN is
+  /// success; EALREADY or EINPROGRESS waits until the socket is writable (connect(2),
+  /// EINPROGRESS), takes the outcome from SO_ERROR, and asks again. Polling alone cannot
+  /// decide, because a Unix stream socket that is not connected polls as hung up.
+  static func connectCompleting(_ fd: FileDescriptor, _ attempt: () -> CInt) throws(Errno) {
     while true {
-      let fd = forkctl_accept(listener.rawValue)
-      if fd >= 0 { return FileDescriptor(rawValue: fd) }
-      let e = currentErrno()
-      if e == .interrupted || e == .connectionAbort { continue }
-      if e == .wouldBlock || e == .resourceTemporarilyUnavailable { return nil }
-      throw e
+      if attempt() == 0 { return }
+      switch currentErrno() {
+      case .interrupted: continue
+      case .socketIsConnected: return
+      case .alreadyInProcess, .nowInProgress:
+        var p = pollfd(fd: fd.rawValue, events: Int16(POLLOUT), revents: 0)
+        _ = try retrying { poll(&p, 1, -1) }
+        if let error = pendingError(fd) { throw error }
+      case let error: throw error
+      }
     }
   }
 
-  /// The peer's credentials (SO_PEERCRED).
+  /// Accepts one connection, non-blocking and close-on-exec; nil when none is waiting. A
+  /// connection whose peer left before it was accepted is skipped (ECONNABORTED, accept(2)).
+  /// The corresponding C function is `accept4`.
+  public static func accept(_ listener: FileDescriptor) throws(Errno) -> FileDescriptor? {
+    while true {
+      do {
+        return FileDescriptor(rawValue: try retrying { forkctl_accept(listener.rawValue) })
+      } catch where error == .connectionAbort {
+        continue
+      } catch where error == .wouldBlock {
+        return nil
+      }
+    }
+  }
+
   /// The socket's pending error (SO_ERROR), which reading it clears; nil for none. A Unix
   /// stream socket whose peer closed with data still unread has ECONNRESET here.
+  /// The corresponding C function is `getsockopt`.
   public static func pendingError(_ fd: FileDescriptor) -> Errno? {
     var value: CInt = 0
     var length = socklen_t(MemoryLayout<CInt>.size)
@@ -83,11 +107,12 @@ public enum UnixSocket {
     return Errno(rawValue: value)
   }
 
+  /// The peer's credentials (SO_PEERCRED). The corresponding C function is `getsockopt`.
   public static func peerCredentials(_ fd: FileDescriptor) throws(Errno) -> (pid: Int32, uid: UInt32, gid: UInt32) {
     var pid: pid_t = 0
     var uid: uid_t = 0
     var gid: gid_t = 0
-    if forkctl_peer_credentials(fd.rawValue, &pid, &uid, &gid) < 0 { throw currentErrno() }
+    _ = try retrying { forkctl_peer_credentials(fd.rawValue, &pid, &uid, &gid) }
     return (pid, uid, gid)
   }
 
@@ -116,17 +141,20 @@ public enum UnixSocket {
     public var overflow: Bool
   }
 
-  /// Receives up to `maxBytes` with any descriptors (close-on-exec). Empty bytes with no
-  /// descriptors is end of file. The corresponding C function is `recvmsg`.
-  public static func receive(_ fd: FileDescriptor, maxBytes: Int, nonblocking: Bool = false) throws(Errno) -> Received {
+  /// Receives up to `maxBytes` with up to `maxFDs` descriptors (close-on-exec); any more are
+  /// closed and `overflow` set. Empty bytes with no descriptors is end of file.
+  /// The corresponding C function is `recvmsg`.
+  public static func receive(
+    _ fd: FileDescriptor, maxBytes: Int, maxFDs: Int, nonblocking: Bool = false
+  ) throws(Errno) -> Received {
     var bytes = [UInt8](repeating: 0, count: maxBytes)
-    var fds = [CInt](repeating: -1, count: WireLimits.maxFDsPerFrame)
+    var fds = [CInt](repeating: -1, count: maxFDs)
     var nfds: CInt = 0
     var overflow: CInt = 0
     let n = try retrying {
       bytes.withUnsafeMutableBytes { buf in
         forkctl_recv_with_fds(
-          fd.rawValue, buf.baseAddress, buf.count, &fds, CInt(WireLimits.maxFDsPerFrame), &nfds,
+          fd.rawValue, buf.baseAddress, buf.count, &fds, CInt(maxFDs), &nfds,
           &overflow, nonblocking ? 1 : 0)
       }
     }
@@ -136,61 +164,12 @@ public enum UnixSocket {
   }
 }
 
-/// A blocking, one-frame-at-a-time connection: what the client and the template use.
-public struct FrameChannel: Sendable {
-  public let fd: FileDescriptor
-  private var decoder = FrameDecoder()
-  private var pendingFDs: [FileDescriptor] = []
-
-  public init(_ fd: FileDescriptor) { self.fd = fd }
-
-  /// Sends one frame with its descriptors, blocking until all of it is written.
-  public func send(_ frame: Frame, fds: [FileDescriptor] = []) throws(Errno) {
-    precondition(frame.fdCount == fds.count, "frame declares \(frame.fdCount) fds, \(fds.count) given")
-    let bytes = frame.encoded()
-    var sent = try UnixSocket.send(fd, bytes[...], fds: fds)
-    while sent < bytes.count {
-      sent += try UnixSocket.send(fd, bytes[sent...])
-    }
-  }
-
-  /// What `receive` got.
-  public enum Incoming {
-    case frame(Frame, [FileDescriptor])
-    case endOfFile
-    case violation(WireError)
-  }
-
-  /// Receives one frame, blocking. Reads never go past the frame's end, so descriptors are
-  /// attributed exactly. On a violation every descriptor received is closed.
-  public mutating func receive() throws(Errno) -> Incoming {
-    while true {
-      do {
-        if let frame = try decoder.next() {
-          let fds = Array(pendingFDs.prefix(frame.fdCount))
-          pendingFDs.removeFirst(frame.fdCount)
-          return .frame(frame, fds)
-        }
-      } catch {
-        closeAll()
-        return .violation(error)
-      }
-      let got = try UnixSocket.receive(fd, maxBytes: decoder.bytesWanted)
-      if got.bytes.isEmpty && got.fds.isEmpty {
-        closeAll()
-        return .endOfFile
-      }
-      pendingFDs += got.fds
-      if got.overflow {
-        closeAll()
-        return .violation(.tooManyFDs(WireLimits.maxFDsPerFrame + 1))
-      }
-      decoder.append(got.bytes, fdCount: got.fds.count)
-    }
-  }
-
-  private mutating func closeAll() {
-    for f in pendingFDs { f.closeQuietly() }
-    pendingFDs.removeAll()
+extension Sys {
+  /// A new socket pair, both ends close-on-exec. The corresponding C function is `socketpair`.
+  public static func socketPair() throws(Errno) -> (FileDescriptor, FileDescriptor) {
+    var fds: [CInt] = [-1, -1]
+    let type = CInt(SOCK_STREAM.rawValue) | CInt(SOCK_CLOEXEC.rawValue)
+    _ = try retrying { socketpair(AF_UNIX, type, 0, &fds) }
+    return (FileDescriptor(rawValue: fds[0]), FileDescriptor(rawValue: fds[1]))
   }
 }

@@ -82,7 +82,7 @@ public struct Template {
     let moves = placements(fds + zip(extra, targets).map { ($0, $1) })
     let argv = [spec.program] + arguments + spec.arguments
     do {
-      let started = try Sys.spawnSibling(
+      let started = try Sys.vforkSibling(
         program: spec.program, arguments: argv, environment: spec.environment ?? Sys.environment(), moves: moves,
         workingDirectory: cwd, keep: [FileDescriptor(rawValue: Template.controlFD)])
       report(.spawned(pid: started.pid, errno: started.execFailure?.rawValue ?? 0))
@@ -183,7 +183,7 @@ public struct Template {
     // exec failed. Tell the daemon why, then exit as a shell does: 127 not found, 126 other.
     if pipe != nil {
       let value = UInt32(bitPattern: failure.rawValue)
-      try? keep.last!.writeAll([UInt8(value & 0xff), UInt8(value >> 8 & 0xff), UInt8(value >> 16 & 0xff), UInt8(value >> 24)])
+      try? keep.last!.writeFully([UInt8(value & 0xff), UInt8(value >> 8 & 0xff), UInt8(value >> 16 & 0xff), UInt8(value >> 24)])
     } else {
       try? FrameChannel(keep[0]).send(Report.execFailed(errno: failure.rawValue).frame())
     }

@@ -53,7 +53,7 @@ enum BigProcess {
     let pid: Int32
     do {
       result = try Sys.pipe()
-      pid = try Sys.spawn(
+      pid = try Sys.posixSpawn(
         path: exe, arguments: [exe, "floor", "-n", "\(count)", "--result-fd", "3"],
         environment: launcher.environment,
         fds: [FileDescriptor(rawValue: 0), FileDescriptor(rawValue: 1), FileDescriptor(rawValue: 2), result.write])
@@ -81,7 +81,7 @@ enum BigProcess {
     let launcher = Launcher("/bin/true")
     let ns = timed { for _ in 0..<o.count { launcher.posixSpawn() } }
     do {
-      try FileDescriptor(rawValue: o.resultFD).writeAll(Array("\(ns)\n".utf8))
+      try FileDescriptor(rawValue: o.resultFD).writeFully(Array("\(ns)\n".utf8))
     } catch {
       fail("cannot write the result to descriptor \(o.resultFD): \(Sys.describe(error))")
     }

@@ -28,7 +28,7 @@ func timed(_ body: () -> Void) -> UInt64 {
 enum Report {
   static func line(_ text: String) {
     do {
-      try FileDescriptor(rawValue: 1).writeAll(Array((text + "\n").utf8))
+      try FileDescriptor(rawValue: 1).writeFully(Array((text + "\n").utf8))
     } catch {
       fail("cannot write results to stdout: \(Sys.describe(error))")
     }
@@ -144,11 +144,11 @@ struct Launcher {
     check("fork+exec", pid)
   }
 
-  /// posix_spawn with this process's stdio (Sys.spawn); waitpid.
+  /// posix_spawn with this process's stdio (Sys.posixSpawn); waitpid.
   func posixSpawn() {
     let pid: Int32
     do {
-      pid = try Sys.spawn(
+      pid = try Sys.posixSpawn(
         path: path, arguments: arguments, environment: environment,
         fds: [FileDescriptor(rawValue: 0), FileDescriptor(rawValue: 1), FileDescriptor(rawValue: 2)])
     } catch {

@@ -37,7 +37,7 @@ extension World {
     let o = try! Sys.open(out, .writeOnly, options: [.create, .truncate])
     let e = try! Sys.open(err, .writeOnly, options: [.create, .truncate])
     let groupOption = groups.isEmpty ? "--clear-groups" : "--groups=" + groups.map(String.init).joined(separator: ",")
-    let pid = try! Sys.spawn(
+    let pid = try! Sys.posixSpawn(
       path: setprivBinary,
       arguments: ["setpriv", "--reuid=\(uid)", "--regid=\(gid ?? uid)", groupOption, "--", "/usr/bin/env", "-C", "/"]
         + command,
@@ -81,7 +81,7 @@ func startAccessDaemon(
   let script = #"trap '' USR1 USR2; s=$1; shift; exec "$0" daemon --socket "$s" --ready-fd 3 "$@""#
   var fds: [FileDescriptor?] = [nil, nil, FileDescriptor(rawValue: 2), pipe.write]
   if let extraFD { fds.append(extraFD) }
-  let pid = try! Sys.spawn(
+  let pid = try! Sys.posixSpawn(
     path: "/bin/sh", arguments: ["sh", "-c", script, forkctlBinary, w.socket] + options,
     environment: w.environment + extra, fds: fds)
   pipe.write.closeQuietly()

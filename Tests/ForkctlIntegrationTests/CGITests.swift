@@ -91,7 +91,7 @@ final class CGIServer {
     // Socket activation: the socket on fd 3, LISTEN_FDS=1 and LISTEN_PID the pid that
     // lighttpd will have, which `exec` keeps.
     let out = try! Sys.open(output, .writeOnly, options: [.create, .truncate, .append], permissions: FilePermissions(rawValue: 0o644))
-    pid = try! Sys.spawn(
+    pid = try! Sys.posixSpawn(
       path: "/bin/sh",
       arguments: ["sh", "-c", "LISTEN_PID=$$; export LISTEN_PID; exec \"$0\" -D -f \"$1\"", lighttpdBinary, conf],
       environment: ["PATH=/usr/bin:/bin", "LISTEN_FDS=1"], fds: [nil, out, out, listener])
@@ -324,7 +324,7 @@ func lighttpdErrorPage(_ status: String) -> String {
 
     let out = try Sys.open(w.dir + "/load.out", .writeOnly, options: [.create, .truncate])
     let err = try Sys.open(w.dir + "/load.err", .writeOnly, options: [.create, .truncate])
-    let load = try Sys.spawn(
+    let load = try Sys.posixSpawn(
       path: python3Binary,
       arguments: ["python3", cgiFixtures + "/load.py", "127.0.0.1", String(server.port), "2000", "8"],
       environment: ["PATH=/usr/bin:/bin"], fds: [nil, out, err])

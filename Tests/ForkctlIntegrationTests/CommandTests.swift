@@ -227,7 +227,7 @@ import Testing
     var pids: [Int32] = []
     for i in 0..<20 {
       let script = "w=$(\(forkctlBinary) new) && \(forkctlBinary) run \"$w\" -- sh -c 'exit \(i)' && \(forkctlBinary) wait \"$w\""
-      pids.append(try! Sys.spawn(path: "/bin/sh", arguments: ["sh", "-c", script], environment: w.environment, fds: [nil, nil, FileDescriptor(rawValue: 2)]))
+      pids.append(try! Sys.posixSpawn(path: "/bin/sh", arguments: ["sh", "-c", script], environment: w.environment, fds: [nil, nil, FileDescriptor(rawValue: 2)]))
     }
     for (i, pid) in pids.enumerated() {
       #expect(try! Sys.waitChild(pid).exitCode == Int32(i))

@@ -219,7 +219,7 @@ private let halfFrameClient = #"""
     let gate = try Sys.pipe()
     let out = "\(w.dir)/half.out"
     let o = try Sys.open(out, .writeOnly, options: [.create, .truncate])
-    let python = try Sys.spawn(
+    let python = try Sys.posixSpawn(
       path: python3Binary, arguments: ["python3", "-c", halfFrameClient, w.socket],
       environment: ["PATH=/usr/bin:/bin", "LC_ALL=C.UTF-8"], fds: [nil, o, FileDescriptor(rawValue: 2), gate.write])
     o.closeQuietly()
@@ -326,7 +326,7 @@ private let halfFrameClient = #"""
     let log = "\(w.dir)/daemon.log"
     let logFD = try Sys.open(log, .writeOnly, options: [.create, .truncate])
     let ready = try Sys.pipe()
-    let daemon = try Sys.spawn(
+    let daemon = try Sys.posixSpawn(
       path: "/bin/sh",
       arguments: ["sh", "-c", #"ulimit -n \#(limit) && exec "$F" daemon --socket "$S" --ready-fd 3 --kill-grace 0.2"#],
       environment: w.scriptEnvironment + ["S=\(w.socket)"], fds: [nil, nil, logFD, ready.write])
@@ -492,7 +492,7 @@ private let halfFrameClient = #"""
     // The caller's stdout is a pipe: it reaches end of file once the caller has exited,
     // since the worker closed its copy and the daemon kept none.
     let pipe = try Sys.pipe()
-    let caller = try Sys.spawn(
+    let caller = try Sys.posixSpawn(
       path: forkctlBinary, arguments: ["forkctl", "spawn", "sh", "-c", "echo before; exec >&- 2>&-; exit 6"],
       environment: w.environment, fds: [nil, pipe.write, FileDescriptor(rawValue: 2)])
     pipe.write.closeQuietly()

@@ -38,7 +38,7 @@ func readFile(_ path: String) -> String {
 
 func writeFile(_ path: String, _ text: String, mode: mode_t = 0o644) {
   let fd = try! Sys.open(path, .writeOnly, options: [.create, .truncate], permissions: FilePermissions(rawValue: mode))
-  try! fd.writeAll(Array(text.utf8))
+  try! fd.writeFully(Array(text.utf8))
   fd.closeQuietly()
 }
 
@@ -71,7 +71,7 @@ final class World {
     let highest = extra.keys.max() ?? 2
     while fds.count <= highest { fds.append(nil) }
     for (n, fd) in extra { fds[n] = fd }
-    let pid = try! Sys.spawn(path: forkctlBinary, arguments: ["forkctl"] + args, environment: environment, fds: fds)
+    let pid = try! Sys.posixSpawn(path: forkctlBinary, arguments: ["forkctl"] + args, environment: environment, fds: fds)
     o.closeQuietly()
     e.closeQuietly()
     let status = try! Sys.waitChild(pid)

@@ -139,7 +139,7 @@ extension ExitStatusValue {
   /// `forkctl run`, `forkctl wait` (odd i). Their stderr goes to `log`, stdout to `out`.
   static func cliOperation(_ i: Int, environment: [String], out: String, log: FileDescriptor, _ ledger: LoadLedger) throws {
     func forkctl(_ args: [String], stdout: FileDescriptor? = nil) throws -> ExitStatusValue {
-      let pid = try Sys.spawn(path: forkctlBinary, arguments: ["forkctl"] + args, environment: environment, fds: [nil, stdout, log])
+      let pid = try Sys.posixSpawn(path: forkctlBinary, arguments: ["forkctl"] + args, environment: environment, fds: [nil, stdout, log])
       return try Sys.waitChild(pid)
     }
     if i % 2 == 0 {
@@ -151,17 +151,17 @@ extension ExitStatusValue {
     o.closeQuietly()
     let printed = readFile(out).split(separator: "\n").first.map(String.init) ?? ""
     guard made.exitCode == 0, let id = UInt64(printed) else {
-      try log.writeAll(Array("operation \(i): forkctl new \(made), printed \(printed)\n".utf8))
+      try log.writeFully(Array("operation \(i): forkctl new \(made), printed \(printed)\n".utf8))
       return
     }
     let ran = try forkctl(["run", String(id), "--", "/bin/sh", "-c", script(i)])
     guard ran.exitCode == 0 else {
-      try log.writeAll(Array("operation \(i): forkctl run \(id) \(ran)\n".utf8))
+      try log.writeFully(Array("operation \(i): forkctl run \(id) \(ran)\n".utf8))
       return
     }
     let waited = try forkctl(["wait", String(id)])
     guard let code = waited.exitCode else {
-      try log.writeAll(Array("operation \(i): forkctl wait \(id) \(waited)\n".utf8))
+      try log.writeFully(Array("operation \(i): forkctl wait \(id) \(waited)\n".utf8))
       return
     }
     ledger.record(i, .shellStatus(code), id: id)

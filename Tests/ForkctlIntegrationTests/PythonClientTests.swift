@@ -24,7 +24,7 @@ let pythonFixtures: String = {
     let err = "\(w.dir)/python.err"
     let o = try Sys.open(out, .writeOnly, options: [.create, .truncate])
     let e = try Sys.open(err, .writeOnly, options: [.create, .truncate])
-    let pid = try Sys.spawn(
+    let pid = try Sys.posixSpawn(
       path: python3Binary, arguments: ["python3", pythonFixtures + "/exercise.py", w.socket],
       environment: ["PATH=/usr/bin:/bin", "HOME=\(w.dir)", "LC_ALL=C.UTF-8", "PYTHONDONTWRITEBYTECODE=1"], fds: [nil, o, e])
     o.closeQuietly()

@@ -18,7 +18,7 @@ extension World {
       o.closeQuietly()
       e.closeQuietly()
     }
-    let pid = try! Sys.spawn(
+    let pid = try! Sys.posixSpawn(
       path: "/bin/sh", arguments: ["sh", "-c", script], environment: scriptEnvironment, fds: [stdin, o, e])
     return (pid, out, err)
   }
@@ -114,7 +114,7 @@ func workers(_ w: World, running program: String) -> [Int32] {
       bytes[i] = UInt8(truncatingIfNeeded: x)
     }
     let f = try! Sys.open(input, .writeOnly, options: [.create, .truncate])
-    try! f.writeAll(bytes)
+    try! f.writeFully(bytes)
     f.closeQuietly()
     let r = w.script(#"$F spawn cat < "\#(input)" > "\#(input).out""#)
     #expect(r.code == 0, "\(r.stderr)")

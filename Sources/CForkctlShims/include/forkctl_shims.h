@@ -31,9 +31,6 @@ pid_t forkctl_clone_parent(void);
 /// prctl(PR_SET_CHILD_SUBREAPER, 1).
 int forkctl_set_child_subreaper(void);
 
-/// fcntl(fd, F_DUPFD_CLOEXEC, minfd).
-int forkctl_dup_cloexec(int fd, int minfd);
-
 /// fcntl(F_SETFD, FD_CLOEXEC).
 void forkctl_set_cloexec(int fd);
 
@@ -72,10 +69,16 @@ int forkctl_exec_worker(const struct forkctl_fd_move *moves, int nmoves, int cwd
                         const char *file, char *const argv[], char *const envp[],
                         const char *path, int *keep, int nkeep);
 
+/// Marks every open descriptor numbered `low` or more close-on-exec: what
+/// close_range(low, ~0U, CLOSE_RANGE_CLOEXEC) does on Linux 5.11 and later. It lists
+/// /proc/self/fd, or, without /proc, tries every number below RLIMIT_NOFILE (at most 65536).
+/// Async-signal-safe.
+void forkctl_mark_cloexec_from(int low);
+
 /// posix_spawn of a helper with `fd_count` descriptors from `fds` placed on 0..fd_count-1
 /// (-1 means /dev/null), nothing else inherited, an empty signal mask and default signal
 /// actions. `setsid_flag` starts a new session. Returns 0 and the pid, or an errno.
-int forkctl_spawn(const char *path, char *const argv[], char *const envp[], const int *fds,
+int forkctl_posix_spawn(const char *path, char *const argv[], char *const envp[], const int *fds,
                   int fd_count, int setsid_flag, pid_t *pid);
 
 /// fork(2), then execve(2) of `path` in the child (which exits 127 if that fails): how a
@@ -143,7 +146,7 @@ char **forkctl_environ(void);
 /// forkctl_exec_worker. The new process is a child of the template's parent, the daemon.
 /// Returns its pid with *exec_errno 0 once it has exec'd, or with the errno of the failed
 /// exec (the child has then exited 127 or 126); -1 with errno when clone fails.
-pid_t forkctl_spawn_sibling(const struct forkctl_fd_move *moves, int nmoves, int cwd_fd, const char *file,
+pid_t forkctl_vfork_sibling(const struct forkctl_fd_move *moves, int nmoves, int cwd_fd, const char *file,
                             char *const argv[], char *const envp[], const char *path, int *keep, int nkeep,
                             int *exec_errno);
 

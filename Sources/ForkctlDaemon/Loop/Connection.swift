@@ -91,7 +91,8 @@ final class Connection {
     while !decoder.isReady {
       let got: UnixSocket.Received
       do {
-        got = try UnixSocket.receive(fd, maxBytes: decoder.bytesWanted, nonblocking: true)
+        got = try UnixSocket.receive(
+          fd, maxBytes: decoder.bytesWanted, maxFDs: WireLimits.maxFDsPerFrame, nonblocking: true)
       } catch {
         if error == .connectionReset { return .reset }
         return error == .wouldBlock || error == .resourceTemporarilyUnavailable ? .open : .closed

@@ -48,7 +48,7 @@ public enum Daemon {
       log("forkctl daemon: \(error.message)")
       if let r = config.readyFD {
         // Best effort: whoever started us may have gone.
-        try? r.writeAll(Array("error \(error.alreadyRunning ? "running" : "failed") \(error.message)\n".utf8))
+        try? r.writeFully(Array("error \(error.alreadyRunning ? "running" : "failed") \(error.message)\n".utf8))
       }
       return error.alreadyRunning ? 3 : 1
     }
@@ -129,7 +129,7 @@ public enum Daemon {
     Sys.setProcessTitle("forkctl: daemon \(config.socketPath)")
     if let r = config.readyFD {
       // Best effort: whoever started us may have gone; the socket answers either way.
-      try? r.writeAll(Array("ready\n".utf8))
+      try? r.writeFully(Array("ready\n".utf8))
       r.closeQuietly()
     }
     try loop.run()

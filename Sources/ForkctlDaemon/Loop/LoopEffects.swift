@@ -68,7 +68,7 @@ struct LoopEffects: SupervisorEffects {
     defer { control.closeQuietly() }
     // The template gets /dev/null on 0 and 1, the daemon's stderr on 2 (its own errors go
     // to the daemon's log), the control socket on 3 and nothing else.
-    return try Sys.spawn(
+    return try Sys.posixSpawn(
       path: loop.executable, arguments: ["forkctl", "__template", String(id)], environment: [],
       fds: [nil, nil, FileDescriptor(rawValue: 2), control])
   }

@@ -1,0 +1,118 @@
+import CForkctlShims
+import Glibc
+
+extension Sys {
+  /// Opens a file close-on-exec (whether or not `options` says so); `permissions` apply only
+  /// when `options` has `.create`. The corresponding C function is `open`.
+  public static func open(
+    _ path: String, _ access: FileDescriptor.AccessMode, options: FileDescriptor.OpenOptions = [],
+    permissions: FilePermissions = [.ownerReadWrite]
+  ) throws(Errno) -> FileDescriptor {
+    let flags = access.rawValue | options.union(.closeOnExec).rawValue
+    let fd = try retrying { Glibc.open(path, flags, permissions.rawValue) }
+    return FileDescriptor(rawValue: fd)
+  }
+
+  /// An O_PATH descriptor of the current directory, which stays valid however the
+  /// directory is renamed or however the path looks from another mount namespace.
+  /// The corresponding C function is `open`.
+  public static func openCurrentDirectory() throws(Errno) -> FileDescriptor {
+    let fd = try retrying { forkctl_open_current_directory() }
+    return FileDescriptor(rawValue: fd)
+  }
+
+  /// Opens or creates a file read-write, 0600 (a lock file). The corresponding C function is `open`.
+  public static func openOrCreate(_ path: String) throws(Errno) -> FileDescriptor {
+    try open(path, .readWrite, options: .create)
+  }
+
+  /// Opens or creates a file for appending, 0600 (a log). The corresponding C function is `open`.
+  public static func openForAppending(_ path: String) throws(Errno) -> FileDescriptor {
+    try open(path, .writeOnly, options: [.create, .append])
+  }
+
+  /// Creates `path` as a directory private to this user (0700), or checks that an existing
+  /// one is: owned by us and not accessible to anybody else.
+  /// With `searchableByOthers` the mode is 0711 instead (others may reach a socket inside
+  /// by its name, but not list or change the directory); an existing directory of ours with
+  /// either mode is set to the one asked for, and one that others may read or write is refused.
+  /// The corresponding C functions are `mkdir`, `lstat` and `chmod`.
+  public static func makePrivateDirectory(_ path: String, searchableByOthers: Bool = false) throws(PrivateDirectoryError) {
+    let wanted: mode_t = searchableByOthers ? 0o711 : 0o700
+    var st = stat()
+    do throws(Errno) {
+      do {
+        _ = try retrying { mkdir(path, wanted) }
+      } catch where error == .fileExists {}
+      _ = try retrying { lstat(path, &st) }
+    } catch {
+      throw PrivateDirectoryError(path: path, reason: .system(error))
+    }
+    if st.st_mode & S_IFMT != S_IFDIR { throw PrivateDirectoryError(path: path, reason: .notDirectory) }
+    if st.st_uid != getuid() { throw PrivateDirectoryError(path: path, reason: .wrongOwner(st.st_uid)) }
+    if st.st_mode & 0o066 != 0 || st.st_mode & 0o700 != 0o700 {
+      throw PrivateDirectoryError(path: path, reason: .openToOthers(UInt32(st.st_mode & 0o777)))
+    }
+    // mkdir's mode went through the umask, and an existing one may have the other mode.
+    if st.st_mode & 0o777 != wanted {
+      do {
+        try setMode(path, UInt32(wanted))
+      } catch {
+        throw PrivateDirectoryError(path: path, reason: .system(error))
+      }
+    }
+  }
+
+  /// Sets a file's permission bits. The corresponding C function is `chmod`.
+  public static func setMode(_ path: String, _ mode: UInt32) throws(Errno) {
+    _ = try retrying { chmod(path, mode_t(mode)) }
+  }
+
+  /// Removes a file; a missing file is not an error. The corresponding C function is `unlink`.
+  public static func removeFile(_ path: String) throws(Errno) {
+    do {
+      _ = try retrying { unlink(path) }
+    } catch where error == .noSuchFileOrDirectory {}
+  }
+
+  /// Renames atomically. The corresponding C function is `rename`.
+  public static func rename(_ from: String, _ to: String) throws(Errno) {
+    _ = try retrying { Glibc.rename(from, to) }
+  }
+
+  /// Takes an exclusive lock on an open file, blocking. The corresponding C function is `flock`.
+  public static func lockExclusive(_ fd: FileDescriptor) throws(Errno) {
+    _ = try retrying { flock(fd.rawValue, LOCK_EX) }
+  }
+
+  /// Changes the working directory. The corresponding C function is `chdir`.
+  public static func changeDirectory(_ path: String) throws(Errno) {
+    _ = try retrying { chdir(path) }
+  }
+
+  /// Whether `path` is a file this process may execute. The corresponding C function is
+  /// `access`.
+  public static func isExecutable(_ path: String) -> Bool { (try? retrying { access(path, X_OK) }) != nil }
+}
+
+/// A directory that cannot be used as the private socket directory.
+public struct PrivateDirectoryError: Error {
+  public enum Reason: Sendable {
+    case system(Errno)
+    case notDirectory
+    case wrongOwner(UInt32)
+    case openToOthers(UInt32)
+  }
+  public var path: String
+  public var reason: Reason
+
+  public var description: String {
+    switch reason {
+    case .system(let e): return "cannot create directory \(path): \(Sys.describe(e))"
+    case .notDirectory: return "\(path) exists and is not a directory"
+    case .wrongOwner(let uid): return "directory \(path) belongs to uid \(uid), not to us"
+    case .openToOthers(let mode):
+      return "directory \(path) has mode \(String(mode, radix: 8)); it must be 0700"
+    }
+  }
+}

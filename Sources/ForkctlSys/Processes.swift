@@ -1,0 +1,116 @@
+import CForkctlShims
+import Glibc
+
+extension Sys {
+  /// This process's id. The corresponding C function is `getpid`.
+  public static var processID: Int32 { getpid() }
+  /// This process's real user id. The corresponding C function is `getuid`.
+  public static var userID: UInt32 { getuid() }
+
+  /// Sends `signal` to `pid`. The corresponding C function is `kill`.
+  public static func kill(_ pid: Int32, _ signal: Signal) throws(Errno) {
+    _ = try retrying { Glibc.kill(pid, signal.rawValue) }
+  }
+
+  /// Sends `signal` to the process group `pid` leads, or to `pid` alone while it leads
+  /// none yet. The corresponding C function is `killpg`.
+  public static func signalGroup(_ pid: Int32, _ signal: Signal) throws(Errno) {
+    if Glibc.kill(-pid, signal.rawValue) == 0 { return }
+    _ = try retrying { Glibc.kill(pid, signal.rawValue) }
+  }
+
+  /// Collects one exited child without blocking: nil when none is waiting.
+  /// The corresponding C function is `waitpid`.
+  public static func reapChild() throws(Errno) -> (pid: Int32, status: ExitStatusValue)? {
+    var status: CInt = 0
+    let pid: Int32
+    do {
+      pid = try retrying { waitpid(-1, &status, WNOHANG) }
+    } catch {
+      // ECHILD: no children at all, which is the same as none waiting.
+      if error == .noChildProcess { return nil }
+      throw error
+    }
+    if pid == 0 { return nil }
+    return (pid, ExitStatusValue(waitStatus: status))
+  }
+
+  /// Waits for one specific child. The corresponding C function is `waitpid`.
+  public static func waitChild(_ pid: Int32) throws(Errno) -> ExitStatusValue {
+    var status: CInt = 0
+    _ = try retrying { waitpid(pid, &status, 0) }
+    return ExitStatusValue(waitStatus: status)
+  }
+
+  /// Makes this process the reaper of every orphaned descendant (PR_SET_CHILD_SUBREAPER).
+  /// The corresponding C function is `prctl`.
+  public static func becomeChildSubreaper() throws(Errno) {
+    _ = try retrying { forkctl_set_child_subreaper() }
+  }
+
+  /// A descriptor that refers to process `pid` for as long as it is open, even after it
+  /// has been reaped (close-on-exec). The corresponding C function is `pidfd_open`.
+  public static func openPIDFD(_ pid: Int32) throws(Errno) -> FileDescriptor {
+    let fd = try retrying { forkctl_pidfd_open(pid) }
+    return FileDescriptor(rawValue: fd)
+  }
+
+  /// Makes this process the leader of a new process group. The corresponding C function
+  /// is `setpgid`.
+  public static func makeProcessGroup() { _ = setpgid(0, 0) }
+
+  /// Stops this process as SIGSTOP does. The corresponding C function is `raise`.
+  public static func stopSelf() { _ = raise(SIGSTOP) }
+
+  /// The path of the running executable (/proc/self/exe). The corresponding C function is `readlink`.
+  public static func executablePath() throws(Errno) -> String {
+    var buf = [CChar](repeating: 0, count: 4096)
+    let n = try retrying { readlink("/proc/self/exe", &buf, buf.count - 1) }
+    return String(decoding: buf[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+  }
+
+  /// The number of threads of this process (/proc/self/stat).
+  public static func threadCount() -> Int { Int(forkctl_thread_count()) }
+
+  /// clone(CLONE_PARENT): returns 0 in the child and the child's pid in the parent.
+  /// The corresponding C function is `clone`.
+  public static func forkAsSibling() throws(Errno) -> Int32 {
+    let pid = try retrying { forkctl_clone_parent() }
+    return pid
+  }
+
+  /// Moves the calling process into the background: fork, the parent exits at once, the
+  /// child starts a new session. Only for a single-threaded process at start-up.
+  /// The corresponding C function is `fork`.
+  public static func detach() throws(Errno) {
+    let pid = try retrying { fork() }
+    if pid > 0 { _exit(0) }
+    _ = setsid()
+  }
+
+  /// Ends the process at once, without running atexit handlers (for a child whose exec failed).
+  /// The corresponding C function is `_exit`.
+  public static func exitImmediately(_ code: Int32) -> Never { _exit(code) }
+
+  /// Ends the process normally. The corresponding C function is `exit`.
+  public static func exitProcess(_ code: Int32) -> Never { exit(code) }
+}
+
+/// A raw wait status decoded.
+public struct ExitStatusValue: Equatable, Sendable {
+  public var exitCode: Int32?
+  public var signal: Int32?
+  public var coreDumped: Bool
+
+  init(waitStatus s: CInt) {
+    if forkctl_wifexited(s) != 0 {
+      exitCode = forkctl_wexitstatus(s)
+      signal = nil
+      coreDumped = false
+    } else {
+      exitCode = nil
+      signal = forkctl_wifsignaled(s) != 0 ? forkctl_wtermsig(s) : 0
+      coreDumped = forkctl_wcoredump(s) != 0
+    }
+  }
+}
