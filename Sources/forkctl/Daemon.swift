@@ -2,7 +2,7 @@ import ForkctlClient
 import ForkctlDaemon
 import ForkctlSys
 
-struct Daemon: Subcommand {
+struct DaemonCommand: Subcommand {
   static let name = "daemon"
   static let summary = "Run the daemon in the foreground."
   static let usage = "forkctl daemon [OPTION...]"
@@ -28,7 +28,8 @@ struct Daemon: Subcommand {
 
     """
 
-  var socket: String?
+  /// `--socket`: here the socket to listen on.
+  var listen = ClientOptions()
   var allowUIDs: [UInt32] = []
   var allowGIDs: [UInt32] = []
   var maxProcesses = DaemonDefaults.maxProcesses
@@ -40,9 +41,8 @@ struct Daemon: Subcommand {
   var readyFD: Int32?
 
   init(parsing arguments: inout Arguments) throws(ArgumentError) {
-    while let option = try arguments.nextOption() {
+    while let option = try arguments.nextOption(besides: &listen) {
       switch option {
-      case "--socket": socket = try arguments.value()
       case "--allow-uid": allowUIDs.append(try arguments.integer(UInt32.self, "a user id"))
       case "--allow-gid": allowGIDs.append(try arguments.integer(UInt32.self, "a group id"))
       case "--max-processes": maxProcesses = try arguments.integer(Int.self, "a number")
@@ -72,7 +72,7 @@ struct Daemon: Subcommand {
       }
     }
     Sys.initializeProcessTitle()
-    var config = DaemonConfiguration(socketPath: socket ?? defaultSocketPath())
+    var config = DaemonConfiguration(socketPath: listen.socketPath)
     config.allowedUIDs = allowUIDs
     config.allowedGIDs = allowGIDs
     config.limits.maxProcesses = maxProcesses
@@ -80,7 +80,7 @@ struct Daemon: Subcommand {
     config.maxConnections = maxConnections
     config.limits.killGraceMilliseconds = killGraceMilliseconds
     config.readyFD = readyFD.map { FileDescriptor(rawValue: $0) }
-    throw Exit(ForkctlDaemon.Daemon.run(config))
+    throw Exit(Daemon.run(config))
   }
 
   private static let defaultGrace = DaemonDefaults.killGraceMilliseconds

@@ -1,7 +1,7 @@
 import ForkctlClient
 import ForkctlWire
 
-struct List: Subcommand {
+struct ListCommand: Subcommand {
   static let name = "list"
   static let summary = "List process objects with their state and status."
   static let usage = "forkctl list [--socket PATH] [--json]"
@@ -9,7 +9,7 @@ struct List: Subcommand {
     List process objects: templates, processes not yet run, running and exited ones.
 
     Options:
-      --socket PATH         The daemon's socket.
+    \(ClientOptions.help)
       --json                Print a JSON array instead of a table.
       -h, --help            Show this help.
 
@@ -19,9 +19,8 @@ struct List: Subcommand {
   var json = false
 
   init(parsing arguments: inout Arguments) throws(ArgumentError) {
-    while let option = try arguments.nextOption() {
+    while let option = try arguments.nextOption(besides: &client) {
       switch option {
-      case "--socket": client.socket = try arguments.value()
       case "--json": json = true
       default: throw arguments.unknown(option)
       }
