@@ -148,20 +148,11 @@ public final class ForkctlClient: Sendable {
     name: String = "", detach: Bool = false, keepControl: Bool = false
   ) throws(ForkctlError) -> SpawnedProcess {
     let spec = RunSpec(
-      program: program, arguments: arguments, environment: environment ?? Sys.environment(), keepControl: keepControl)
-    let passed: [(fd: FileDescriptor, target: FDTarget)] =
-      fds.map { $0.map { ($0.fd, $0.target) } }
-      ?? [Int32(0), 1, 2].filter { FileDescriptor(rawValue: $0).isOpen }.map { (FileDescriptor(rawValue: $0), $0) }
-    var cwd = workingDirectory
-    var ownCWD: FileDescriptor?
-    if cwd == nil {
-      do {
-        ownCWD = try Sys.openCurrentDirectory()
-      } catch {
-        throw ForkctlError(.badDescriptor, "cannot open the current directory: \(Sys.describe(error))", underlying: error)
-      }
-      cwd = ownCWD
-    }
+      program: program, arguments: arguments, environment: environment ?? Inherited.environment(),
+      keepControl: keepControl)
+    let passed = fds.map { $0.map { ($0.fd, FDTarget($0.target)) } } ?? Inherited.descriptors()
+    let ownCWD = workingDirectory == nil ? try Inherited.workingDirectory() : nil
+    let cwd = workingDirectory ?? ownCWD
     defer { ownCWD?.closeQuietly() }
     // A spawn holds its connection until the program ends: it leaves the pool.
     var c = try checkOut()

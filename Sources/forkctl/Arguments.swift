@@ -139,3 +139,26 @@ struct Arguments {
 
   static let separator: [UInt8] = Array("--".utf8)
 }
+
+/// Options that several subcommands take, parsed in one place (the `@OptionGroup` of
+/// swift-argument-parser).
+protocol OptionGroup {
+  /// Takes `option`, and its value from `arguments`, if it is one of the group's; false if not.
+  mutating func parse(_ option: String, _ arguments: inout Arguments) throws(ArgumentError) -> Bool
+}
+
+extension Arguments {
+  /// The next option that `group` does not take, as `nextOption()` returns it; the options
+  /// before it that `group` does take are parsed into it.
+  mutating func nextOption<Group: OptionGroup>(besides group: inout Group) throws(ArgumentError) -> String? {
+    while let option = try nextOption() {
+      guard try group.parse(option, &self) else { return option }
+    }
+    return nil
+  }
+
+  /// Parses every option into `group`; one it does not take is a usage error.
+  mutating func parseOptions<Group: OptionGroup>(into group: inout Group) throws(ArgumentError) {
+    if let option = try nextOption(besides: &group) { throw unknown(option) }
+  }
+}

@@ -2,7 +2,7 @@ import ForkctlClient
 import ForkctlDaemon
 import ForkctlSys
 
-struct Daemon: Subcommand {
+struct DaemonCommand: Subcommand {
   static let name = "daemon"
   static let summary = "Run the daemon in the foreground."
   static let usage = "forkctl daemon [OPTION...]"
@@ -16,33 +16,33 @@ struct Daemon: Subcommand {
                             run programs as the daemon's user.
       --allow-gid GID       Also admit members of this group by their primary gid
                             (repeatable).
-      --max-processes N     Most process objects kept at once (default 4096).
+      --max-processes N     Most process objects kept at once (default \(DaemonDefaults.maxProcesses)).
       --max-processes-per-user N
                             Most process objects kept at once for one user
-                            (default 1024).
-      --max-connections N   Most client connections at once (default 1024).
+                            (default \(DaemonDefaults.maxProcessesPerUser)).
+      --max-connections N   Most client connections at once (default \(DaemonDefaults.maxConnections)).
       --kill-grace SECONDS  Seconds a spawned program whose client died has between
-                            SIGTERM and SIGKILL (default 3).
+                            SIGTERM and SIGKILL (default \(Self.seconds(defaultGrace))).
       --background          Fork into the background and start a new session.
       -h, --help            Show this help.
 
     """
 
-  var socket: String?
+  /// `--socket`: here the socket to listen on.
+  var listen = ClientOptions()
   var allowUIDs: [UInt32] = []
   var allowGIDs: [UInt32] = []
-  var maxProcesses = 4096
-  var maxProcessesPerUser = 1024
-  var maxConnections = 1024
-  var killGrace = 3.0
+  var maxProcesses = DaemonDefaults.maxProcesses
+  var maxProcessesPerUser = DaemonDefaults.maxProcessesPerUser
+  var maxConnections = DaemonDefaults.maxConnections
+  var killGraceMilliseconds = DaemonDefaults.killGraceMilliseconds
   var background = false
   /// Hidden: where the auto-starting client waits for the daemon to be ready.
   var readyFD: Int32?
 
   init(parsing arguments: inout Arguments) throws(ArgumentError) {
-    while let option = try arguments.nextOption() {
+    while let option = try arguments.nextOption(besides: &listen) {
       switch option {
-      case "--socket": socket = try arguments.value()
       case "--allow-uid": allowUIDs.append(try arguments.integer(UInt32.self, "a user id"))
       case "--allow-gid": allowGIDs.append(try arguments.integer(UInt32.self, "a group id"))
       case "--max-processes": maxProcesses = try arguments.integer(Int.self, "a number")
@@ -52,7 +52,7 @@ struct Daemon: Subcommand {
         guard let seconds = Double(try arguments.value()), seconds >= 0, seconds <= 86400 else {
           throw .usage("--kill-grace must be from 0 to 86400 seconds")
         }
-        killGrace = seconds
+        killGraceMilliseconds = Int64(seconds * 1000)
       case "--background": background = true
       case "--ready-fd": readyFD = try arguments.integer(Int32.self, "a descriptor number")
       default: throw arguments.unknown(option)
@@ -72,14 +72,21 @@ struct Daemon: Subcommand {
       }
     }
     Sys.initializeProcessTitle()
-    var config = DaemonConfiguration(socketPath: socket ?? defaultSocketPath())
+    var config = DaemonConfiguration(socketPath: listen.socketPath)
     config.allowedUIDs = allowUIDs
     config.allowedGIDs = allowGIDs
     config.limits.maxProcesses = maxProcesses
     config.limits.maxProcessesPerUser = maxProcessesPerUser
     config.maxConnections = maxConnections
-    config.limits.killGraceMilliseconds = Int64(killGrace * 1000)
+    config.limits.killGraceMilliseconds = killGraceMilliseconds
     config.readyFD = readyFD.map { FileDescriptor(rawValue: $0) }
-    throw Exit(ForkctlDaemon.Daemon.run(config))
+    throw Exit(Daemon.run(config))
+  }
+
+  private static let defaultGrace = DaemonDefaults.killGraceMilliseconds
+
+  /// `ms` as the seconds --kill-grace takes: `3` for 3000, `2.5` for 2500.
+  static func seconds(_ ms: Int64) -> String {
+    ms % 1000 == 0 ? String(ms / 1000) : String(Double(ms) / 1000)
   }
 }

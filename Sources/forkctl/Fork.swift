@@ -1,6 +1,6 @@
 import ForkctlClient
 
-struct Fork: Subcommand {
+struct ForkCommand: Subcommand {
   static let name = "fork"
   static let summary = "Fork a process object that has not run yet; print the new id."
   static let usage = "forkctl fork [--socket PATH] [--name NAME] ID"
@@ -12,31 +12,21 @@ struct Fork: Subcommand {
       ID                    The id or name of the process object to fork.
 
     Options:
-      --socket PATH         The daemon's socket.
-      --name NAME           A name that works wherever the id does.
+    \(CreationOptions.help)
       -h, --help            Show this help.
 
     """
 
-  var client = ClientOptions()
-  var name = ""
+  var options = CreationOptions()
   let id: String
 
   init(parsing arguments: inout Arguments) throws(ArgumentError) {
-    while let option = try arguments.nextOption() {
-      switch option {
-      case "--socket": client.socket = try arguments.value()
-      case "--name": name = try arguments.value()
-      default: throw arguments.unknown(option)
-      }
-    }
+    try arguments.parseOptions(into: &options)
     id = try arguments.operand(or: "fork needs an ID")
     try arguments.requireEnd()
   }
 
   func run() throws(Exit) {
-    var c = try client.connect()
-    let created = try reporting { () throws(ForkctlError) in try c.fork(id, name: name) }
-    print(created.id)
+    try options.create { (c, name) throws(ForkctlError) in try c.fork(id, name: name) }
   }
 }

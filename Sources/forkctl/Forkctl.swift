@@ -12,7 +12,7 @@ protocol Subcommand: SendableMetatype {
   /// What `forkctl help NAME` prints after the usage line.
   static var help: String { get }
   /// The exit status of a usage error on the command line `words` (after the subcommand).
-  static func usageStatus(_ words: ArraySlice<[UInt8]>) -> Int32
+  static func usageStatus(_ words: ArraySlice<[UInt8]>) -> Exit
 
   /// Parses and checks the command line; nothing here may read the environment or the
   /// daemon.
@@ -22,7 +22,31 @@ protocol Subcommand: SendableMetatype {
 }
 
 extension Subcommand {
-  static func usageStatus(_ words: ArraySlice<[UInt8]>) -> Int32 { ExitStatusCode.usage }
+  static func usageStatus(_ words: ArraySlice<[UInt8]>) -> Exit { .usage }
+}
+
+/// new and exec: a subcommand that takes only `CreationOptions`, makes a process object with
+/// one request and prints its id. Each says which request; the rest is written here once.
+protocol CreationCommand: Subcommand {
+  var options: CreationOptions { get }
+  init(options: CreationOptions)
+  /// Sends the request that makes the process object.
+  static func create(
+    _ c: inout ForkctlConnection, name: String
+  ) throws(ForkctlError) -> (id: UInt64, pid: Int32)
+}
+
+extension CreationCommand {
+  static var usage: String { "forkctl \(name) [--socket PATH] [--name NAME]" }
+
+  init(parsing arguments: inout Arguments) throws(ArgumentError) {
+    var options = CreationOptions()
+    try arguments.parseOptions(into: &options)
+    try arguments.requireEnd()
+    self.init(options: options)
+  }
+
+  func run() throws(Exit) { try options.create(Self.create) }
 }
 
 enum Forkctl {
@@ -30,8 +54,9 @@ enum Forkctl {
 
   /// In the order `forkctl --help` lists them.
   static let subcommands: [any Subcommand.Type] = [
-    Spawn.self, New.self, Exec.self, Fork.self, SendFD.self, SendArg.self, Run.self, Wait.self, Kill.self,
-    List.self, Shutdown.self, Daemon.self,
+    SpawnCommand.self, NewCommand.self, ExecCommand.self, ForkCommand.self, SendFDCommand.self,
+    SendArgCommand.self, RunCommand.self, WaitCommand.self, KillCommand.self, ListCommand.self,
+    ShutdownCommand.self, DaemonCommand.self,
   ]
 
   static let usage = "forkctl SUBCOMMAND [OPTION...] [ARG...]"
@@ -74,18 +99,18 @@ enum Forkctl {
       guard argv.count > 2 else { printHelp(usage: usage, help) }
       let name = String(decoding: argv[2], as: UTF8.self)
       guard let command = subcommand(named: name) else {
-        usageError("unknown subcommand '\(name)'", usage: usage, status: ExitStatusCode.usage)
+        usageError("unknown subcommand '\(name)'", usage: usage, status: .usage)
       }
       if argv.count > 3 {
         usageError(
           "unexpected argument '\(String(decoding: argv[3], as: UTF8.self))'", usage: "forkctl help [SUBCOMMAND]",
-          status: ExitStatusCode.usage)
+          status: .usage)
       }
       printHelp(usage: command.usage, command.help)
     default:
       guard let command = subcommand(named: first) else {
         let what = first.hasPrefix("-") ? "option" : "subcommand"
-        usageError("unknown \(what) '\(first)'", usage: usage, status: ExitStatusCode.usage)
+        usageError("unknown \(what) '\(first)'", usage: usage, status: .usage)
       }
       execute(command, argv[2...])
     }
@@ -124,39 +149,31 @@ enum Forkctl {
     Sys.exitProcess(0)
   }
 
-  static func usageError(_ message: String, usage: String, status: Int32) -> Never {
+  static func usageError(_ message: String, usage: String, status: Exit) -> Never {
     Sys.printError("forkctl: \(message)")
     Sys.printError("usage: \(usage)")
-    Sys.exitProcess(status)
+    Sys.exitProcess(status.status)
   }
 }
 
-/// forkctl's own exit codes (forkctl(1), EXIT STATUS).
-enum ExitStatusCode {
-  /// A usage error (sysexits.h EX_USAGE), for commands whose status is not a program's.
-  static let usage: Int32 = 64
-  /// forkctl itself failed: daemon unreachable, request refused, unknown process object;
-  /// also a usage error of wait, spawn and run --wait, whose status is otherwise a program's.
-  static let forkctlFailed: Int32 = 125
-  /// The program was found but could not be executed.
-  static let notExecutable: Int32 = 126
-  /// The program was not found.
-  static let notFound: Int32 = 127
-}
-
-/// Ends the command with this exit status, after it has said why.
+/// Ends the command with this exit status, after it has said why; forkctl's own statuses
+/// are named (forkctl(1), EXIT STATUS).
 struct Exit: Error {
   let status: Int32
   init(_ status: Int32) { self.status = status }
+
+  /// A usage error (sysexits.h EX_USAGE), for commands whose status is not a program's.
+  static let usage = Exit(64)
+  /// forkctl itself failed: daemon unreachable, request refused, unknown process object;
+  /// also a usage error of wait, spawn and run --wait, whose status is otherwise a program's.
+  static let forkctlFailed = Exit(125)
+  /// The program was found but could not be executed.
+  static let notExecutable = Exit(126)
+  /// The program was not found.
+  static let notFound = Exit(127)
 }
 
-/// Options every client command takes.
-struct ClientOptions {
-  /// `--socket PATH`: the daemon's socket.
-  var socket: String?
-
-  var socketPath: String { socket ?? defaultSocketPath() }
-
+extension ClientOptions {
   /// Connects (starting the daemon if needed) or exits 125 with the reason.
   func connect() throws(Exit) -> ForkctlConnection {
     do {
@@ -172,9 +189,9 @@ struct ClientOptions {
 func fail(_ error: ForkctlError) -> Exit {
   Sys.printError("forkctl: \(error.message)")
   switch error.code {
-  case .refused(.programNotFound): return Exit(ExitStatusCode.notFound)
-  case .refused(.programNotExecutable), .refused(.execFailed): return Exit(ExitStatusCode.notExecutable)
-  default: return Exit(ExitStatusCode.forkctlFailed)
+  case .refused(.programNotFound): return .notFound
+  case .refused(.programNotExecutable), .refused(.execFailed): return .notExecutable
+  default: return .forkctlFailed
   }
 }
 

@@ -1,7 +1,7 @@
 import ForkctlClient
 import ForkctlSys
 
-struct Kill: Subcommand {
+struct KillCommand: Subcommand {
   static let name = "kill"
   static let summary = "Send a signal to process objects (default TERM)."
   static let usage = "forkctl kill [--socket PATH] [-s SIGNAL] ID..."

@@ -1,15 +1,16 @@
 import ForkctlClient
 import ForkctlWire
 
-struct List: Subcommand {
+struct ListCommand: Subcommand {
   static let name = "list"
   static let summary = "List process objects with their state and status."
   static let usage = "forkctl list [--socket PATH] [--json]"
   static let help = """
-    List process objects: templates, processes not yet run, running and exited ones.
+    List process objects: the default template, templates (which have not run a
+    program) and workers (which have: running or exited).
 
     Options:
-      --socket PATH         The daemon's socket.
+    \(ClientOptions.help)
       --json                Print a JSON array instead of a table.
       -h, --help            Show this help.
 
@@ -19,9 +20,8 @@ struct List: Subcommand {
   var json = false
 
   init(parsing arguments: inout Arguments) throws(ArgumentError) {
-    while let option = try arguments.nextOption() {
+    while let option = try arguments.nextOption(besides: &client) {
       switch option {
-      case "--socket": client.socket = try arguments.value()
       case "--json": json = true
       default: throw arguments.unknown(option)
       }
@@ -35,7 +35,17 @@ struct List: Subcommand {
     print(json ? Self.json(list) : Self.table(list), terminator: "")
   }
 
-  static func role(_ r: ProcessInfo.Role) -> String {
+  /// The table's ROLE, in forkctl(1)'s words: a process object is a template until it is told
+  /// to run a program and a worker from then on; the default template is neither.
+  static func role(_ p: ProcessInfo) -> String {
+    if p.role == .defaultTemplate { return "default-template" }
+    return p.program.isEmpty ? "template" : "worker"
+  }
+
+  /// The JSON "role": how the process object was made (exec, the daemon, or a fork by new,
+  /// fork or spawn). forkctl(1) documents these values for scripts, so they stay as they are
+  /// although the table says template or worker.
+  static func origin(_ r: ProcessInfo.Role) -> String {
     switch r {
     case .template: return "template"
     case .defaultTemplate: return "default-template"
@@ -58,7 +68,7 @@ struct List: Subcommand {
     var rows = [["ID", "NAME", "ROLE", "PID", "PARENT", "STATE", "STATUS", "FDS", "ARGS", "PROGRAM"]]
     for p in list {
       rows.append([
-        String(p.id), p.name.isEmpty ? "-" : text(p.name), role(p.role), p.pid == 0 ? "-" : String(p.pid),
+        String(p.id), p.name.isEmpty ? "-" : text(p.name), role(p), p.pid == 0 ? "-" : String(p.pid),
         p.parent == 0 ? "-" : String(p.parent), state(p.state), p.status.map { String($0.shellStatus) } ?? "-",
         String(p.fdsSent), String(p.argumentsSent), p.program.isEmpty ? "-" : text(p.program),
       ])
@@ -99,7 +109,8 @@ struct List: Subcommand {
   static func json(_ list: [ProcessInfo]) -> String {
     let items = list.map { p -> String in
       var fields = [
-        "\"id\":\(p.id)", "\"name\":\(p.name.isEmpty ? "null" : quote(p.name))", "\"role\":\"\(role(p.role))\"",
+        "\"id\":\(p.id)", "\"name\":\(p.name.isEmpty ? "null" : quote(p.name))",
+        "\"role\":\"\(origin(p.role))\"",
         "\"pid\":\(p.pid == 0 ? "null" : String(p.pid))", "\"parent\":\(p.parent == 0 ? "null" : String(p.parent))",
         "\"state\":\"\(state(p.state))\"",
       ]

@@ -1,36 +1,22 @@
 import ForkctlClient
 
-struct New: Subcommand {
+struct NewCommand: CreationCommand {
   static let name = "new"
   static let summary = "Fork a process object from the default template; print its id."
-  static let usage = "forkctl new [--socket PATH] [--name NAME]"
   static let help = """
     Fork a new process object from the default template and print its id.
 
     Options:
-      --socket PATH         The daemon's socket.
-      --name NAME           A name that works wherever the id does.
+    \(CreationOptions.help)
       -h, --help            Show this help.
 
     """
 
-  var client = ClientOptions()
-  var name = ""
+  let options: CreationOptions
 
-  init(parsing arguments: inout Arguments) throws(ArgumentError) {
-    while let option = try arguments.nextOption() {
-      switch option {
-      case "--socket": client.socket = try arguments.value()
-      case "--name": name = try arguments.value()
-      default: throw arguments.unknown(option)
-      }
-    }
-    try arguments.requireEnd()
-  }
-
-  func run() throws(Exit) {
-    var c = try client.connect()
-    let created = try reporting { () throws(ForkctlError) in try c.new(name: name) }
-    print(created.id)
+  static func create(
+    _ c: inout ForkctlConnection, name: String
+  ) throws(ForkctlError) -> (id: UInt64, pid: Int32) {
+    try c.new(name: name)
   }
 }

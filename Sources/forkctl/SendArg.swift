@@ -1,6 +1,6 @@
 import ForkctlClient
 
-struct SendArg: Subcommand {
+struct SendArgCommand: Subcommand {
   static let name = "send-arg"
   static let summary = "Pass octet strings to a process object, for PROGRAM's argv."
   static let usage = "forkctl send-arg [--socket PATH] ID [--] [STRING...]"
@@ -12,7 +12,7 @@ struct SendArg: Subcommand {
       STRING                Strings, byte for byte.
 
     Options:
-      --socket PATH         The daemon's socket.
+    \(ClientOptions.help)
       -h, --help            Show this help.
 
     """
@@ -23,12 +23,7 @@ struct SendArg: Subcommand {
   let strings: [[UInt8]]
 
   init(parsing arguments: inout Arguments) throws(ArgumentError) {
-    while let option = try arguments.nextOption() {
-      switch option {
-      case "--socket": client.socket = try arguments.value()
-      default: throw arguments.unknown(option)
-      }
-    }
+    try arguments.parseOptions(into: &client)
     id = try arguments.operand(or: "send-arg needs an ID")
     arguments.skipSeparator()
     strings = Array(try arguments.remaining())

@@ -2,7 +2,7 @@ import ForkctlClient
 import ForkctlSys
 import ForkctlWire
 
-struct SendFD: Subcommand {
+struct SendFDCommand: Subcommand {
   static let name = "send-fd"
   static let summary = "Pass descriptors of the caller to a process object."
   static let usage = "forkctl send-fd [--socket PATH] ID SPEC..."
@@ -18,7 +18,7 @@ struct SendFD: Subcommand {
       SPEC                  N or TARGET=N.
 
     Options:
-      --socket PATH         The daemon's socket.
+    \(ClientOptions.help)
       -h, --help            Show this help.
 
     """
@@ -28,12 +28,7 @@ struct SendFD: Subcommand {
   var fds: [(fd: FileDescriptor, target: FDTarget)] = []
 
   init(parsing arguments: inout Arguments) throws(ArgumentError) {
-    while let option = try arguments.nextOption() {
-      switch option {
-      case "--socket": client.socket = try arguments.value()
-      default: throw arguments.unknown(option)
-      }
-    }
+    try arguments.parseOptions(into: &client)
     id = try arguments.operand(or: "send-fd needs an ID")
     while let spec = try arguments.operand() {
       guard let (fd, target) = Self.parse(spec) else {

@@ -1,6 +1,6 @@
 import ForkctlClient
 
-struct Shutdown: Subcommand {
+struct ShutdownCommand: Subcommand {
   static let name = "shutdown"
   static let summary = "Stop the daemon; running programs go on."
   static let usage = "forkctl shutdown [--socket PATH]"
@@ -8,7 +8,7 @@ struct Shutdown: Subcommand {
     Stop the daemon: process objects that have not run end, running programs go on.
 
     Options:
-      --socket PATH         The daemon's socket.
+    \(ClientOptions.help)
       -h, --help            Show this help.
 
     """
@@ -16,12 +16,7 @@ struct Shutdown: Subcommand {
   var client = ClientOptions()
 
   init(parsing arguments: inout Arguments) throws(ArgumentError) {
-    while let option = try arguments.nextOption() {
-      switch option {
-      case "--socket": client.socket = try arguments.value()
-      default: throw arguments.unknown(option)
-      }
-    }
+    try arguments.parseOptions(into: &client)
     try arguments.requireEnd()
   }
 

@@ -2,7 +2,7 @@ import ForkctlClient
 import ForkctlSys
 import ForkctlWire
 
-struct Spawn: Subcommand {
+struct SpawnCommand: Subcommand {
   static let name = "spawn"
   static let summary = "Run PROGRAM as if directly, forked by the daemon's template."
   static let usage = "forkctl spawn [OPTION...] [--] PROGRAM [ARG...]"
@@ -23,25 +23,20 @@ struct Spawn: Subcommand {
       PROGRAM [ARG...]      PROGRAM and its arguments, byte for byte.
 
     Options:
-      --socket PATH         The daemon's socket.
+    \(ClientOptions.help)
       --from ID             Fork from this process object instead of the default
                             template.
       --name NAME           Name the new process object.
       --fd N                Also pass descriptor N, at N (repeatable).
       --detach              Let PROGRAM run on if forkctl dies (it stays a process
                             object, for wait).
-      --keep-control        Keep the control socket open in PROGRAM, on the
-                            descriptor named in FORKCTL_CONTROL_FD, so that later
-                            send-fd and send-arg reach it.
-      --env NAME=VALUE      Set NAME to VALUE in PROGRAM's environment (repeatable).
-      --clear-env           Start PROGRAM with an empty environment (then --env adds
-                            to it).
+    \(ProgramOptions.help)
       -h, --help            Show this help.
 
     """
 
   /// The status is PROGRAM's, so a usage error is 125 like every failure of forkctl's own.
-  static func usageStatus(_ words: ArraySlice<[UInt8]>) -> Int32 { ExitStatusCode.forkctlFailed }
+  static func usageStatus(_ words: ArraySlice<[UInt8]>) -> Exit { .forkctlFailed }
 
   var client = ClientOptions()
   var from: String?
@@ -53,9 +48,8 @@ struct Spawn: Subcommand {
   let command: [[UInt8]]
 
   init(parsing arguments: inout Arguments) throws(ArgumentError) {
-    while let option = try arguments.nextOption() {
+    while let option = try arguments.nextOption(besides: &client) {
       switch option {
-      case "--socket": client.socket = try arguments.value()
       case "--from": from = try arguments.value()
       case "--name": name = try arguments.value()
       case "--fd":
@@ -75,17 +69,10 @@ struct Spawn: Subcommand {
 
   func run() throws(Exit) {
     let spec = program.spec(command)
-    // Closed stdio is not passed: the worker gets /dev/null there instead.
-    var passed: [(fd: FileDescriptor, target: FDTarget)] = []
-    for n: Int32 in [0, 1, 2] where FileDescriptor(rawValue: n).isOpen {
-      passed.append((FileDescriptor(rawValue: n), n))
-    }
-    for n in fds where !passed.contains(where: { $0.target == n }) {
-      passed.append((FileDescriptor(rawValue: n), n))
-    }
+    let passed = Inherited.descriptors(adding: fds)
     // Caught from here on: a signal that comes before PROGRAM runs reaches it once it does.
     let forwarding = try reporting { () throws(ForkctlError) in try SignalForwarding() }
-    let cwd = try program.workingDirectory()
+    let cwd = try reporting(Inherited.workingDirectory)
     var c = try client.connect()
     _ = try reporting { () throws(ForkctlError) in
       try c.spawn(spec, fds: passed, workingDirectory: cwd, from: from, name: name ?? "", detach: detach)

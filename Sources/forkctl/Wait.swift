@@ -1,6 +1,6 @@
 import ForkctlClient
 
-struct Wait: Subcommand {
+struct WaitCommand: Subcommand {
   static let name = "wait"
   static let summary = "Wait for process objects to end; exit with the last one's status."
   static let usage = "forkctl wait [--socket PATH] [--print] ID..."
@@ -16,14 +16,14 @@ struct Wait: Subcommand {
       ID...                 Ids or names.
 
     Options:
-      --socket PATH         The daemon's socket.
+    \(ClientOptions.help)
       --print               Print one line per process: ID STATUS.
       -h, --help            Show this help.
 
     """
 
   /// The status is a program's, so a usage error is 125 like every failure of forkctl's own.
-  static func usageStatus(_ words: ArraySlice<[UInt8]>) -> Int32 { ExitStatusCode.forkctlFailed }
+  static func usageStatus(_ words: ArraySlice<[UInt8]>) -> Exit { .forkctlFailed }
 
   var client = ClientOptions()
   /// --print
@@ -31,9 +31,8 @@ struct Wait: Subcommand {
   var ids: [String] = []
 
   init(parsing arguments: inout Arguments) throws(ArgumentError) {
-    while let option = try arguments.nextOption() {
+    while let option = try arguments.nextOption(besides: &client) {
       switch option {
-      case "--socket": client.socket = try arguments.value()
       case "--print": printStatuses = true
       default: throw arguments.unknown(option)
       }

@@ -144,6 +144,25 @@ import Testing
     #expect(r.code == 3)
   }
 
+  @Test("list's ROLE: template until told to run a program, worker after; JSON's role stays how it was made")
+  func listRolesAreTemplateAndWorker() {
+    let w = World()
+    let forked = w.ok(["new"])
+    let ranForked = w.ok(["new"])
+    let ranFresh = w.ok(["exec"])
+    for id in [ranForked, ranFresh] { #expect(w.run(["run", "--wait", id, "--", "true"]).code == 0) }
+    var roles: [String: String] = [:]
+    for line in w.ok(["list"]).split(separator: "\n").dropFirst() {
+      let columns = line.split(separator: " ")
+      roles[String(columns[0])] = String(columns[2])
+    }
+    #expect(roles.values.filter { $0 == "default-template" }.count == 1, "\(roles)")
+    #expect(roles[forked] == "template" && roles[ranForked] == "worker" && roles[ranFresh] == "worker", "\(roles)")
+    let json = w.ok(["list", "--json"])
+    #expect(json.contains(#""id":\#(ranForked),"name":null,"role":"process""#), "\(json)")
+    #expect(json.contains(#""id":\#(ranFresh),"name":null,"role":"template""#), "\(json)")
+  }
+
   @Test("bytes that are not UTF-8 pass through spawn, send-arg, run and --env byte for byte")
   func nonUTF8ArgumentsSurvive() {
     let w = World()

@@ -12,7 +12,7 @@ public struct DaemonConfiguration: Sendable {
   public var allowedGIDs: [UInt32] = []
   public var limits = SupervisorLimits()
   /// Most client connections open at once.
-  public var maxConnections = 1024
+  public var maxConnections = DaemonDefaults.maxConnections
   /// A descriptor to write "ready\n" to once the socket accepts connections (auto-start).
   public var readyFD: FileDescriptor?
 

@@ -1,25 +1,26 @@
-/// Limits of the daemon, each documented under LIMITS in forkctl(1).
+/// Limits of the daemon, each documented under LIMITS in forkctl(1); the defaults are
+/// `DaemonDefaults`, written once.
 public struct SupervisorLimits: Sendable {
   /// Process objects kept at once, live or exited and not yet waited for.
-  public var maxProcesses = 4096
+  public var maxProcesses = DaemonDefaults.maxProcesses
   /// Descriptors sent to one process object.
-  public var maxFDsPerProcess = 256
+  public var maxFDsPerProcess = DaemonDefaults.maxFDsPerProcess
   /// Bytes of strings sent to one process object.
-  public var maxArgumentBytesPerProcess = 1 << 20
+  public var maxArgumentBytesPerProcess = DaemonDefaults.maxArgumentBytesPerProcess
   /// Exited process objects kept after a wait has reported them, for repeated waits.
-  public var retainedAfterWait = 1024
+  public var retainedAfterWait = DaemonDefaults.retainedAfterWait
   /// Process objects kept at once for one user (by the uid of the connections that made
   /// them), live or exited and not yet waited for; the default template counts for nobody.
-  public var maxProcessesPerUser = 1024
+  public var maxProcessesPerUser = DaemonDefaults.maxProcessesPerUser
   /// Strings sent to one process object (empty ones cost no bytes, so they are counted).
-  public var maxArgumentsPerProcess = 65536
+  public var maxArgumentsPerProcess = DaemonDefaults.maxArgumentsPerProcess
   /// Longest process object name.
-  public var maxNameLength = 64
+  public var maxNameLength = DaemonDefaults.maxNameLength
   /// How long a spawned program whose client went away has between SIGTERM and SIGKILL.
-  public var killGraceMilliseconds: Int64 = 3000
+  public var killGraceMilliseconds = DaemonDefaults.killGraceMilliseconds
   /// Exits of children reaped before any fork report named their pid, kept while forks are
   /// in flight (a child can exit before its template's report arrives).
-  public var maxEarlyExits = 4096
+  public var maxEarlyExits = DaemonDefaults.maxEarlyExits
 
   public init() {}
 }

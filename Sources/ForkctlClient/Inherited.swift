@@ -1,0 +1,45 @@
+// What a program started "as if directly" takes from the process that asks for it: its open
+// standard descriptors, its environment and its working directory. `ForkctlClient.spawn`
+// and forkctl's run and spawn both start programs this way, so the policy is written here once.
+import ForkctlSys
+import ForkctlWire
+
+/// The parts of the calling process that a program it starts through the daemon inherits.
+public enum Inherited {
+  /// This process's descriptors 0, 1 and 2 that are open, then each of `extra` not passed
+  /// yet, each at its own number. A closed standard descriptor is not passed: the program
+  /// gets /dev/null there instead.
+  public static func descriptors(adding extra: [Int32] = []) -> [(fd: FileDescriptor, target: FDTarget)] {
+    var passed: [(fd: FileDescriptor, target: FDTarget)] = []
+    for n: Int32 in [0, 1, 2] where FileDescriptor(rawValue: n).isOpen {
+      passed.append((FileDescriptor(rawValue: n), n))
+    }
+    for n in extra where !passed.contains(where: { $0.target == n }) {
+      passed.append((FileDescriptor(rawValue: n), n))
+    }
+    return passed
+  }
+
+  /// This process's environment, or an empty one when `clear`; then each `NAME=VALUE` of
+  /// `settings`, in order, replaces NAME's entry or is added.
+  public static func environment(clear: Bool = false, setting settings: [[UInt8]] = []) -> [[UInt8]] {
+    var environment = clear ? [] : Sys.environment()
+    for setting in settings {
+      let name = setting.prefix { $0 != UInt8(ascii: "=") } + [UInt8(ascii: "=")]
+      environment.removeAll { $0.starts(with: name) }
+      environment.append(setting)
+    }
+    return environment
+  }
+
+  /// This process's working directory as a descriptor: the directory itself, so that one
+  /// renamed or deleted before the program starts still works.
+  public static func workingDirectory() throws(ForkctlError) -> FileDescriptor {
+    do {
+      return try Sys.openCurrentDirectory()
+    } catch {
+      throw ForkctlError(
+        .badDescriptor, "cannot open the current directory: \(Sys.describe(error))", underlying: error)
+    }
+  }
+}
