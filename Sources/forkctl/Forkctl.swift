@@ -174,11 +174,13 @@ struct Exit: Error {
 }
 
 extension ClientOptions {
-  /// Connects (starting the daemon if needed) or exits 125 with the reason.
-  func connect() throws(Exit) -> ForkctlConnection {
+  /// Connects (starting the daemon if none answers, unless not `autoStart`) or exits 125 with
+  /// the reason.
+  func connect(autoStart: Bool = true) throws(Exit) -> ForkctlConnection {
     do {
       // The daemon is this very executable.
-      return try ForkctlConnection(socketPath: socketPath, daemonExecutable: try? Sys.executablePath())
+      return try ForkctlConnection(
+        socketPath: socketPath, autoStart: autoStart, daemonExecutable: try? Sys.executablePath())
     } catch {
       throw fail(error)
     }

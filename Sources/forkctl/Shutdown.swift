@@ -21,13 +21,7 @@ struct ShutdownCommand: Subcommand {
   }
 
   func run() throws(Exit) {
-    let c: ForkctlConnection
-    do {
-      c = try ForkctlConnection(socketPath: client.socketPath, autoStart: false)
-    } catch {
-      throw fail(error)
-    }
-    var connection = c
-    try reporting { () throws(ForkctlError) in try connection.shutdown() }
+    var c = try client.connect(autoStart: false)
+    try reporting { () throws(ForkctlError) in try c.shutdown() }
   }
 }
