@@ -12,7 +12,7 @@ struct KillCommand: Subcommand {
       ID...                 Ids or names.
 
     Options:
-      --socket PATH         The daemon's socket.
+    \(ClientOptions.help)
       -s, --signal SIGNAL   A signal name (TERM, SIGKILL) or number (default TERM).
       -h, --help            Show this help.
 
@@ -23,9 +23,8 @@ struct KillCommand: Subcommand {
   var ids: [String] = []
 
   init(parsing arguments: inout Arguments) throws(ArgumentError) {
-    while let option = try arguments.nextOption() {
+    while let option = try arguments.nextOption(besides: &client) {
       switch option {
-      case "--socket": client.socket = try arguments.value()
       case "-s", "--signal":
         let name = try arguments.value()
         guard let n = Self.number(name) else { throw .usage("unknown signal '\(name)'") }
