@@ -3,14 +3,7 @@ import ForkctlClient
 struct ExecCommand: CreationCommand {
   static let name = "exec"
   static let summary = "Start a fresh template process and print its id."
-  static let help = """
-    Start a fresh template process and print its id.
-
-    Options:
-    \(CreationOptions.help)
-      -h, --help            Show this help.
-
-    """
+  static let description = "Start a fresh template process and print its id."
 
   let options: CreationOptions
 

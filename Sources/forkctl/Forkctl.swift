@@ -28,6 +28,8 @@ extension Subcommand {
 /// new and exec: a subcommand that takes only `CreationOptions`, makes a process object with
 /// one request and prints its id. Each says which request; the rest is written here once.
 protocol CreationCommand: Subcommand {
+  /// The first paragraph of its help.
+  static var description: String { get }
   var options: CreationOptions { get }
   init(options: CreationOptions)
   /// Sends the request that makes the process object.
@@ -38,6 +40,17 @@ protocol CreationCommand: Subcommand {
 
 extension CreationCommand {
   static var usage: String { "forkctl \(name) [--socket PATH] [--name NAME]" }
+
+  static var help: String {
+    """
+    \(description)
+
+    Options:
+    \(CreationOptions.help)
+      -h, --help            Show this help.
+
+    """
+  }
 
   init(parsing arguments: inout Arguments) throws(ArgumentError) {
     var options = CreationOptions()

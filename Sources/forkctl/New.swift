@@ -3,14 +3,7 @@ import ForkctlClient
 struct NewCommand: CreationCommand {
   static let name = "new"
   static let summary = "Fork a process object from the default template; print its id."
-  static let help = """
-    Fork a new process object from the default template and print its id.
-
-    Options:
-    \(CreationOptions.help)
-      -h, --help            Show this help.
-
-    """
+  static let description = "Fork a new process object from the default template and print its id."
 
   let options: CreationOptions
 
