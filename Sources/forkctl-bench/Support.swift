@@ -1,6 +1,6 @@
 // What every measurement shares: the clock, the result lines Scripts/bench reads, the
 // options, the ways of starting /bin/true that the groups compare, and RSS from /proc.
-import CForkctlShims
+import CForkctlBench
 import ForkctlClient
 import ForkctlSys
 import ForkctlWire
