@@ -173,22 +173,3 @@ extension ForkctlClient {
     }
   }
 }
-
-/// VmRSS of process `pid` in kB (/proc/PID/status).
-func residentKB(of pid: Int32) -> Int {
-  let path = "/proc/\(pid)/status"
-  let text: String
-  do {
-    let fd = try Sys.open(path, flags: O_RDONLY)
-    defer { fd.closeQuietly() }
-    text = String(decoding: try fd.readAll(), as: UTF8.self)
-  } catch {
-    fail("cannot read \(path): \(Sys.describe(error))")
-  }
-  for line in text.split(separator: "\n") where line.hasPrefix("VmRSS:") {
-    if let kb = line.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first.flatMap({ Int($0) }) {
-      return kb
-    }
-  }
-  fail("no VmRSS in \(path)")
-}
