@@ -8,8 +8,7 @@ enum BigProcess {
   static func run(_ o: Options) {
     let client = o.client()
     let launcher = Launcher("/bin/true")
-    let exe: String
-    do { exe = try Sys.executablePath() } catch { fail("cannot read /proc/self/exe: \(Sys.describe(error))") }
+    let exe = thisExecutable()
     grow(megabytes: o.memoryMB)
     let anonKB = anonymousKB(of: Sys.processID)
     // Every page written is this process's own: less would mean pages not really written.
@@ -59,7 +58,10 @@ enum BigProcess {
       pid = try Sys.spawn(
         path: exe, arguments: [exe, "floor", "-n", "\(count)", "--result-fd", "3"],
         environment: launcher.environment,
-        fds: [FileDescriptor(rawValue: 0), FileDescriptor(rawValue: 1), FileDescriptor(rawValue: 2), result.write])
+        fds: [
+          FileDescriptor(rawValue: 0), FileDescriptor(rawValue: 1), FileDescriptor(rawValue: 2),
+          result.write,
+        ])
     } catch {
       fail("cannot start \(exe) floor: \(Sys.describe(error))")
     }

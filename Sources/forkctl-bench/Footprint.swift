@@ -1,6 +1,7 @@
 // Group "footprint": anonymous memory (see anonymousKB) of a daemon and its default
-// template at rest, with --workers live sleeping workers, and after those are gone. Scripts/bench gives it a daemon of its
-// own (a fresh socket), which it starts and shuts down.
+// template at rest, with --workers live sleeping workers, and after those are gone; and
+// what each of those workers cost the daemon. `forkctl-bench table` gives it a daemon of
+// its own (a fresh socket), which it starts and shuts down.
 import ForkctlClient
 import ForkctlSys
 import ForkctlWire
@@ -93,15 +94,11 @@ enum Footprint {
   /// The daemon's pid, from the pidfile it holds beside its socket.
   static func daemonPID(_ socket: String) -> Int32 {
     let path = socket + ".pid"
-    do {
-      let fd = try Sys.open(path, flags: O_RDONLY)
-      defer { fd.closeQuietly() }
-      let text = String(decoding: try fd.readAll(), as: UTF8.self)
-      guard let pid = Int32(text.split(separator: "\n").first ?? "") else { fail("\(path) holds no pid: '\(text)'") }
-      return pid
-    } catch {
-      fail("cannot read \(path): \(Sys.describe(error))")
+    let text = readFile(path)
+    guard let pid = Int32(text.split(separator: "\n").first ?? "") else {
+      fail("\(path) holds no pid: '\(text)'")
     }
+    return pid
   }
 
   static func defaultTemplatePID(_ client: ForkctlClient) -> Int32 {

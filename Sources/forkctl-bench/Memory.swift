@@ -1,6 +1,5 @@
 // A process's own memory, read from /proc, for the footprint group and the big process.
 import ForkctlSys
-import Glibc
 
 /// Anonymous memory of process `pid` in kB: Pss_Anon + SwapPss of /proc/PID/smaps_rollup
 /// (proc(5); Pss_Anon needs Linux 5.10).
@@ -16,14 +15,7 @@ import Glibc
 /// memory pressure cannot make a process look smaller than it is.
 func anonymousKB(of pid: Int32) -> Int {
   let path = "/proc/\(pid)/smaps_rollup"
-  let text: String
-  do {
-    let fd = try Sys.open(path, flags: O_RDONLY)
-    defer { fd.closeQuietly() }
-    text = String(decoding: try fd.readAll(), as: UTF8.self)
-  } catch {
-    fail("cannot read \(path): \(Sys.describe(error))")
-  }
+  let text = readFile(path)
   var fields: [Substring: Int] = [:]
   for line in text.split(separator: "\n") {
     // "Pss_Anon:            160 kB"
@@ -47,6 +39,8 @@ let leastProcessKB = 64
 /// that cannot be right is not printed.
 func checkPlausible(_ what: String, kb: Int, leastKB: Int = leastProcessKB) {
   if kb < leastKB {
-    fail("anonymous memory of \(what) is \(kb) kB, below the least it can be (\(leastKB) kB): not measured right")
+    fail(
+      "anonymous memory of \(what) is \(kb) kB, below the least it can be (\(leastKB) kB): "
+        + "not measured right")
   }
 }
