@@ -9,11 +9,6 @@ import Glibc
 struct Contender {
   let label: String
   let command: [String]
-
-  /// `command` run N times by Scripts/bench.d/loop.sh, a bash for-loop.
-  static func shellLoop(_ label: String, _ command: [String], scripts: String) -> Contender {
-    Contender(label: label, command: [scripts + "/loop.sh", "{N}"] + command)
-  }
 }
 
 struct Runner {

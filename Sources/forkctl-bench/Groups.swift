@@ -73,23 +73,23 @@ struct Groups {
   func anyEventExec() -> Group {
     let (ae, steps) = ("AnyEvent::Fork new->...->run", "forkctl new, send-fd, send-arg, run")
     let spawn = "forkctl spawn"
-    let title = "AnyEvent::Fork's \"faster fork+exec\" of /bin/true hi"
-    var g = Group(title, "N=\(o.count), R=\(o.rounds)")
-    g.note("AnyEvent::Fork: new (its template forks) ->eval(the manual's helper) ->send_fh(STDOUT)")
-    g.note("  ->send_arg(\"/bin/true\", \"hi\") ->run(\"run\"): the helper dups the handle to stdout and")
-    g.note("  the socket to stderr and execs; then the caller waits until the socket closes")
-    g.note("forkctl new, send-fd, send-arg, run: ForkctlClient new (the default template forks),")
-    g.note("  sendFDs(stdout on 1, stderr on 2), sendArguments(\"hi\"), run(/bin/true, waitForExit:")
-    g.note("  the reply comes when it has ended): 4 requests on one pooled connection")
-    g.note("forkctl spawn: ForkctlClient spawn(/bin/true hi, stdout on 1, stderr on 2; it also sends")
-    g.note("  our environment and a cwd descriptor), then wait(): 1 request (on a pooled connection)")
-    g.rows += runner.timeRoundRobin(
-      title,
+    var g = timedGroup(
+      "AnyEvent::Fork's \"faster fork+exec\" of /bin/true hi",
+      notes: [
+        "AnyEvent::Fork: new (its template forks) ->eval(the manual's helper) ->send_fh(STDOUT)",
+        "  ->send_arg(\"/bin/true\", \"hi\") ->run(\"run\"): the helper dups the handle to stdout and",
+        "  the socket to stderr and execs; then the caller waits until the socket closes",
+        "forkctl new, send-fd, send-arg, run: ForkctlClient new (the default template forks),",
+        "  sendFDs(stdout on 1, stderr on 2), sendArguments(\"hi\"), run(/bin/true, waitForExit:",
+        "  the reply comes when it has ended): 4 requests on one pooled connection",
+        "forkctl spawn: ForkctlClient spawn(/bin/true hi, stdout on 1, stderr on 2; it also sends",
+        "  our environment and a cwd descriptor), then wait(): 1 request (on a pooled connection)",
+      ],
       [
         Contender(label: ae, command: anyEventFork + ["exec", "{N}"]),
         Contender(label: steps, command: selfTimedLoop("new-run")),
         Contender(label: spawn, command: selfTimedLoop("spawn")),
-      ], count: o.count, rounds: o.rounds)
+      ])
     g.rows += [
       .rateRatio("forkctl new...run / AnyEvent::Fork", numerator: steps, denominator: ae, .atLeast(1.5)),
       .rateRatio("forkctl spawn / AnyEvent::Fork", numerator: spawn, denominator: ae, .atLeast(1.5)),
@@ -99,19 +99,19 @@ struct Groups {
 
   func anyEventExit() -> Group {
     let (ae, kill) = ("AnyEvent::Fork new->run(CORE::exit)", "forkctl new, kill -s KILL, wait")
-    let title = "a forked process that ends without exec"
-    var g = Group(title, "N=\(o.count), R=\(o.rounds)")
-    g.note("AnyEvent::Fork: new (its template forks) ->run(\"CORE::exit\"): the process exits by itself;")
-    g.note("  the caller waits until the socket closes")
-    g.note("forkctl: ForkctlClient new (the default template forks; the process waits for commands),")
-    g.note("  kill([id], SIGKILL) (the daemon signals it), wait([id]) (its status): 3 requests. forkctl")
-    g.note("  has no request that makes a process object exit by itself without exec")
-    g.rows += runner.timeRoundRobin(
-      title,
+    var g = timedGroup(
+      "a forked process that ends without exec",
+      notes: [
+        "AnyEvent::Fork: new (its template forks) ->run(\"CORE::exit\"): the process exits by itself;",
+        "  the caller waits until the socket closes",
+        "forkctl: ForkctlClient new (the default template forks; the process waits for commands),",
+        "  kill([id], SIGKILL) (the daemon signals it), wait([id]) (its status): 3 requests. forkctl",
+        "  has no request that makes a process object exit by itself without exec",
+      ],
       [
         Contender(label: ae, command: anyEventFork + ["exit", "{N}"]),
         Contender(label: kill, command: selfTimedLoop("new-kill")),
-      ], count: o.count, rounds: o.rounds)
+      ])
     g.rows.append(.rateRatio("forkctl / AnyEvent::Fork", numerator: kill, denominator: ae, .atLeast(2)))
     return g
   }
@@ -120,19 +120,16 @@ struct Groups {
     let (direct, spawn) = ("/bin/true", "forkctl spawn -- /bin/true")
     let s6 = "s6-sudo SOCK (s6-sudod /bin/true)"
     let s6Sudo = runner.lookUp("s6-sudo")
-    let title = "CLI from a shell loop"
-    var g = Group(title, "N=\(o.count), R=\(o.rounds)")
     // s6-sudo exits with the status of the server's program: prove it on a throwaway server
     // (Scripts/bench serves `sh -c 'exit 42'` there), and forkctl spawn with that of its own.
     runner.expectStatus(s6, 42, [s6Sudo, o.s6Exit42Socket])
     runner.expectStatus(spawn, 42, [o.forkctl, "spawn", "--", "/bin/sh", "-c", "exit 42"])
-    g.rows += runner.timeRoundRobin(
-      title,
+    var g = timedGroup(
+      "CLI from a shell loop",
       [
-        .shellLoop(direct, ["/bin/true"], scripts: o.scripts),
-        .shellLoop(spawn, [o.forkctl, "spawn", "--", "/bin/true"], scripts: o.scripts),
-        .shellLoop(s6, [s6Sudo, o.s6Socket], scripts: o.scripts),
-      ], count: o.count, rounds: o.rounds)
+        shellLoop(direct, ["/bin/true"]), shellLoop(spawn, [o.forkctl, "spawn", "--", "/bin/true"]),
+        shellLoop(s6, [s6Sudo, o.s6Socket]),
+      ])
     g.rows += [
       .timeRatio("forkctl spawn / direct", numerator: spawn, denominator: direct, .atMost(3.5)),
       .rateRatio("forkctl spawn / s6-sudo", numerator: spawn, denominator: s6, .atLeast(2)),
@@ -142,14 +139,8 @@ struct Groups {
 
   func startup() -> Group {
     let (direct, version) = ("/bin/true", "forkctl --version")
-    let title = "client start-up"
-    var g = Group(title, "N=\(o.count), R=\(o.rounds)")
-    g.rows += runner.timeRoundRobin(
-      title,
-      [
-        .shellLoop(direct, ["/bin/true"], scripts: o.scripts),
-        .shellLoop(version, [o.forkctl, "--version"], scripts: o.scripts),
-      ], count: o.count, rounds: o.rounds)
+    var g = timedGroup(
+      "client start-up", [shellLoop(direct, ["/bin/true"]), shellLoop(version, [o.forkctl, "--version"])])
     g.rows.append(
       .timeRatio("forkctl --version / /bin/true", numerator: version, denominator: direct, .atMost(2.5)))
     return g
@@ -204,6 +195,19 @@ struct Groups {
       .value("daemon bytes per process object", r.value("daemon_bytes_per_object"), unit: "B", .below(2048)),
     ]
     return g
+  }
+
+  /// A group of `contenders` timed round-robin, N calls per loop, R loops each.
+  func timedGroup(_ title: String, notes: [String] = [], _ contenders: [Contender]) -> Group {
+    var g = Group(title, "N=\(o.count), R=\(o.rounds)")
+    g.rows = notes.map { .note($0) }
+    g.rows += runner.timeRoundRobin(title, contenders, count: o.count, rounds: o.rounds)
+    return g
+  }
+
+  /// `command` run N times by Scripts/bench.d/loop.sh, a bash for-loop.
+  func shellLoop(_ label: String, _ command: [String]) -> Contender {
+    Contender(label: label, command: [o.scripts + "/loop.sh", "{N}"] + command)
   }
 
   /// `forkctl-bench loop KIND`, forkctl's side of the AnyEvent::Fork groups.
