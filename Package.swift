@@ -42,6 +42,7 @@ let package = Package(
       name: "forkctl-bench",
       dependencies: ["ForkctlClient", "ForkctlSys", "ForkctlWire", "CForkctlBench"]),
     .testTarget(name: "ForkctlWireTests", dependencies: ["ForkctlWire"]),
+    .testTarget(name: "ForkctlBenchTests", dependencies: ["forkctl-bench"]),
     .testTarget(name: "ForkctlDaemonTests", dependencies: ["ForkctlDaemon", "ForkctlWire", "ForkctlSys"]),
     .testTarget(
       name: "ForkctlIntegrationTests",
