@@ -37,13 +37,15 @@ let package = Package(
       dependencies: ["ForkctlClient", "ForkctlDaemon", "ForkctlTemplate", "ForkctlSys"]),
     // Scripts/bench's measuring process. It forks (fork+exec is one of the things measured),
     // so it links no Foundation, Dispatch or Swift concurrency: threads are POSIX threads.
-    // CForkctlShims only for the fork+exec it measures against.
+    // CForkctlBench holds the fork+exec it measures against, which the product never calls.
+    .target(name: "CForkctlBench"),
     .executableTarget(
       name: "forkctl-bench",
-      dependencies: ["ForkctlClient", "ForkctlSys", "ForkctlWire", "CForkctlShims"]),
+      dependencies: ["ForkctlClient", "ForkctlSys", "ForkctlWire", "CForkctlBench"]),
     .testTarget(name: "ForkctlWireTests", dependencies: ["ForkctlWire"]),
     // System-call tests: real descriptors, signals and threads in the test process.
     .testTarget(name: "ForkctlSysTests", dependencies: ["ForkctlSys", "CForkctlShims"]),
+    .testTarget(name: "ForkctlBenchTests", dependencies: ["forkctl-bench"]),
     .testTarget(name: "ForkctlDaemonTests", dependencies: ["ForkctlDaemon", "ForkctlWire", "ForkctlSys"]),
     .testTarget(
       name: "ForkctlIntegrationTests",

@@ -385,16 +385,6 @@ out_lifted:
   return rc;
 }
 
-pid_t forkctl_fork_exec(const char *path, char *const argv[], char *const envp[]) {
-  pid_t pid = fork();
-  // The child of a fork may only make async-signal-safe calls (fork(2)): execve and _exit.
-  if (pid == 0) {
-    execve(path, argv, envp);
-    _exit(127);
-  }
-  return pid;
-}
-
 static void fill_set(sigset_t *set, const int *sigs) {
   sigemptyset(set);
   for (const int *s = sigs; *s; s++) sigaddset(set, *s);

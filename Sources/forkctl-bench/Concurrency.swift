@@ -25,13 +25,6 @@ enum Concurrency {
     }
   }
 
-  /// The `p`th percentile (nearest rank) of `values`.
-  static func percentile(_ values: [UInt64], _ p: Int) -> UInt64 {
-    let sorted = values.sorted()
-    let rank = max(1, (p * sorted.count + 99) / 100)
-    return sorted[rank - 1]
-  }
-
   /// Starts `callers` threads that each spawn-and-wait `each` times once all have started;
   /// returns the wall time from their common start to the last one's end, and every
   /// spawn's latency (from calling spawn to wait returning), in nanoseconds.

@@ -1,6 +1,6 @@
-// What every measurement shares: the clock, the result lines Scripts/bench reads, the
-// options, the ways of starting /bin/true that the groups compare, and RSS from /proc.
-import CForkctlShims
+// What every measurement shares: the clock, the options, and the ways of starting
+// /bin/true that the groups compare.
+import CForkctlBench
 import ForkctlClient
 import ForkctlSys
 import ForkctlWire
@@ -20,29 +20,6 @@ func timed(_ body: () -> Void) -> UInt64 {
   return nanoseconds() - t0
 }
 
-/// Result lines on stdout, one per measurement, for Scripts/bench to parse:
-///
-///     sample KEY COUNT MICROSECONDS   one timed loop of COUNT launches (one per round)
-///     stat KEY NAME VALUE             another number of the same round (p50_us, p99_us)
-///     value KEY VALUE                 a number measured once (rss_kb, ...)
-enum Report {
-  static func line(_ text: String) {
-    do {
-      try FileDescriptor(rawValue: 1).writeFully(Array((text + "\n").utf8))
-    } catch {
-      fail("cannot write results to stdout: \(Sys.describe(error))")
-    }
-  }
-
-  static func sample(_ key: String, count: Int, nanoseconds ns: UInt64) {
-    line("sample \(key) \(count) \(ns / 1000)")
-  }
-
-  static func stat(_ key: String, _ name: String, _ value: UInt64) { line("stat \(key) \(name) \(value)") }
-
-  static func value(_ key: String, _ value: Int) { line("value \(key) \(value)") }
-}
-
 func progress(_ text: String) { Sys.printError("forkctl-bench: \(text)") }
 
 func fail(_ text: String) -> Never {
@@ -50,65 +27,20 @@ func fail(_ text: String) -> Never {
   Sys.exitProcess(1)
 }
 
-/// The command line: `forkctl-bench COMMAND [KIND] [OPTION VALUE]...`.
-struct Options {
-  var command = ""
-  var kind = ""
-  /// Launches per timed loop (per configuration and round for `concurrency`).
-  var count = 100
-  var rounds = 3
-  var memoryMB = 2048
-  var callers = [1, 8, 32]
-  var workers = 1000
-  var socket = ""
-  var forkctl = ""
-  /// Where `floor` writes its result (the `big` process reads it from a pipe).
-  var resultFD: Int32 = 1
-
-  init(_ arguments: [String]) {
-    var rest = arguments.dropFirst()
-    guard let command = rest.popFirst() else { fail(Self.usage) }
-    self.command = command
-    if command == "loop" {
-      guard let kind = rest.popFirst() else { fail(Self.usage) }
-      self.kind = kind
-    }
-    while let option = rest.popFirst() {
-      guard let value = rest.popFirst() else { fail("\(option) wants a value\n\(Self.usage)") }
-      func number(_ min: Int = 1) -> Int {
-        guard let n = Int(value), n >= min else { fail("\(option) wants an integer >= \(min), not '\(value)'") }
-        return n
-      }
-      switch option {
-      case "-n": count = number()
-      case "-r": rounds = number()
-      case "--memory-mb": memoryMB = number(0)
-      case "--workers": workers = number()
-      case "--result-fd": resultFD = Int32(number(0))
-      case "--socket": socket = value
-      case "--forkctl": forkctl = value
-      case "--callers":
-        callers = value.split(separator: ",").map { Int($0) ?? 0 }
-        if callers.isEmpty || callers.contains(where: { $0 < 1 }) { fail("--callers wants a list like 1,8,32") }
-      default: fail("unknown option \(option)\n\(Self.usage)")
-      }
-    }
+/// The text of the file at `path`; failing to read it fails the run.
+func readFile(_ path: String) -> String {
+  do {
+    let fd = try Sys.open(path, .readOnly)
+    defer { fd.closeQuietly() }
+    return String(decoding: try fd.readAll(), as: UTF8.self)
+  } catch {
+    fail("cannot read \(path): \(Sys.describe(error))")
   }
+}
 
-  /// A client of the private daemon that Scripts/bench names.
-  func client() -> ForkctlClient {
-    if socket.isEmpty || forkctl.isEmpty { fail("\(command) needs --socket PATH and --forkctl PATH") }
-    return ForkctlClient(socketPath: socket, daemonExecutable: forkctl)
-  }
-
-  static let usage = """
-    usage: forkctl-bench big [--memory-mb M] [-n N] [-r R] --socket S --forkctl F
-           forkctl-bench floor [-n N] [--result-fd FD]
-           forkctl-bench loop spawn|new-run|new-kill [-n N] --socket S --forkctl F
-           forkctl-bench concurrency [--callers 1,8,32] [-n N] [-r R] --socket S --forkctl F
-           forkctl-bench footprint [--workers W] --socket S --forkctl F
-    Run by Scripts/bench, which reads the result lines it prints on stdout.
-    """
+/// This executable's path, for running it in another role.
+func thisExecutable() -> String {
+  do { return try Sys.executablePath() } catch { fail("cannot read /proc/self/exe: \(Sys.describe(error))") }
 }
 
 /// The ways of launching a program that the groups compare, each waiting for its end and
@@ -144,7 +76,7 @@ struct Launcher {
     check("fork+exec", pid)
   }
 
-  /// posix_spawn with this process's stdio (Sys.posixSpawn); waitpid.
+  /// posix_spawn with this process's stdio (Sys.spawn); waitpid.
   func posixSpawn() {
     let pid: Int32
     do {
@@ -161,7 +93,9 @@ struct Launcher {
 extension ForkctlClient {
   /// `spawn` (this process's stdio, environment and directory, or `fds`), then `wait()`;
   /// the program must exit 0.
-  func spawnAndWait(_ program: String, _ arguments: [String] = [], fds: [(fd: FileDescriptor, target: Int32)]? = nil) {
+  func spawnAndWait(
+    _ program: String, _ arguments: [String] = [], fds: [(fd: FileDescriptor, target: Int32)]? = nil
+  ) {
     do {
       let p = try spawn(
         program: Array(program.utf8), arguments: arguments.map { Array($0.utf8) }, fds: fds)
@@ -172,23 +106,4 @@ extension ForkctlClient {
       fail("ForkctlClient spawn \(program): \(error)")
     }
   }
-}
-
-/// VmRSS of process `pid` in kB (/proc/PID/status).
-func residentKB(of pid: Int32) -> Int {
-  let path = "/proc/\(pid)/status"
-  let text: String
-  do {
-    let fd = try Sys.open(path, .readOnly)
-    defer { fd.closeQuietly() }
-    text = String(decoding: try fd.readAll(), as: UTF8.self)
-  } catch {
-    fail("cannot read \(path): \(Sys.describe(error))")
-  }
-  for line in text.split(separator: "\n") where line.hasPrefix("VmRSS:") {
-    if let kb = line.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first.flatMap({ Int($0) }) {
-      return kb
-    }
-  }
-  fail("no VmRSS in \(path)")
 }

@@ -81,11 +81,6 @@ void forkctl_mark_cloexec_from(int low);
 int forkctl_posix_spawn(const char *path, char *const argv[], char *const envp[], const int *fds,
                   int fd_count, int setsid_flag, pid_t *pid);
 
-/// fork(2), then execve(2) of `path` in the child (which exits 127 if that fails): how a
-/// program starts another one the classic way, copying its own page tables. Scripts/bench
-/// measures it against forkctl; forkctl itself never calls it. Returns the pid or -1.
-pid_t forkctl_fork_exec(const char *path, char *const argv[], char *const envp[]);
-
 /// Blocks `sigs` (a 0-terminated list) in the calling thread, for signalfd. Returns 0 or -1.
 int forkctl_block_signals(const int *sigs);
 
