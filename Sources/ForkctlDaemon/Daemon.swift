@@ -218,9 +218,13 @@ struct LoopEffects: SupervisorEffects {
 
   mutating func close(_ fd: FileDescriptor) { fd.closeQuietly() }
 
-  mutating func signal(_ pid: Int32, _ signal: Int32) throws(Errno) { try Sys.kill(pid, Signal(rawValue: signal)) }
+  mutating func signal(_ pid: Int32, _ signal: Int32) throws(Errno) {
+    try Sys.kill(pid, Signal(rawValue: signal))
+  }
 
-  mutating func signalGroup(_ pid: Int32, _ signal: Int32) { try? Sys.signalGroup(pid, Signal(rawValue: signal)) }
+  mutating func signalGroup(_ pid: Int32, _ signal: Int32) {
+    try? Sys.signalGroup(pid, Signal(rawValue: signal))
+  }
 
   mutating func attach(_ client: ClientID, _ reply: Reply?, fds: [FileDescriptor]) {
     guard let c = state.clients[client] else {
