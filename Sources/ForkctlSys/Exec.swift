@@ -48,7 +48,8 @@ extension Sys {
   /// exits 127 or 126) and the errno of its failed exec. The corresponding C function is `clone`.
   public static func vforkSibling(
     program: [UInt8], arguments: [[UInt8]], environment: [[UInt8]],
-    moves: [(source: FileDescriptor, target: Int32)], workingDirectory: FileDescriptor?, keep: [FileDescriptor]
+    moves: [(source: FileDescriptor, target: Int32)], workingDirectory: FileDescriptor?,
+    keep: [FileDescriptor]
   ) throws(Errno) -> (pid: Int32, execFailure: Errno?) {
     var rawKeep = keep.map(\.rawValue)
     var execErrno: CInt = 0

@@ -37,7 +37,9 @@ extension Sys {
   /// by its name, but not list or change the directory); an existing directory of ours with
   /// either mode is set to the one asked for, and one that others may read or write is refused.
   /// The corresponding C functions are `mkdir`, `lstat` and `chmod`.
-  public static func makePrivateDirectory(_ path: String, searchableByOthers: Bool = false) throws(PrivateDirectoryError) {
+  public static func makePrivateDirectory(
+    _ path: String, searchableByOthers: Bool = false
+  ) throws(PrivateDirectoryError) {
     let wanted: mode_t = searchableByOthers ? 0o711 : 0o700
     var st = stat()
     do throws(Errno) {

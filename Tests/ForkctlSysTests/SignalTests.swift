@@ -23,7 +23,9 @@ import Testing
     #expect(Signal.terminalStop.rawValue == SIGTSTP)
   }
 
-  @Test("junk is no signal name", arguments: ["", "SIG", "FOO", "SIGFOO", "TERMX", "15", " TERM", "SIGSIGTERM", "RTMIN"])
+  @Test(
+    "junk is no signal name",
+    arguments: ["", "SIG", "FOO", "SIGFOO", "TERMX", "15", " TERM", "SIGSIGTERM", "RTMIN"])
   func junkRejected(_ junk: String) {
     #expect(Signal(name: junk) == nil)
   }
