@@ -621,7 +621,11 @@ struct FuzzGenerator {
     // forkctl-protocol(7), ORDERING: such a client "is dropped and its request forgotten:
     // ... a process being forked for it is killed with SIGKILL, since nobody can learn its
     // id."
-    let killed = eventually("the abandoned processes are gone", timeout: 3) { childProcesses(of: d.pid) == [template] }
+    // Both at once: between a fork command and its report the child is neither a process
+    // nor gone from the list, so the process table alone can look settled too early.
+    let killed = eventually("the abandoned processes are gone", timeout: 3) {
+      childProcesses(of: d.pid) == [template] && w.entries().count == 1
+    }
     #expect(killed, "children of the daemon besides the template: \(childProcesses(of: d.pid).subtracting([template]).sorted().map { "\($0) \(commandLine($0))" })")
     // Nobody can learn their ids, so nothing should stay listed for them ...
     let listed = w.entries().dropFirst()
