@@ -101,6 +101,6 @@ extension Sys {
 
   /// Writes a line to standard error, ignoring failure. The corresponding C function is `write`.
   public static func printError(_ line: String) {
-    try? FileDescriptor(rawValue: 2).writeFully(Array((line + "\n").utf8))
+    try? FileDescriptor.standardError.writeFully(Array((line + "\n").utf8))
   }
 }

@@ -59,7 +59,7 @@ enum BigProcess {
         path: exe, arguments: [exe, "floor", "-n", "\(count)", "--result-fd", "3"],
         environment: launcher.environment,
         fds: [
-          FileDescriptor(rawValue: 0), FileDescriptor(rawValue: 1), FileDescriptor(rawValue: 2),
+          FileDescriptor.standardInput, FileDescriptor.standardOutput, FileDescriptor.standardError,
           result.write,
         ])
     } catch {

@@ -38,7 +38,7 @@ struct Runner {
         defer { out?.closeQuietly() }
         pid = try Sys.posixSpawn(
           path: command[0], arguments: command, environment: environment,
-          fds: [nil, out, FileDescriptor(rawValue: 2)])
+          fds: [nil, out, FileDescriptor.standardError])
       }
       let status = try Sys.waitChild(pid)
       return (status, keepOutput ? readFile(outPath) : "")

@@ -28,7 +28,7 @@ enum Patterns {
   /// then its status.
   static func spawn(_ client: ForkctlClient) {
     client.spawnAndWait(
-      "/bin/true", ["hi"], fds: [(FileDescriptor(rawValue: 1), 1), (FileDescriptor(rawValue: 2), 2)])
+      "/bin/true", ["hi"], fds: [(FileDescriptor.standardOutput, 1), (FileDescriptor.standardError, 2)])
   }
 
   /// The same pattern step by step, as AnyEvent::Fork does it: a process object forked
@@ -37,7 +37,7 @@ enum Patterns {
   static func newRun(_ client: ForkctlClient) {
     do {
       let ref = String(try client.new().id)
-      try client.sendFDs(ref, [(FileDescriptor(rawValue: 1), 1), (FileDescriptor(rawValue: 2), 2)])
+      try client.sendFDs(ref, [(FileDescriptor.standardOutput, 1), (FileDescriptor.standardError, 2)])
       try client.sendArguments(ref, [Array("hi".utf8)])
       let status = try client.run(ref, RunSpec(program: Array("/bin/true".utf8), waitForExit: true))
       if status != .exited(0) { fail("new + run /bin/true: ended with \(String(describing: status))") }

@@ -12,7 +12,7 @@ enum Report {
   /// Writes `text` to stdout as it is.
   static func write(_ text: String) {
     do {
-      try FileDescriptor(rawValue: 1).writeFully(Array(text.utf8))
+      try FileDescriptor.standardOutput.writeFully(Array(text.utf8))
     } catch {
       fail("cannot write to stdout: \(Sys.describe(error))")
     }

@@ -82,7 +82,7 @@ struct Launcher {
     do {
       pid = try Sys.posixSpawn(
         path: path, arguments: arguments, environment: environment,
-        fds: [FileDescriptor(rawValue: 0), FileDescriptor(rawValue: 1), FileDescriptor(rawValue: 2)])
+        fds: [FileDescriptor.standardInput, FileDescriptor.standardOutput, FileDescriptor.standardError])
     } catch {
       fail("posix_spawn \(path): \(Sys.describe(error))")
     }

@@ -79,7 +79,7 @@ func startAccessDaemon(
 ) -> Int32 {
   let pipe = try! Sys.pipe()
   let script = #"trap '' USR1 USR2; s=$1; shift; exec "$0" daemon --socket "$s" --ready-fd 3 "$@""#
-  var fds: [FileDescriptor?] = [nil, nil, FileDescriptor(rawValue: 2), pipe.write]
+  var fds: [FileDescriptor?] = [nil, nil, FileDescriptor.standardError, pipe.write]
   if let extraFD { fds.append(extraFD) }
   let pid = try! Sys.posixSpawn(
     path: "/bin/sh", arguments: ["sh", "-c", script, forkctlBinary, w.socket] + options,

@@ -53,7 +53,7 @@ import Testing
   @Test func keepControlLeavesTheSocketOnTheAnnouncedDescriptorOnly() {
     let w = World()
     let id = w.ok(["new"])
-    w.ok(["send-fd", id, "0", "1"], fds: [0: FileDescriptor(rawValue: 0), 1: FileDescriptor(rawValue: 1)])
+    w.ok(["send-fd", id, "0", "1"], fds: [0: FileDescriptor.standardInput, 1: FileDescriptor.standardOutput])
     w.ok(["run", "--keep-control", id, "--", "sleep", "30"])
     let pid = w.pid(of: id)
     let fds = openDescriptors(pid)
@@ -227,7 +227,7 @@ import Testing
     var pids: [Int32] = []
     for i in 0..<20 {
       let script = "w=$(\(forkctlBinary) new) && \(forkctlBinary) run \"$w\" -- sh -c 'exit \(i)' && \(forkctlBinary) wait \"$w\""
-      pids.append(try! Sys.posixSpawn(path: "/bin/sh", arguments: ["sh", "-c", script], environment: w.environment, fds: [nil, nil, FileDescriptor(rawValue: 2)]))
+      pids.append(try! Sys.posixSpawn(path: "/bin/sh", arguments: ["sh", "-c", script], environment: w.environment, fds: [nil, nil, FileDescriptor.standardError]))
     }
     for (i, pid) in pids.enumerated() {
       #expect(try! Sys.waitChild(pid).exitCode == Int32(i))

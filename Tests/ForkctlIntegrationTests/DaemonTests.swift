@@ -10,7 +10,7 @@ func startForegroundDaemon(_ w: World, extra: [String] = []) -> (pid: Int32, rea
   let pipe = try! Sys.pipe()
   let pid = try! Sys.posixSpawn(
     path: forkctlBinary, arguments: ["forkctl", "daemon", "--socket", w.socket, "--ready-fd", "3"] + extra,
-    environment: w.environment, fds: [nil, nil, FileDescriptor(rawValue: 2), pipe.write])
+    environment: w.environment, fds: [nil, nil, FileDescriptor.standardError, pipe.write])
   pipe.write.closeQuietly()
   let answer = String(decoding: (try? pipe.read.readAll()) ?? [], as: UTF8.self)
   pipe.read.closeQuietly()
@@ -38,7 +38,7 @@ func daemons(for socket: String) -> [Int32] {
     let w = World()
     var pids: [Int32] = []
     for _ in 0..<8 {
-      pids.append(try! Sys.posixSpawn(path: forkctlBinary, arguments: ["forkctl", "list"], environment: w.environment, fds: [nil, nil, FileDescriptor(rawValue: 2)]))
+      pids.append(try! Sys.posixSpawn(path: forkctlBinary, arguments: ["forkctl", "list"], environment: w.environment, fds: [nil, nil, FileDescriptor.standardError]))
     }
     for pid in pids { #expect(try! Sys.waitChild(pid).exitCode == 0) }
     #expect(daemons(for: w.socket).count == 1)

@@ -221,7 +221,7 @@ private let halfFrameClient = #"""
     let o = try Sys.open(out, .writeOnly, options: [.create, .truncate])
     let python = try Sys.posixSpawn(
       path: python3Binary, arguments: ["python3", "-c", halfFrameClient, w.socket],
-      environment: ["PATH=/usr/bin:/bin", "LC_ALL=C.UTF-8"], fds: [nil, o, FileDescriptor(rawValue: 2), gate.write])
+      environment: ["PATH=/usr/bin:/bin", "LC_ALL=C.UTF-8"], fds: [nil, o, FileDescriptor.standardError, gate.write])
     o.closeQuietly()
     gate.write.closeQuietly()
     let pipe = pipeName(gate.read)
@@ -494,7 +494,7 @@ private let halfFrameClient = #"""
     let pipe = try Sys.pipe()
     let caller = try Sys.posixSpawn(
       path: forkctlBinary, arguments: ["forkctl", "spawn", "sh", "-c", "echo before; exec >&- 2>&-; exit 6"],
-      environment: w.environment, fds: [nil, pipe.write, FileDescriptor(rawValue: 2)])
+      environment: w.environment, fds: [nil, pipe.write, FileDescriptor.standardError])
     pipe.write.closeQuietly()
     #expect(readToEnd(pipe.read) == "before\n")
     pipe.read.closeQuietly()

@@ -217,5 +217,5 @@ final class EventLoop {
 
 /// One line to the daemon's stderr (its log when auto-started); best effort.
 func log(_ s: String) {
-  try? FileDescriptor(rawValue: 2).writeFully(Array((s + "\n").utf8))
+  try? FileDescriptor.standardError.writeFully(Array((s + "\n").utf8))
 }

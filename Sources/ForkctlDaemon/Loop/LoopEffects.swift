@@ -70,7 +70,7 @@ struct LoopEffects: SupervisorEffects {
     // to the daemon's log), the control socket on 3 and nothing else.
     return try Sys.posixSpawn(
       path: loop.executable, arguments: ["forkctl", "__template", String(id)], environment: [],
-      fds: [nil, nil, FileDescriptor(rawValue: 2), control])
+      fds: [nil, nil, FileDescriptor.standardError, control])
   }
 
   mutating func signal(_ pid: Int32, _ signal: Int32) throws(Errno) { try Sys.kill(pid, Signal(rawValue: signal)) }
