@@ -1,0 +1,255 @@
+// The child side of starting a program: the exec path a forked worker runs, and the vfork
+// sibling that runs it on the template's memory. From fork (or clone) to execve only
+// async-signal-safe calls (signal-safety(7)): nothing that can take a lock another thread held.
+#define _GNU_SOURCE
+#include "forkctl_shims.h"
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#ifndef CLOSE_RANGE_CLOEXEC
+#define CLOSE_RANGE_CLOEXEC (1U << 2)
+#endif
+
+static int exec_with_shell(const char *file, char *const argv[], char *const envp[]) {
+  // execvp(3): a file that is not a recognised executable format is run by the shell.
+  // On the stack when it fits: after forkctl_vfork_sibling this runs on the template's
+  // memory, where a malloc would outlive the exec as a leak in the template.
+  size_t argc = 0;
+  while (argv[argc]) argc++;
+  char *small[256];
+  char **shargv = argc + 2 <= 256 ? small : malloc((argc + 2) * sizeof(char *));
+  if (!shargv) return ENOMEM;
+  shargv[0] = (char *)"/bin/sh";
+  shargv[1] = (char *)file;
+  for (size_t i = 1; i <= argc; i++) shargv[i + 1] = argv[i];
+  execve("/bin/sh", shargv, envp);
+  int e = errno;
+  if (shargv != small) free(shargv);
+  return e;
+}
+
+static int exec_search(const char *file, char *const argv[], char *const envp[], const char *path) {
+  if (file[0] == 0) return ENOENT;
+  if (strchr(file, '/')) {
+    execve(file, argv, envp);
+    if (errno == ENOEXEC) return exec_with_shell(file, argv, envp);
+    return errno;
+  }
+  if (!path) path = "/bin:/usr/bin";
+  size_t flen = strlen(file);
+  if (flen > NAME_MAX) return ENAMETOOLONG;
+  int seen_eacces = 0;
+  char buf[PATH_MAX + NAME_MAX + 2];
+  const char *p = path;
+  for (;;) {
+    const char *end = strchrnul(p, ':');
+    size_t dlen = (size_t)(end - p);
+    if (dlen + flen + 2 <= sizeof(buf)) {
+      // An empty PATH element means the current directory (execvp(3)).
+      if (dlen == 0) {
+        memcpy(buf, file, flen + 1);
+      } else {
+        memcpy(buf, p, dlen);
+        buf[dlen] = '/';
+        memcpy(buf + dlen + 1, file, flen + 1);
+      }
+      // A failing execve copies argv and the environment first: a missing file is
+      // skipped more cheaply with a lookup alone, with execve's own errno.
+      if (access(buf, F_OK) != 0 && (errno == ENOENT || errno == ENOTDIR)) {
+        if (*end == 0) break;
+        p = end + 1;
+        continue;
+      }
+      execve(buf, argv, envp);
+      switch (errno) {
+        case EACCES:
+          seen_eacces = 1;
+          break;
+        case ENOENT:
+        case ENOTDIR:
+        case ESTALE:
+        case ENODEV:
+        case ETIMEDOUT:
+        case ELOOP:
+        case ENAMETOOLONG:
+          break;
+        case ENOEXEC:
+          return exec_with_shell(buf, argv, envp);
+        default:
+          return errno;
+      }
+    }
+    if (*end == 0) break;
+    p = end + 1;
+  }
+  return seen_eacces ? EACCES : ENOENT;
+}
+
+// The kernel's struct sigaction for rt_sigaction on x86-64 and arm64 (no sa_restorer use).
+struct kernel_sigaction {
+  void (*handler)(int);
+  unsigned long flags;
+  void (*restorer)(void);
+  uint64_t mask;
+};
+
+static void reset_signal_actions(void) {
+  // An ignored signal stays ignored across exec (signal(7)), so whatever this process ignores
+  // would silently reach the program; and a handler must not run in a child that shares the
+  // template's memory (forkctl_vfork_sibling) before exec. Ask the kernel directly: glibc's
+  // sigaction refuses the two real-time signals it keeps for itself (32, 33), which the
+  // Swift runtime ignores.
+  for (int sig = 1; sig <= 64; sig++) {
+    if (sig == SIGKILL || sig == SIGSTOP) continue;
+    struct kernel_sigaction old;
+    if (syscall(SYS_rt_sigaction, sig, NULL, &old, sizeof(uint64_t)) != 0) continue;
+    if (old.handler != SIG_DFL) {
+      struct kernel_sigaction dfl = {.handler = SIG_DFL};
+      syscall(SYS_rt_sigaction, sig, &dfl, NULL, sizeof(uint64_t));
+    }
+  }
+}
+
+// The highest descriptor number the fallback below examines when /proc is not mounted: a
+// process with a larger RLIMIT_NOFILE would spend too long in fcntl calls that fail.
+#define FORKCTL_CLOEXEC_SCAN_LIMIT 65536
+
+void forkctl_mark_cloexec_from(int low) {
+  // Only async-signal-safe calls: this runs between fork or vfork and exec. open, fcntl and
+  // close are in signal-safety(7); getdents64 and getrlimit are bare system calls.
+  int dir = open("/proc/self/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dir >= 0) {
+    // Each record is a struct linux_dirent64 (getdents64(2)): d_ino, d_off, d_reclen,
+    // d_type, then the NUL-terminated name, here a descriptor number or "." or "..".
+    _Alignas(8) char buf[4096];
+    long n;
+    while ((n = syscall(SYS_getdents64, dir, buf, sizeof(buf))) > 0) {
+      for (long off = 0; off < n;) {
+        unsigned short reclen;
+        memcpy(&reclen, buf + off + 16, sizeof(reclen));
+        const char *name = buf + off + 19;
+        off += reclen;
+        if (name[0] < '0' || name[0] > '9') continue;
+        int fd = 0;
+        for (const char *c = name; *c >= '0' && *c <= '9'; c++) fd = fd * 10 + (*c - '0');
+        if (fd >= low && fd != dir) fcntl(fd, F_SETFD, FD_CLOEXEC);
+      }
+    }
+    close(dir);
+    if (n == 0) return;
+  }
+  struct rlimit lim;
+  int bound = FORKCTL_CLOEXEC_SCAN_LIMIT;
+  if (getrlimit(RLIMIT_NOFILE, &lim) == 0 && lim.rlim_cur < (rlim_t)bound) bound = (int)lim.rlim_cur;
+  for (int fd = low; fd < bound; fd++) fcntl(fd, F_SETFD, FD_CLOEXEC);
+}
+
+int forkctl_exec_worker(const struct forkctl_fd_move *moves, int nmoves, int cwd_fd,
+                        const char *file, char *const argv[], char *const envp[],
+                        const char *path, int *keep, int nkeep) {
+  // Actions first, then the mask: a signal let through can only meet its default action.
+  reset_signal_actions();
+  sigset_t none;
+  sigemptyset(&none);
+  sigprocmask(SIG_SETMASK, &none, NULL);
+
+  if (cwd_fd >= 0 && fchdir(cwd_fd) < 0) return errno;
+
+  int highest = 2;
+  for (int i = 0; i < nmoves; i++)
+    if (moves[i].target > highest) highest = moves[i].target;
+
+  // First lift every source, and everything we keep, above the highest target, so that
+  // placing one descriptor can never overwrite another still to be placed.
+  for (int i = 0; i < nkeep; i++) {
+    int k = fcntl(keep[i], F_DUPFD_CLOEXEC, highest + 1);
+    if (k < 0) return errno;
+    close(keep[i]);
+    keep[i] = k;
+  }
+  int lifted[nmoves > 0 ? nmoves : 1];
+  for (int i = 0; i < nmoves; i++) {
+    lifted[i] = fcntl(moves[i].src, F_DUPFD_CLOEXEC, highest + 1);
+    if (lifted[i] < 0) return errno;
+  }
+  int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
+  if (devnull < 0) return errno;
+  int lifted_null = fcntl(devnull, F_DUPFD_CLOEXEC, highest + 1);
+  if (lifted_null < 0) return errno;
+  close(devnull);
+
+  for (int t = 0; t <= highest; t++) {
+    int source = -1;
+    // The last descriptor sent for a target wins, as a later redirection does in a shell.
+    for (int i = 0; i < nmoves; i++)
+      if (moves[i].target == t) source = lifted[i];
+    if (source < 0 && t <= 2) source = lifted_null;
+    if (source >= 0) {
+      // dup2 clears FD_CLOEXEC on the new descriptor (dup(2)).
+      if (dup2(source, t) < 0) return errno;
+    } else {
+      close(t);
+    }
+  }
+  // Nothing above the targets survives exec: the lifted copies and our own sockets are
+  // close-on-exec already; this catches anything that is not. close_range's
+  // CLOSE_RANGE_CLOEXEC needs Linux 5.11 (close_range(2)); before that, mark them one by one.
+  if (syscall(SYS_close_range, (unsigned)(highest + 1), ~0U, CLOSE_RANGE_CLOEXEC) != 0)
+    forkctl_mark_cloexec_from(highest + 1);
+
+  return exec_search(file, argv, envp, path);
+}
+
+struct vfork_sibling_args {
+  const struct forkctl_fd_move *moves;
+  int nmoves, cwd_fd;
+  const char *file;
+  char *const *argv;
+  char *const *envp;
+  const char *path;
+  int *keep;
+  int nkeep;
+  int exec_errno;
+};
+
+static int vfork_sibling_child(void *p) {
+  struct vfork_sibling_args *a = p;
+  setpgid(0, 0);
+  int e = forkctl_exec_worker(a->moves, a->nmoves, a->cwd_fd, a->file, a->argv, a->envp, a->path, a->keep, a->nkeep);
+  // The parent is suspended until this exits, and shares this memory: it reads the errno.
+  a->exec_errno = e;
+  _exit(e == ENOENT ? 127 : 126);
+}
+
+// The child's stack while it shares the template's memory; the template is single-threaded
+// and suspended meanwhile, so one static stack is enough.
+static char vfork_sibling_stack[256 * 1024] __attribute__((aligned(16)));
+
+pid_t forkctl_vfork_sibling(const struct forkctl_fd_move *moves, int nmoves, int cwd_fd, const char *file,
+                            char *const argv[], char *const envp[], const char *path, int *keep, int nkeep,
+                            int *exec_errno) {
+  // As posix_spawn does: no signal may reach a handler in the child, which runs on the
+  // template's memory until exec; the child resets every action before it unblocks.
+  sigset_t all, old;
+  sigfillset(&all);
+  sigprocmask(SIG_SETMASK, &all, &old);
+  struct vfork_sibling_args a = {moves, nmoves, cwd_fd, file, argv, envp, path, keep, nkeep, 0};
+  pid_t pid = clone(vfork_sibling_child, vfork_sibling_stack + sizeof(vfork_sibling_stack),
+                    CLONE_VM | CLONE_VFORK | CLONE_PARENT | SIGCHLD, &a);
+  int saved = errno;
+  sigprocmask(SIG_SETMASK, &old, NULL);
+  if (pid < 0) {
+    errno = saved;
+    return -1;
+  }
+  *exec_errno = a.exec_errno;
+  return pid;
+}
