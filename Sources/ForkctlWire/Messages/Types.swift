@@ -1,0 +1,189 @@
+/// Every frame type. Ranges: 0x01-0x3f client requests, 0x40-0x7f daemon replies,
+/// 0x80-0xbf daemon commands to a process object, 0xc0-0xff process object reports.
+public enum MessageType: UInt8, Sendable, CaseIterable {
+  case hello = 0x01
+  case new = 0x02
+  case exec = 0x03
+  case fork = 0x04
+  case sendFDs = 0x05
+  case sendArgs = 0x06
+  case run = 0x07
+  case wait = 0x08
+  case kill = 0x09
+  case list = 0x0a
+  case shutdown = 0x0b
+  case spawn = 0x0c
+  case signal = 0x0d
+
+  case ok = 0x40
+  case created = 0x41
+  case failure = 0x42
+  case statuses = 0x43
+  case listing = 0x44
+  case welcome = 0x45
+
+  case commandFork = 0x80
+  case commandFDs = 0x81
+  case commandArgs = 0x82
+  case commandRun = 0x83
+  case commandSpawn = 0x84
+
+  case forked = 0xc0
+  case refused = 0xc1
+  case execFailed = 0xc2
+  case spawned = 0xc3
+}
+
+/// How a process ended, as waitid(2) tells it.
+public enum ExitStatus: Equatable, Hashable, Sendable {
+  case exited(Int32)
+  case signaled(Int32, coreDumped: Bool)
+
+  /// The status as a shell reports it in `$?`: the exit code, or 128 plus the signal.
+  public var shellStatus: Int32 {
+    switch self {
+    case .exited(let code): return code
+    case .signaled(let sig, _): return 128 + sig
+    }
+  }
+
+  func write(to w: inout PayloadWriter) {
+    switch self {
+    case .exited(let code):
+      w.u8(1)
+      w.i32(code)
+    case .signaled(let sig, let core):
+      w.u8(core ? 3 : 2)
+      w.i32(sig)
+    }
+  }
+
+  static func read(_ r: inout PayloadReader) throws(WireError) -> ExitStatus? {
+    let tag = try r.u8()
+    let value = try r.i32()
+    switch tag {
+    case 0: return nil
+    case 1: return .exited(value)
+    case 2: return .signaled(value, coreDumped: false)
+    case 3: return .signaled(value, coreDumped: true)
+    default: throw .invalid("exit status tag \(tag)")
+    }
+  }
+}
+
+/// Why the daemon refused a request (the `failure` reply).
+public enum ErrorCode: UInt16, Sendable, Equatable {
+  case unknownProcess = 1
+  case wrongState = 2
+  case badRequest = 3
+  case limitReached = 4
+  case templateFailed = 5
+  case programNotFound = 6
+  case programNotExecutable = 7
+  case execFailed = 8
+  case permissionDenied = 9
+  case internalError = 10
+  case protocolError = 11
+  case shuttingDown = 12
+  case nameTaken = 13
+}
+
+/// What `run` asks a process object to do.
+public struct RunSpec: Equatable, Sendable {
+  /// The program, found through PATH (of `environment` when given) unless it has a '/'.
+  public var program: [UInt8]
+  /// Arguments after the strings sent earlier with send-arg.
+  public var arguments: [[UInt8]]
+  /// The complete environment ("K=V" strings); nil keeps the process's own.
+  public var environment: [[UInt8]]?
+  /// Keep the control socket in the program, announced in FORKCTL_CONTROL_FD.
+  public var keepControl: Bool
+  /// A directory descriptor to change to comes with the frame.
+  public var hasWorkingDirectory: Bool
+  /// Reply only when the program has ended, with its status.
+  public var waitForExit: Bool
+
+  public init(
+    program: [UInt8], arguments: [[UInt8]] = [], environment: [[UInt8]]? = nil,
+    keepControl: Bool = false, hasWorkingDirectory: Bool = false, waitForExit: Bool = false
+  ) {
+    self.program = program
+    self.arguments = arguments
+    self.environment = environment
+    self.keepControl = keepControl
+    self.hasWorkingDirectory = hasWorkingDirectory
+    self.waitForExit = waitForExit
+  }
+
+  static let keepControlFlag: UInt32 = 1
+  static let workingDirectoryFlag: UInt32 = 2
+  static let environmentFlag: UInt32 = 4
+  static let waitFlag: UInt32 = 8
+  static let statusPipeFlag: UInt32 = 16
+
+  func write(to w: inout PayloadWriter, statusPipe: Bool = false) {
+    var flags: UInt32 = 0
+    if keepControl { flags |= Self.keepControlFlag }
+    if hasWorkingDirectory { flags |= Self.workingDirectoryFlag }
+    if environment != nil { flags |= Self.environmentFlag }
+    if waitForExit { flags |= Self.waitFlag }
+    if statusPipe { flags |= Self.statusPipeFlag }
+    w.u32(flags)
+    w.string(program)
+    w.list(arguments)
+    if let environment { w.list(environment) }
+  }
+
+  static func read(_ r: inout PayloadReader) throws(WireError) -> (RunSpec, statusPipe: Bool) {
+    let flags = try r.u32()
+    let known = keepControlFlag | workingDirectoryFlag | environmentFlag | waitFlag | statusPipeFlag
+    if flags & ~known != 0 { throw .invalid("run flags \(flags)") }
+    let program = try r.string()
+    if program.isEmpty { throw .invalid("empty program name") }
+    if program.contains(0) { throw .invalid("program name holds a NUL byte") }
+    let arguments = try r.list()
+    let environment = flags & environmentFlag != 0 ? try r.list() : nil
+    for s in arguments where s.contains(0) { throw .invalid("argument holds a NUL byte") }
+    for s in environment ?? [] where s.contains(0) || !s.contains(UInt8(ascii: "=")) {
+      throw .invalid("environment string is not NAME=VALUE without NUL")
+    }
+    let spec = RunSpec(
+      program: program, arguments: arguments, environment: environment,
+      keepControl: flags & keepControlFlag != 0,
+      hasWorkingDirectory: flags & workingDirectoryFlag != 0,
+      waitForExit: flags & waitFlag != 0)
+    return (spec, flags & statusPipeFlag != 0)
+  }
+
+  /// Descriptors that travel with a run frame.
+  var fdCount: Int { hasWorkingDirectory ? 1 : 0 }
+}
+
+/// Where a descriptor sent with send-fd lands in the worker: the next free slot in order,
+/// or a fixed number.
+public typealias FDTarget = Int32?
+
+func writeTargets(_ targets: [FDTarget], to w: inout PayloadWriter) {
+  w.u32(UInt32(targets.count))
+  for t in targets { w.i32(t ?? -1) }
+}
+
+func readTargets(_ r: inout PayloadReader) throws(WireError) -> [FDTarget] {
+  let n = try r.count(itemSize: 4)
+  var out = [FDTarget]()
+  for _ in 0..<n {
+    let t = try r.i32()
+    if t < -1 || t > maxTargetFD { throw .invalid("descriptor target \(t)") }
+    out.append(t == -1 ? nil : t)
+  }
+  return out
+}
+
+/// Highest descriptor number a worker may be given.
+public let maxTargetFD: Int32 = 1023
+
+func checkFDs(_ frame: Frame, _ expected: Int) throws(WireError) {
+  if frame.fdCount != expected {
+    throw .fdCountMismatch(type: frame.type.rawValue, declared: expected, received: frame.fdCount)
+  }
+}
