@@ -4,31 +4,6 @@
 import ForkctlSys
 import ForkctlWire
 
-/// A failure of forkctl itself (not of a worker), with what failed and why.
-public struct ForkctlError: Error, CustomStringConvertible, Sendable {
-  public enum Code: Sendable, Equatable {
-    /// The daemon could not be reached or started.
-    case daemonUnavailable
-    /// The daemon broke the protocol or closed the connection.
-    case connectionLost
-    /// The daemon refused the request.
-    case refused(ErrorCode)
-    /// A descriptor to send is not open in this process.
-    case badDescriptor
-  }
-  public var code: Code
-  public var message: String
-  public var underlying: Errno?
-
-  public init(_ code: Code, _ message: String, underlying: Errno? = nil) {
-    self.code = code
-    self.message = message
-    self.underlying = underlying
-  }
-
-  public var description: String { message }
-}
-
 /// Where the daemon's socket is: `FORKCTL_SOCKET`, else `$XDG_RUNTIME_DIR/forkctl/sock`,
 /// else `/tmp/forkctl-$UID/sock`.
 public func defaultSocketPath() -> String {
@@ -289,23 +264,5 @@ public struct ForkctlConnection: ~Copyable, Sendable {
   public mutating func shutdown() throws(ForkctlError) {
     let reply = try request(.shutdown)
     guard case .ok = reply else { throw unexpected(reply) }
-  }
-}
-
-/// Catches the signals a terminal or a caller sends to this process (SIGINT, SIGTERM,
-/// SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH, SIGCONT, SIGTSTP) so that `awaitStatus`
-/// forwards them to the program, as if it were this process's direct child. It blocks them
-/// for the whole process: for a command-line client, not for a multi-threaded server.
-public final class SignalForwarding {
-  public static let signals: [Int32] = [2, 15, 1, 3, 10, 12, 28, 18, 20]
-  static let terminalStop: Int32 = 20
-  let descriptor: SignalDescriptor
-
-  public init() throws(ForkctlError) {
-    do {
-      descriptor = try SignalDescriptor(Self.signals)
-    } catch {
-      throw ForkctlError(.badDescriptor, "cannot catch signals: \(Sys.describe(error))", underlying: error)
-    }
   }
 }
