@@ -72,7 +72,7 @@ public final class ForkctlClient: Sendable {
       checkIn(c)
       return result
     } catch {
-      if case .refused = error.code { checkIn(c) }
+      if error.code == .refused { checkIn(c) }
       throw error
     }
   }

@@ -65,7 +65,7 @@ public struct ForkctlConnection: ~Copyable, Sendable {
       {
         for f in received { f.closeQuietly() }
         if case .failure(let code, let message)? = try? Reply(frame) {
-          throw ForkctlError(.refused(code), String(decoding: message, as: UTF8.self))
+          throw ForkctlError(refusal: code, String(decoding: message, as: UTF8.self))
         }
       }
       throw ForkctlError(.connectionLost, "cannot send to daemon at \(socketPath): \(Sys.describe(error))", underlying: error)
@@ -96,7 +96,7 @@ public struct ForkctlConnection: ~Copyable, Sendable {
       }
       if case .failure(let code, let message) = reply {
         for f in fds { f.closeQuietly() }
-        throw ForkctlError(.refused(code), String(decoding: message, as: UTF8.self))
+        throw ForkctlError(refusal: code, String(decoding: message, as: UTF8.self))
       }
       return (reply, fds)
     }

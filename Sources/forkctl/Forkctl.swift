@@ -171,9 +171,9 @@ struct ClientOptions {
 /// Prints `forkctl: MESSAGE` and returns the exit for `error`.
 func fail(_ error: ForkctlError) -> Exit {
   Sys.printError("forkctl: \(error.message)")
-  switch error.code {
-  case .refused(.programNotFound): return Exit(ExitStatusCode.notFound)
-  case .refused(.programNotExecutable), .refused(.execFailed): return Exit(ExitStatusCode.notExecutable)
+  switch error.refusal {
+  case .programNotFound?: return Exit(ExitStatusCode.notFound)
+  case .programNotExecutable?, .execFailed?: return Exit(ExitStatusCode.notExecutable)
   default: return Exit(ExitStatusCode.forkctlFailed)
   }
 }

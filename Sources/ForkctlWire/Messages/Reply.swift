@@ -113,8 +113,8 @@ public enum Reply: Equatable, Sendable {
     case .ok: self = .ok
     case .created: self = .created(id: try r.u64(), pid: try r.i32())
     case .failure:
-      let raw = try r.u16()
-      guard let code = ErrorCode(rawValue: raw) else { throw .invalid("error code \(raw)") }
+      // Any code: one this side does not know is a newer daemon's refusal, not a broken frame.
+      let code = ErrorCode(rawValue: try r.u16())
       self = .failure(code, message: try r.string())
     case .statuses:
       let n = try r.count(itemSize: 13)

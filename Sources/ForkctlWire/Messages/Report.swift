@@ -33,8 +33,8 @@ public enum Report: Equatable, Sendable {
     switch frame.type {
     case .forked: self = .forked(pid: try r.i32())
     case .refused:
-      let raw = try r.u16()
-      guard let code = ErrorCode(rawValue: raw) else { throw .invalid("error code \(raw)") }
+      // Any code: one this side does not know is a newer daemon's refusal, not a broken frame.
+      let code = ErrorCode(rawValue: try r.u16())
       self = .refused(code, message: try r.string())
     case .execFailed: self = .execFailed(errno: try r.i32())
     case .spawned: self = .spawned(pid: try r.i32(), errno: try r.i32())

@@ -71,21 +71,42 @@ public enum ExitStatus: Equatable, Hashable, Sendable {
   }
 }
 
-/// Why the daemon refused a request (the `failure` reply).
-public enum ErrorCode: UInt16, Sendable, Equatable {
-  case unknownProcess = 1
-  case wrongState = 2
-  case badRequest = 3
-  case limitReached = 4
-  case templateFailed = 5
-  case programNotFound = 6
-  case programNotExecutable = 7
-  case execFailed = 8
-  case permissionDenied = 9
-  case internalError = 10
-  case protocolError = 11
-  case shuttingDown = 12
-  case nameTaken = 13
+/// Why the daemon refused a request (the `failure` reply, the `refused` report). A struct over
+/// the wire's u16 rather than an enum, so that a code a newer daemon adds decodes here too
+/// (kept as its raw value) and adding one breaks no switch in a client.
+public struct ErrorCode: RawRepresentable, Hashable, Sendable, CustomStringConvertible {
+  public let rawValue: UInt16
+
+  public init(rawValue: UInt16) { self.rawValue = rawValue }
+
+  public static let unknownProcess = ErrorCode(rawValue: 1)
+  public static let wrongState = ErrorCode(rawValue: 2)
+  public static let badRequest = ErrorCode(rawValue: 3)
+  public static let limitReached = ErrorCode(rawValue: 4)
+  public static let templateFailed = ErrorCode(rawValue: 5)
+  public static let programNotFound = ErrorCode(rawValue: 6)
+  public static let programNotExecutable = ErrorCode(rawValue: 7)
+  public static let execFailed = ErrorCode(rawValue: 8)
+  public static let permissionDenied = ErrorCode(rawValue: 9)
+  public static let internalError = ErrorCode(rawValue: 10)
+  public static let protocolError = ErrorCode(rawValue: 11)
+  public static let shuttingDown = ErrorCode(rawValue: 12)
+  public static let nameTaken = ErrorCode(rawValue: 13)
+
+  /// The codes this side knows, in the order of forkctl-protocol(7) ERROR CODES.
+  static let names: [String] = [
+    "unknownProcess", "wrongState", "badRequest", "limitReached", "templateFailed", "programNotFound",
+    "programNotExecutable", "execFailed", "permissionDenied", "internalError", "protocolError",
+    "shuttingDown", "nameTaken",
+  ]
+
+  /// The name of a known code (as its `static let`); nil for one this side does not know.
+  public var name: String? {
+    let index = Int(rawValue) - 1
+    return Self.names.indices.contains(index) ? Self.names[index] : nil
+  }
+
+  public var description: String { name ?? "error code \(rawValue)" }
 }
 
 /// What `run` asks a process object to do.
