@@ -1,7 +1,7 @@
 // Writes the seed corpus of the codec fuzzer: valid frames of every message type, made by the
 // codec itself, in the input layout of Tests/ForkctlWireTests/CodecFuzzCheck.swift (two
 // control bytes, then the stream). Scripts/fuzz compiles it in one module with
-// Sources/ForkctlWire/*.swift and runs it when the working corpus is missing; `Scripts/fuzz
+// Sources/ForkctlWire/**/*.swift and runs it when the working corpus is missing; `Scripts/fuzz
 // --seeds` rewrites Fuzz/corpus with it.
 //
 //   make-seeds DIRECTORY
@@ -130,6 +130,14 @@ struct MakeSeeds {
     add(requests.map { $0.frame() }, "stream-requests", flags: honestDescriptors | readerSizedChunks, seed: 4)
     // Descriptors attached at random rather than where they belong.
     add(template, "stream-template-dishonest", flags: 0, seed: 6)
+    // The unframed protocols, which the check also reads every stream as.
+    func addUnframed(_ bytes: [UInt8], _ label: String) {
+      seeds.append((name: "\(label)-1", bytes: [honestDescriptors, 0] + bytes))
+    }
+    addUnframed(ExecFailureReport(errno: 2).encode(), "statuspipe-execFailure")
+    addUnframed(Readiness.ready.encode(), "readiness-ready")
+    addUnframed(Readiness.alreadyRunning(message: b("already running (pid 9)")).encode(), "readiness-running")
+    addUnframed(Readiness.failed(message: b("cannot listen: Permission denied")).encode(), "readiness-failed")
 
     for seed in seeds {
       let path = "\(directory)/\(seed.name)"

@@ -260,7 +260,10 @@ public struct Daemon {
     } catch {
       log("forkctl daemon: \(error.message)")
       if let r = config.readyFD {
-        try? r.writeAll(Array("error \(error.alreadyRunning ? "running" : "failed") \(error.message)\n".utf8))
+        let message = Array(error.message.utf8)
+        let said: Readiness =
+          error.alreadyRunning ? .alreadyRunning(message: message) : .failed(message: message)
+        try? r.writeAll(said.encode())
       }
       return error.alreadyRunning ? 3 : 1
     }
@@ -336,7 +339,7 @@ public struct Daemon {
     state.spare = openSpare()
     Sys.setProcessTitle("forkctl: daemon \(config.socketPath)")
     if let r = config.readyFD {
-      try? r.writeAll(Array("ready\n".utf8))
+      try? r.writeAll(Readiness.ready.encode())
       r.closeQuietly()
     }
 
@@ -740,16 +743,12 @@ public struct Daemon {
   private static func serviceStatusPipe(_ id: UInt64, _ state: LoopState, _ supervisor: inout Supervisor<LoopEffects>) {
     guard let fd = state.statusPipes.removeValue(forKey: id) else { return }
     state.epoll.remove(fd)
-    // The worker writes 4 bytes (its errno) only when exec failed; end of file alone means
-    // exec closed the close-on-exec write end, so the program is running. A pipe write of
-    // 4 bytes is atomic (pipe(7)).
-    let bytes = (try? fd.readSome(max: 4)) ?? []
+    // The worker writes an ExecFailureReport only when exec failed; end of file alone means
+    // exec closed the close-on-exec write end, so the program is running. A short read
+    // (which an atomic pipe write cannot give, pipe(7)) counts as nothing written.
+    let bytes = (try? fd.readSome(max: ExecFailureReport.size)) ?? []
     fd.closeQuietly()
-    if bytes.count == 4 {
-      let raw = UInt32(bytes[0]) | UInt32(bytes[1]) << 8 | UInt32(bytes[2]) << 16 | UInt32(bytes[3]) << 24
-      supervisor.statusPipeResult(id, failure: Errno(rawValue: Int32(bitPattern: raw)))
-    } else {
-      supervisor.statusPipeResult(id, failure: nil)
-    }
+    let report = (try? ExecFailureReport.decode(bytes)) ?? nil
+    supervisor.statusPipeResult(id, failure: report.map { Errno(rawValue: $0.errno) })
   }
 }
