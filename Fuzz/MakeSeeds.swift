@@ -108,9 +108,7 @@ struct MakeSeeds {
     for c in commands { n &+= 37; add([c.frame()], "command-\(name(c.frame().type))", seed: n) }
     for r in reports { n &+= 37; add([r.frame()], "report-\(name(r.frame().type))", seed: n) }
     // A created reply with the spawned program's pidfd.
-    var withPIDFD = Reply.created(id: 10, pid: 4322).frame()
-    withPIDFD.fdCount = 1
-    add([withPIDFD], "reply-created-pidfd", seed: 5)
+    add([Reply.created(id: 10, pid: 4322, withPIDFD: true).frame()], "reply-created-pidfd", seed: 5)
     // Whole conversations in one stream, read byte by byte or as a reader does.
     let client: [Frame] = [
       Request.hello.frame(), Reply.welcome(version: 1, daemonPID: 99).frame(),

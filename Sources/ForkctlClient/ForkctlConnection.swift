@@ -123,7 +123,7 @@ public struct ForkctlConnection: ~Copyable, Sendable {
 
   private mutating func created(_ r: Request) throws(ForkctlError) -> (id: UInt64, pid: Int32) {
     let reply = try request(r)
-    guard case .created(let id, let pid) = reply else { throw unexpected(reply) }
+    guard case .created(let id, let pid, _) = reply else { throw unexpected(reply) }
     return (id, pid)
   }
 
@@ -196,7 +196,7 @@ public struct ForkctlConnection: ~Copyable, Sendable {
       detach: detach, wantsPIDFD: wantsPIDFD)
     try send(.spawn(request), fds: fds.map(\.fd) + (workingDirectory.map { [$0] } ?? []))
     let (reply, received) = try receiveReply()
-    guard case .created(let id, let pid) = reply else {
+    guard case .created(let id, let pid, _) = reply else {
       for f in received { f.closeQuietly() }
       throw unexpected(reply)
     }

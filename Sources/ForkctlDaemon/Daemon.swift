@@ -230,10 +230,12 @@ struct LoopEffects: SupervisorEffects {
     }
     c.attached = true
     let t = token(.client, client)
-    if let reply {
-      var frame = reply.frame()
-      frame.fdCount = fds.count
-      state.enqueue(c.peer, frame, fds: fds, token: t, baseInterest: state.clientInterest(c))
+    if var reply {
+      // The Supervisor hands the pidfd apart from its `created`, which must declare it.
+      if case .created(let id, let pid, _) = reply {
+        reply = .created(id: id, pid: pid, withPIDFD: !fds.isEmpty)
+      }
+      state.enqueue(c.peer, reply.frame(), fds: fds, token: t, baseInterest: state.clientInterest(c))
     } else {
       for f in fds { f.closeQuietly() }
     }

@@ -126,6 +126,31 @@ struct RoundTripTests {
     #expect(try Reply(decoded) == reply)
   }
 
+  @Test("a created reply with its pidfd declares the descriptor itself, and decodes back")
+  func createdWithPIDFD() throws {
+    let reply = Reply.created(id: 5, pid: 6, withPIDFD: true)
+    let frame = reply.frame()
+    #expect(frame == Frame(type: .created, payload: Reply.created(id: 5, pid: 6).frame().payload, fdCount: 1))
+    let decoded = try throughDecoder(frame)
+    #expect(decoded == frame)
+    #expect(try Reply(decoded) == reply)
+    #expect(try Reply(decoded) != .created(id: 5, pid: 6))
+  }
+
+  @Test("a created reply carries one descriptor at most; no other reply carries any")
+  func replyDescriptorLimits() {
+    var two = Reply.created(id: 5, pid: 6, withPIDFD: true).frame()
+    two.fdCount = 2
+    #expect(throws: WireError.fdCountMismatch(type: MessageType.created.rawValue, declared: 0, received: 2)) {
+      try Reply(two)
+    }
+    for reply in replySamples where reply.frame().type != .created {
+      var f = reply.frame()
+      f.fdCount = 1
+      #expect(throws: WireError.fdCountMismatch(type: f.type.rawValue, declared: 0, received: 1)) { try Reply(f) }
+    }
+  }
+
   @Test("every Command case decodes back to itself", arguments: commandSamples)
   func commandRoundTrip(_ command: Command) throws {
     let frame = command.frame()

@@ -34,7 +34,9 @@ public struct ProcessInfo: Equatable, Sendable {
 /// The daemon's answer to one request.
 public enum Reply: Equatable, Sendable {
   case ok
-  case created(id: UInt64, pid: Int32)
+  /// A new process object. `withPIDFD`: a pidfd of the program (pidfd_open(2)) comes with
+  /// the frame, in reply to a spawn that asked for one; it is the receiver's to close.
+  case created(id: UInt64, pid: Int32, withPIDFD: Bool = false)
   case failure(ErrorCode, message: [UInt8])
   case statuses([(id: UInt64, status: ExitStatus)])
   case listing([ProcessInfo])
@@ -43,7 +45,7 @@ public enum Reply: Equatable, Sendable {
   public static func == (a: Reply, b: Reply) -> Bool {
     switch (a, b) {
     case (.ok, .ok): return true
-    case let (.created(i, p), .created(j, q)): return i == j && p == q
+    case let (.created(i, p, f), .created(j, q, g)): return i == j && p == q && f == g
     case let (.failure(c, m), .failure(d, n)): return c == d && m == n
     case let (.statuses(x), .statuses(y)):
       return x.count == y.count && zip(x, y).allSatisfy { $0.id == $1.id && $0.status == $1.status }
@@ -60,10 +62,12 @@ public enum Reply: Equatable, Sendable {
   public func frame() -> Frame {
     var w = PayloadWriter()
     let type: MessageType
+    var fds = 0
     switch self {
     case .ok: type = .ok
-    case .created(let id, let pid):
+    case .created(let id, let pid, let withPIDFD):
       type = .created
+      fds = withPIDFD ? 1 : 0
       w.u64(id)
       w.i32(pid)
     case .failure(let code, let message):
@@ -102,16 +106,19 @@ public enum Reply: Equatable, Sendable {
       w.u8(version)
       w.i32(pid)
     }
-    return Frame(type: type, payload: w.bytes, fdCount: 0)
+    return Frame(type: type, payload: w.bytes, fdCount: fds)
   }
 
   public init(_ frame: Frame) throws(WireError) {
-    // Only `created` may carry a descriptor: the pidfd a spawn asked for.
-    if frame.type != .created || frame.fdCount > 1 { try checkFDs(frame, 0) }
+    if frame.type != .created { try checkFDs(frame, 0) }
     var r = PayloadReader(frame.payload)
     switch frame.type {
     case .ok: self = .ok
-    case .created: self = .created(id: try r.u64(), pid: try r.i32())
+    case .created:
+      // The only reply that may carry a descriptor: the pidfd a spawn asked for.
+      let withPIDFD = frame.fdCount == 1
+      try checkFDs(frame, withPIDFD ? 1 : 0)
+      self = .created(id: try r.u64(), pid: try r.i32(), withPIDFD: withPIDFD)
     case .failure:
       // Any code: one this side does not know is a newer daemon's refusal, not a broken frame.
       let code = ErrorCode(rawValue: try r.u16())
