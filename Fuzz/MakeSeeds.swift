@@ -28,7 +28,7 @@ private let requests: [Request] = [
   .exec(name: b("tmpl")),
   .fork(ref: b("12"), name: b("child")),
   .sendFDs(ref: b("3"), targets: [nil]),
-  .sendFDs(ref: b("w"), targets: [nil, 0, 5, maxTargetFD]),
+  .sendFDs(ref: b("w"), targets: [nil, 0, 5, WireLimits.maxTargetFD]),
   .sendArgs(ref: b("w"), arguments: [[], b("x"), notUTF8]),
   .run(ref: b("w"), spec: RunSpec(program: b("true"))),
   .run(ref: b("w"), spec: fullSpec),

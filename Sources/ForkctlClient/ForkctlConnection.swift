@@ -244,7 +244,7 @@ public struct ForkctlConnection: ~Copyable, Sendable {
   public mutating func wait(_ refs: [String]) throws(ForkctlError) -> [(id: UInt64, status: ExitStatus)] {
     let reply = try request(.wait(refs: refs.map { Array($0.utf8) }))
     guard case .statuses(let list) = reply else { throw unexpected(reply) }
-    return list
+    return list.map { ($0.id, $0.status) }
   }
 
   /// Sends `signal` to each process object.

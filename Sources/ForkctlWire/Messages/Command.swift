@@ -14,6 +14,9 @@ public enum Command: Equatable, Sendable {
   /// target, then the working directory if the spec has one). Answered by `spawned`.
   case spawn(id: UInt64, targets: [FDTarget], spec: RunSpec)
 
+  /// The run command's own bit in its spec's flags word: a status pipe comes with the frame.
+  static let statusPipeFlag: UInt32 = 16
+
   public func frame() -> Frame {
     var w = PayloadWriter()
     switch self {
@@ -32,7 +35,7 @@ public enum Command: Equatable, Sendable {
       w.list(list)
       return Frame(type: .commandArgs, payload: w.bytes, fdCount: 0)
     case .run(let spec, let statusPipe):
-      spec.write(to: &w, statusPipe: statusPipe)
+      spec.write(to: &w, outerFlags: statusPipe ? Self.statusPipeFlag : 0)
       return Frame(type: .commandRun, payload: w.bytes, fdCount: spec.fdCount + (statusPipe ? 1 : 0))
     }
   }
@@ -51,14 +54,15 @@ public enum Command: Equatable, Sendable {
       try checkFDs(frame, 0)
       self = .arguments(try r.list())
     case .commandRun:
-      let (spec, statusPipe) = try RunSpec.read(&r)
+      let (spec, flags) = try RunSpec.read(&r, outerFlags: Self.statusPipeFlag)
+      let statusPipe = flags == Self.statusPipeFlag
       try checkFDs(frame, spec.fdCount + (statusPipe ? 1 : 0))
       self = .run(spec, statusPipe: statusPipe)
     case .commandSpawn:
       let id = try r.u64()
       let targets = try readTargets(&r)
-      let (spec, statusPipe) = try RunSpec.read(&r)
-      if statusPipe || spec.keepControl { throw .invalid("spawn command flags") }
+      let spec = try RunSpec.read(&r)
+      if spec.keepControl { throw .invalid("spawn command flags") }
       try checkFDs(frame, targets.count + spec.fdCount)
       self = .spawn(id: id, targets: targets, spec: spec)
     default:

@@ -29,6 +29,67 @@ public struct ProcessInfo: Equatable, Sendable {
     self.argumentsSent = argumentsSent
     self.program = program
   }
+
+  /// The fewest bytes an entry takes: u64 id, empty name (u32), u8 role, u64 parent, i32 pid,
+  /// u8 state, status, u32 fds, u32 strings, empty program (u32).
+  static let minimumSize = 8 + 4 + 1 + 8 + 4 + 1 + ExitStatus.size + 4 + 4 + 4
+
+  func write(to w: inout PayloadWriter) {
+    w.u64(id)
+    w.string(name)
+    w.u8(role.rawValue)
+    w.u64(parent)
+    w.i32(pid)
+    w.u8(state.rawValue)
+    if let status {
+      status.write(to: &w)
+    } else {
+      ExitStatus.writeNone(to: &w)
+    }
+    w.u32(fdsSent)
+    w.u32(argumentsSent)
+    w.string(program)
+  }
+
+  static func read(_ r: inout PayloadReader) throws(WireError) -> ProcessInfo {
+    let id = try r.u64()
+    let name = try r.string()
+    let rawRole = try r.u8()
+    guard let role = Role(rawValue: rawRole) else { throw .invalid("role \(rawRole)") }
+    let parent = try r.u64()
+    let pid = try r.i32()
+    let rawState = try r.u8()
+    guard let state = State(rawValue: rawState) else { throw .invalid("state \(rawState)") }
+    let status = try ExitStatus.read(&r)
+    return ProcessInfo(
+      id: id, name: name, role: role, parent: parent, pid: pid, state: state, status: status,
+      fdsSent: try r.u32(), argumentsSent: try r.u32(), program: try r.string())
+  }
+}
+
+/// How one process object ended, as `statuses` reports it.
+public struct StatusEntry: Equatable, Sendable {
+  public var id: UInt64
+  public var status: ExitStatus
+
+  public init(id: UInt64, status: ExitStatus) {
+    self.id = id
+    self.status = status
+  }
+
+  /// Bytes of an entry: u64 id, then the status.
+  static let size = 8 + ExitStatus.size
+
+  func write(to w: inout PayloadWriter) {
+    w.u64(id)
+    status.write(to: &w)
+  }
+
+  static func read(_ r: inout PayloadReader) throws(WireError) -> StatusEntry {
+    let id = try r.u64()
+    guard let status = try ExitStatus.read(&r) else { throw .invalid("missing exit status") }
+    return StatusEntry(id: id, status: status)
+  }
 }
 
 /// The daemon's answer to one request.
@@ -38,25 +99,18 @@ public enum Reply: Equatable, Sendable {
   /// the frame, in reply to a spawn that asked for one; it is the receiver's to close.
   case created(id: UInt64, pid: Int32, withPIDFD: Bool = false)
   case failure(ErrorCode, message: [UInt8])
-  case statuses([(id: UInt64, status: ExitStatus)])
+  case statuses([StatusEntry])
   case listing([ProcessInfo])
   case welcome(version: UInt8, daemonPID: Int32)
 
-  public static func == (a: Reply, b: Reply) -> Bool {
-    switch (a, b) {
-    case (.ok, .ok): return true
-    case let (.created(i, p, f), .created(j, q, g)): return i == j && p == q && f == g
-    case let (.failure(c, m), .failure(d, n)): return c == d && m == n
-    case let (.statuses(x), .statuses(y)):
-      return x.count == y.count && zip(x, y).allSatisfy { $0.id == $1.id && $0.status == $1.status }
-    case let (.listing(x), .listing(y)): return x == y
-    case let (.welcome(v, p), .welcome(w, q)): return v == w && p == q
-    default: return false
-    }
-  }
-
   public static func failure(_ code: ErrorCode, _ message: String) -> Reply {
     .failure(code, message: Array(message.utf8))
+  }
+
+  /// `statuses` from (id, status) pairs. Disfavoured so that `.statuses([])` is the case.
+  @_disfavoredOverload
+  public static func statuses(_ list: [(id: UInt64, status: ExitStatus)]) -> Reply {
+    .statuses(list.map { StatusEntry(id: $0.id, status: $0.status) })
   }
 
   public func frame() -> Frame {
@@ -77,30 +131,11 @@ public enum Reply: Equatable, Sendable {
     case .statuses(let list):
       type = .statuses
       w.u32(UInt32(list.count))
-      for item in list {
-        w.u64(item.id)
-        item.status.write(to: &w)
-      }
+      for entry in list { entry.write(to: &w) }
     case .listing(let list):
       type = .listing
       w.u32(UInt32(list.count))
-      for p in list {
-        w.u64(p.id)
-        w.string(p.name)
-        w.u8(p.role.rawValue)
-        w.u64(p.parent)
-        w.i32(p.pid)
-        w.u8(p.state.rawValue)
-        if let s = p.status {
-          s.write(to: &w)
-        } else {
-          w.u8(0)
-          w.i32(0)
-        }
-        w.u32(p.fdsSent)
-        w.u32(p.argumentsSent)
-        w.string(p.program)
-      }
+      for entry in list { entry.write(to: &w) }
     case .welcome(let version, let pid):
       type = .welcome
       w.u8(version)
@@ -124,34 +159,14 @@ public enum Reply: Equatable, Sendable {
       let code = ErrorCode(rawValue: try r.u16())
       self = .failure(code, message: try r.string())
     case .statuses:
-      let n = try r.count(itemSize: 13)
-      var list = [(id: UInt64, status: ExitStatus)]()
-      for _ in 0..<n {
-        let id = try r.u64()
-        guard let status = try ExitStatus.read(&r) else { throw .invalid("missing exit status") }
-        list.append((id, status))
-      }
+      let n = try r.count(itemSize: StatusEntry.size)
+      var list = [StatusEntry]()
+      for _ in 0..<n { list.append(try StatusEntry.read(&r)) }
       self = .statuses(list)
     case .listing:
-      let n = try r.count(itemSize: 43)
+      let n = try r.count(itemSize: ProcessInfo.minimumSize)
       var list = [ProcessInfo]()
-      for _ in 0..<n {
-        let id = try r.u64()
-        let name = try r.string()
-        let rawRole = try r.u8()
-        guard let role = ProcessInfo.Role(rawValue: rawRole) else { throw .invalid("role \(rawRole)") }
-        let parent = try r.u64()
-        let pid = try r.i32()
-        let rawState = try r.u8()
-        guard let state = ProcessInfo.State(rawValue: rawState) else {
-          throw .invalid("state \(rawState)")
-        }
-        let status = try ExitStatus.read(&r)
-        list.append(
-          ProcessInfo(
-            id: id, name: name, role: role, parent: parent, pid: pid, state: state, status: status,
-            fdsSent: try r.u32(), argumentsSent: try r.u32(), program: try r.string()))
-      }
+      for _ in 0..<n { list.append(try ProcessInfo.read(&r)) }
       self = .listing(list)
     case .welcome: self = .welcome(version: try r.u8(), daemonPID: try r.i32())
     default: throw .unexpected(frame.type)

@@ -104,8 +104,7 @@ public enum Request: Equatable, Sendable {
       self = .sendArgs(ref: try r.string(), arguments: try r.list())
     case .run:
       let ref = try r.string()
-      let (spec, statusPipe) = try RunSpec.read(&r)
-      if statusPipe { throw .invalid("run flags") }
+      let spec = try RunSpec.read(&r)
       try checkFDs(frame, spec.fdCount)
       self = .run(ref: ref, spec: spec)
     case .wait:
@@ -126,8 +125,8 @@ public enum Request: Equatable, Sendable {
       let flags = try r.u32()
       if flags & ~(SpawnRequest.detachFlag | SpawnRequest.pidfdFlag) != 0 { throw .invalid("spawn flags \(flags)") }
       let targets = try readTargets(&r)
-      let (spec, statusPipe) = try RunSpec.read(&r)
-      if statusPipe || spec.waitForExit { throw .invalid("run flags") }
+      let spec = try RunSpec.read(&r)
+      if spec.waitForExit { throw .invalid("run flags") }
       let request = SpawnRequest(
         from: from, name: name, targets: targets, spec: spec, detach: flags & SpawnRequest.detachFlag != 0,
         wantsPIDFD: flags & SpawnRequest.pidfdFlag != 0)
@@ -136,7 +135,7 @@ public enum Request: Equatable, Sendable {
     case .signal:
       try checkFDs(frame, 0)
       let signal = try r.i32()
-      if signal < 1 || signal > 64 { throw .invalid("signal \(signal)") }
+      if !WireLimits.signalNumbers.contains(signal) { throw .invalid("signal \(signal)") }
       self = .signal(signal)
     default:
       throw .unexpected(frame.type)

@@ -47,6 +47,16 @@ public enum ExitStatus: Equatable, Hashable, Sendable {
     }
   }
 
+  /// Bytes on the wire: u8 tag (0 none, 1 exited, 2 signaled, 3 signaled with a core
+  /// dump), i32 code or signal.
+  static let size = 1 + 4
+
+  /// The tag-0 status of a process that has not ended; its value means nothing.
+  static func writeNone(to w: inout PayloadWriter) {
+    w.u8(0)
+    w.i32(0)
+  }
+
   func write(to w: inout PayloadWriter) {
     switch self {
     case .exited(let code):
@@ -140,25 +150,34 @@ public struct RunSpec: Equatable, Sendable {
   static let workingDirectoryFlag: UInt32 = 2
   static let environmentFlag: UInt32 = 4
   static let waitFlag: UInt32 = 8
-  static let statusPipeFlag: UInt32 = 16
+  static let flags = keepControlFlag | workingDirectoryFlag | environmentFlag | waitFlag
 
-  func write(to w: inout PayloadWriter, statusPipe: Bool = false) {
-    var flags: UInt32 = 0
+  /// Writes the spec; its flags word also carries `outerFlags`, bits of the message around
+  /// it that are not the spec's (the run command's status pipe).
+  func write(to w: inout PayloadWriter, outerFlags: UInt32 = 0) {
+    var flags = outerFlags
     if keepControl { flags |= Self.keepControlFlag }
     if hasWorkingDirectory { flags |= Self.workingDirectoryFlag }
     if environment != nil { flags |= Self.environmentFlag }
     if waitForExit { flags |= Self.waitFlag }
-    if statusPipe { flags |= Self.statusPipeFlag }
     w.u32(flags)
     w.string(program)
     w.list(arguments)
     if let environment { w.list(environment) }
   }
 
-  static func read(_ r: inout PayloadReader) throws(WireError) -> (RunSpec, statusPipe: Bool) {
+  /// Reads a spec whose flags word holds no bit but its own.
+  static func read(_ r: inout PayloadReader) throws(WireError) -> RunSpec {
+    try read(&r, outerFlags: 0).spec
+  }
+
+  /// Reads a spec whose flags word may also hold `outerFlags`; those found are returned
+  /// apart, and any other unknown bit is refused.
+  static func read(
+    _ r: inout PayloadReader, outerFlags: UInt32
+  ) throws(WireError) -> (spec: RunSpec, outerFlags: UInt32) {
     let flags = try r.u32()
-    let known = keepControlFlag | workingDirectoryFlag | environmentFlag | waitFlag | statusPipeFlag
-    if flags & ~known != 0 { throw .invalid("run flags \(flags)") }
+    if flags & ~(Self.flags | outerFlags) != 0 { throw .invalid("run flags \(flags)") }
     let program = try r.string()
     if program.isEmpty { throw .invalid("empty program name") }
     if program.contains(0) { throw .invalid("program name holds a NUL byte") }
@@ -173,7 +192,7 @@ public struct RunSpec: Equatable, Sendable {
       keepControl: flags & keepControlFlag != 0,
       hasWorkingDirectory: flags & workingDirectoryFlag != 0,
       waitForExit: flags & waitFlag != 0)
-    return (spec, flags & statusPipeFlag != 0)
+    return (spec, flags & outerFlags)
   }
 
   /// Descriptors that travel with a run frame.
@@ -194,14 +213,14 @@ func readTargets(_ r: inout PayloadReader) throws(WireError) -> [FDTarget] {
   var out = [FDTarget]()
   for _ in 0..<n {
     let t = try r.i32()
-    if t < -1 || t > maxTargetFD { throw .invalid("descriptor target \(t)") }
+    if t < -1 || t > WireLimits.maxTargetFD { throw .invalid("descriptor target \(t)") }
     out.append(t == -1 ? nil : t)
   }
   return out
 }
 
-/// Highest descriptor number a worker may be given.
-public let maxTargetFD: Int32 = 1023
+@available(*, deprecated, renamed: "WireLimits.maxTargetFD")
+public let maxTargetFD = WireLimits.maxTargetFD
 
 func checkFDs(_ frame: Frame, _ expected: Int) throws(WireError) {
   if frame.fdCount != expected {
