@@ -1,7 +1,7 @@
 // Writes the seed corpus of the codec fuzzer: valid frames of every message type, made by the
 // codec itself, in the input layout of Tests/ForkctlWireTests/CodecFuzzCheck.swift (two
 // control bytes, then the stream). Scripts/fuzz compiles it in one module with
-// Sources/ForkctlWire/*.swift and runs it when the working corpus is missing; `Scripts/fuzz
+// Sources/ForkctlWire/**/*.swift and runs it when the working corpus is missing; `Scripts/fuzz
 // --seeds` rewrites Fuzz/corpus with it.
 //
 //   make-seeds DIRECTORY
@@ -28,7 +28,7 @@ private let requests: [Request] = [
   .exec(name: b("tmpl")),
   .fork(ref: b("12"), name: b("child")),
   .sendFDs(ref: b("3"), targets: [nil]),
-  .sendFDs(ref: b("w"), targets: [nil, 0, 5, maxTargetFD]),
+  .sendFDs(ref: b("w"), targets: [nil, 0, 5, WireLimits.maxTargetFD]),
   .sendArgs(ref: b("w"), arguments: [[], b("x"), notUTF8]),
   .run(ref: b("w"), spec: RunSpec(program: b("true"))),
   .run(ref: b("w"), spec: fullSpec),
@@ -108,9 +108,7 @@ struct MakeSeeds {
     for c in commands { n &+= 37; add([c.frame()], "command-\(name(c.frame().type))", seed: n) }
     for r in reports { n &+= 37; add([r.frame()], "report-\(name(r.frame().type))", seed: n) }
     // A created reply with the spawned program's pidfd.
-    var withPIDFD = Reply.created(id: 10, pid: 4322).frame()
-    withPIDFD.fdCount = 1
-    add([withPIDFD], "reply-created-pidfd", seed: 5)
+    add([Reply.created(id: 10, pid: 4322, withPIDFD: true).frame()], "reply-created-pidfd", seed: 5)
     // Whole conversations in one stream, read byte by byte or as a reader does.
     let client: [Frame] = [
       Request.hello.frame(), Reply.welcome(version: 1, daemonPID: 99).frame(),
@@ -130,6 +128,14 @@ struct MakeSeeds {
     add(requests.map { $0.frame() }, "stream-requests", flags: honestDescriptors | readerSizedChunks, seed: 4)
     // Descriptors attached at random rather than where they belong.
     add(template, "stream-template-dishonest", flags: 0, seed: 6)
+    // The unframed protocols, which the check also reads every stream as.
+    func addUnframed(_ bytes: [UInt8], _ label: String) {
+      seeds.append((name: "\(label)-1", bytes: [honestDescriptors, 0] + bytes))
+    }
+    addUnframed(ExecFailureReport(errno: 2).encode(), "statuspipe-execFailure")
+    addUnframed(Readiness.ready.encode(), "readiness-ready")
+    addUnframed(Readiness.alreadyRunning(message: b("already running (pid 9)")).encode(), "readiness-running")
+    addUnframed(Readiness.failed(message: b("cannot listen: Permission denied")).encode(), "readiness-failed")
 
     for seed in seeds {
       let path = "\(directory)/\(seed.name)"

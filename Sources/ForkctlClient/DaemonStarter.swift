@@ -95,18 +95,12 @@ enum DaemonStarter {
     // left in a long-lived client.
     _ = try? Sys.waitChild(pid)
     let answer = (try? ready.read.readAll(limit: 4096)) ?? []
-    let text = String(decoding: answer, as: UTF8.self)
-    if text.hasPrefix("ready") { return }
-    if text.hasPrefix("error running") { return }  // another daemon won the race
-    let message = text.split(separator: " ", maxSplits: 2).dropFirst(2).first.map(String.init) ?? "it exited without a word (see \(path).log)"
-    throw ForkctlError(.daemonUnavailable, "cannot start daemon for \(path): \(message.trimmingSuffixNewline())")
-  }
-}
-
-extension String {
-  func trimmingSuffixNewline() -> String {
-    var s = self
-    while s.last == "\n" { s.removeLast() }
-    return s
+    let message: String
+    switch try? Readiness.decode(answer) {
+    case .ready?, .alreadyRunning?: return  // running: another daemon won the race
+    case .failed(let said)?: message = String(decoding: said, as: UTF8.self)
+    case nil: message = "it exited without a word (see \(path).log)"
+    }
+    throw ForkctlError(.daemonUnavailable, "cannot start daemon for \(path): \(message)")
   }
 }

@@ -182,8 +182,7 @@ public struct Template {
       workingDirectory: cwd, keep: &keep)
     // exec failed. Tell the daemon why, then exit as a shell does: 127 not found, 126 other.
     if pipe != nil {
-      let value = UInt32(bitPattern: failure.rawValue)
-      try? keep.last!.writeFully([UInt8(value & 0xff), UInt8(value >> 8 & 0xff), UInt8(value >> 16 & 0xff), UInt8(value >> 24)])
+      try? keep.last!.writeFully(ExecFailureReport(errno: failure.rawValue).encode())
     } else {
       try? FrameChannel(keep[0]).send(Report.execFailed(errno: failure.rawValue).frame())
     }

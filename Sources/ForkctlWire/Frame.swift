@@ -25,6 +25,10 @@ public enum WireLimits {
   public static let maxFDsPerFrame = 64
   /// Most strings in one list (argv, environment, send-arg, refs).
   public static let maxListCount = 1 << 16
+  /// Highest descriptor number a worker may be given.
+  public static let maxTargetFD: Int32 = 1023
+  /// Signal numbers a `signal` request may carry: Linux's, SIGRTMAX included (signal(7)).
+  public static let signalNumbers: ClosedRange<Int32> = 1...64
 }
 
 /// Why bytes could not be decoded. Any of these ends the connection.

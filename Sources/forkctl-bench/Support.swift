@@ -76,7 +76,7 @@ struct Launcher {
     check("fork+exec", pid)
   }
 
-  /// posix_spawn with this process's stdio (Sys.spawn); waitpid.
+  /// posix_spawn with this process's stdio (Sys.posixSpawn); waitpid.
   func posixSpawn() {
     let pid: Int32
     do {

@@ -203,9 +203,9 @@ extension ClientOptions {
 /// Prints `forkctl: MESSAGE` and returns the exit for `error`.
 func fail(_ error: ForkctlError) -> Exit {
   Sys.printError("forkctl: \(error.message)")
-  switch error.code {
-  case .refused(.programNotFound): return .notFound
-  case .refused(.programNotExecutable), .refused(.execFailed): return .notExecutable
+  switch error.refusal {
+  case .programNotFound?: return .notFound
+  case .programNotExecutable?, .execFailed?: return .notExecutable
   default: return .forkctlFailed
   }
 }

@@ -32,7 +32,7 @@ struct SendFDCommand: Subcommand {
     id = try arguments.operand(or: "send-fd needs an ID")
     while let spec = try arguments.operand() {
       guard let (fd, target) = Self.parse(spec) else {
-        throw .usage("'\(spec)' is not a descriptor N or TARGET=N (0 to \(maxTargetFD))")
+        throw .usage("'\(spec)' is not a descriptor N or TARGET=N (0 to \(WireLimits.maxTargetFD))")
       }
       fds.append((FileDescriptor(rawValue: fd), target))
     }
@@ -42,7 +42,7 @@ struct SendFDCommand: Subcommand {
   static func parse(_ spec: String) -> (fd: Int32, target: FDTarget)? {
     let parts = spec.split(separator: "=", omittingEmptySubsequences: false)
     func number(_ s: Substring) -> Int32? {
-      guard let n = Int32(s), n >= 0, n <= maxTargetFD else { return nil }
+      guard let n = Int32(s), n >= 0, n <= WireLimits.maxTargetFD else { return nil }
       return n
     }
     switch parts.count {

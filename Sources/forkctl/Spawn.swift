@@ -54,8 +54,8 @@ struct SpawnCommand: Subcommand {
       case "--name": name = try arguments.value()
       case "--fd":
         let n = try arguments.value()
-        guard let fd = Int32(n), fd >= 0, fd <= maxTargetFD else {
-          throw .usage("--fd \(n) is not a descriptor number from 0 to \(maxTargetFD)")
+        guard let fd = Int32(n), fd >= 0, fd <= WireLimits.maxTargetFD else {
+          throw .usage("--fd \(n) is not a descriptor number from 0 to \(WireLimits.maxTargetFD)")
         }
         fds.append(fd)
       case "--detach": detach = true

@@ -50,7 +50,7 @@ extension Supervisor where Effects == RecordingEffects {
   /// `exec`: a template of the caller's own, created at once.
   mutating func execTemplate(_ name: String = "", client: ClientID = 1) throws -> (id: UInt64, pid: Int32) {
     let r = request(.exec(name: b(name)), client: client)
-    guard r.count == 1, case .created(let id, let pid) = r[0] else {
+    guard r.count == 1, case .created(let id, let pid, _) = r[0] else {
       throw HarnessError("exec \(name) replied \(r)")
     }
     return (id, pid)

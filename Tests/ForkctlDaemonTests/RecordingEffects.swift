@@ -177,6 +177,15 @@ struct RecordingEffects: SupervisorEffects {
     sent.values.flatMap { $0 }.filter { $0.fds.count != $0.command.frame().fdCount }
   }
 
+  /// Attachments whose reply declares another descriptor count than it comes with (must be
+  /// none: a created reply declares its pidfd).
+  var attachmentsWithWrongFDCount: [(ClientID, Reply?, Int)] {
+    events.compactMap {
+      guard case .attach(let client, let reply, let fds) = $0 else { return nil }
+      return (reply?.frame().fdCount ?? 0) == fds.count || (reply == nil && fds.isEmpty) ? nil : (client, reply, fds.count)
+    }
+  }
+
   /// Descriptors both handed to `send` (whose effect owns and closes them) and closed by the
   /// supervisor: a double close.
   var sentAndClosed: Set<CInt> {

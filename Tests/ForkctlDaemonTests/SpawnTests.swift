@@ -71,9 +71,10 @@ struct SpawnTests {
     s.statusPipeResult(id, failure: nil)
     #expect(s.effects.attachments[1] == nil)
     s.handle(.forked(pid: 777), from: s.defaultTemplate!)
-    #expect(s.effects.attachments[1] == [.created(id: id, pid: 777)])
+    #expect(s.effects.attachments[1] == [.created(id: id, pid: 777, withPIDFD: true)])
     #expect(s.effects.pidfds.map(\.pid) == [777])
     #expect(s.effects.attachedFDs[1] == [[s.effects.pidfds[0].fd]])
+    #expect(s.effects.attachmentsWithWrongFDCount.isEmpty)
   }
 
   @Test("a child that exited before its fork report: created, then its status, no pidfd for a reaped child")

@@ -64,12 +64,18 @@ import Synchronization
     #expect(readFile(w.dir + "/lib.out") == "hi \(p.pid)\n")
   }
 
-  @Test("failures are typed: a missing program is .refused(.programNotFound), an unknown id .refused(.unknownProcess)")
+  @Test("failures are typed: a missing program is refused as .programNotFound, an unknown id as .unknownProcess")
   func typedErrors() {
     let w = World()
     let client = ForkctlClient(socketPath: w.socket, daemonExecutable: forkctlBinary)
-    #expect { try client.spawn("no-such-program-x") } throws: { ($0 as? ForkctlError)?.code == .refused(.programNotFound) }
-    #expect { try client.wait(["4711"]) } throws: { ($0 as? ForkctlError)?.code == .refused(.unknownProcess) }
+    #expect { try client.spawn("no-such-program-x") } throws: {
+      let e = $0 as? ForkctlError
+      return e?.code == .refused && e?.refusal == .programNotFound
+    }
+    #expect { try client.wait(["4711"]) } throws: {
+      let e = $0 as? ForkctlError
+      return e?.code == .refused && e?.refusal == .unknownProcess
+    }
     let nowhere = ForkctlClient(socketPath: "/proc/forkctl/sock")
     #expect { try nowhere.list() } throws: { ($0 as? ForkctlError)?.code == .daemonUnavailable }
     // The client is still usable after refusals.

@@ -383,7 +383,10 @@ private let halfFrameClient = #"""
     #expect(spawn.code == 125)
     #expect(spawn.stderr == "forkctl: \(wanted)\n")
     let client = ForkctlClient(socketPath: w.socket, daemonExecutable: forkctlBinary)
-    #expect { try client.list() } throws: { ($0 as? ForkctlError)?.code == .refused(.limitReached) }
+    #expect { try client.list() } throws: {
+      let e = $0 as? ForkctlError
+      return e?.code == .refused && e?.refusal == .limitReached
+    }
     for _ in 0..<3 {
       // A client that has not even sent its request yet is answered too.
       let s = try UnixSocket.connect(to: w.socket)

@@ -723,14 +723,14 @@ struct FuzzGenerator {
     #expect(hello == .success(.welcome(version: 1, daemonPID: w.daemonPID)), "\(describe(hello))")
 
     // send-args before the process object exists, then to it once `new` has made it.
-    guard case .success(.created(let a, _)) = c.ask(.new(name: [])) else {
+    guard case .success(.created(let a, _, _)) = c.ask(.new(name: [])) else {
       Issue.record("new failed")
       return
     }
     legitimate.insert(a)
     let early = c.ask(.sendArgs(ref: Array(String(a + 1).utf8), arguments: [Array("-c".utf8)]))
     #expect(isFailure(early, .unknownProcess), "send-args before new: \(describe(early))")
-    guard case .success(.created(let b, _)) = c.ask(.new(name: [])) else {
+    guard case .success(.created(let b, _, _)) = c.ask(.new(name: [])) else {
       Issue.record("new failed")
       return
     }
@@ -789,7 +789,7 @@ struct FuzzGenerator {
     // program (tied to it) is terminated and reaped, leaving nothing listed.
     let spawner = try RawConnection(w)
     let sleeper = Request.spawn(SpawnRequest(targets: [], spec: RunSpec(program: Array("/bin/sleep".utf8), arguments: [Array("60".utf8)], environment: path)))
-    guard case .success(.created(let sid, let spid)) = spawner.ask(sleeper) else {
+    guard case .success(.created(let sid, let spid, _)) = spawner.ask(sleeper) else {
       Issue.record("spawn failed")
       return
     }
@@ -802,7 +802,7 @@ struct FuzzGenerator {
     // An attached spawn that gets a signal frame: its program's status, then the connection
     // serves the next request.
     let signalled = try RawConnection(w)
-    guard case .success(.created(let tid, _)) = signalled.ask(sleeper) else {
+    guard case .success(.created(let tid, _, _)) = signalled.ask(sleeper) else {
       Issue.record("spawn failed")
       return
     }
@@ -813,7 +813,7 @@ struct FuzzGenerator {
 
     // A request while a run with flag 8 is attached: code 11; the program runs on (a run is
     // not tied to its connection) until killed from another connection.
-    guard case .success(.created(let r, let rpid)) = c.ask(.new(name: [])) else {
+    guard case .success(.created(let r, let rpid, _)) = c.ask(.new(name: [])) else {
       Issue.record("new failed")
       return
     }

@@ -21,6 +21,10 @@ import ForkctlWire
 // The stream is also read by an independent model of the frame layout, and the decoder must
 // agree with it frame for frame, down to the error it ends with (with dishonest descriptors,
 // up to the frame where it stops over them).
+//
+// The stream is also read whole as each unframed protocol reads what it is sent (a status
+// pipe's ExecFailureReport, a daemon's Readiness line): what decodes must encode to the same
+// bytes.
 
 /// A property of the codec that did not hold: a bug in the codec, never merely bad input.
 struct CodecFinding: Error, CustomStringConvertible {
@@ -43,6 +47,7 @@ func checkCodec(fuzzInput input: [UInt8]) throws(CodecFinding) -> Set<MessageTyp
   let honest = flags & CodecFuzzFlags.honestDescriptors != 0
   var random = SplitMix64(seed: UInt64(flags >> 3) << 8 | UInt64(input.count > 1 ? input[1] : 0))
   var stream = Array(input.dropFirst(2))
+  try checkUnframed(stream)
   // The decoder compacts its buffer only once it has consumed 64 KiB while holding part of a
   // frame: so a repeated stream is cut anywhere but at the end of a frame.
   let repeated = flags & CodecFuzzFlags.repeatedStream != 0 && !stream.isEmpty
@@ -159,9 +164,8 @@ private func checkFrame(_ frame: Frame) throws(CodecFinding) -> Set<MessageType>
   if try roundTrip(frame, "Request", decode: Request.init, encode: { $0.frame() }, variant: { $0.type == .hello }) {
     families.append("Request")
   }
-  // A `created` reply may carry the spawned program's pidfd, which Reply leaves to the
-  // caller; a `listing` entry without a status has a value after its 0 tag that means nothing.
-  let replyVariant: (Frame) -> Bool = { $0.type == .listing || ($0.type == .created && $0.fdCount == 1) }
+  // A `listing` entry without a status has a value after its 0 tag that means nothing.
+  let replyVariant: (Frame) -> Bool = { $0.type == .listing }
   if try roundTrip(frame, "Reply", decode: Reply.init, encode: { $0.frame() }, variant: replyVariant) {
     families.append("Reply")
   }
@@ -173,6 +177,38 @@ private func checkFrame(_ frame: Frame) throws(CodecFinding) -> Set<MessageType>
   }
   guard families.count <= 1 else { throw CodecFinding("frame \(frame.type) decodes as \(families)") }
   return families.isEmpty ? [] : [frame.type]
+}
+
+/// Checks the protocols that are not frames on `bytes`, all that was read up to end of file:
+/// what decodes re-encodes to exactly those bytes; what does not, says why.
+private func checkUnframed(_ bytes: [UInt8]) throws(CodecFinding) {
+  let report: ExecFailureReport?
+  do {
+    report = try ExecFailureReport.decode(bytes)
+  } catch {
+    guard bytes.count != 0, bytes.count != ExecFailureReport.size else {
+      throw CodecFinding("status pipe bytes \(bytes), of a length a worker writes, are refused: \(error)")
+    }
+    try describes(error)
+    report = nil
+  }
+  if bytes.count == 0 || bytes.count == ExecFailureReport.size, report?.encode() ?? [] != bytes {
+    throw CodecFinding("status pipe bytes \(bytes) decode as \(String(describing: report)), encoded apart")
+  }
+  let readiness: Readiness
+  do {
+    readiness = try Readiness.decode(bytes)
+  } catch {
+    try describes(error)
+    return
+  }
+  guard readiness.encode() == bytes else {
+    throw CodecFinding("readiness bytes \(bytes) decode as \(readiness), encoded otherwise")
+  }
+}
+
+private func describes(_ error: WireError) throws(CodecFinding) {
+  guard !error.description.isEmpty else { throw CodecFinding("\(error) has no description") }
 }
 
 /// Decodes `frame` as M; when it does, checks encode -> bytes -> decode gives M back and

@@ -20,7 +20,7 @@ let requestSamples: [Request] = [
   .fork(ref: b("12"), name: []),
   .fork(ref: notUTF8, name: b("child")),
   .sendFDs(ref: b("3"), targets: [nil]),
-  .sendFDs(ref: b("w"), targets: [nil, 0, 5, nil, maxTargetFD]),
+  .sendFDs(ref: b("w"), targets: [nil, 0, 5, nil, WireLimits.maxTargetFD]),
   .sendArgs(ref: b("w"), arguments: []),
   .sendArgs(ref: b("w"), arguments: [[], b("x"), notUTF8, [0, 1, 0]]),
   .run(ref: b("w"), spec: RunSpec(program: b("true"))),
@@ -88,7 +88,7 @@ let commandSamples: [Command] = [
   .fork(id: UInt64.max),
   .fds(targets: []),
   .fds(targets: [nil]),
-  .fds(targets: [nil, 0, 1, 2, maxTargetFD, nil]),
+  .fds(targets: [nil, 0, 1, 2, WireLimits.maxTargetFD, nil]),
   .arguments([]),
   .arguments([[], notUTF8, [0]]),
   .run(RunSpec(program: b("true")), statusPipe: false),
@@ -124,6 +124,31 @@ struct RoundTripTests {
     let decoded = try throughDecoder(frame)
     #expect(decoded == frame)
     #expect(try Reply(decoded) == reply)
+  }
+
+  @Test("a created reply with its pidfd declares the descriptor itself, and decodes back")
+  func createdWithPIDFD() throws {
+    let reply = Reply.created(id: 5, pid: 6, withPIDFD: true)
+    let frame = reply.frame()
+    #expect(frame == Frame(type: .created, payload: Reply.created(id: 5, pid: 6).frame().payload, fdCount: 1))
+    let decoded = try throughDecoder(frame)
+    #expect(decoded == frame)
+    #expect(try Reply(decoded) == reply)
+    #expect(try Reply(decoded) != .created(id: 5, pid: 6))
+  }
+
+  @Test("a created reply carries one descriptor at most; no other reply carries any")
+  func replyDescriptorLimits() {
+    var two = Reply.created(id: 5, pid: 6, withPIDFD: true).frame()
+    two.fdCount = 2
+    #expect(throws: WireError.fdCountMismatch(type: MessageType.created.rawValue, declared: 0, received: 2)) {
+      try Reply(two)
+    }
+    for reply in replySamples where reply.frame().type != .created {
+      var f = reply.frame()
+      f.fdCount = 1
+      #expect(throws: WireError.fdCountMismatch(type: f.type.rawValue, declared: 0, received: 1)) { try Reply(f) }
+    }
   }
 
   @Test("every Command case decodes back to itself", arguments: commandSamples)

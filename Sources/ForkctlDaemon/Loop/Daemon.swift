@@ -48,7 +48,9 @@ public enum Daemon {
       log("forkctl daemon: \(error.message)")
       if let r = config.readyFD {
         // Best effort: whoever started us may have gone.
-        try? r.writeFully(Array("error \(error.alreadyRunning ? "running" : "failed") \(error.message)\n".utf8))
+        let message = Array(error.message.utf8)
+        let said: Readiness = error.alreadyRunning ? .alreadyRunning(message: message) : .failed(message: message)
+        try? r.writeFully(said.encode())
       }
       return error.alreadyRunning ? 3 : 1
     }
@@ -129,7 +131,7 @@ public enum Daemon {
     Sys.setProcessTitle("forkctl: daemon \(config.socketPath)")
     if let r = config.readyFD {
       // Best effort: whoever started us may have gone; the socket answers either way.
-      try? r.writeFully(Array("ready\n".utf8))
+      try? r.writeFully(Readiness.ready.encode())
       r.closeQuietly()
     }
     try loop.run()

@@ -20,9 +20,7 @@ struct LoopEffects: SupervisorEffects {
     guard let c = loop.clients[client] else { return close(fds) }
     c.attached = true
     if let reply {
-      var frame = reply.frame()
-      frame.fdCount = fds.count
-      c.connection.enqueue(frame, fds: fds)
+      c.connection.enqueue(reply.frame(), fds: fds)
     } else {
       close(fds)
     }

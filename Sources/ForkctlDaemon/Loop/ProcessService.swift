@@ -75,17 +75,13 @@ extension EventLoop {
   func serviceStatusPipe(_ id: UInt64) {
     guard let fd = statusPipes.removeValue(forKey: id) else { return }
     epoll.remove(fd)
-    // The worker writes 4 bytes (its errno) only when exec failed; end of file alone means
-    // exec closed the close-on-exec write end, so the program is running. A pipe write of
-    // 4 bytes is atomic (pipe(7)). A read error counts as end of file: the pipe has no
-    // other writer, and the program's own status comes by SIGCHLD either way.
-    let bytes = (try? fd.readSome(max: 4)) ?? []
+    // The worker writes an ExecFailureReport only when exec failed; end of file alone means
+    // exec closed the close-on-exec write end, so the program is running. A read error or a
+    // short read (which an atomic pipe write cannot give, pipe(7)) counts as nothing written:
+    // the pipe has no other writer, and the program's own status comes by SIGCHLD either way.
+    let bytes = (try? fd.readSome(max: ExecFailureReport.size)) ?? []
     fd.closeQuietly()
-    if bytes.count == 4 {
-      let raw = UInt32(bytes[0]) | UInt32(bytes[1]) << 8 | UInt32(bytes[2]) << 16 | UInt32(bytes[3]) << 24
-      supervisor.handle(.execOutcome(id, failure: Errno(rawValue: Int32(bitPattern: raw))))
-    } else {
-      supervisor.handle(.execOutcome(id, failure: nil))
-    }
+    let report = (try? ExecFailureReport.decode(bytes)) ?? nil
+    supervisor.handle(.execOutcome(id, failure: report.map { Errno(rawValue: $0.errno) }))
   }
 }

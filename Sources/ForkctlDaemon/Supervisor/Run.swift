@@ -65,7 +65,8 @@ extension Supervisor {
     // one has its exit status here already, and then no pidfd is sent).
     let reaped = o.phase.isExited || registry.hasEarlyExit(pid: pid)
     let pidfd = attachment.wantsPIDFD && !reaped ? effects.openPIDFD(pid) : nil
-    effects.attach(client, o.origin == .spawn ? .created(id: id, pid: pid) : nil, fds: pidfd.map { [$0] } ?? [])
+    let created: Reply? = o.origin == .spawn ? .created(id: id, pid: pid, withPIDFD: pidfd != nil) : nil
+    effects.attach(client, created, fds: pidfd.map { [$0] } ?? [])
     waits.append(PendingWait(client: client, ids: [id]))
     answerWaits()
   }

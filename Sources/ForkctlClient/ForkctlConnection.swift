@@ -4,31 +4,6 @@
 import ForkctlSys
 import ForkctlWire
 
-/// A failure of forkctl itself (not of a worker), with what failed and why.
-public struct ForkctlError: Error, CustomStringConvertible, Sendable {
-  public enum Code: Sendable, Equatable {
-    /// The daemon could not be reached or started.
-    case daemonUnavailable
-    /// The daemon broke the protocol or closed the connection.
-    case connectionLost
-    /// The daemon refused the request.
-    case refused(ErrorCode)
-    /// A descriptor to send is not open in this process.
-    case badDescriptor
-  }
-  public var code: Code
-  public var message: String
-  public var underlying: Errno?
-
-  public init(_ code: Code, _ message: String, underlying: Errno? = nil) {
-    self.code = code
-    self.message = message
-    self.underlying = underlying
-  }
-
-  public var description: String { message }
-}
-
 /// Where the daemon's socket is: `FORKCTL_SOCKET`, else `$XDG_RUNTIME_DIR/forkctl/sock`,
 /// else `/tmp/forkctl-$UID/sock`.
 public func defaultSocketPath() -> String {
@@ -90,7 +65,7 @@ public struct ForkctlConnection: ~Copyable, Sendable {
       {
         for f in received { f.closeQuietly() }
         if case .failure(let code, let message)? = try? Reply(frame) {
-          throw ForkctlError(.refused(code), String(decoding: message, as: UTF8.self))
+          throw ForkctlError(refusal: code, String(decoding: message, as: UTF8.self))
         }
       }
       throw ForkctlError(.connectionLost, "cannot send to daemon at \(socketPath): \(Sys.describe(error))", underlying: error)
@@ -121,7 +96,7 @@ public struct ForkctlConnection: ~Copyable, Sendable {
       }
       if case .failure(let code, let message) = reply {
         for f in fds { f.closeQuietly() }
-        throw ForkctlError(.refused(code), String(decoding: message, as: UTF8.self))
+        throw ForkctlError(refusal: code, String(decoding: message, as: UTF8.self))
       }
       return (reply, fds)
     }
@@ -148,7 +123,7 @@ public struct ForkctlConnection: ~Copyable, Sendable {
 
   private mutating func created(_ r: Request) throws(ForkctlError) -> (id: UInt64, pid: Int32) {
     let reply = try request(r)
-    guard case .created(let id, let pid) = reply else { throw unexpected(reply) }
+    guard case .created(let id, let pid, _) = reply else { throw unexpected(reply) }
     return (id, pid)
   }
 
@@ -221,7 +196,7 @@ public struct ForkctlConnection: ~Copyable, Sendable {
       detach: detach, wantsPIDFD: wantsPIDFD)
     try send(.spawn(request), fds: fds.map(\.fd) + (workingDirectory.map { [$0] } ?? []))
     let (reply, received) = try receiveReply()
-    guard case .created(let id, let pid) = reply else {
+    guard case .created(let id, let pid, _) = reply else {
       for f in received { f.closeQuietly() }
       throw unexpected(reply)
     }
@@ -269,7 +244,7 @@ public struct ForkctlConnection: ~Copyable, Sendable {
   public mutating func wait(_ refs: [String]) throws(ForkctlError) -> [(id: UInt64, status: ExitStatus)] {
     let reply = try request(.wait(refs: refs.map { Array($0.utf8) }))
     guard case .statuses(let list) = reply else { throw unexpected(reply) }
-    return list
+    return list.map { ($0.id, $0.status) }
   }
 
   /// Sends `signal` to each process object.
@@ -289,24 +264,5 @@ public struct ForkctlConnection: ~Copyable, Sendable {
   public mutating func shutdown() throws(ForkctlError) {
     let reply = try request(.shutdown)
     guard case .ok = reply else { throw unexpected(reply) }
-  }
-}
-
-/// Catches the signals a terminal or a caller sends to this process (SIGINT, SIGTERM,
-/// SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH, SIGCONT, SIGTSTP) so that `awaitStatus`
-/// forwards them to the program, as if it were this process's direct child. It blocks them
-/// for the whole process: for a command-line client, not for a multi-threaded server.
-public final class SignalForwarding {
-  public static let signals: [Signal] = [
-    .interrupt, .terminate, .hangup, .quit, .user1, .user2, .windowChange, .continue, .terminalStop,
-  ]
-  let descriptor: SignalDescriptor
-
-  public init() throws(ForkctlError) {
-    do {
-      descriptor = try SignalDescriptor(Self.signals)
-    } catch {
-      throw ForkctlError(.badDescriptor, "cannot catch signals: \(Sys.describe(error))", underlying: error)
-    }
   }
 }

@@ -1,0 +1,45 @@
+/// What a process object tells the daemon.
+public enum Report: Equatable, Sendable {
+  case forked(pid: Int32)
+  case refused(ErrorCode, message: [UInt8])
+  case execFailed(errno: Int32)
+  /// The answer to a spawn command: the new process's pid, and 0 when it runs or the errno
+  /// of its failed exec.
+  case spawned(pid: Int32, errno: Int32)
+
+  public func frame() -> Frame {
+    var w = PayloadWriter()
+    switch self {
+    case .spawned(let pid, let errno):
+      w.i32(pid)
+      w.i32(errno)
+      return Frame(type: .spawned, payload: w.bytes, fdCount: 0)
+    case .forked(let pid):
+      w.i32(pid)
+      return Frame(type: .forked, payload: w.bytes, fdCount: 0)
+    case .refused(let code, let message):
+      w.u16(code.rawValue)
+      w.string(message)
+      return Frame(type: .refused, payload: w.bytes, fdCount: 0)
+    case .execFailed(let errno):
+      w.i32(errno)
+      return Frame(type: .execFailed, payload: w.bytes, fdCount: 0)
+    }
+  }
+
+  public init(_ frame: Frame) throws(WireError) {
+    try checkFDs(frame, 0)
+    var r = PayloadReader(frame.payload)
+    switch frame.type {
+    case .forked: self = .forked(pid: try r.i32())
+    case .refused:
+      // Any code: one this side does not know is a newer daemon's refusal, not a broken frame.
+      let code = ErrorCode(rawValue: try r.u16())
+      self = .refused(code, message: try r.string())
+    case .execFailed: self = .execFailed(errno: try r.i32())
+    case .spawned: self = .spawned(pid: try r.i32(), errno: try r.i32())
+    default: throw .unexpected(frame.type)
+    }
+    try r.finish()
+  }
+}

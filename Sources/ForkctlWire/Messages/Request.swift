@@ -1,0 +1,181 @@
+/// A client's request to the daemon. A process object is named by its decimal id or its name.
+public enum Request: Equatable, Sendable {
+  case hello
+  case new(name: [UInt8])
+  case exec(name: [UInt8])
+  case fork(ref: [UInt8], name: [UInt8])
+  case sendFDs(ref: [UInt8], targets: [FDTarget])
+  case sendArgs(ref: [UInt8], arguments: [[UInt8]])
+  case run(ref: [UInt8], spec: RunSpec)
+  case wait(refs: [[UInt8]])
+  case kill(signal: Int32, refs: [[UInt8]])
+  case list
+  case shutdown
+  /// Fork from `from` (empty: the default template), hand the new process the descriptors
+  /// (one per target, then the working directory if the spec has one) and run `spec`, all
+  /// in one request. Replies `created` once the program runs, then `statuses` when it ends.
+  case spawn(SpawnRequest)
+  /// Forward a signal to the process this connection is attached to (by spawn or run with
+  /// waitForExit). No reply; ignored when nothing is attached.
+  case signal(Int32)
+
+  public func frame() -> Frame {
+    var w = PayloadWriter()
+    let type: MessageType
+    var fds = 0
+    switch self {
+    case .hello:
+      type = .hello
+      w.u8(WireLimits.version)
+    case .new(let name):
+      type = .new
+      w.string(name)
+    case .exec(let name):
+      type = .exec
+      w.string(name)
+    case .fork(let ref, let name):
+      type = .fork
+      w.string(ref)
+      w.string(name)
+    case .sendFDs(let ref, let targets):
+      type = .sendFDs
+      w.string(ref)
+      writeTargets(targets, to: &w)
+      fds = targets.count
+    case .sendArgs(let ref, let arguments):
+      type = .sendArgs
+      w.string(ref)
+      w.list(arguments)
+    case .run(let ref, let spec):
+      type = .run
+      w.string(ref)
+      spec.write(to: &w)
+      fds = spec.fdCount
+    case .wait(let refs):
+      type = .wait
+      w.list(refs)
+    case .kill(let signal, let refs):
+      type = .kill
+      w.i32(signal)
+      w.list(refs)
+    case .list:
+      type = .list
+    case .shutdown:
+      type = .shutdown
+    case .spawn(let s):
+      type = .spawn
+      w.string(s.from)
+      w.string(s.name)
+      w.u32((s.detach ? SpawnRequest.detachFlag : 0) | (s.wantsPIDFD ? SpawnRequest.pidfdFlag : 0))
+      writeTargets(s.targets, to: &w)
+      s.spec.write(to: &w)
+      fds = s.fdCount
+    case .signal(let signal):
+      type = .signal
+      w.i32(signal)
+    }
+    return Frame(type: type, payload: w.bytes, fdCount: fds)
+  }
+
+  public init(_ frame: Frame) throws(WireError) {
+    var r = PayloadReader(frame.payload)
+    switch frame.type {
+    case .hello:
+      try checkFDs(frame, 0)
+      _ = try r.u8()
+      self = .hello
+    case .new:
+      try checkFDs(frame, 0)
+      self = .new(name: try r.string())
+    case .exec:
+      try checkFDs(frame, 0)
+      self = .exec(name: try r.string())
+    case .fork:
+      try checkFDs(frame, 0)
+      self = .fork(ref: try r.string(), name: try r.string())
+    case .sendFDs:
+      let ref = try r.string()
+      let targets = try readTargets(&r)
+      if targets.isEmpty { throw .invalid("send-fd without descriptors") }
+      try checkFDs(frame, targets.count)
+      self = .sendFDs(ref: ref, targets: targets)
+    case .sendArgs:
+      try checkFDs(frame, 0)
+      self = .sendArgs(ref: try r.string(), arguments: try r.list())
+    case .run:
+      let ref = try r.string()
+      let spec = try RunSpec.read(&r)
+      try checkFDs(frame, spec.fdCount)
+      self = .run(ref: ref, spec: spec)
+    case .wait:
+      try checkFDs(frame, 0)
+      self = .wait(refs: try r.list())
+    case .kill:
+      try checkFDs(frame, 0)
+      self = .kill(signal: try r.i32(), refs: try r.list())
+    case .list:
+      try checkFDs(frame, 0)
+      self = .list
+    case .shutdown:
+      try checkFDs(frame, 0)
+      self = .shutdown
+    case .spawn:
+      let from = try r.string()
+      let name = try r.string()
+      let flags = try r.u32()
+      if flags & ~(SpawnRequest.detachFlag | SpawnRequest.pidfdFlag) != 0 { throw .invalid("spawn flags \(flags)") }
+      let targets = try readTargets(&r)
+      let spec = try RunSpec.read(&r)
+      if spec.waitForExit { throw .invalid("run flags") }
+      let request = SpawnRequest(
+        from: from, name: name, targets: targets, spec: spec, detach: flags & SpawnRequest.detachFlag != 0,
+        wantsPIDFD: flags & SpawnRequest.pidfdFlag != 0)
+      try checkFDs(frame, request.fdCount)
+      self = .spawn(request)
+    case .signal:
+      try checkFDs(frame, 0)
+      let signal = try r.i32()
+      if !WireLimits.signalNumbers.contains(signal) { throw .invalid("signal \(signal)") }
+      self = .signal(signal)
+    default:
+      throw .unexpected(frame.type)
+    }
+    try r.finish()
+  }
+}
+
+/// What `spawn` asks for: a fork, descriptors, and a run, in one request.
+public struct SpawnRequest: Equatable, Sendable {
+  /// The process object to fork; empty for the default template.
+  public var from: [UInt8]
+  /// The new process object's name; empty for none.
+  public var name: [UInt8]
+  /// Where each descriptor sent with the request lands (in order).
+  public var targets: [FDTarget]
+  /// What to run; `waitForExit` is implied and must be false on the wire.
+  public var spec: RunSpec
+  /// The program outlives this connection. Without it, when the connection closes before
+  /// the program ends, the daemon sends it SIGTERM, then SIGKILL after a grace period.
+  public var detach: Bool
+  /// The `created` reply carries a pidfd of the program (pidfd_open(2)), owned by the
+  /// client, when the daemon's kernel has them.
+  public var wantsPIDFD: Bool
+
+  public init(
+    from: [UInt8] = [], name: [UInt8] = [], targets: [FDTarget], spec: RunSpec, detach: Bool = false,
+    wantsPIDFD: Bool = false
+  ) {
+    self.from = from
+    self.name = name
+    self.targets = targets
+    self.spec = spec
+    self.detach = detach
+    self.wantsPIDFD = wantsPIDFD
+  }
+
+  static let detachFlag: UInt32 = 1
+  static let pidfdFlag: UInt32 = 2
+
+  /// Descriptors that travel with the request: one per target, then the working directory.
+  public var fdCount: Int { targets.count + spec.fdCount }
+}

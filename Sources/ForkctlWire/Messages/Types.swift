@@ -1,0 +1,229 @@
+/// Every frame type. Ranges: 0x01-0x3f client requests, 0x40-0x7f daemon replies,
+/// 0x80-0xbf daemon commands to a process object, 0xc0-0xff process object reports.
+public enum MessageType: UInt8, Sendable, CaseIterable {
+  case hello = 0x01
+  case new = 0x02
+  case exec = 0x03
+  case fork = 0x04
+  case sendFDs = 0x05
+  case sendArgs = 0x06
+  case run = 0x07
+  case wait = 0x08
+  case kill = 0x09
+  case list = 0x0a
+  case shutdown = 0x0b
+  case spawn = 0x0c
+  case signal = 0x0d
+
+  case ok = 0x40
+  case created = 0x41
+  case failure = 0x42
+  case statuses = 0x43
+  case listing = 0x44
+  case welcome = 0x45
+
+  case commandFork = 0x80
+  case commandFDs = 0x81
+  case commandArgs = 0x82
+  case commandRun = 0x83
+  case commandSpawn = 0x84
+
+  case forked = 0xc0
+  case refused = 0xc1
+  case execFailed = 0xc2
+  case spawned = 0xc3
+}
+
+/// How a process ended, as waitid(2) tells it.
+public enum ExitStatus: Equatable, Hashable, Sendable {
+  case exited(Int32)
+  case signaled(Int32, coreDumped: Bool)
+
+  /// The status as a shell reports it in `$?`: the exit code, or 128 plus the signal.
+  public var shellStatus: Int32 {
+    switch self {
+    case .exited(let code): return code
+    case .signaled(let sig, _): return 128 + sig
+    }
+  }
+
+  /// Bytes on the wire: u8 tag (0 none, 1 exited, 2 signaled, 3 signaled with a core
+  /// dump), i32 code or signal.
+  static let size = 1 + 4
+
+  /// The tag-0 status of a process that has not ended; its value means nothing.
+  static func writeNone(to w: inout PayloadWriter) {
+    w.u8(0)
+    w.i32(0)
+  }
+
+  func write(to w: inout PayloadWriter) {
+    switch self {
+    case .exited(let code):
+      w.u8(1)
+      w.i32(code)
+    case .signaled(let sig, let core):
+      w.u8(core ? 3 : 2)
+      w.i32(sig)
+    }
+  }
+
+  static func read(_ r: inout PayloadReader) throws(WireError) -> ExitStatus? {
+    let tag = try r.u8()
+    let value = try r.i32()
+    switch tag {
+    case 0: return nil
+    case 1: return .exited(value)
+    case 2: return .signaled(value, coreDumped: false)
+    case 3: return .signaled(value, coreDumped: true)
+    default: throw .invalid("exit status tag \(tag)")
+    }
+  }
+}
+
+/// Why the daemon refused a request (the `failure` reply, the `refused` report). A struct over
+/// the wire's u16 rather than an enum, so that a code a newer daemon adds decodes here too
+/// (kept as its raw value) and adding one breaks no switch in a client.
+public struct ErrorCode: RawRepresentable, Hashable, Sendable, CustomStringConvertible {
+  public let rawValue: UInt16
+
+  public init(rawValue: UInt16) { self.rawValue = rawValue }
+
+  public static let unknownProcess = ErrorCode(rawValue: 1)
+  public static let wrongState = ErrorCode(rawValue: 2)
+  public static let badRequest = ErrorCode(rawValue: 3)
+  public static let limitReached = ErrorCode(rawValue: 4)
+  public static let templateFailed = ErrorCode(rawValue: 5)
+  public static let programNotFound = ErrorCode(rawValue: 6)
+  public static let programNotExecutable = ErrorCode(rawValue: 7)
+  public static let execFailed = ErrorCode(rawValue: 8)
+  public static let permissionDenied = ErrorCode(rawValue: 9)
+  public static let internalError = ErrorCode(rawValue: 10)
+  public static let protocolError = ErrorCode(rawValue: 11)
+  public static let shuttingDown = ErrorCode(rawValue: 12)
+  public static let nameTaken = ErrorCode(rawValue: 13)
+
+  /// The codes this side knows, in the order of forkctl-protocol(7) ERROR CODES.
+  static let names: [String] = [
+    "unknownProcess", "wrongState", "badRequest", "limitReached", "templateFailed", "programNotFound",
+    "programNotExecutable", "execFailed", "permissionDenied", "internalError", "protocolError",
+    "shuttingDown", "nameTaken",
+  ]
+
+  /// The name of a known code (as its `static let`); nil for one this side does not know.
+  public var name: String? {
+    let index = Int(rawValue) - 1
+    return Self.names.indices.contains(index) ? Self.names[index] : nil
+  }
+
+  public var description: String { name ?? "error code \(rawValue)" }
+}
+
+/// What `run` asks a process object to do.
+public struct RunSpec: Equatable, Sendable {
+  /// The program, found through PATH (of `environment` when given) unless it has a '/'.
+  public var program: [UInt8]
+  /// Arguments after the strings sent earlier with send-arg.
+  public var arguments: [[UInt8]]
+  /// The complete environment ("K=V" strings); nil keeps the process's own.
+  public var environment: [[UInt8]]?
+  /// Keep the control socket in the program, announced in FORKCTL_CONTROL_FD.
+  public var keepControl: Bool
+  /// A directory descriptor to change to comes with the frame.
+  public var hasWorkingDirectory: Bool
+  /// Reply only when the program has ended, with its status.
+  public var waitForExit: Bool
+
+  public init(
+    program: [UInt8], arguments: [[UInt8]] = [], environment: [[UInt8]]? = nil,
+    keepControl: Bool = false, hasWorkingDirectory: Bool = false, waitForExit: Bool = false
+  ) {
+    self.program = program
+    self.arguments = arguments
+    self.environment = environment
+    self.keepControl = keepControl
+    self.hasWorkingDirectory = hasWorkingDirectory
+    self.waitForExit = waitForExit
+  }
+
+  static let keepControlFlag: UInt32 = 1
+  static let workingDirectoryFlag: UInt32 = 2
+  static let environmentFlag: UInt32 = 4
+  static let waitFlag: UInt32 = 8
+  static let flags = keepControlFlag | workingDirectoryFlag | environmentFlag | waitFlag
+
+  /// Writes the spec; its flags word also carries `outerFlags`, bits of the message around
+  /// it that are not the spec's (the run command's status pipe).
+  func write(to w: inout PayloadWriter, outerFlags: UInt32 = 0) {
+    var flags = outerFlags
+    if keepControl { flags |= Self.keepControlFlag }
+    if hasWorkingDirectory { flags |= Self.workingDirectoryFlag }
+    if environment != nil { flags |= Self.environmentFlag }
+    if waitForExit { flags |= Self.waitFlag }
+    w.u32(flags)
+    w.string(program)
+    w.list(arguments)
+    if let environment { w.list(environment) }
+  }
+
+  /// Reads a spec whose flags word holds no bit but its own.
+  static func read(_ r: inout PayloadReader) throws(WireError) -> RunSpec {
+    try read(&r, outerFlags: 0).spec
+  }
+
+  /// Reads a spec whose flags word may also hold `outerFlags`; those found are returned
+  /// apart, and any other unknown bit is refused.
+  static func read(
+    _ r: inout PayloadReader, outerFlags: UInt32
+  ) throws(WireError) -> (spec: RunSpec, outerFlags: UInt32) {
+    let flags = try r.u32()
+    if flags & ~(Self.flags | outerFlags) != 0 { throw .invalid("run flags \(flags)") }
+    let program = try r.string()
+    if program.isEmpty { throw .invalid("empty program name") }
+    if program.contains(0) { throw .invalid("program name holds a NUL byte") }
+    let arguments = try r.list()
+    let environment = flags & environmentFlag != 0 ? try r.list() : nil
+    for s in arguments where s.contains(0) { throw .invalid("argument holds a NUL byte") }
+    for s in environment ?? [] where s.contains(0) || !s.contains(UInt8(ascii: "=")) {
+      throw .invalid("environment string is not NAME=VALUE without NUL")
+    }
+    let spec = RunSpec(
+      program: program, arguments: arguments, environment: environment,
+      keepControl: flags & keepControlFlag != 0,
+      hasWorkingDirectory: flags & workingDirectoryFlag != 0,
+      waitForExit: flags & waitFlag != 0)
+    return (spec, flags & outerFlags)
+  }
+
+  /// Descriptors that travel with a run frame.
+  var fdCount: Int { hasWorkingDirectory ? 1 : 0 }
+}
+
+/// Where a descriptor sent with send-fd lands in the worker: the next free slot in order,
+/// or a fixed number.
+public typealias FDTarget = Int32?
+
+func writeTargets(_ targets: [FDTarget], to w: inout PayloadWriter) {
+  w.u32(UInt32(targets.count))
+  for t in targets { w.i32(t ?? -1) }
+}
+
+func readTargets(_ r: inout PayloadReader) throws(WireError) -> [FDTarget] {
+  let n = try r.count(itemSize: 4)
+  var out = [FDTarget]()
+  for _ in 0..<n {
+    let t = try r.i32()
+    if t < -1 || t > WireLimits.maxTargetFD { throw .invalid("descriptor target \(t)") }
+    out.append(t == -1 ? nil : t)
+  }
+  return out
+}
+
+@available(*, deprecated, renamed: "WireLimits.maxTargetFD")
+public let maxTargetFD = WireLimits.maxTargetFD
+
+func checkFDs(_ frame: Frame, _ expected: Int) throws(WireError) {
+  if frame.fdCount != expected {
+    throw .fdCountMismatch(type: frame.type.rawValue, declared: expected, received: frame.fdCount)
+  }
+}
