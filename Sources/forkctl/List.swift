@@ -35,7 +35,7 @@ struct List: Subcommand {
     print(json ? Self.json(list) : Self.table(list), terminator: "")
   }
 
-  static func role(_ r: ProcessInfo.Role) -> String {
+  static func role(_ r: ProcessEntry.Role) -> String {
     switch r {
     case .template: return "template"
     case .defaultTemplate: return "default-template"
@@ -43,7 +43,7 @@ struct List: Subcommand {
     }
   }
 
-  static func state(_ s: ProcessInfo.State) -> String {
+  static func state(_ s: ProcessEntry.State) -> String {
     switch s {
     case .starting: return "starting"
     case .ready: return "ready"
@@ -54,7 +54,7 @@ struct List: Subcommand {
 
   static func text(_ b: [UInt8]) -> String { String(decoding: b, as: UTF8.self) }
 
-  static func table(_ list: [ProcessInfo]) -> String {
+  static func table(_ list: [ProcessEntry]) -> String {
     var rows = [["ID", "NAME", "ROLE", "PID", "PARENT", "STATE", "STATUS", "FDS", "ARGS", "PROGRAM"]]
     for p in list {
       rows.append([
@@ -96,7 +96,7 @@ struct List: Subcommand {
     return s + "\""
   }
 
-  static func json(_ list: [ProcessInfo]) -> String {
+  static func json(_ list: [ProcessEntry]) -> String {
     let items = list.map { p -> String in
       var fields = [
         "\"id\":\(p.id)", "\"name\":\(p.name.isEmpty ? "null" : quote(p.name))", "\"role\":\"\(role(p.role))\"",

@@ -50,7 +50,7 @@ struct PayloadDecodingErrorTests {
         ref: b("w"), spec: RunSpec(program: b("p"), arguments: [b("a")], environment: [b("K=V")])
       ).frame(),
       Reply.listing([
-        ForkctlWire.ProcessInfo(
+        ProcessEntry(
           id: 1, name: b("n"), role: .forked, parent: 0, pid: 1, state: .exited, status: .exited(1), fdsSent: 1,
           argumentsSent: 1, program: b("p"))
       ]).frame(),
