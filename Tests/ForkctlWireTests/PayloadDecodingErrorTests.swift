@@ -188,7 +188,9 @@ struct PayloadDecodingErrorTests {
     #expect(throws: WireError.invalid("send-fd without descriptors")) { try Request(f) }
   }
 
-  @Test("descriptor targets outside -1...WireLimits.maxTargetFD are refused", arguments: [Int32(-2), Int32.min, WireLimits.maxTargetFD + 1, Int32.max])
+  @Test(
+    "descriptor targets outside -1...WireLimits.maxTargetFD are refused",
+    arguments: [Int32(-2), Int32.min, WireLimits.maxTargetFD + 1, Int32.max])
   func badTargets(_ target: Int32) {
     let f = frame(.sendFDs, fds: 1) { w in
       w.string(b("w"))

@@ -147,7 +147,8 @@ struct RoundTripTests {
     for reply in replySamples where reply.frame().type != .created {
       var f = reply.frame()
       f.fdCount = 1
-      #expect(throws: WireError.fdCountMismatch(type: f.type.rawValue, declared: 0, received: 1)) { try Reply(f) }
+      let mismatch = WireError.fdCountMismatch(type: f.type.rawValue, declared: 0, received: 1)
+      #expect(throws: mismatch) { try Reply(f) }
     }
   }
 
