@@ -54,10 +54,10 @@ private let replies: [Reply] = [
   .statuses([(id: 3, status: .signaled(11, coreDumped: true))]),
   .listing([]),
   .listing([
-    ProcessInfo(
+    ProcessEntry(
       id: 1, name: b("default"), role: .defaultTemplate, parent: 0, pid: 100, state: .ready, status: nil,
       fdsSent: 0, argumentsSent: 0, program: []),
-    ProcessInfo(
+    ProcessEntry(
       id: 4, name: b("done"), role: .forked, parent: 1, pid: 400, state: .exited, status: .exited(3),
       fdsSent: 1, argumentsSent: 2, program: b("/bin/false")),
   ]),

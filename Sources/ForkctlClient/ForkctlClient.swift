@@ -120,7 +120,7 @@ public final class ForkctlClient: Sendable {
   }
 
   /// Every process object the daemon knows.
-  public func list() throws(ForkctlError) -> [ProcessInfo] {
+  public func list() throws(ForkctlError) -> [ProcessEntry] {
     try withConnection { (c) throws(ForkctlError) in try c.list() }
   }
 

@@ -254,7 +254,7 @@ public struct ForkctlConnection: ~Copyable, Sendable {
   }
 
   /// Every process object the daemon knows.
-  public mutating func list() throws(ForkctlError) -> [ProcessInfo] {
+  public mutating func list() throws(ForkctlError) -> [ProcessEntry] {
     let reply = try request(.list)
     guard case .listing(let l) = reply else { throw unexpected(reply) }
     return l

@@ -37,7 +37,7 @@ struct ListCommand: Subcommand {
 
   /// The table's ROLE, in forkctl(1)'s words: a process object is a template until it is told
   /// to run a program and a worker from then on; the default template is neither.
-  static func role(_ p: ProcessInfo) -> String {
+  static func role(_ p: ProcessEntry) -> String {
     if p.role == .defaultTemplate { return "default-template" }
     return p.program.isEmpty ? "template" : "worker"
   }
@@ -45,7 +45,7 @@ struct ListCommand: Subcommand {
   /// The JSON "role": how the process object was made (exec, the daemon, or a fork by new,
   /// fork or spawn). forkctl(1) documents these values for scripts, so they stay as they are
   /// although the table says template or worker.
-  static func origin(_ r: ProcessInfo.Role) -> String {
+  static func origin(_ r: ProcessEntry.Role) -> String {
     switch r {
     case .template: return "template"
     case .defaultTemplate: return "default-template"
@@ -53,7 +53,7 @@ struct ListCommand: Subcommand {
     }
   }
 
-  static func state(_ s: ProcessInfo.State) -> String {
+  static func state(_ s: ProcessEntry.State) -> String {
     switch s {
     case .starting: return "starting"
     case .ready: return "ready"
@@ -64,7 +64,7 @@ struct ListCommand: Subcommand {
 
   static func text(_ b: [UInt8]) -> String { String(decoding: b, as: UTF8.self) }
 
-  static func table(_ list: [ProcessInfo]) -> String {
+  static func table(_ list: [ProcessEntry]) -> String {
     var rows = [["ID", "NAME", "ROLE", "PID", "PARENT", "STATE", "STATUS", "FDS", "ARGS", "PROGRAM"]]
     for p in list {
       rows.append([
@@ -106,7 +106,7 @@ struct ListCommand: Subcommand {
     return s + "\""
   }
 
-  static func json(_ list: [ProcessInfo]) -> String {
+  static func json(_ list: [ProcessEntry]) -> String {
     let items = list.map { p -> String in
       var fields = [
         "\"id\":\(p.id)", "\"name\":\(p.name.isEmpty ? "null" : quote(p.name))",

@@ -49,12 +49,12 @@ struct CreationTests {
     #expect(listing.count == 2)
     #expect(
       listing[0]
-        == ForkctlWire.ProcessInfo(
+        == ProcessEntry(
           id: 1, name: b("default"), role: .defaultTemplate, parent: 0, pid: 1001, state: .ready, status: nil,
           fdsSent: 0, argumentsSent: 0, program: []))
     #expect(
       listing[1]
-        == ForkctlWire.ProcessInfo(
+        == ProcessEntry(
           id: 2, name: b("w"), role: .forked, parent: 1, pid: 2001, state: .ready, status: nil, fdsSent: 0,
           argumentsSent: 0, program: []))
     #expect(s.request(.list, client: 8) == [.listing(listing)])

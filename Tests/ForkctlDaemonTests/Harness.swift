@@ -81,7 +81,7 @@ extension Supervisor where Effects == RecordingEffects {
   }
 
   /// The listing entry of `id`.
-  func info(_ id: UInt64) -> ForkctlWire.ProcessInfo? { listing().first { $0.id == id } }
+  func info(_ id: UInt64) -> ProcessEntry? { listing().first { $0.id == id } }
 }
 
 struct HarnessError: Error, CustomStringConvertible {

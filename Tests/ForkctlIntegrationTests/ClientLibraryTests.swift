@@ -64,7 +64,7 @@ import Synchronization
     #expect(readFile(w.dir + "/lib.out") == "hi \(p.pid)\n")
   }
 
-  @Test("failures are typed: a missing program is refused as .programNotFound, an unknown id as .unknownProcess")
+  @Test("failures are typed: refused as .programNotFound for a missing program, .unknownProcess for an id")
   func typedErrors() {
     let w = World()
     let client = ForkctlClient(socketPath: w.socket, daemonExecutable: forkctlBinary)

@@ -154,11 +154,11 @@ struct FrameLayoutTests {
 
   @Test("the smallest listing entry is 43 bytes and a status entry 13 (forkctl-protocol(7))")
   func entrySizes() {
-    #expect(ProcessInfo.minimumSize == 43 && StatusEntry.size == 13)
-    let minimal = ProcessInfo(
+    #expect(ProcessEntry.minimumSize == 43 && StatusEntry.size == 13)
+    let minimal = ProcessEntry(
       id: 1, name: [], role: .forked, parent: 0, pid: 0, state: .starting, status: nil, fdsSent: 0,
       argumentsSent: 0, program: [])
-    #expect(Reply.listing([minimal, minimal]).frame().payload.count == 4 + 2 * ProcessInfo.minimumSize)
+    #expect(Reply.listing([minimal, minimal]).frame().payload.count == 4 + 2 * ProcessEntry.minimumSize)
     #expect(Reply.statuses([(id: 1, status: .exited(0))]).frame().payload.count == 4 + StatusEntry.size)
   }
 }

@@ -50,7 +50,7 @@ struct PayloadDecodingErrorTests {
         ref: b("w"), spec: RunSpec(program: b("p"), arguments: [b("a")], environment: [b("K=V")])
       ).frame(),
       Reply.listing([
-        ForkctlWire.ProcessInfo(
+        ProcessEntry(
           id: 1, name: b("n"), role: .forked, parent: 0, pid: 1, state: .exited, status: .exited(1), fdsSent: 1,
           argumentsSent: 1, program: b("p"))
       ]).frame(),
@@ -188,7 +188,9 @@ struct PayloadDecodingErrorTests {
     #expect(throws: WireError.invalid("send-fd without descriptors")) { try Request(f) }
   }
 
-  @Test("descriptor targets outside -1...WireLimits.maxTargetFD are refused", arguments: [Int32(-2), Int32.min, WireLimits.maxTargetFD + 1, Int32.max])
+  @Test(
+    "descriptor targets outside -1...WireLimits.maxTargetFD are refused",
+    arguments: [Int32(-2), Int32.min, WireLimits.maxTargetFD + 1, Int32.max])
   func badTargets(_ target: Int32) {
     let f = frame(.sendFDs, fds: 1) { w in
       w.string(b("w"))

@@ -61,22 +61,22 @@ let replySamples: [Reply] = [
   ]),
   .listing([]),
   .listing([
-    ForkctlWire.ProcessInfo(
+    ProcessEntry(
       id: 1, name: b("default"), role: .defaultTemplate, parent: 0, pid: 100, state: .ready, status: nil,
       fdsSent: 0, argumentsSent: 0, program: []),
-    ForkctlWire.ProcessInfo(
+    ProcessEntry(
       id: 2, name: [], role: .forked, parent: 1, pid: 0, state: .starting, status: nil, fdsSent: 3,
       argumentsSent: 4, program: []),
-    ForkctlWire.ProcessInfo(
+    ProcessEntry(
       id: 3, name: notUTF8, role: .template, parent: 0, pid: 300, state: .running, status: nil,
       fdsSent: UInt32.max, argumentsSent: 7, program: notUTF8),
-    ForkctlWire.ProcessInfo(
+    ProcessEntry(
       id: 4, name: b("done"), role: .forked, parent: 3, pid: 400, state: .exited, status: .exited(3),
       fdsSent: 1, argumentsSent: 1, program: b("/bin/false")),
-    ForkctlWire.ProcessInfo(
+    ProcessEntry(
       id: 5, name: b("dumped"), role: .forked, parent: 3, pid: 500, state: .exited,
       status: .signaled(6, coreDumped: true), fdsSent: 0, argumentsSent: 0, program: b("abort")),
-    ForkctlWire.ProcessInfo(
+    ProcessEntry(
       id: 6, name: b("killed"), role: .forked, parent: 3, pid: 600, state: .exited,
       status: .signaled(15, coreDumped: false), fdsSent: 0, argumentsSent: 0, program: b("sleep")),
   ]),
@@ -147,7 +147,8 @@ struct RoundTripTests {
     for reply in replySamples where reply.frame().type != .created {
       var f = reply.frame()
       f.fdCount = 1
-      #expect(throws: WireError.fdCountMismatch(type: f.type.rawValue, declared: 0, received: 1)) { try Reply(f) }
+      let mismatch = WireError.fdCountMismatch(type: f.type.rawValue, declared: 0, received: 1)
+      #expect(throws: mismatch) { try Reply(f) }
     }
   }
 

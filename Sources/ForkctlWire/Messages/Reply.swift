@@ -1,5 +1,5 @@
-/// One process object as `list` reports it.
-public struct ProcessInfo: Equatable, Sendable {
+/// One process object as `list` reports it (an entry of the `listing` reply).
+public struct ProcessEntry: Equatable, Sendable {
   public enum Role: UInt8, Sendable { case template = 0, defaultTemplate = 1, forked = 2 }
   public enum State: UInt8, Sendable { case starting = 0, ready = 1, running = 2, exited = 3 }
 
@@ -51,7 +51,7 @@ public struct ProcessInfo: Equatable, Sendable {
     w.string(program)
   }
 
-  static func read(_ r: inout PayloadReader) throws(WireError) -> ProcessInfo {
+  static func read(_ r: inout PayloadReader) throws(WireError) -> ProcessEntry {
     let id = try r.u64()
     let name = try r.string()
     let rawRole = try r.u8()
@@ -61,7 +61,7 @@ public struct ProcessInfo: Equatable, Sendable {
     let rawState = try r.u8()
     guard let state = State(rawValue: rawState) else { throw .invalid("state \(rawState)") }
     let status = try ExitStatus.read(&r)
-    return ProcessInfo(
+    return ProcessEntry(
       id: id, name: name, role: role, parent: parent, pid: pid, state: state, status: status,
       fdsSent: try r.u32(), argumentsSent: try r.u32(), program: try r.string())
   }
@@ -100,7 +100,7 @@ public enum Reply: Equatable, Sendable {
   case created(id: UInt64, pid: Int32, withPIDFD: Bool = false)
   case failure(ErrorCode, message: [UInt8])
   case statuses([StatusEntry])
-  case listing([ProcessInfo])
+  case listing([ProcessEntry])
   case welcome(version: UInt8, daemonPID: Int32)
 
   public static func failure(_ code: ErrorCode, _ message: String) -> Reply {
@@ -164,9 +164,9 @@ public enum Reply: Equatable, Sendable {
       for _ in 0..<n { list.append(try StatusEntry.read(&r)) }
       self = .statuses(list)
     case .listing:
-      let n = try r.count(itemSize: ProcessInfo.minimumSize)
-      var list = [ProcessInfo]()
-      for _ in 0..<n { list.append(try ProcessInfo.read(&r)) }
+      let n = try r.count(itemSize: ProcessEntry.minimumSize)
+      var list = [ProcessEntry]()
+      for _ in 0..<n { list.append(try ProcessEntry.read(&r)) }
       self = .listing(list)
     case .welcome: self = .welcome(version: try r.u8(), daemonPID: try r.i32())
     default: throw .unexpected(frame.type)

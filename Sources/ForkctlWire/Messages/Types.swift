@@ -219,9 +219,6 @@ func readTargets(_ r: inout PayloadReader) throws(WireError) -> [FDTarget] {
   return out
 }
 
-@available(*, deprecated, renamed: "WireLimits.maxTargetFD")
-public let maxTargetFD = WireLimits.maxTargetFD
-
 func checkFDs(_ frame: Frame, _ expected: Int) throws(WireError) {
   if frame.fdCount != expected {
     throw .fdCountMismatch(type: frame.type.rawValue, declared: expected, received: frame.fdCount)

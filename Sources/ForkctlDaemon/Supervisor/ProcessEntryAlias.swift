@@ -1,3 +1,0 @@
-import ForkctlWire
-// Temporary until the codec's rename lands.
-typealias ProcessEntry = ForkctlWire.ProcessInfo
