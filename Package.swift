@@ -11,7 +11,7 @@ let package = Package(
     .library(name: "ForkctlWire", targets: ["ForkctlWire"]),
   ],
   dependencies: [
-    .package(url: "https://github.com/apple/swift-system", from: "1.8.1"),
+    .package(url: "https://github.com/apple/swift-system", from: "1.8.1")
   ],
   targets: [
     // Pure codec: Swift standard library only, descriptors as counts.

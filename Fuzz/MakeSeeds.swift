@@ -40,7 +40,8 @@ private let requests: [Request] = [
   .spawn(
     SpawnRequest(
       from: b("tpl"), name: b("job"), targets: [0, 1, 2, nil],
-      spec: RunSpec(program: b("sh"), arguments: [b("-c"), b("exit 3")], environment: [b("A=b")],
+      spec: RunSpec(
+        program: b("sh"), arguments: [b("-c"), b("exit 3")], environment: [b("A=b")],
         hasWorkingDirectory: true),
       detach: true, wantsPIDFD: true)),
   .signal(15),
@@ -103,10 +104,22 @@ struct MakeSeeds {
       seeds.append((name: "\(label)-\(counts[label]!)", bytes: [flags, seed] + stream))
     }
     var n: UInt8 = 0
-    for r in requests { n &+= 37; add([r.frame()], "request-\(name(r.frame().type))", seed: n) }
-    for r in replies { n &+= 37; add([r.frame()], "reply-\(name(r.frame().type))", seed: n) }
-    for c in commands { n &+= 37; add([c.frame()], "command-\(name(c.frame().type))", seed: n) }
-    for r in reports { n &+= 37; add([r.frame()], "report-\(name(r.frame().type))", seed: n) }
+    for r in requests {
+      n &+= 37
+      add([r.frame()], "request-\(name(r.frame().type))", seed: n)
+    }
+    for r in replies {
+      n &+= 37
+      add([r.frame()], "reply-\(name(r.frame().type))", seed: n)
+    }
+    for c in commands {
+      n &+= 37
+      add([c.frame()], "command-\(name(c.frame().type))", seed: n)
+    }
+    for r in reports {
+      n &+= 37
+      add([r.frame()], "report-\(name(r.frame().type))", seed: n)
+    }
     // A created reply with the spawned program's pidfd.
     add([Reply.created(id: 10, pid: 4322, withPIDFD: true).frame()], "reply-created-pidfd", seed: 5)
     // Whole conversations in one stream, read byte by byte or as a reader does.

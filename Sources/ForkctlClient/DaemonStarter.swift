@@ -10,7 +10,8 @@ enum DaemonStarter {
       return try UnixSocket.connect(to: path)
     } catch {
       guard autoStart, error == .noSuchFileOrDirectory || error == .connectionRefused else {
-        throw ForkctlError(.daemonUnavailable, "cannot connect to daemon at \(path): \(Sys.describe(error))", underlying: error)
+        throw ForkctlError(
+          .daemonUnavailable, "cannot connect to daemon at \(path): \(Sys.describe(error))", underlying: error)
       }
     }
     return try start(path, executable: executable)
@@ -45,7 +46,8 @@ enum DaemonStarter {
       lock = try Sys.openOrCreate(path + ".start.lock")
       try Sys.lockExclusive(lock)
     } catch {
-      throw ForkctlError(.daemonUnavailable, "cannot lock \(path).start.lock: \(Sys.describe(error))", underlying: error)
+      throw ForkctlError(
+        .daemonUnavailable, "cannot lock \(path).start.lock: \(Sys.describe(error))", underlying: error)
     }
     defer { lock.closeQuietly() }
     if let fd = try? UnixSocket.connect(to: path) { return fd }
@@ -53,7 +55,9 @@ enum DaemonStarter {
     do {
       return try UnixSocket.connect(to: path)
     } catch {
-      throw ForkctlError(.daemonUnavailable, "cannot connect to daemon at \(path) after starting it: \(Sys.describe(error))", underlying: error)
+      throw ForkctlError(
+        .daemonUnavailable, "cannot connect to daemon at \(path) after starting it: \(Sys.describe(error))",
+        underlying: error)
     }
   }
 

@@ -65,7 +65,8 @@ public final class ForkctlClient: Sendable {
 
   /// Runs one request on a pooled connection. A connection that failed is closed; one the
   /// daemon answered, even with a refusal, goes back to the pool.
-  private func withConnection<T>(_ body: (inout ForkctlConnection) throws(ForkctlError) -> T) throws(ForkctlError) -> T {
+  private func withConnection<T>(_ body: (inout ForkctlConnection) throws(ForkctlError) -> T) throws(ForkctlError) -> T
+  {
     var c = try checkOut()
     do {
       let result = try body(&c)
@@ -105,7 +106,9 @@ public final class ForkctlClient: Sendable {
 
   /// Runs `spec` in process object `ref`; returns once the program runs (`waitForExit`
   /// false) or once it has ended, with its status.
-  public func run(_ ref: String, _ spec: RunSpec, workingDirectory: FileDescriptor? = nil) throws(ForkctlError) -> ExitStatus? {
+  public func run(_ ref: String, _ spec: RunSpec, workingDirectory: FileDescriptor? = nil) throws(ForkctlError)
+    -> ExitStatus?
+  {
     try withConnection { (c) throws(ForkctlError) in try c.run(ref, spec, workingDirectory: workingDirectory) }
   }
 
@@ -162,7 +165,9 @@ public final class ForkctlClient: Sendable {
   }
 
   /// `spawn` with String arguments.
-  public func spawn(_ program: String, _ arguments: [String] = [], detach: Bool = false) throws(ForkctlError) -> SpawnedProcess {
+  public func spawn(_ program: String, _ arguments: [String] = [], detach: Bool = false) throws(ForkctlError)
+    -> SpawnedProcess
+  {
     try spawn(program: Array(program.utf8), arguments: arguments.map { Array($0.utf8) }, detach: detach)
   }
 }

@@ -68,7 +68,8 @@ public struct ForkctlConnection: ~Copyable, Sendable {
           throw ForkctlError(refusal: code, String(decoding: message, as: UTF8.self))
         }
       }
-      throw ForkctlError(.connectionLost, "cannot send to daemon at \(socketPath): \(Sys.describe(error))", underlying: error)
+      throw ForkctlError(
+        .connectionLost, "cannot send to daemon at \(socketPath): \(Sys.describe(error))", underlying: error)
     }
   }
 
@@ -79,7 +80,8 @@ public struct ForkctlConnection: ~Copyable, Sendable {
     do {
       incoming = try channel.receive()
     } catch {
-      throw ForkctlError(.connectionLost, "cannot read from daemon at \(socketPath): \(Sys.describe(error))", underlying: error)
+      throw ForkctlError(
+        .connectionLost, "cannot read from daemon at \(socketPath): \(Sys.describe(error))", underlying: error)
     }
     switch incoming {
     case .endOfFile:
@@ -131,7 +133,9 @@ public struct ForkctlConnection: ~Copyable, Sendable {
   /// or on the next free number when the target is nil.
   public mutating func sendFDs(_ ref: String, _ fds: [(fd: FileDescriptor, target: FDTarget)]) throws(ForkctlError) {
     for (fd, _) in fds where !fd.isOpen {
-      throw ForkctlError(.badDescriptor, "cannot send descriptor \(fd.rawValue) to process \(ref): Bad file descriptor", underlying: .badFileDescriptor)
+      throw ForkctlError(
+        .badDescriptor, "cannot send descriptor \(fd.rawValue) to process \(ref): Bad file descriptor",
+        underlying: .badFileDescriptor)
     }
     let reply = try request(.sendFDs(ref: Array(ref.utf8), targets: fds.map(\.target)), fds: fds.map(\.fd))
     guard case .ok = reply else { throw unexpected(reply) }
@@ -145,7 +149,9 @@ public struct ForkctlConnection: ~Copyable, Sendable {
 
   /// Makes the process object run `spec` (`run`). Returns once the program has started, or,
   /// with `spec.waitForExit`, ended (then with its status).
-  public mutating func run(_ ref: String, _ spec: RunSpec, workingDirectory: FileDescriptor? = nil) throws(ForkctlError) -> ExitStatus? {
+  public mutating func run(_ ref: String, _ spec: RunSpec, workingDirectory: FileDescriptor? = nil) throws(ForkctlError)
+    -> ExitStatus?
+  {
     try run(ref, spec, workingDirectory: workingDirectory, forwarding: nil)
   }
 
@@ -189,7 +195,8 @@ public struct ForkctlConnection: ~Copyable, Sendable {
     spec.hasWorkingDirectory = workingDirectory != nil
     spec.waitForExit = false
     for (fd, _) in fds where !fd.isOpen {
-      throw ForkctlError(.badDescriptor, "cannot send descriptor \(fd.rawValue): Bad file descriptor", underlying: .badFileDescriptor)
+      throw ForkctlError(
+        .badDescriptor, "cannot send descriptor \(fd.rawValue): Bad file descriptor", underlying: .badFileDescriptor)
     }
     let request = SpawnRequest(
       from: Array((from ?? "").utf8), name: Array(name.utf8), targets: fds.map(\.target), spec: spec,
@@ -209,7 +216,8 @@ public struct ForkctlConnection: ~Copyable, Sendable {
     do {
       try FrameChannel(socket).send(Request.signal(signal).frame())
     } catch {
-      throw ForkctlError(.connectionLost, "cannot send a signal to the daemon: \(Sys.describe(error))", underlying: error)
+      throw ForkctlError(
+        .connectionLost, "cannot send a signal to the daemon: \(Sys.describe(error))", underlying: error)
     }
   }
 

@@ -9,7 +9,8 @@ extension Sys {
     // overlay's `environ` traps then: read it in C.
     guard var p = forkctl_environ() else { return out }
     while let s = p.pointee {
-      out.append(Array(UnsafeBufferPointer(start: UnsafeRawPointer(s).assumingMemoryBound(to: UInt8.self), count: strlen(s))))
+      out.append(
+        Array(UnsafeBufferPointer(start: UnsafeRawPointer(s).assumingMemoryBound(to: UInt8.self), count: strlen(s))))
       p += 1
     }
     return out
@@ -27,7 +28,8 @@ extension Sys {
     let argc = Int(CommandLine.argc)
     return (max(0, argc - count)..<argc).map { i in
       let p = CommandLine.unsafeArgv[i]!
-      return Array(UnsafeBufferPointer(start: UnsafeRawPointer(p).assumingMemoryBound(to: UInt8.self), count: strlen(p)))
+      return Array(
+        UnsafeBufferPointer(start: UnsafeRawPointer(p).assumingMemoryBound(to: UInt8.self), count: strlen(p)))
     }
   }
 }

@@ -45,7 +45,7 @@ extension Sys {
     do throws(Errno) {
       do {
         _ = try retrying { mkdir(path, wanted) }
-      } catch where error == .fileExists {}
+      } catch  where error == .fileExists {}
       _ = try retrying { lstat(path, &st) }
     } catch {
       throw PrivateDirectoryError(path: path, reason: .system(error))
@@ -74,7 +74,7 @@ extension Sys {
   public static func removeFile(_ path: String) throws(Errno) {
     do {
       _ = try retrying { unlink(path) }
-    } catch where error == .noSuchFileOrDirectory {}
+    } catch  where error == .noSuchFileOrDirectory {}
   }
 
   /// Renames atomically. The corresponding C function is `rename`.

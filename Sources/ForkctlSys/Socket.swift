@@ -89,9 +89,9 @@ public enum UnixSocket {
     while true {
       do {
         return FileDescriptor(rawValue: try retrying { forkctl_accept(listener.rawValue) })
-      } catch where error == .connectionAbort {
+      } catch  where error == .connectionAbort {
         continue
-      } catch where error == .wouldBlock {
+      } catch  where error == .wouldBlock {
         return nil
       }
     }

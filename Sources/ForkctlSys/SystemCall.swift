@@ -12,7 +12,6 @@
 // - C helpers that loop on their own (forkctl_read_signalfd) follow the same rule in C.
 import CForkctlShims
 import Glibc
-
 @_exported import SystemPackage
 
 @inline(__always)

@@ -97,7 +97,10 @@ public struct Template {
   private func singleThreaded(_ action: String) -> Bool {
     let threads = Sys.threadCount()
     if threads == 1 { return true }
-    report(.refused(.templateFailed, message: Array("process \(Sys.processID) has \(threads) threads; \(action) it is unsafe".utf8)))
+    report(
+      .refused(
+        .templateFailed, message: Array("process \(Sys.processID) has \(threads) threads; \(action) it is unsafe".utf8))
+    )
     return false
   }
 
@@ -143,7 +146,8 @@ public struct Template {
   /// the order it was sent.
   private func placements() -> [(source: FileDescriptor, target: Int32)] { placements(fds) }
 
-  private func placements(_ fds: [(fd: FileDescriptor, target: FDTarget)]) -> [(source: FileDescriptor, target: Int32)] {
+  private func placements(_ fds: [(fd: FileDescriptor, target: FDTarget)]) -> [(source: FileDescriptor, target: Int32)]
+  {
     let fixed = Set(fds.compactMap(\.target))
     var next: Int32 = 0
     var out: [(source: FileDescriptor, target: Int32)] = []

@@ -34,11 +34,13 @@ enum Concurrency {
     for i in 0..<callers {
       var t = pthread_t()
       let job = Unmanaged.passRetained(Job(run, i)).toOpaque()
-      let rc = pthread_create(&t, nil, { raw in
-        let job = Unmanaged<Job>.fromOpaque(raw!).takeRetainedValue()
-        job.run.caller(job.index)
-        return nil
-      }, job)
+      let rc = pthread_create(
+        &t, nil,
+        { raw in
+          let job = Unmanaged<Job>.fromOpaque(raw!).takeRetainedValue()
+          job.run.caller(job.index)
+          return nil
+        }, job)
       if rc != 0 { fail("pthread_create: \(Sys.describe(Errno(rawValue: rc)))") }
       threads.append(t)
     }

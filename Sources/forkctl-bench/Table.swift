@@ -91,10 +91,12 @@ struct Table {
   /// The table, from the column headings to the legend of the ratios.
   func render() -> String {
     let width = labelWidth
-    var out = Format.padded("", width) + " " + Format.padded("median us/call", -14) + " "
+    var out =
+      Format.padded("", width) + " " + Format.padded("median us/call", -14) + " "
       + Format.padded("calls/s", -10) + "  min..max us/call\n"
     func row(_ label: String, _ first: String, _ second: String = "", _ rest: String = "") {
-      let line = "  " + Format.padded(label, width - 2) + " " + Format.padded(first, -14) + " "
+      let line =
+        "  " + Format.padded(label, width - 2) + " " + Format.padded(first, -14) + " "
         + Format.padded(second, -10) + "  " + rest
       out += Format.trimmingTrailingSpaces(line) + "\n"
     }

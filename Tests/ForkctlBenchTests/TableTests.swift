@@ -56,10 +56,18 @@ import Testing
   let lines = Table(groups: [g]).render().split(separator: "\n").map { String($0) }
   // Between the figure and the verdict: the empty calls/s column (1 + 10 columns) and 2.
   let gap = String(repeating: " ", count: 13)
-  #expect(lines.contains { $0.hasPrefix("  time ratio slow / fast ") && $0.hasSuffix(
-    " 3.00x\(gap)slow is 3.00x slower; target <= 2.5x: MISSED, 20% over") })
-  #expect(lines.contains { $0.hasPrefix("  rate ratio fast / slow ") && $0.hasSuffix(
-    " 3.00x\(gap)target >= 2x: met") })
+  #expect(
+    lines.contains {
+      $0.hasPrefix("  time ratio slow / fast ")
+        && $0.hasSuffix(
+          " 3.00x\(gap)slow is 3.00x slower; target <= 2.5x: MISSED, 20% over")
+    })
+  #expect(
+    lines.contains {
+      $0.hasPrefix("  rate ratio fast / slow ")
+        && $0.hasSuffix(
+          " 3.00x\(gap)target >= 2x: met")
+    })
 }
 
 @Test func resultLinesAreReadBack() {

@@ -29,7 +29,10 @@ struct ConnectionTests {
   @Test("a queued frame goes out with its descriptors, which are closed here once sent")
   func sendsFrameWithDescriptors() throws {
     let (c, peer) = try nonblockingPair()
-    defer { c.close(); peer.closeQuietly() }
+    defer {
+      c.close()
+      peer.closeQuietly()
+    }
     let (r, w) = try Sys.pipe()
     defer { r.closeQuietly() }
     let identity = inode(w)
@@ -50,7 +53,10 @@ struct ConnectionTests {
   @Test("a full socket blocks the queue, which goes out in order once the peer reads")
   func backpressure() throws {
     let (c, peer) = try nonblockingPair()
-    defer { c.close(); peer.closeQuietly() }
+    defer {
+      c.close()
+      peer.closeQuietly()
+    }
     let message = String(repeating: "x", count: 60_000)
     var sent = 0
     while c.enqueue(Reply.failure(.internalError, "\(sent) \(message)").frame(), fds: []) == .flushed {
@@ -132,7 +138,8 @@ struct ConnectionTests {
     #expect(c.receivedFDs.count == 1)
     let received = c.receivedFDs[0]
     // Fill the socket so that a frame with a descriptor stays queued.
-    while c.enqueue(Reply.failure(.internalError, String(repeating: "y", count: 60_000)).frame(), fds: []) == .flushed {}
+    while c.enqueue(Reply.failure(.internalError, String(repeating: "y", count: 60_000)).frame(), fds: []) == .flushed {
+    }
     var frame = Reply.ok.frame()
     frame.fdCount = 1
     c.enqueue(frame, fds: [w])

@@ -97,7 +97,9 @@ extension Supervisor {
   mutating func handle(_ report: Report, from id: UInt64) { handle(.report(report, from: id)) }
   mutating func statusPipeResult(_ id: UInt64, failure: Errno?) { handle(.execOutcome(id, failure: failure)) }
   mutating func controlClosed(_ id: UInt64) { handle(.controlClosed(id)) }
-  mutating func childExited(pid: Int32, status: ForkctlWire.ExitStatus) { handle(.childExited(pid: pid, status: status)) }
+  mutating func childExited(pid: Int32, status: ForkctlWire.ExitStatus) {
+    handle(.childExited(pid: pid, status: status))
+  }
   mutating func clientConnected(_ client: ClientID, uid: UInt32) { handle(.clientConnected(client, uid: uid)) }
   mutating func clientGone(_ client: ClientID, repliesUnread: Bool = false) {
     handle(.clientGone(client, repliesUnread: repliesUnread))

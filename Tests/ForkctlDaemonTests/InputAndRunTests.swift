@@ -8,7 +8,9 @@ import Testing
 struct InputAndRunTests {
   // MARK: Refusals
 
-  @Test("send-fd, send-arg, run, fork to an unknown id or name fail with unknownProcess", arguments: ["99", "nope", "default"])
+  @Test(
+    "send-fd, send-arg, run, fork to an unknown id or name fail with unknownProcess",
+    arguments: ["99", "nope", "default"])
   func unknownTargets(_ name: String) throws {
     var s = makeSupervisor()
     _ = try s.execTemplate("t")
@@ -100,10 +102,11 @@ struct InputAndRunTests {
     let three = s.fds(3)
     #expect(s.request(.sendFDs(ref: ref(w), targets: [nil, 9, nil]), fds: three) == [.ok])
     #expect(s.request(.sendArgs(ref: ref(w), arguments: [b("-v"), []])) == [.ok])
-    #expect(s.effects.sent[w] == [
-      RecordingEffects.Sent(command: .fds(targets: [nil, 9, nil]), fds: three),
-      RecordingEffects.Sent(command: .arguments([b("-v"), []]), fds: []),
-    ])
+    #expect(
+      s.effects.sent[w] == [
+        RecordingEffects.Sent(command: .fds(targets: [nil, 9, nil]), fds: three),
+        RecordingEffects.Sent(command: .arguments([b("-v"), []]), fds: []),
+      ])
     #expect(s.info(w)?.fdsSent == 3)
     #expect(s.info(w)?.argumentsSent == 2)
     #expect(s.effects.closed.isEmpty)
@@ -166,7 +169,8 @@ struct InputAndRunTests {
     #expect(s.request(.run(ref: ref(w), spec: spec), fds: cwd, client: 2) == [])
     let pipe = try #require(s.effects.pipes.first)
     #expect(s.effects.watchedStatusPipes[w] == pipe.read)
-    #expect(s.effects.sent[w]?.last == RecordingEffects.Sent(command: .run(spec, statusPipe: true), fds: cwd + [pipe.write]))
+    #expect(
+      s.effects.sent[w]?.last == RecordingEffects.Sent(command: .run(spec, statusPipe: true), fds: cwd + [pipe.write]))
     #expect(s.effects.sendsWithWrongFDCount.isEmpty)
     s.statusPipeResult(w, failure: nil)
     #expect(s.replies(2) == [.ok])

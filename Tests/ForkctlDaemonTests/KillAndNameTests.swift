@@ -74,7 +74,9 @@ struct KillAndNameTests {
 
   @Test(
     "names that are all digits, \"default\", too long, or hold spaces or control bytes are bad requests",
-    arguments: [b("123"), b("0"), b("default"), [UInt8](repeating: 0x61, count: 65), b("a b"), [0x61, 0x09], [0x7f], [0x61, 0]])
+    arguments: [
+      b("123"), b("0"), b("default"), [UInt8](repeating: 0x61, count: 65), b("a b"), [0x61, 0x09], [0x7f], [0x61, 0],
+    ])
   func badNames(_ name: [UInt8]) {
     var s = makeSupervisor()
     #expect(s.request(.exec(name: name)).map(\.failureCode) == [.badRequest])

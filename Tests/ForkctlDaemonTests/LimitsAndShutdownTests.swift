@@ -88,7 +88,8 @@ struct LimitsAndShutdownTests {
     #expect(s.effects.shutdowns == 1)
     #expect(s.shuttingDown)
     let fds = s.fds(2)
-    #expect(s.request(.sendFDs(ref: ref(w), targets: [nil, nil]), fds: fds, client: 3).map(\.failureCode) == [.shuttingDown])
+    #expect(
+      s.request(.sendFDs(ref: ref(w), targets: [nil, nil]), fds: fds, client: 3).map(\.failureCode) == [.shuttingDown])
     #expect(s.effects.closed == fds)
     let cwd = s.fds(1)
     #expect(
@@ -140,7 +141,8 @@ struct LimitsAndShutdownTests {
 
 @Suite("Supervisor: per-user and string-count limits")
 struct PerUserLimitTests {
-  @Test("process objects per user: the next one is limitReached for that uid only; the default template counts for nobody")
+  @Test(
+    "process objects per user: the next one is limitReached for that uid only; the default template counts for nobody")
   func perUser() throws {
     var s = makeSupervisor { $0.maxProcessesPerUser = 2 }
     s.clientConnected(1, uid: 1000)

@@ -182,7 +182,8 @@ struct RecordingEffects: SupervisorEffects {
   var attachmentsWithWrongFDCount: [(ClientID, Reply?, Int)] {
     events.compactMap {
       guard case .attach(let client, let reply, let fds) = $0 else { return nil }
-      return (reply?.frame().fdCount ?? 0) == fds.count || (reply == nil && fds.isEmpty) ? nil : (client, reply, fds.count)
+      return (reply?.frame().fdCount ?? 0) == fds.count || (reply == nil && fds.isEmpty)
+        ? nil : (client, reply, fds.count)
     }
   }
 

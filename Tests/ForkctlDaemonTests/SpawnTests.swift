@@ -40,12 +40,21 @@ extension Supervisor where Effects == RecordingEffects {
 
 @Suite("Supervisor: spawn and signal forwarding")
 struct SpawnTests {
-  @Test("spawn is one command to the template, with every descriptor; created comes with the spawned report, then the status")
+  @Test(
+    """
+    spawn is one command to the template, with every descriptor; created comes with the \
+    spawned report, then the status
+    """
+  )
   func oneRequest() throws {
     var s = makeSupervisor()
     let (id, fds) = try s.startSpawn()
     let template = s.defaultTemplate!
-    #expect(s.effects.commands(to: template).last == .spawn(id: id, targets: [0, 1, 2], spec: RunSpec(program: b("prog"), arguments: [b("a")], hasWorkingDirectory: true)))
+    #expect(
+      s.effects.commands(to: template).last
+        == .spawn(
+          id: id, targets: [0, 1, 2], spec: RunSpec(program: b("prog"), arguments: [b("a")], hasWorkingDirectory: true))
+    )
     #expect(s.effects.sent[template]!.last!.fds == fds)
     #expect(s.effects.sendsWithWrongFDCount.isEmpty)
     // No control socket: the new process never runs template code.
@@ -61,7 +70,9 @@ struct SpawnTests {
     #expect(s.info(id) == nil)
   }
 
-  @Test("keep-control spawn forks a process object: created waits for the fork report even when exec was first, with a pidfd")
+  @Test(
+    "keep-control spawn forks a process object: created waits for the fork report even when exec was first, with a pidfd"
+  )
   func execBeforeForkReport() throws {
     var s = makeSupervisor()
     let fds = s.fds(1)
@@ -81,7 +92,9 @@ struct SpawnTests {
   func exitBeforeForkReport() throws {
     var s = makeSupervisor()
     _ = s.request(.spawn(SpawnRequest(targets: [], spec: RunSpec(program: b("true")), wantsPIDFD: true)))
-    guard case .spawn(let id, _, _) = s.effects.commands(to: s.defaultTemplate!).last else { throw HarnessError("no spawn") }
+    guard case .spawn(let id, _, _) = s.effects.commands(to: s.defaultTemplate!).last else {
+      throw HarnessError("no spawn")
+    }
     s.childExited(pid: 778, status: .exited(0))
     s.handle(.spawned(pid: 778, errno: 0), from: s.defaultTemplate!)
     #expect(s.effects.attachments[1] == [.created(id: id, pid: 778)])
@@ -231,7 +244,8 @@ struct SpawnTests {
     _ = s.request(.new(name: []), client: 9)  // starts the default template
     let fds = s.fds(4)
     let spec = RunSpec(program: b("p"), hasWorkingDirectory: true)
-    #expect(s.request(.spawn(SpawnRequest(targets: [0, 1, 2], spec: spec)), fds: fds).map(\.failureCode) == [.limitReached])
+    #expect(
+      s.request(.spawn(SpawnRequest(targets: [0, 1, 2], spec: spec)), fds: fds).map(\.failureCode) == [.limitReached])
     #expect(fds.allSatisfy { s.effects.closed.contains($0) })
   }
 
@@ -263,7 +277,8 @@ struct SpawnTests {
 
 @Suite("Supervisor: abandoned process objects")
 struct AbandonedTests {
-  @Test("a client that closed with its created reply unread abandons the process; one that sent another request does not")
+  @Test(
+    "a client that closed with its created reply unread abandons the process; one that sent another request does not")
   func createdUnread() throws {
     var s = makeSupervisor()
     let a = try s.newWorker(pid: 800, client: 1)

@@ -30,7 +30,8 @@ struct WaitTests {
     #expect(
       s.replies(5) == [
         .statuses([
-          (id: t.id, status: .signaled(15, coreDumped: false)), (id: a, status: .exited(1)), (id: c, status: .exited(2)),
+          (id: t.id, status: .signaled(15, coreDumped: false)), (id: a, status: .exited(1)),
+          (id: c, status: .exited(2)),
         ])
       ])
   }
@@ -54,7 +55,10 @@ struct WaitTests {
     #expect(s.request(.wait(refs: [b("w")]), client: 3) == expected)
     #expect(s.request(.wait(refs: [ref(w)]), client: 3) == expected)
     #expect(s.replies(3) == expected + expected)
-    #expect(s.request(.wait(refs: [ref(w), ref(w)]), client: 4) == [.statuses([(id: w, status: .exited(4)), (id: w, status: .exited(4))])])
+    #expect(
+      s.request(.wait(refs: [ref(w), ref(w)]), client: 4) == [
+        .statuses([(id: w, status: .exited(4)), (id: w, status: .exited(4))])
+      ])
   }
 
   @Test("several clients waiting on the same process are all answered")

@@ -20,7 +20,9 @@ let setprivBinary = "/usr/bin/setpriv"
 
 /// Fails the test (never skips it) unless it can run clients as other users.
 func requireRootAndSetpriv(sourceLocation: SourceLocation = #_sourceLocation) throws {
-  try #require(getuid() == 0, "the access tests run clients as other users with setpriv: run them as root (CI does)", sourceLocation: sourceLocation)
+  try #require(
+    getuid() == 0, "the access tests run clients as other users with setpriv: run them as root (CI does)",
+    sourceLocation: sourceLocation)
   try requireProgram(setprivBinary, package: "util-linux", sourceLocation: sourceLocation)
 }
 
@@ -165,7 +167,9 @@ func rawRefusal(_ w: World, uid: UInt32, sourceLocation: SourceLocation = #_sour
 }
 
 @Suite struct AccessTests {
-  @Test("another user is refused by the filesystem (EACCES, exit 125) and neither starts a daemon nor touches the directory")
+  @Test(
+    "another user is refused by the filesystem (EACCES, exit 125) and neither starts a daemon nor touches the directory"
+  )
   func refusedByTheFilesystem() throws {
     try requireRootAndSetpriv()
     let stranger: UInt32 = 64001
@@ -176,7 +180,8 @@ func rawRefusal(_ w: World, uid: UInt32, sourceLocation: SourceLocation = #_sour
     // The socket's directory is private to the daemon's user.
     var st = stat()
     #expect(lstat(w.socketDirectory, &st) == 0)
-    #expect(st.st_mode & 0o7777 == 0o700 && st.st_uid == getuid(), "socket directory: \(fingerprint(w.socketDirectory))")
+    #expect(
+      st.st_mode & 0o7777 == 0o700 && st.st_uid == getuid(), "socket directory: \(fingerprint(w.socketDirectory))")
     #expect(lstat(w.socket, &st) == 0)
     #expect(st.st_mode & S_IFMT == S_IFSOCK && st.st_uid == getuid())
 
@@ -249,7 +254,9 @@ func rawRefusal(_ w: World, uid: UInt32, sourceLocation: SourceLocation = #_sour
     // What the daemon says on the wire, to a client that has not sent anything yet: one
     // failure frame, permission denied (9), then the end of the connection.
     let raw = try rawRefusal(w, uid: stranger)
-    #expect(raw.reply == .failure(.permissionDenied, message: Array("uid \(stranger) is not allowed to use this daemon".utf8)))
+    #expect(
+      raw.reply == .failure(.permissionDenied, message: Array("uid \(stranger) is not allowed to use this daemon".utf8))
+    )
     #expect(ErrorCode.permissionDenied.rawValue == 9)
     #expect(raw.trailing == 0, "nothing follows the refusal")
 
@@ -319,7 +326,10 @@ func rawRefusal(_ w: World, uid: UInt32, sourceLocation: SourceLocation = #_sour
     // The step by step commands too, with the status collected by wait.
     let step = w.runAs(
       admittedUID,
-      ["/bin/sh", "-c", #"id=$("$0" new) && "$0" send-fd "$id" 1=1 && "$0" run --wait "$id" -- sh -c 'id -u; exit 5'"#, forkctlBinary],
+      [
+        "/bin/sh", "-c", #"id=$("$0" new) && "$0" send-fd "$id" 1=1 && "$0" run --wait "$id" -- sh -c 'id -u; exit 5'"#,
+        forkctlBinary,
+      ],
       tag: "uid-steps")
     #expect(step.code == 5, "\(step.stderr)")
     #expect(step.stdout == "\(getuid())\n")
@@ -331,7 +341,8 @@ func rawRefusal(_ w: World, uid: UInt32, sourceLocation: SourceLocation = #_sour
     #expect(w.run(["wait", ownersObject]).code == 143, "the owner's program was killed by the admitted user")
 
     // A client whose group id (as SO_PEERCRED reports it: the effective gid) is admitted.
-    let member = w.forkctlAs(memberUID, gid: admittedGID, ["spawn", "--", "sh", "-c", "echo $(id -u) $(id -g); exit 3"], tag: "gid")
+    let member = w.forkctlAs(
+      memberUID, gid: admittedGID, ["spawn", "--", "sh", "-c", "echo $(id -u) $(id -g); exit 3"], tag: "gid")
     #expect(member.code == 3, "\(member.stderr)")
     #expect(member.stdout == daemonUser + "\n")
 
@@ -344,7 +355,9 @@ func rawRefusal(_ w: World, uid: UInt32, sourceLocation: SourceLocation = #_sour
     #expect(other.stdout.isEmpty)
     // (Their message races the refusal: refusalReasonSurvivesTheRace checks it.)
     let raw = try rawRefusal(w, uid: stranger)
-    #expect(raw.reply == .failure(.permissionDenied, message: Array("uid \(stranger) is not allowed to use this daemon".utf8)))
+    #expect(
+      raw.reply == .failure(.permissionDenied, message: Array("uid \(stranger) is not allowed to use this daemon".utf8))
+    )
 
     #expect(isAlive(daemon))
     let shutdown = w.forkctlAs(admittedUID, ["shutdown"], tag: "uid-shutdown")
@@ -378,7 +391,8 @@ func rawRefusal(_ w: World, uid: UInt32, sourceLocation: SourceLocation = #_sour
     let ranPID = w.pid(of: id)
 
     for (how, pid, stdio) in [
-      ("spawn", spawnedPID, ["/dev/null", spawned.out, spawned.err]), ("run", ranPID, ["/dev/null", "/dev/null", "/dev/null"]),
+      ("spawn", spawnedPID, ["/dev/null", spawned.out, spawned.err]),
+      ("run", ranPID, ["/dev/null", "/dev/null", "/dev/null"]),
     ] {
       #expect(pid > 0)
       let fds = openDescriptors(pid)
@@ -391,14 +405,16 @@ func rawRefusal(_ w: World, uid: UInt32, sourceLocation: SourceLocation = #_sour
       #expect(f?[2] != daemonGroup)
       #expect(signalSet(pid, "SigBlk") == 0, "\(how): signal mask \(procStatus(pid, "SigBlk"))")
       #expect(signalSet(pid, "SigIgn") == 0, "\(how): ignored signals \(procStatus(pid, "SigIgn"))")
-      #expect(procStatus(pid, "Uid") == procStatus(daemon, "Uid") && procStatus(pid, "Gid") == procStatus(daemon, "Gid"))
+      #expect(
+        procStatus(pid, "Uid") == procStatus(daemon, "Uid") && procStatus(pid, "Gid") == procStatus(daemon, "Gid"))
     }
     kill(spawnedPID, SIGKILL)
     #expect(try Sys.waitChild(spawned.pid).signal == SIGKILL)
     w.ok(["kill", "-s", "KILL", id])
 
     // The environment is the client's, exactly, with nothing of the daemon's.
-    let caller = w.script(#"env; echo ---; $F spawn -- env; echo ---; id=$($F new) && $F send-fd $id 1=1 && $F run --wait $id -- env"#)
+    let caller = w.script(
+      #"env; echo ---; $F spawn -- env; echo ---; id=$($F new) && $F send-fd $id 1=1 && $F run --wait $id -- env"#)
     let parts = caller.stdout.split(separator: "---\n", omittingEmptySubsequences: false).map {
       $0.split(separator: "\n").sorted()
     }

@@ -90,7 +90,8 @@ final class CGIServer {
     writeFile(conf, config)
     // Socket activation: the socket on fd 3, LISTEN_FDS=1 and LISTEN_PID the pid that
     // lighttpd will have, which `exec` keeps.
-    let out = try! Sys.open(output, .writeOnly, options: [.create, .truncate, .append], permissions: FilePermissions(rawValue: 0o644))
+    let out = try! Sys.open(
+      output, .writeOnly, options: [.create, .truncate, .append], permissions: FilePermissions(rawValue: 0o644))
     pid = try! Sys.posixSpawn(
       path: "/bin/sh",
       arguments: ["sh", "-c", "LISTEN_PID=$$; export LISTEN_PID; exec \"$0\" -D -f \"$1\"", lighttpdBinary, conf],
@@ -142,7 +143,8 @@ final class CGIServer {
   }
 
   func post(_ target: String, _ body: [UInt8]) -> [UInt8] {
-    let head = "POST \(target) HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
+    let head =
+      "POST \(target) HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
       + "Content-Type: application/octet-stream\r\nContent-Length: \(body.count)\r\n\r\n"
     return exchange(Array(head.utf8) + body)
   }
@@ -170,7 +172,8 @@ func splitResponse(_ response: [UInt8]) -> (head: String, body: [UInt8]) {
   guard end + separator.count <= response.count else {
     return (String(decoding: response, as: UTF8.self), [])
   }
-  let lines = String(decoding: response[..<end], as: UTF8.self).split(separator: "\r\n", omittingEmptySubsequences: false)
+  let lines = String(decoding: response[..<end], as: UTF8.self).split(
+    separator: "\r\n", omittingEmptySubsequences: false)
   let head = lines.map { $0.hasPrefix("Date: ") ? "Date: *" : String($0) }.joined(separator: "\r\n") + "\r\n\r\n"
   return (head, Array(response[(end + separator.count)...]))
 }
@@ -336,12 +339,15 @@ func lighttpdErrorPage(_ status: String) -> String {
     #expect(report.hasPrefix("requests=2000 ok=2000 bad=0 clients=8 "), "load.py: \(report)")
 
     // Every worker reaped, no client connection left, the descriptors as before.
-    #expect(eventually("only templates are the daemon's children") { childProcesses(of: daemon) == templatePIDs },
+    #expect(
+      eventually("only templates are the daemon's children") { childProcesses(of: daemon) == templatePIDs },
       "children of the daemon: \(childProcesses(of: daemon).map { "\($0) \(commandLine($0))" })")
     #expect(zombieChildren(of: daemon).isEmpty)
-    #expect(eventually("daemon descriptors back to baseline") {
-      clientConnections(of: daemon).isEmpty && openDescriptors(daemon).count == fdsBefore.count
-    }, "before: \(fdsBefore.sorted { $0.key < $1.key })\nafter: \(openDescriptors(daemon).sorted { $0.key < $1.key })")
+    #expect(
+      eventually("daemon descriptors back to baseline") {
+        clientConnections(of: daemon).isEmpty && openDescriptors(daemon).count == fdsBefore.count
+      }, "before: \(fdsBefore.sorted { $0.key < $1.key })\nafter: \(openDescriptors(daemon).sorted { $0.key < $1.key })"
+    )
     let live = w.entries().filter { $0.state != "exited" }
     #expect(live.map(\.id) == templates.map(\.id), "process objects not exited: \(live)")
     let status = server.stop()

@@ -65,12 +65,17 @@ import Testing
       (["list", "extra"], "forkctl: unexpected argument 'extra'\nusage: forkctl list "),
       (["fork"], "forkctl: fork needs an ID\nusage: forkctl fork "),
       (["kill", "-s", "FOO", "1"], "forkctl: unknown signal 'FOO'\nusage: forkctl kill "),
-      (["send-fd", "1", "x=y"], "forkctl: 'x=y' is not a descriptor N or TARGET=N (0 to 1023)\nusage: forkctl send-fd "),
+      (
+        ["send-fd", "1", "x=y"], "forkctl: 'x=y' is not a descriptor N or TARGET=N (0 to 1023)\nusage: forkctl send-fd "
+      ),
       (["run", "1", "--"], "forkctl: run needs a PROGRAM\nusage: forkctl run "),
       (["run", "--env", "x", "1", "--", "true"], "forkctl: --env 'x' is not NAME=VALUE\nusage: forkctl run "),
       (["daemon", "--max-processes", "x"], "forkctl: --max-processes 'x' is not a number\nusage: forkctl daemon "),
       (["daemon", "--max-processes", "0"], "forkctl: --max-processes must be at least 1\nusage: forkctl daemon "),
-      (["daemon", "--kill-grace", "-1"], "forkctl: --kill-grace must be from 0 to 86400 seconds\nusage: forkctl daemon "),
+      (
+        ["daemon", "--kill-grace", "-1"],
+        "forkctl: --kill-grace must be from 0 to 86400 seconds\nusage: forkctl daemon "
+      ),
     ]
     for (args, stderr) in cases {
       let r = w.run(args)

@@ -3,6 +3,7 @@ import ForkctlClient
 import ForkctlSys
 import ForkctlWire
 import Glibc
+import Synchronization
 import Testing
 
 /// Runs `body(i)` for i in 0..<count on as many POSIX threads at once, and joins them.
@@ -19,11 +20,13 @@ func onThreads(_ count: Int, _ body: @escaping @Sendable (Int) -> Void) {
   for i in 0..<count {
     var t = pthread_t()
     let job = Unmanaged.passRetained(Job(body, i)).toOpaque()
-    let rc = pthread_create(&t, nil, { raw in
-      let job = Unmanaged<Job>.fromOpaque(raw!).takeRetainedValue()
-      job.body(job.index)
-      return nil
-    }, job)
+    let rc = pthread_create(
+      &t, nil,
+      { raw in
+        let job = Unmanaged<Job>.fromOpaque(raw!).takeRetainedValue()
+        job.body(job.index)
+        return nil
+      }, job)
     precondition(rc == 0, "pthread_create: \(rc)")
     threads.append(t)
   }
@@ -37,8 +40,6 @@ final class Failures: Sendable {
   var all: [String] { lock.withLock { $0 } }
 }
 
-import Synchronization
-
 @Suite struct ClientLibraryTests {
   @Test("spawn: this process's stdio by default, the program's exact status, a pidfd that signals its end")
   func spawnAndWait() throws {
@@ -49,7 +50,8 @@ import Synchronization
     // It waits for end of file on stdin, so it is alive when the daemon opens its pidfd.
     let gate = try Sys.pipe()
     let p = try client.spawn(
-      program: Array("sh".utf8), arguments: [Array("-c".utf8), Array("cat; echo $0 $$; exit 9".utf8), Array("hi".utf8)],
+      program: Array("sh".utf8),
+      arguments: [Array("-c".utf8), Array("cat; echo $0 $$; exit 9".utf8), Array("hi".utf8)],
       fds: [(gate.read, 0), (out, 1)])
     gate.read.closeQuietly()
     #expect(p.pid > 0)
@@ -91,11 +93,18 @@ import Synchronization
     let a = try client.new(name: "step")
     try client.sendFDs("step", [(out, 1)])
     try client.sendArguments("step", [Array("one".utf8)])
-    #expect(try client.run("step", RunSpec(program: Array("echo".utf8), arguments: [Array("two".utf8)], environment: ["PATH=/bin:/usr/bin"].map { Array($0.utf8) })) == nil)
+    #expect(
+      try client.run(
+        "step",
+        RunSpec(
+          program: Array("echo".utf8), arguments: [Array("two".utf8)],
+          environment: ["PATH=/bin:/usr/bin"].map { Array($0.utf8) })) == nil)
     #expect(try client.wait(["step"]).map(\.status) == [.exited(0)])
     #expect(readFile(w.dir + "/steps.out") == "one two\n")
     let b = try client.new()
-    var spec = RunSpec(program: Array("sleep".utf8), arguments: [Array("100".utf8)], environment: ["PATH=/bin:/usr/bin"].map { Array($0.utf8) })
+    var spec = RunSpec(
+      program: Array("sleep".utf8), arguments: [Array("100".utf8)],
+      environment: ["PATH=/bin:/usr/bin"].map { Array($0.utf8) })
     spec.waitForExit = false
     _ = try client.run(String(b.id), spec)
     try client.kill([String(b.id)], signal: SIGTERM)

@@ -68,7 +68,9 @@ import Testing
   @Test func stringsAndDescriptorsSentAfterRunReachAKeepControlWorker() throws {
     let w = World()
     let script = w.dir + "/reader.py"
-    writeFile(script, """
+    writeFile(
+      script,
+      """
       import os, socket, struct, sys
       s = socket.socket(fileno=int(os.environ["FORKCTL_CONTROL_FD"]))
       def exactly(n, fds):
@@ -226,8 +228,12 @@ import Testing
     w.ok(["list"])  // the daemon is up
     var pids: [Int32] = []
     for i in 0..<20 {
-      let script = "w=$(\(forkctlBinary) new) && \(forkctlBinary) run \"$w\" -- sh -c 'exit \(i)' && \(forkctlBinary) wait \"$w\""
-      pids.append(try! Sys.posixSpawn(path: "/bin/sh", arguments: ["sh", "-c", script], environment: w.environment, fds: [nil, nil, FileDescriptor.standardError]))
+      let script =
+        "w=$(\(forkctlBinary) new) && \(forkctlBinary) run \"$w\" -- sh -c 'exit \(i)' && \(forkctlBinary) wait \"$w\""
+      pids.append(
+        try! Sys.posixSpawn(
+          path: "/bin/sh", arguments: ["sh", "-c", script], environment: w.environment,
+          fds: [nil, nil, FileDescriptor.standardError]))
     }
     for (i, pid) in pids.enumerated() {
       #expect(try! Sys.waitChild(pid).exitCode == Int32(i))

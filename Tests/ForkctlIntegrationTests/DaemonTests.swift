@@ -38,7 +38,10 @@ func daemons(for socket: String) -> [Int32] {
     let w = World()
     var pids: [Int32] = []
     for _ in 0..<8 {
-      pids.append(try! Sys.posixSpawn(path: forkctlBinary, arguments: ["forkctl", "list"], environment: w.environment, fds: [nil, nil, FileDescriptor.standardError]))
+      pids.append(
+        try! Sys.posixSpawn(
+          path: forkctlBinary, arguments: ["forkctl", "list"], environment: w.environment,
+          fds: [nil, nil, FileDescriptor.standardError]))
     }
     for pid in pids { #expect(try! Sys.waitChild(pid).exitCode == 0) }
     #expect(daemons(for: w.socket).count == 1)

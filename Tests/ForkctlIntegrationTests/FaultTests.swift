@@ -47,7 +47,9 @@ private func exchange(_ fd: FileDescriptor, _ request: Request, fds: [FileDescri
 
 private func nextReply(_ fd: FileDescriptor, _ channel: FrameChannel) -> Reply? {
   var channel = channel
-  guard readableWithin(fd, milliseconds: 5000), case .frame(let f, let got)? = try? channel.receive() else { return nil }
+  guard readableWithin(fd, milliseconds: 5000), case .frame(let f, let got)? = try? channel.receive() else {
+    return nil
+  }
   for g in got { g.closeQuietly() }
   return try? Reply(f)
 }
@@ -81,7 +83,9 @@ private func atEndOfFile(_ read: FileDescriptor) -> Bool {
 extension World {
   /// Waits for a script started with `startScript` to end, at most 10 s; a script that
   /// hangs is killed and reported rather than left to hang the suite.
-  func finish(_ s: (pid: Int32, out: String, err: String), _ what: String, sourceLocation: SourceLocation = #_sourceLocation) -> Outcome {
+  func finish(
+    _ s: (pid: Int32, out: String, err: String), _ what: String, sourceLocation: SourceLocation = #_sourceLocation
+  ) -> Outcome {
     if !eventually(what, timeout: 10, { statFields(s.pid)?.first == "Z" }) {
       Issue.record("\(what) hangs", sourceLocation: sourceLocation)
       kill(s.pid, SIGKILL)
@@ -109,7 +113,9 @@ private let halfFrameClient = #"""
 // MARK: Tests
 
 @Suite struct FaultTests {
-  @Test("SIGKILL of a template with a fork and two spawns in flight: each client gets a clear error, the daemon goes on, every status stays exact, nothing leaks")
+  @Test(
+    "SIGKILL of a template with a fork and two spawns in flight: each client gets a clear error, the daemon goes on, every status stays exact, nothing leaks"
+  )
   func templateKilledMidFork() throws {
     let w = World()
     #expect(w.run(["spawn", "true"]).code == 0)  // the daemon and its default template
@@ -178,9 +184,10 @@ private let halfFrameClient = #"""
     // new/run without waiting: wait, wait --print and list report it.
     let id = w.ok(["new"])
     w.ok(["run", id, "--", "sleep", "102"])
-    #expect(eventually("workers running") {
-      workers(w, running: "sleep 100").count == 1 && workers(w, running: "sleep 101").count == 1
-    })
+    #expect(
+      eventually("workers running") {
+        workers(w, running: "sleep 100").count == 1 && workers(w, running: "sleep 101").count == 1
+      })
     for program in ["sleep 100", "sleep 101"] { kill(workers(w, running: program)[0], SIGKILL) }
     kill(w.pid(of: id), SIGKILL)
     for (client, what) in [(spawned, "spawn client"), (waited, "run --wait client")] {
@@ -190,7 +197,10 @@ private let halfFrameClient = #"""
     }
     let r = w.run(["wait", "--print", id])
     #expect(r.code == 128 + SIGKILL && r.stdout == "\(id) \(128 + SIGKILL)\n")
-    #expect(w.ok(["list", "--json"]).contains(#""id":\#(id),"name":null,"role":"process","pid":\#(w.pid(of: id)),"parent":1,"state":"exited","status":137,"exit_code":null,"signal":9,"core_dumped":false"#))
+    #expect(
+      w.ok(["list", "--json"]).contains(
+        #""id":\#(id),"name":null,"role":"process","pid":\#(w.pid(of: id)),"parent":1,"state":"exited","status":137,"exit_code":null,"signal":9,"core_dumped":false"#
+      ))
     // The library.
     do {
       let client = ForkctlClient(socketPath: w.socket, daemonExecutable: forkctlBinary)
@@ -205,7 +215,9 @@ private let halfFrameClient = #"""
     #expect(eventually("daemon fds back to baseline") { openDescriptors(daemon).count == baseline })
   }
 
-  @Test("SIGKILL of a client holding half-sent descriptors, and of clients waiting for a fork: nothing leaks, nothing hangs")
+  @Test(
+    "SIGKILL of a client holding half-sent descriptors, and of clients waiting for a fork: nothing leaks, nothing hangs"
+  )
   func clientKilledMidRequest() throws {
     try requireProgram(python3Binary, package: "python3")
     let w = World()
@@ -226,10 +238,11 @@ private let halfFrameClient = #"""
     gate.write.closeQuietly()
     let pipe = pipeName(gate.read)
     #expect(eventually("half frame sent") { readFile(out) == "sent\n" })
-    #expect(eventually("the daemon holds the connection and both descriptors") {
-      let fds = openDescriptors(d.pid)
-      return fds.count == baseline + 3 && fds.values.contains(pipe)
-    })
+    #expect(
+      eventually("the daemon holds the connection and both descriptors") {
+        let fds = openDescriptors(d.pid)
+        return fds.count == baseline + 3 && fds.values.contains(pipe)
+      })
     #expect(!Sys.isReadableNow(gate.read), "the daemon holds the pipe's write end")
     kill(python, SIGKILL)
     #expect(try Sys.waitChild(python).signal == SIGKILL)
@@ -253,9 +266,11 @@ private let halfFrameClient = #"""
     kill(template, SIGCONT)
     // Nobody can ever use the orphaned fork: it is killed and forgotten once reaped. The
     // orphaned spawn gets SIGTERM and is forgotten with its client.
-    #expect(eventually("both orphans ended and were forgotten") {
-      w.entries().map(\.id) == [1, 2] && childProcesses(of: d.pid).count == 2 && workers(w, running: "sleep 104").isEmpty
-    })
+    #expect(
+      eventually("both orphans ended and were forgotten") {
+        w.entries().map(\.id) == [1, 2] && childProcesses(of: d.pid).count == 2
+          && workers(w, running: "sleep 104").isEmpty
+      })
     // The daemon goes on.
     #expect(w.run(["spawn", "sh", "-c", "exit 9"]).code == 9)
     #expect(eventually("no zombie") { zombieChildren(of: d.pid).isEmpty })
@@ -280,10 +295,13 @@ private let halfFrameClient = #"""
     let ran = w.ok(["new"])
     w.ok(["run", ran, "--", "sh", "-c", beat, "ran"])
     let unrun = w.ok(["new"])
-    #expect(eventually("all beating") {
-      ["detached", "attached", "ran"].allSatisfy { !readFile("\(w.dir)/\($0).beat").isEmpty }
-    })
-    let programs = ["detached", "attached", "ran"].map { name in workers(w, running: "sh -c while").first { commandLine($0).hasSuffix(name) } ?? 0 }
+    #expect(
+      eventually("all beating") {
+        ["detached", "attached", "ran"].allSatisfy { !readFile("\(w.dir)/\($0).beat").isEmpty }
+      })
+    let programs = ["detached", "attached", "ran"].map { name in
+      workers(w, running: "sh -c while").first { commandLine($0).hasSuffix(name) } ?? 0
+    }
     #expect(!programs.contains(0))
     let unrunPIDs = [w.entries().first { $0.id == 1 }!.pid, w.pid(of: unrun)]
 
@@ -319,7 +337,9 @@ private let halfFrameClient = #"""
     }
   }
 
-  @Test("descriptor exhaustion: at RLIMIT_NOFILE the daemon refuses new work with an error naming the limit, without spinning, and recovers")
+  @Test(
+    "descriptor exhaustion: at RLIMIT_NOFILE the daemon refuses new work with an error naming the limit, without spinning, and recovers"
+  )
   func descriptorExhaustion() throws {
     let w = World()
     let limit = 32
@@ -362,13 +382,15 @@ private let halfFrameClient = #"""
     }
     guard refusal != nil else {
       // Left in the backlog, the connection would get no answer until a descriptor frees up.
-      Issue.record("""
+      Issue.record(
+        """
         a connection beyond the limit got no answer in 5 s; meanwhile the daemon used \((cpuTicks(daemon) - fillCPU) * 10) ms \
         of CPU in \(Sys.monotonicMilliseconds() - fillStart) ms and wrote \(readFile(log).split(separator: "\n").count) log lines in its first MiB of log
         """)
       return
     }
-    let wanted = "the daemon is out of file descriptors (its RLIMIT_NOFILE of \(limit) is reached); try again once some work has ended"
+    let wanted =
+      "the daemon is out of file descriptors (its RLIMIT_NOFILE of \(limit) is reached); try again once some work has ended"
     #expect(refusal?.code == .limitReached)
     #expect(refusal?.message == wanted)
     #expect(held.count == limit - baseline, "connections held: \(held.count), daemon baseline \(baseline)")
@@ -406,19 +428,29 @@ private let halfFrameClient = #"""
     let sendFD = failureText(exchange(last, .sendFDs(ref: Array("sink".utf8), targets: [nil]), fds: [devNull]))
     devNull.closeQuietly()
     #expect(sendFD?.code == .limitReached)
-    #expect(sendFD?.message == "cannot receive the descriptors sent: the daemon is out of file descriptors (its RLIMIT_NOFILE of \(limit) is reached)")
+    #expect(
+      sendFD?.message
+        == "cannot receive the descriptors sent: the daemon is out of file descriptors (its RLIMIT_NOFILE of \(limit) is reached)"
+    )
     // Then the connection is closed: end of file, or ECONNRESET as the rest of that frame
     // was left unread.
     var channel = FrameChannel(last)
     do {
-      if case .endOfFile = try channel.receive() {} else { Issue.record("the connection whose descriptors were lost stays open") }
+      if case .endOfFile = try channel.receive() {
+      } else {
+        Issue.record("the connection whose descriptors were lost stays open")
+      }
     } catch {
       #expect(error == .connectionReset)
     }
     last.closeQuietly()
     // Its descriptor is free again: fill it.
     let filler = try UnixSocket.connect(to: w.socket)
-    if case .listing? = exchange(filler, .list) { held.append(filler) } else { Issue.record("the connection that fits was refused") }
+    if case .listing? = exchange(filler, .list) {
+      held.append(filler)
+    } else {
+      Issue.record("the connection that fits was refused")
+    }
     #expect(eventually("every descriptor in use again") { openDescriptors(daemon).count == limit })
     // Idle while exhausted, then the CPU the daemon used over the whole exhausted stretch.
     let idle = try UnixSocket.connect(to: w.socket)
@@ -446,7 +478,9 @@ private let halfFrameClient = #"""
     #expect(lines.contains { $0.contains("accepting connections again") })
   }
 
-  @Test("a client vanishes before its reply (EPIPE, and SIGKILL): the daemon survives and the status is still reported exactly")
+  @Test(
+    "a client vanishes before its reply (EPIPE, and SIGKILL): the daemon survives and the status is still reported exactly"
+  )
   func clientVanishesBeforeReply() throws {
     let w = World()
     let gate = try Sys.pipe()
@@ -521,4 +555,3 @@ private let halfFrameClient = #"""
     #expect(w.run(["spawn", "true"]).code == 0)
   }
 }
-

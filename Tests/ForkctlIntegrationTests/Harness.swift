@@ -71,7 +71,8 @@ final class World {
     let highest = extra.keys.max() ?? 2
     while fds.count <= highest { fds.append(nil) }
     for (n, fd) in extra { fds[n] = fd }
-    let pid = try! Sys.posixSpawn(path: forkctlBinary, arguments: ["forkctl"] + args, environment: environment, fds: fds)
+    let pid = try! Sys.posixSpawn(
+      path: forkctlBinary, arguments: ["forkctl"] + args, environment: environment, fds: fds)
     o.closeQuietly()
     e.closeQuietly()
     let status = try! Sys.waitChild(pid)
@@ -80,9 +81,13 @@ final class World {
 
   /// Runs forkctl and requires exit 0; returns stdout without the final newline.
   @discardableResult
-  func ok(_ args: [String], fds: [Int: FileDescriptor] = [:], sourceLocation: SourceLocation = #_sourceLocation) -> String {
+  func ok(_ args: [String], fds: [Int: FileDescriptor] = [:], sourceLocation: SourceLocation = #_sourceLocation)
+    -> String
+  {
     let r = run(args, fds: fds)
-    #expect(r.code == 0, "forkctl \(args.joined(separator: " ")) exited \(r.code): \(r.stderr)", sourceLocation: sourceLocation)
+    #expect(
+      r.code == 0, "forkctl \(args.joined(separator: " ")) exited \(r.code): \(r.stderr)",
+      sourceLocation: sourceLocation)
     var s = r.stdout
     while s.hasSuffix("\n") { s.removeLast() }
     return s
@@ -202,10 +207,11 @@ func isAlive(_ pid: Int32) -> Bool {
 
 /// Processes whose parent is `parent`, zombies included.
 func childProcesses(of parent: Int32) -> Set<Int32> {
-  Set(allProcessIDs().filter { pid in
-    guard let f = statFields(pid), f.count > 1 else { return false }
-    return Int32(f[1]) == parent
-  })
+  Set(
+    allProcessIDs().filter { pid in
+      guard let f = statFields(pid), f.count > 1 else { return false }
+      return Int32(f[1]) == parent
+    })
 }
 
 /// The descriptors of a daemon that are connections from clients: accepted Unix sockets,

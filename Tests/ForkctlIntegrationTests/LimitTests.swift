@@ -39,7 +39,8 @@ import Testing
     _ = w.ok(["new"])
     let third = w.run(["new"])
     #expect(third.code == 125)
-    #expect(third.stderr == "forkctl: too many process objects for uid \(getuid()) (2); wait for exited ones or kill some\n")
+    #expect(
+      third.stderr == "forkctl: too many process objects for uid \(getuid()) (2); wait for exited ones or kill some\n")
     let spawn = w.run(["spawn", "true"])
     #expect(spawn.code == 125)
     // Ending one and waiting for it makes room.
@@ -55,14 +56,17 @@ import Testing
     // 256 descriptors per process object: 5 frames of 64 reach it.
     var last = w.run(["list"])
     for _ in 0..<5 {
-      last = w.script(#"exec 3</dev/null; $F send-fd "# + id + " " + Array(repeating: "3", count: 64).joined(separator: " "))
+      last = w.script(
+        #"exec 3</dev/null; $F send-fd "# + id + " " + Array(repeating: "3", count: 64).joined(separator: " "))
       if last.code != 0 { break }
     }
     #expect(last.code == 125)
     #expect(last.stderr.contains("more than 256"), "\(last.stderr)")
     // 1 MiB of strings.
     // (An argument is at most 128 KiB for execve, so six of 100,000 bytes per call.)
-    let big = w.script(#"x=$(head -c 100000 /dev/zero | tr '\0' x); for i in 1 2; do $F send-arg "# + id + #" "$x" "$x" "$x" "$x" "$x" "$x" || exit; done"#)
+    let big = w.script(
+      #"x=$(head -c 100000 /dev/zero | tr '\0' x); for i in 1 2; do $F send-arg "# + id
+        + #" "$x" "$x" "$x" "$x" "$x" "$x" || exit; done"#)
     #expect(big.code == 125)
     #expect(big.stderr.contains("1048576 bytes"), "\(big.stderr)")
     // Still served.

@@ -103,7 +103,9 @@ extension ExitStatusValue {
   static let path = [Array("PATH=/bin:/usr/bin".utf8)]
 
   static func spec(_ i: Int, wait: Bool) -> RunSpec {
-    RunSpec(program: Array("/bin/sh".utf8), arguments: ["-c", script(i)].map { Array($0.utf8) }, environment: path, waitForExit: wait)
+    RunSpec(
+      program: Array("/bin/sh".utf8), arguments: ["-c", script(i)].map { Array($0.utf8) }, environment: path,
+      waitForExit: wait)
   }
 
   /// Operation `i` through the library: a spawn (i % 4 = 0 or 2), new + run + wait
@@ -137,9 +139,12 @@ extension ExitStatusValue {
 
   /// Operation `i` through forkctl processes: `forkctl spawn` (even i), or `forkctl new`,
   /// `forkctl run`, `forkctl wait` (odd i). Their stderr goes to `log`, stdout to `out`.
-  static func cliOperation(_ i: Int, environment: [String], out: String, log: FileDescriptor, _ ledger: LoadLedger) throws {
+  static func cliOperation(_ i: Int, environment: [String], out: String, log: FileDescriptor, _ ledger: LoadLedger)
+    throws
+  {
     func forkctl(_ args: [String], stdout: FileDescriptor? = nil) throws -> ExitStatusValue {
-      let pid = try Sys.posixSpawn(path: forkctlBinary, arguments: ["forkctl"] + args, environment: environment, fds: [nil, stdout, log])
+      let pid = try Sys.posixSpawn(
+        path: forkctlBinary, arguments: ["forkctl"] + args, environment: environment, fds: [nil, stdout, log])
       return try Sys.waitChild(pid)
     }
     if i % 2 == 0 {
@@ -167,7 +172,9 @@ extension ExitStatusValue {
     ledger.record(i, .shellStatus(code), id: id)
   }
 
-  @Test("32 clients (24 threads on one ForkctlClient, 8 running the forkctl binary): 5,040 spawns and new/run/wait cycles, every status exactly once and right; no zombie, fds and RSS back")
+  @Test(
+    "32 clients (24 threads on one ForkctlClient, 8 running the forkctl binary): 5,040 spawns and new/run/wait cycles, every status exactly once and right; no zombie, fds and RSS back"
+  )
   func thirtyTwoClients() throws {
     let w = World()
     w.ok(["spawn", "true"])
@@ -216,7 +223,9 @@ extension ExitStatusValue {
           if running.withLock({ n -> Int in
             n -= 1
             return n
-          }) == 0 { watchdog.write.closeQuietly() }
+          }) == 0 {
+            watchdog.write.closeQuietly()
+          }
         }
         if t < Self.libraryThreads {
           for k in 0..<Self.libraryOperations {
@@ -243,9 +252,14 @@ extension ExitStatusValue {
     watchdog.read.closeQuietly()
     let elapsed = Sys.monotonicMilliseconds() - started
 
-    #expect(failures.all.isEmpty, "\(failures.all.count) operations failed, e.g. \(failures.all.prefix(5))\ndaemon log:\n\(daemonLogTail(w))")
+    #expect(
+      failures.all.isEmpty,
+      "\(failures.all.count) operations failed, e.g. \(failures.all.prefix(5))\ndaemon log:\n\(daemonLogTail(w))")
     let wrong = ledger.wrong(expected: Self.expected)
-    #expect(wrong.isEmpty, "\(wrong.count) of \(Self.total) operations did not get their status exactly once, e.g.:\n\(wrong.prefix(8).joined(separator: "\n"))")
+    #expect(
+      wrong.isEmpty,
+      "\(wrong.count) of \(Self.total) operations did not get their status exactly once, e.g.:\n\(wrong.prefix(8).joined(separator: "\n"))"
+    )
     #expect(ledger.duplicateIDs.isEmpty, "\(ledger.duplicateIDs.prefix(5))")
     for c in 0..<Self.cliClients {
       let log = readFile("\(dir)/cli\(c).err")
@@ -257,7 +271,9 @@ extension ExitStatusValue {
     // template), nothing listed but the template and exited process objects that a wait
     // reported (kept, at most 1,024), the descriptors exactly as before, memory within the
     // margin.
-    #expect(eventually("only the default template is left") { childProcesses(of: daemon) == [template] }, "children of the daemon: \(childProcesses(of: daemon).map { "\($0) \(commandLine($0))" })")
+    #expect(
+      eventually("only the default template is left") { childProcesses(of: daemon) == [template] },
+      "children of the daemon: \(childProcesses(of: daemon).map { "\($0) \(commandLine($0))" })")
     #expect(zombieChildren(of: daemon).isEmpty)
     let entries = w.entries()
     #expect(entries.first?.pid == template)
@@ -265,9 +281,16 @@ extension ExitStatusValue {
     #expect(live.isEmpty, "process objects not ended: \(live.prefix(5))")
     #expect(entries.count <= 1 + 1024, "\(entries.count) process objects listed")
     let fdsBack = eventually("daemon fds back to baseline") { openDescriptors(daemon) == baselineFDs }
-    #expect(fdsBack, "daemon descriptors \(baselineFDs.count) before, \(openDescriptors(daemon).count) after: \(descriptorDifference(baselineFDs, openDescriptors(daemon)))")
+    #expect(
+      fdsBack,
+      "daemon descriptors \(baselineFDs.count) before, \(openDescriptors(daemon).count) after: \(descriptorDifference(baselineFDs, openDescriptors(daemon)))"
+    )
     let rss = residentKiB(daemon)
-    #expect(rss <= baselineRSS + Self.rssMarginKiB, "daemon VmRSS \(baselineRSS) KiB at the baseline, \(rss) KiB after (margin \(Self.rssMarginKiB) KiB)")
-    print("load: \(Self.total) operations (\(Self.libraryThreads * Self.libraryOperations) by \(Self.libraryThreads) library threads, \(Self.cliClients * Self.cliOperations) by \(Self.cliClients) CLI clients) in \(elapsed) ms, \(Self.total * 1000 / max(1, Int(elapsed))) per s; \(ledger.idCount) ids; daemon fds \(baselineFDs.count), VmRSS \(baselineRSS) -> \(rss) KiB; \(entries.count) listed")
+    #expect(
+      rss <= baselineRSS + Self.rssMarginKiB,
+      "daemon VmRSS \(baselineRSS) KiB at the baseline, \(rss) KiB after (margin \(Self.rssMarginKiB) KiB)")
+    print(
+      "load: \(Self.total) operations (\(Self.libraryThreads * Self.libraryOperations) by \(Self.libraryThreads) library threads, \(Self.cliClients * Self.cliOperations) by \(Self.cliClients) CLI clients) in \(elapsed) ms, \(Self.total * 1000 / max(1, Int(elapsed))) per s; \(ledger.idCount) ids; daemon fds \(baselineFDs.count), VmRSS \(baselineRSS) -> \(rss) KiB; \(entries.count) listed"
+    )
   }
 }

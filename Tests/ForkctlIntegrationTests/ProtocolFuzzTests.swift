@@ -172,7 +172,9 @@ final class RawConnection {
       incoming = try channel.receive()
     } catch {
       if error == .connectionReset { return .failure(FuzzFailure(ending: .reset)) }
-      if error == .resourceTemporarilyUnavailable || error == .wouldBlock { return .failure(FuzzFailure(ending: .timedOut)) }
+      if error == .resourceTemporarilyUnavailable || error == .wouldBlock {
+        return .failure(FuzzFailure(ending: .timedOut))
+      }
       return .failure(FuzzFailure(ending: .broken(Sys.describe(error))))
     }
     switch incoming {
@@ -207,7 +209,9 @@ struct FuzzFailure: Error, Equatable, CustomStringConvertible {
 func describe(_ r: Result<Reply, FuzzFailure>) -> String {
   switch r {
   case .success(let reply):
-    if case .failure(let code, let message) = reply { return "failure \(code.rawValue) \"\(String(decoding: message, as: UTF8.self))\"" }
+    if case .failure(let code, let message) = reply {
+      return "failure \(code.rawValue) \"\(String(decoding: message, as: UTF8.self))\""
+    }
     return "\(reply)"
   case .failure(let f): return f.description
   }
@@ -229,7 +233,8 @@ extension Reply {
 
 func isFailure(_ r: Result<Reply, FuzzFailure>, _ code: ErrorCode) -> Bool {
   if case .success(.failure(let c, let message)) = r {
-    return c == code && (code != .protocolError || String(decoding: message, as: UTF8.self).hasPrefix("protocol error: "))
+    return c == code
+      && (code != .protocolError || String(decoding: message, as: UTF8.self).hasPrefix("protocol error: "))
   }
   return false
 }
@@ -337,7 +342,9 @@ struct FuzzCase {
   var kind: String
 
   var summary: String {
-    let hex = bytes.prefix(40).map { b in String(b, radix: 16).count == 1 ? "0" + String(b, radix: 16) : String(b, radix: 16) }
+    let hex = bytes.prefix(40).map { b in
+      String(b, radix: 16).count == 1 ? "0" + String(b, radix: 16) : String(b, radix: 16)
+    }
     return "\(kind), \(bytes.count) bytes [\(hex.joined(separator: " "))\(bytes.count > 40 ? " ..." : "")] + \(fds) fds"
   }
 }
@@ -424,7 +431,9 @@ struct FuzzGenerator {
         what.append("byte \(i) set")
       case 3 where bytes.count >= 8:
         let payload = bytes.count - 8
-        let length: Int = rng.pick([0, max(0, payload - 1), payload + 1, payload + rng.within(2...64), rng.below(payload + 1)])
+        let length: Int = rng.pick([
+          0, max(0, payload - 1), payload + 1, payload + rng.within(2...64), rng.below(payload + 1),
+        ])
         for k in 0..<4 { bytes[4 + k] = UInt8(truncatingIfNeeded: length >> (8 * k)) }
         what.append("length \(length)")
       case 4 where bytes.count >= 2:
@@ -442,7 +451,9 @@ struct FuzzGenerator {
       case 7 where bytes.count >= 12:
         // A u32 inside the payload: string lengths, list counts, flags, targets.
         let i = 8 + rng.below(bytes.count - 11)
-        let v: UInt32 = rng.pick([0, 1, 2, 0xffff_ffff, 0x10000, 0x10001, 0x7fff_ffff, UInt32(truncatingIfNeeded: rng.next())])
+        let v: UInt32 = rng.pick([
+          0, 1, 2, 0xffff_ffff, 0x10000, 0x10001, 0x7fff_ffff, UInt32(truncatingIfNeeded: rng.next()),
+        ])
         for k in 0..<4 { bytes[i + k] = UInt8(truncatingIfNeeded: v >> UInt32(8 * k)) }
         what.append("u32 \(v) at \(i)")
       case 8 where bytes.count > 1:
@@ -473,7 +484,9 @@ struct FuzzGenerator {
       let type = rng.pick(Self.requestTypes)
       let fds = rng.oneIn(3) ? rng.within(1...3) : 0
       let payload = rng.bytes(rng.below(64))
-      return FuzzCase(bytes: header(type: type, fds: fds, length: UInt32(payload.count)) + payload, fds: fds, kind: "random payload of type \(type)")
+      return FuzzCase(
+        bytes: header(type: type, fds: fds, length: UInt32(payload.count)) + payload, fds: fds,
+        kind: "random payload of type \(type)")
     case 4, 5:
       let (b, fds, type) = validFrame()
       let cut = rng.within(1...max(1, b.count - 1))
@@ -482,7 +495,11 @@ struct FuzzGenerator {
       // Oversized: a payload length over 4 MiB, or a descriptor count over 64.
       let type = rng.pick(Self.requestTypes)
       let big = rng.oneIn(2)
-      let length = big ? UInt32(WireLimits.maxPayload + 1) + UInt32(truncatingIfNeeded: rng.next() % UInt64(UInt32.max - UInt32(WireLimits.maxPayload + 1))) : UInt32(rng.below(32))
+      let length =
+        big
+        ? UInt32(WireLimits.maxPayload + 1)
+          + UInt32(truncatingIfNeeded: rng.next() % UInt64(UInt32.max - UInt32(WireLimits.maxPayload + 1)))
+        : UInt32(rng.below(32))
       let declared = big ? rng.below(4) : rng.within(65...65535)
       return FuzzCase(
         bytes: header(type: type, fds: declared, length: length) + rng.bytes(rng.below(32)), fds: rng.oneIn(3) ? 1 : 0,
@@ -500,7 +517,9 @@ struct FuzzGenerator {
       }
       var (b, fds, type) = validFrame()
       let m = mutate(&b, &fds)
-      return FuzzCase(bytes: stream + b, fds: 0, kind: "\(types.joined(separator: ", ")), then \(type) mutated (\(m)) without its fds")
+      return FuzzCase(
+        bytes: stream + b, fds: 0, kind: "\(types.joined(separator: ", ")), then \(type) mutated (\(m)) without its fds"
+      )
     default:
       var (b, fds, type) = validFrame()
       let m = mutate(&b, &fds)
@@ -521,7 +540,9 @@ struct FuzzGenerator {
   static let garbageCases = Sys.environmentValue("FORKCTL_FUZZ_CASES").flatMap { Int($0) } ?? 10_000
   static let droppedConnections = 3_000
 
-  @Test("fuzzing a live daemon: garbage gets code 11, wrong requests 1/2/3; afterwards it serves, fds and RSS are back, no process was made")
+  @Test(
+    "fuzzing a live daemon: garbage gets code 11, wrong requests 1/2/3; afterwards it serves, fds and RSS are back, no process was made"
+  )
   func fuzzLiveDaemon() throws {
     let seed = fuzzSeed
     let tag = "FORKCTL_FUZZ_SEED=\(seed)"
@@ -551,7 +572,10 @@ struct FuzzGenerator {
     var generator = FuzzGenerator(rng: FuzzRandom(seed: seed))
     var (failures, skipped, answers) = runGarbage(w, &generator, count: Self.garbageCases, devNull: devNull)
     failures = warmUpFailures + failures
-    #expect(failures.isEmpty, "\(tag): \(failures.count) of \(Self.garbageCases) garbage connections (and 300 of the warm-up) answered wrongly, e.g.:\n\(failures.prefix(8).joined(separator: "\n"))\ndaemon log:\n\(daemonLogTail(w))")
+    #expect(
+      failures.isEmpty,
+      "\(tag): \(failures.count) of \(Self.garbageCases) garbage connections (and 300 of the warm-up) answered wrongly, e.g.:\n\(failures.prefix(8).joined(separator: "\n"))\ndaemon log:\n\(daemonLogTail(w))"
+    )
     #expect(skipped < Self.garbageCases / 5, "\(tag): \(skipped) cases were real requests, not sent")
 
     // 2. Frames of 1 to 4 MiB, refused after they have been read in full.
@@ -570,34 +594,49 @@ struct FuzzGenerator {
     do {
       let client = ForkctlClient(socketPath: w.socket, autoStart: false)
       let path = ["PATH=/bin:/usr/bin"].map { Array($0.utf8) }
-      let p = try client.spawn(program: Array("/bin/sh".utf8), arguments: ["-c", "exit 42"].map { Array($0.utf8) }, fds: [], environment: path)
+      let p = try client.spawn(
+        program: Array("/bin/sh".utf8), arguments: ["-c", "exit 42"].map { Array($0.utf8) }, fds: [], environment: path)
       #expect(try p.wait() == .exited(42), "\(tag)")
       p.pidfd?.closeQuietly()
       let n = try client.new()
       legitimate.insert(n.id)
-      let spec = RunSpec(program: Array("/bin/sh".utf8), arguments: ["-c", "kill -USR2 $$"].map { Array($0.utf8) }, environment: path, waitForExit: true)
+      let spec = RunSpec(
+        program: Array("/bin/sh".utf8), arguments: ["-c", "kill -USR2 $$"].map { Array($0.utf8) }, environment: path,
+        waitForExit: true)
       #expect(try client.run(String(n.id), spec) == .signaled(SIGUSR2, coreDumped: false), "\(tag)")
     }
     // Its descriptors are back to the baseline, exactly.
     let fdsBack = eventually("daemon fds back to baseline") { openDescriptors(daemon) == baselineFDs }
-    #expect(fdsBack, "\(tag): daemon descriptors \(baselineFDs.count) before, \(openDescriptors(daemon).count) after: \(descriptorDifference(baselineFDs, openDescriptors(daemon)))\ndaemon log:\n\(daemonLogTail(w))")
+    #expect(
+      fdsBack,
+      "\(tag): daemon descriptors \(baselineFDs.count) before, \(openDescriptors(daemon).count) after: \(descriptorDifference(baselineFDs, openDescriptors(daemon)))\ndaemon log:\n\(daemonLogTail(w))"
+    )
     // Its memory is back within the margin.
     let rss = residentKiB(daemon)
-    #expect(rss <= baselineRSS + Self.rssMarginKiB, "\(tag): daemon VmRSS \(baselineRSS) KiB at the baseline, \(rss) KiB after (margin \(Self.rssMarginKiB) KiB)")
+    #expect(
+      rss <= baselineRSS + Self.rssMarginKiB,
+      "\(tag): daemon VmRSS \(baselineRSS) KiB at the baseline, \(rss) KiB after (margin \(Self.rssMarginKiB) KiB)")
     // No process object but the default template and the scenarios' own, all ended; no
     // process but the default template; no zombie.
     let entries = w.entries()
     #expect(entries.first?.pid == defaultTemplate && entries.first?.state == "ready", "\(tag): \(entries)")
     let strays = entries.dropFirst().filter { !legitimate.contains(UInt64($0.id)) || $0.state != "exited" }
     #expect(strays.isEmpty, "\(tag): process objects made by garbage, or still alive: \(strays)")
-    let onlyTemplate = eventually("only the default template is left") { childProcesses(of: daemon) == [defaultTemplate] }
-    #expect(onlyTemplate, "\(tag): children of the daemon: \(childProcesses(of: daemon).map { "\($0) \(commandLine($0))" })")
+    let onlyTemplate = eventually("only the default template is left") {
+      childProcesses(of: daemon) == [defaultTemplate]
+    }
+    #expect(
+      onlyTemplate, "\(tag): children of the daemon: \(childProcesses(of: daemon).map { "\($0) \(commandLine($0))" })")
     #expect(zombieChildren(of: daemon).isEmpty)
     let elapsed = Sys.monotonicMilliseconds() - started
-    print("protocol fuzz (\(tag)): \(Self.garbageCases) garbage connections (\(skipped) real requests not sent; replies: \(answers.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value)" }.joined(separator: ", "))), \(Self.droppedConnections) dropped mid-frame, \(elapsed) ms; daemon fds \(baselineFDs.count), VmRSS \(baselineRSS) -> \(rss) KiB")
+    print(
+      "protocol fuzz (\(tag)): \(Self.garbageCases) garbage connections (\(skipped) real requests not sent; replies: \(answers.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value)" }.joined(separator: ", "))), \(Self.droppedConnections) dropped mid-frame, \(elapsed) ms; daemon fds \(baselineFDs.count), VmRSS \(baselineRSS) -> \(rss) KiB"
+    )
   }
 
-  @Test("a complete new whose client hangs up at once leaves nothing behind: no process, no process object, no descriptor, no slot of --max-processes")
+  @Test(
+    "a complete new whose client hangs up at once leaves nothing behind: no process, no process object, no descriptor, no slot of --max-processes"
+  )
   func abandonedNew() throws {
     let w = World()
     let d = startForegroundDaemon(w, extra: ["--max-processes", "8"])
@@ -626,13 +665,22 @@ struct FuzzGenerator {
     let killed = eventually("the abandoned processes are gone", timeout: 3) {
       childProcesses(of: d.pid) == [template] && w.entries().count == 1
     }
-    #expect(killed, "children of the daemon besides the template: \(childProcesses(of: d.pid).subtracting([template]).sorted().map { "\($0) \(commandLine($0))" })")
+    #expect(
+      killed,
+      "children of the daemon besides the template: \(childProcesses(of: d.pid).subtracting([template]).sorted().map { "\($0) \(commandLine($0))" })"
+    )
     // Nobody can learn their ids, so nothing should stay listed for them ...
     let listed = w.entries().dropFirst()
-    #expect(listed.isEmpty, "\(listed.count) process objects left by abandoned requests: \(listed.map { "\($0.id) \($0.state) \($0.status.map(String.init) ?? "-")" })")
+    #expect(
+      listed.isEmpty,
+      "\(listed.count) process objects left by abandoned requests: \(listed.map { "\($0.id) \($0.state) \($0.status.map(String.init) ?? "-")" })"
+    )
     // ... nor hold a descriptor ...
     let fdsBack = eventually("daemon fds back to baseline", timeout: 3) { openDescriptors(d.pid) == baseline }
-    #expect(fdsBack, "daemon descriptors \(baseline.count) before, \(openDescriptors(d.pid).count) after: \(descriptorDifference(baseline, openDescriptors(d.pid)))")
+    #expect(
+      fdsBack,
+      "daemon descriptors \(baseline.count) before, \(openDescriptors(d.pid).count) after: \(descriptorDifference(baseline, openDescriptors(d.pid)))"
+    )
     // ... nor count against --max-processes: the next client is served.
     let next = w.run(["spawn", "true"])
     #expect(next.code == 0, "spawn after 20 abandoned new requests: exit \(next.code): \(next.stderr)")
@@ -685,7 +733,9 @@ struct FuzzGenerator {
         let right = replies.count == expected.count && zip(expected, replies).allSatisfy { $0.matches($1) }
         if !right || (ending != .endOfFile && ending != .reset) {
           let got = replies.map { describe(.success($0)) }.joined(separator: ", ")
-          failures.append("\(c.summary): expected [\(expected.map(\.description).joined(separator: ", "))] then the end, got [\(got)] then \(ending)")
+          failures.append(
+            "\(c.summary): expected [\(expected.map(\.description).joined(separator: ", "))] then the end, got [\(got)] then \(ending)"
+          )
         }
       }
     }
@@ -701,7 +751,9 @@ struct FuzzGenerator {
     let r1 = c1.ask(.sendArgs(ref: Array("4711000".utf8), arguments: args))
     #expect(isFailure(r1, .unknownProcess), "\(tag): 1 MiB send-args to nobody: \(describe(r1))")
     let r1b = c1.ask(.hello)
-    #expect(r1b == .success(.welcome(version: 1, daemonPID: w.daemonPID)), "\(tag): hello after a refused 1 MiB frame: \(describe(r1b))")
+    #expect(
+      r1b == .success(.welcome(version: 1, daemonPID: w.daemonPID)),
+      "\(tag): hello after a refused 1 MiB frame: \(describe(r1b))")
     let junk = [UInt8](repeating: 0xff, count: WireLimits.maxPayload)
     let c2 = try RawConnection(w)
     c2.sendBytes([1, MessageType.sendArgs.rawValue, 0, 0, 0, 0, 0x40, 0] + junk)
@@ -715,7 +767,9 @@ struct FuzzGenerator {
   func outOfOrder(_ w: World, devNull: FileDescriptor, legitimate: inout Set<UInt64>) throws {
     let path = [Array("PATH=/bin:/usr/bin".utf8)]
     func sh(_ script: String, wait: Bool = false) -> RunSpec {
-      RunSpec(program: Array("/bin/sh".utf8), arguments: ["-c", script].map { Array($0.utf8) }, environment: path, waitForExit: wait)
+      RunSpec(
+        program: Array("/bin/sh".utf8), arguments: ["-c", script].map { Array($0.utf8) }, environment: path,
+        waitForExit: wait)
     }
     let c = try RawConnection(w)
     // hello first is optional; it names the daemon.
@@ -735,8 +789,12 @@ struct FuzzGenerator {
       return
     }
     legitimate.insert(b)
-    #expect(c.ask(.sendArgs(ref: Array(String(b).utf8), arguments: ["-c", "exit 5"].map { Array($0.utf8) })) == .success(.ok))
-    let five = c.ask(.run(ref: Array(String(b).utf8), spec: RunSpec(program: Array("/bin/sh".utf8), environment: path, waitForExit: true)))
+    #expect(
+      c.ask(.sendArgs(ref: Array(String(b).utf8), arguments: ["-c", "exit 5"].map { Array($0.utf8) })) == .success(.ok))
+    let five = c.ask(
+      .run(
+        ref: Array(String(b).utf8), spec: RunSpec(program: Array("/bin/sh".utf8), environment: path, waitForExit: true))
+    )
     #expect(five == .success(.statuses([(b, .exited(5))])), "\(describe(five))")
 
     // run twice; then every input to a running or exited process object is refused.
@@ -788,7 +846,10 @@ struct FuzzGenerator {
     // A second request while a spawn is attached: code 11, the connection closes, and the
     // program (tied to it) is terminated and reaped, leaving nothing listed.
     let spawner = try RawConnection(w)
-    let sleeper = Request.spawn(SpawnRequest(targets: [], spec: RunSpec(program: Array("/bin/sleep".utf8), arguments: [Array("60".utf8)], environment: path)))
+    let sleeper = Request.spawn(
+      SpawnRequest(
+        targets: [], spec: RunSpec(program: Array("/bin/sleep".utf8), arguments: [Array("60".utf8)], environment: path))
+    )
     guard case .success(.created(let sid, let spid, _)) = spawner.ask(sleeper) else {
       Issue.record("spawn failed")
       return
@@ -819,13 +880,18 @@ struct FuzzGenerator {
     }
     legitimate.insert(r)
     let runner = try RawConnection(w)
-    runner.send(.run(ref: Array(String(r).utf8), spec: RunSpec(program: Array("/bin/sleep".utf8), arguments: [Array("60".utf8)], environment: path, waitForExit: true)))
+    runner.send(
+      .run(
+        ref: Array(String(r).utf8),
+        spec: RunSpec(
+          program: Array("/bin/sleep".utf8), arguments: [Array("60".utf8)], environment: path, waitForExit: true)))
     runner.send(.wait(refs: [Array(String(r).utf8)]))
     let refused = runner.reply()
     #expect(isFailure(refused, .protocolError), "wait while a run is attached: \(describe(refused))")
     #expect(isAlive(rpid))
     #expect(c.ask(.kill(signal: SIGKILL, refs: [Array(String(r).utf8)])) == .success(.ok))
-    #expect(c.ask(.wait(refs: [Array(String(r).utf8)])) == .success(.statuses([(r, .signaled(SIGKILL, coreDumped: false))])))
+    #expect(
+      c.ask(.wait(refs: [Array(String(r).utf8)])) == .success(.statuses([(r, .signaled(SIGKILL, coreDumped: false))])))
   }
 
   /// Descriptors where none are allowed, missing where required, and too many.
@@ -846,12 +912,25 @@ struct FuzzGenerator {
       ("wait with 2 fds", frame(.wait(refs: [nobody])), [devNull, devNull]),
       ("send-fds declaring 2, 1 attached", frame(.sendFDs(ref: nobody, targets: [nil, nil])), [devNull]),
       ("send-fds declaring 2, none attached", frame(.sendFDs(ref: nobody, targets: [nil, 4])), []),
-      ("send-fds of 2 targets declaring 1, 1 attached", frame(.sendFDs(ref: nobody, targets: [nil, 4]), declaring: 1), [devNull]),
+      (
+        "send-fds of 2 targets declaring 1, 1 attached", frame(.sendFDs(ref: nobody, targets: [nil, 4]), declaring: 1),
+        [devNull]
+      ),
       ("send-fds of 0 targets", frame(.sendFDs(ref: nobody, targets: [])), []),
       ("run with a working directory, no fd", frame(.run(ref: nobody, spec: cwdSpec), declaring: 0), []),
-      ("run without a working directory, 1 fd", frame(.run(ref: nobody, spec: RunSpec(program: Array("/bin/true".utf8))), declaring: 1), [devNull]),
-      ("spawn of 3 targets, 2 attached", frame(.spawn(SpawnRequest(from: nobody, targets: [0, 1, 2], spec: RunSpec(program: Array("/bin/true".utf8))))), [devNull, devNull]),
-      ("spawn of 1 target and a directory, 1 attached", frame(.spawn(SpawnRequest(from: nobody, targets: [0], spec: cwdSpec))), [devNull]),
+      (
+        "run without a working directory, 1 fd",
+        frame(.run(ref: nobody, spec: RunSpec(program: Array("/bin/true".utf8))), declaring: 1), [devNull]
+      ),
+      (
+        "spawn of 3 targets, 2 attached",
+        frame(.spawn(SpawnRequest(from: nobody, targets: [0, 1, 2], spec: RunSpec(program: Array("/bin/true".utf8))))),
+        [devNull, devNull]
+      ),
+      (
+        "spawn of 1 target and a directory, 1 attached",
+        frame(.spawn(SpawnRequest(from: nobody, targets: [0], spec: cwdSpec))), [devNull]
+      ),
       ("64 fds declared, none attached", frame(.list, declaring: 64), []),
       ("65 fds declared", frame(.list, declaring: 65), []),
     ]
@@ -874,7 +953,9 @@ struct FuzzGenerator {
     // 65 descriptors in one sendmsg: more than the daemon takes; the connection ends
     // without a reply, and none of them stays open in the daemon.
     let flood = try RawConnection(w)
-    flood.sendBytes(frame(.sendFDs(ref: nobody, targets: Array(repeating: nil, count: 64))), fds: Array(repeating: devNull, count: 65))
+    flood.sendBytes(
+      frame(.sendFDs(ref: nobody, targets: Array(repeating: nil, count: 64))), fds: Array(repeating: devNull, count: 65)
+    )
     #expect(flood.isClosed(), "65 descriptors in one sendmsg")
   }
 
@@ -897,10 +978,17 @@ struct FuzzGenerator {
         switch done % 8 {
         case 0: break
         case 1: sendQuietly(fd, Array(frame.prefix(rng.within(1...7))))
-        case 2: sendQuietly(fd, g.header(type: rng.pick(FuzzGenerator.requestTypes), fds: 0, length: UInt32(rng.within(1...WireLimits.maxPayload))))
+        case 2:
+          sendQuietly(
+            fd,
+            g.header(
+              type: rng.pick(FuzzGenerator.requestTypes), fds: 0, length: UInt32(rng.within(1...WireLimits.maxPayload)))
+          )
         case 3: sendQuietly(fd, Array(frame.dropLast()), fds: Array(repeating: devNull, count: fds))
-        case 4: sendQuietly(fd, g.header(type: MessageType.sendFDs.rawValue, fds: 2, length: 40), fds: [devNull, devNull])
-        case 5: sendQuietly(fd, g.header(type: MessageType.sendFDs.rawValue, fds: 3, length: 40) + [0, 0], fds: [devNull])
+        case 4:
+          sendQuietly(fd, g.header(type: MessageType.sendFDs.rawValue, fds: 2, length: 40), fds: [devNull, devNull])
+        case 5:
+          sendQuietly(fd, g.header(type: MessageType.sendFDs.rawValue, fds: 3, length: 40) + [0, 0], fds: [devNull])
         case 6: sendQuietly(fd, Array(frame.prefix(8)), fds: Array(repeating: devNull, count: rng.within(1...3)))
         default: sendQuietly(fd, frame, fds: Array(repeating: devNull, count: fds))  // reply never read
         }

@@ -26,7 +26,8 @@ let pythonFixtures: String = {
     let e = try Sys.open(err, .writeOnly, options: [.create, .truncate])
     let pid = try Sys.posixSpawn(
       path: python3Binary, arguments: ["python3", pythonFixtures + "/exercise.py", w.socket],
-      environment: ["PATH=/usr/bin:/bin", "HOME=\(w.dir)", "LC_ALL=C.UTF-8", "PYTHONDONTWRITEBYTECODE=1"], fds: [nil, o, e])
+      environment: ["PATH=/usr/bin:/bin", "HOME=\(w.dir)", "LC_ALL=C.UTF-8", "PYTHONDONTWRITEBYTECODE=1"],
+      fds: [nil, o, e])
     o.closeQuietly()
     e.closeQuietly()
     let status = try Sys.waitChild(pid)

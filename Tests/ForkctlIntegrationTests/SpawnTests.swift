@@ -9,7 +9,9 @@ extension World {
 
   /// Starts `sh -c script` without waiting; stdout and stderr go to files named by the
   /// returned paths, stdin is `stdin` or /dev/null.
-  func startScript(_ script: String, stdin: FileDescriptor? = nil, tag: String) -> (pid: Int32, out: String, err: String) {
+  func startScript(_ script: String, stdin: FileDescriptor? = nil, tag: String) -> (
+    pid: Int32, out: String, err: String
+  ) {
     let out = "\(dir)/\(tag).out"
     let err = "\(dir)/\(tag).err"
     let o = try! Sys.open(out, .writeOnly, options: [.create, .truncate])
@@ -78,10 +80,12 @@ func workers(_ w: World, running program: String) -> [Int32] {
     #expect(r.stdout == direct.stdout)
   }
 
-  @Test("a death by SIGQUIT is re-raised with the core flag, where the caller's core limit allows a core, as s6-sudoc does")
+  @Test(
+    "a death by SIGQUIT is re-raised with the core flag, where the caller's core limit allows a core, as s6-sudoc does")
   func coreFlag() {
     let w = World()
-    let withCore = w.startScript(#"cd "$HOME" && ulimit -c unlimited && exec $F spawn sh -c 'kill -QUIT $$'"#, tag: "core")
+    let withCore = w.startScript(
+      #"cd "$HOME" && ulimit -c unlimited && exec $F spawn sh -c 'kill -QUIT $$'"#, tag: "core")
     let status = try! Sys.waitChild(withCore.pid)
     #expect(status.signal == SIGQUIT)
     #expect(status.coreDumped)
@@ -130,7 +134,8 @@ func workers(_ w: World, running program: String) -> [Int32] {
     // ls lists the descriptors of sh, its parent, straight to stdout: in a pipeline, or with
     // a redirection, sh would hold more of them (the pipe's, a saved fd 1) while ls reads
     // the list; `exit` keeps sh from replacing itself with ls, its last command.
-    let r = w.script(#"exec 7>"$HOME/seven"; exec 9</dev/null; $F spawn --fd 7 sh -c 'echo seven >&7; ls /proc/$$/fd; exit'"#)
+    let r = w.script(
+      #"exec 7>"$HOME/seven"; exec 9</dev/null; $F spawn --fd 7 sh -c 'echo seven >&7; ls /proc/$$/fd; exit'"#)
     #expect(r.stdout.split(separator: "\n").compactMap { Int($0) }.sorted() == [0, 1, 2, 7], "\(r.stdout)")
     #expect(readFile(w.dir + "/seven") == "seven\n")
   }
@@ -139,8 +144,11 @@ func workers(_ w: World, running program: String) -> [Int32] {
   func environment() {
     let w = World()
     let r = w.script(
-      #"export A='b=c=d' B="$(printf 'x\377y')"; $F spawn sh -c 'printf "%s|%s|%s" "$A" "$B" "$PATH"'; echo; $F spawn --env A=new --env C=3 sh -c 'echo "$A $C"'; $F spawn --clear-env --env ONLY=1 /usr/bin/env"#)
-    #expect(readBytes(w.dir + "/script.out") == Array("b=c=d|x".utf8) + [0xff] + Array("y|/usr/local/bin:/usr/bin:/bin\nnew 3\nONLY=1\n".utf8))
+      #"export A='b=c=d' B="$(printf 'x\377y')"; $F spawn sh -c 'printf "%s|%s|%s" "$A" "$B" "$PATH"'; echo; $F spawn --env A=new --env C=3 sh -c 'echo "$A $C"'; $F spawn --clear-env --env ONLY=1 /usr/bin/env"#
+    )
+    #expect(
+      readBytes(w.dir + "/script.out") == Array("b=c=d|x".utf8) + [0xff]
+        + Array("y|/usr/local/bin:/usr/bin:/bin\nnew 3\nONLY=1\n".utf8))
     // The whole environment, byte for byte, as env prints it for a direct child.
     let direct = w.script(#"export A='b=c=d' B="$(printf 'x\377y')"; env | sort"#, tag: "direct")
     let spawned = w.script(#"export A='b=c=d' B="$(printf 'x\377y')"; $F spawn env | sort"#, tag: "spawned")
@@ -152,17 +160,22 @@ func workers(_ w: World, running program: String) -> [Int32] {
   func workingDirectory() {
     let w = World()
     let r = w.script(
-      #"mkdir -p "$HOME/a/b" && cd "$HOME/a/b" && $F spawn pwd && mv "$HOME/a" "$HOME/moved" && $F spawn pwd -P && mkdir "$HOME/gone" && cd "$HOME/gone" && rmdir "$HOME/gone" && $F spawn readlink /proc/self/cwd"#)
+      #"mkdir -p "$HOME/a/b" && cd "$HOME/a/b" && $F spawn pwd && mv "$HOME/a" "$HOME/moved" && $F spawn pwd -P && mkdir "$HOME/gone" && cd "$HOME/gone" && rmdir "$HOME/gone" && $F spawn readlink /proc/self/cwd"#
+    )
     #expect(r.stdout == "\(w.dir)/a/b\n\(w.dir)/moved/b\n\(w.dir)/gone (deleted)\n", "\(r.stderr)")
   }
 
   @Test("argv is kept byte for byte, and PROGRAM is found in the caller's PATH")
   func argumentsAndPath() {
     let w = World()
-    _ = w.script(#"mkdir -p "$HOME/bin" && printf '#!/bin/sh\nprintf "[%%s]" "$0" "$@"\n' > "$HOME/bin/mytool" && chmod +x "$HOME/bin/mytool""#)
+    _ = w.script(
+      #"mkdir -p "$HOME/bin" && printf '#!/bin/sh\nprintf "[%%s]" "$0" "$@"\n' > "$HOME/bin/mytool" && chmod +x "$HOME/bin/mytool""#
+    )
     let r = w.script(#"PATH="$HOME/bin:$PATH" $F spawn mytool "a b" "" '*' "$(printf '\377\001')" -- --x"#)
     #expect(r.code == 0, "\(r.stderr)")
-    #expect(readBytes(w.dir + "/script.out") == Array("[\(w.dir)/bin/mytool][a b][][*][".utf8) + [0xff, 0x01] + Array("][--][--x]".utf8))
+    #expect(
+      readBytes(w.dir + "/script.out") == Array("[\(w.dir)/bin/mytool][a b][][*][".utf8) + [0xff, 0x01]
+        + Array("][--][--x]".utf8))
   }
 
   @Test("Ctrl-C (SIGINT to forkctl) reaches a worker that traps it; so do SIGUSR1 and SIGTERM")
@@ -207,8 +220,10 @@ func workers(_ w: World, running program: String) -> [Int32] {
     let d = startForegroundDaemon(w, extra: ["--kill-grace", "0.3"])
     #expect(d.ready == "ready\n")
     let plain = w.startScript(#"exec $F spawn sleep 101"#, tag: "plain")
-    let stubborn = w.startScript(#"exec $F spawn sh -c 'trap "" TERM; echo ready; while :; do sleep 0.05; done'"#, tag: "stubborn")
-    #expect(eventually("started") { workers(w, running: "sleep 101").count == 1 && readFile(stubborn.out) == "ready\n" })
+    let stubborn = w.startScript(
+      #"exec $F spawn sh -c 'trap "" TERM; echo ready; while :; do sleep 0.05; done'"#, tag: "stubborn")
+    #expect(
+      eventually("started") { workers(w, running: "sleep 101").count == 1 && readFile(stubborn.out) == "ready\n" })
     let sleeper = workers(w, running: "sleep 101")[0]
     let trapper = workers(w, running: "sh -c trap").first ?? 0
     #expect(trapper > 0)
@@ -227,7 +242,8 @@ func workers(_ w: World, running program: String) -> [Int32] {
   @Test("--detach: the worker outlives its killed client and stays waitable by name")
   func detached() {
     let w = World()
-    let c = w.startScript(#"exec $F spawn --detach --name keeper sh -c 'echo ready; while :; do sleep 0.05; done'"#, tag: "detach")
+    let c = w.startScript(
+      #"exec $F spawn --detach --name keeper sh -c 'echo ready; while :; do sleep 0.05; done'"#, tag: "detach")
     #expect(eventually("ready") { readFile(c.out) == "ready\n" })
     let worker = workers(w, running: "sh -c echo ready").first ?? 0
     kill(c.pid, SIGKILL)
@@ -252,7 +268,9 @@ func workers(_ w: World, running program: String) -> [Int32] {
     w.ok(["list"])  // one daemon, started before the rush
     var clients: [(Int32, Int32)] = []
     for i in 0..<40 {
-      let script = i % 5 == 4 ? "exec $F spawn sh -c 'kill -\(i % 3 == 0 ? "TERM" : "KILL") $$'" : "exec $F spawn sh -c 'exit \(i)'"
+      let script =
+        i % 5 == 4
+        ? "exec $F spawn sh -c 'kill -\(i % 3 == 0 ? "TERM" : "KILL") $$'" : "exec $F spawn sh -c 'exit \(i)'"
       let expected: Int32 = i % 5 == 4 ? 128 + (i % 3 == 0 ? SIGTERM : SIGKILL) : Int32(i)
       clients.append((w.startScript(script, tag: "p\(i)").pid, expected))
     }
@@ -269,7 +287,9 @@ func workers(_ w: World, running program: String) -> [Int32] {
   func runWaitForwards() {
     let w = World()
     let id = w.ok(["new"])
-    let s = w.startScript(#"$F send-fd "#+id+#" 1=1 && exec $F run "#+id+#" --wait -- sh -c 'trap "exit 3" USR2; echo ready; while :; do sleep 0.05; done'"#, tag: "rw")
+    let s = w.startScript(
+      #"$F send-fd "# + id + #" 1=1 && exec $F run "# + id
+        + #" --wait -- sh -c 'trap "exit 3" USR2; echo ready; while :; do sleep 0.05; done'"#, tag: "rw")
     #expect(eventually("ready") { readFile(s.out) == "ready\n" })
     kill(s.pid, SIGUSR2)
     #expect(try! Sys.waitChild(s.pid).exitCode == 3)

@@ -14,10 +14,12 @@ struct PosixThread {
   init(_ body: @escaping () -> Void) {
     let context = Unmanaged.passRetained(Body(body)).toOpaque()
     var thread = pthread_t()
-    let rc = pthread_create(&thread, nil, { context in
-      Unmanaged<Body>.fromOpaque(context!).takeRetainedValue().run()
-      return nil
-    }, context)
+    let rc = pthread_create(
+      &thread, nil,
+      { context in
+        Unmanaged<Body>.fromOpaque(context!).takeRetainedValue().run()
+        return nil
+      }, context)
     precondition(rc == 0, "pthread_create: \(rc)")
     handle = thread
   }

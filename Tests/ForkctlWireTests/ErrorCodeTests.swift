@@ -1,6 +1,5 @@
-import Testing
-
 import ForkctlWire
+import Testing
 
 // ErrorCode is open: a code a newer daemon adds must reach an older client as a refusal with
 // the daemon's message, never as a broken frame.

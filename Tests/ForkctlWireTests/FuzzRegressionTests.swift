@@ -1,7 +1,6 @@
+import ForkctlWire
 import Foundation
 import Testing
-
-import ForkctlWire
 
 // Scripts/fuzz's checks (CodecFuzzCheck.swift) over its committed seed corpus, and over
 // inputs made by hand that reach each of its paths whatever the corpus holds. An input on
@@ -72,8 +71,10 @@ struct FuzzRegressionTests {
   func truncatedStreams() throws {
     let whole = fuzzInput(
       CodecFuzzFlags.honestDescriptors, seed: 9,
-      [Request.spawn(SpawnRequest(targets: [0, 1], spec: RunSpec(program: Array("sh".utf8)))).frame(),
-       Reply.created(id: 2, pid: 3).frame()])
+      [
+        Request.spawn(SpawnRequest(targets: [0, 1], spec: RunSpec(program: Array("sh".utf8)))).frame(),
+        Reply.created(id: 2, pid: 3).frame(),
+      ])
     for end in 0...whole.count { try checkCodec(fuzzInput: Array(whole[..<end])) }
   }
 }

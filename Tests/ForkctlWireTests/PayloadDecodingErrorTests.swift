@@ -78,11 +78,12 @@ struct PayloadDecodingErrorTests {
     var r = PayloadReader(PayloadWriter.with { $0.u32(UInt32(WireLimits.maxListCount)) })
     #expect(throws: WireError.truncated) { try r.list() }
     // A count that needs 4 bytes per item more than what is left.
-    var r2 = PayloadReader(PayloadWriter.with { w in
-      w.u32(3)
-      w.string([])
-      w.string([])
-    })
+    var r2 = PayloadReader(
+      PayloadWriter.with { w in
+        w.u32(3)
+        w.string([])
+        w.string([])
+      })
     #expect(throws: WireError.truncated) { try r2.list() }
     let wait = frame(.wait) { $0.u32(1000) }
     #expect(throws: WireError.truncated) { try Request(wait) }
@@ -95,32 +96,47 @@ struct PayloadDecodingErrorTests {
     #expect(throws: WireError.listTooLong(n)) { try r.list() }
     var huge = PayloadReader(PayloadWriter.with { $0.u32(UInt32.max) })
     #expect(throws: WireError.listTooLong(Int(UInt32.max))) { try huge.list() }
-    #expect(throws: WireError.listTooLong(n)) { try Request(frame(.sendArgs) { w in w.string(b("w")); w.u32(UInt32(n)) }) }
+    #expect(throws: WireError.listTooLong(n)) {
+      try Request(
+        frame(.sendArgs) { w in
+          w.string(b("w"))
+          w.u32(UInt32(n))
+        })
+    }
   }
 
   @Test("fixed-size item counts are checked against the limit and the bytes left")
   func itemCounts() throws {
     var over = PayloadReader(PayloadWriter.with { $0.u32(UInt32(WireLimits.maxListCount + 1)) })
     #expect(throws: WireError.listTooLong(WireLimits.maxListCount + 1)) { try over.count(itemSize: 1) }
-    var short = PayloadReader(PayloadWriter.with { w in
-      w.u32(2)
-      w.u32(0)
-    })
+    var short = PayloadReader(
+      PayloadWriter.with { w in
+        w.u32(2)
+        w.u32(0)
+      })
     #expect(throws: WireError.truncated) { try short.count(itemSize: 4) }
-    var fits = PayloadReader(PayloadWriter.with { w in
-      w.u32(2)
-      w.u64(0)
-    })
+    var fits = PayloadReader(
+      PayloadWriter.with { w in
+        w.u32(2)
+        w.u64(0)
+      })
     #expect(try fits.count(itemSize: 4) == 2)
     // Statuses (13 bytes each) and listings (at least 43 each) check their counts the same way.
-    #expect(throws: WireError.truncated) { try Reply(frame(.statuses) { $0.u32(2); $0.u64(1) }) }
+    #expect(throws: WireError.truncated) {
+      try Reply(
+        frame(.statuses) {
+          $0.u32(2)
+          $0.u64(1)
+        })
+    }
     #expect(throws: WireError.truncated) { try Reply(frame(.listing) { $0.u32(1000) }) }
     #expect(throws: WireError.truncated) {
-      try Request(frame(.sendFDs, fds: 2) { w in
-        w.string(b("w"))
-        w.u32(2)
-        w.i32(-1)
-      })
+      try Request(
+        frame(.sendFDs, fds: 2) { w in
+          w.string(b("w"))
+          w.u32(2)
+          w.i32(-1)
+        })
     }
   }
 
@@ -295,9 +311,11 @@ struct PayloadDecodingErrorTests {
 
   @Test("requests other than send-fd and run refuse descriptors")
   func descriptorsOnPlainRequests() {
-    for r in [Request.hello, .new(name: []), .exec(name: []), .fork(ref: b("1"), name: []),
-              .sendArgs(ref: b("1"), arguments: []), .wait(refs: [b("1")]), .kill(signal: 9, refs: [b("1")]),
-              .list, .shutdown] {
+    for r in [
+      Request.hello, .new(name: []), .exec(name: []), .fork(ref: b("1"), name: []),
+      .sendArgs(ref: b("1"), arguments: []), .wait(refs: [b("1")]), .kill(signal: 9, refs: [b("1")]),
+      .list, .shutdown,
+    ] {
       var f = r.frame()
       f.fdCount = 1
       #expect(throws: WireError.fdCountMismatch(type: f.type.rawValue, declared: 0, received: 1)) { try Request(f) }

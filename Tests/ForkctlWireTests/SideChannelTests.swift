@@ -6,7 +6,8 @@ import Testing
 // pipe, and the readiness line of `forkctl daemon --ready-fd`.
 @Suite("Status pipe and readiness line")
 struct SideChannelTests {
-  @Test("an exec failure report is the errno in four little-endian bytes, and decodes back",
+  @Test(
+    "an exec failure report is the errno in four little-endian bytes, and decodes back",
     arguments: [Int32(2), 13, 0, -1, .max, .min])
   func execFailureRoundTrips(_ errno: Int32) throws {
     let bytes = ExecFailureReport(errno: errno).encode()
@@ -40,21 +41,25 @@ struct SideChannelTests {
     #expect(Readiness.failed(message: b("cannot listen")).encode() == b("error failed cannot listen\n"))
   }
 
-  @Test("every readiness line decodes to what it was made from", arguments: [
-    Readiness.ready, .alreadyRunning(message: b("a daemon is already running on /s (pid 9)")),
-    .failed(message: b("cannot listen on /s: Permission denied")), .failed(message: []),
-    .failed(message: notUTF8), .alreadyRunning(message: b("two\nlines")),
-  ])
+  @Test(
+    "every readiness line decodes to what it was made from",
+    arguments: [
+      Readiness.ready, .alreadyRunning(message: b("a daemon is already running on /s (pid 9)")),
+      .failed(message: b("cannot listen on /s: Permission denied")), .failed(message: []),
+      .failed(message: notUTF8), .alreadyRunning(message: b("two\nlines")),
+    ])
   func readinessRoundTrips(_ readiness: Readiness) throws {
     #expect(try Readiness.decode(readiness.encode()) == readiness)
   }
 
-  @Test("a readiness answer that is not exactly one of the lines is refused", arguments: [
-    ([UInt8](), WireError.truncated), (b("ready"), .truncated), (b("error failed no newline"), .truncated),
-    (b("ready\nready\n"), .invalid("readiness line")), (b("readyish\n"), .invalid("readiness line")),
-    (b("error failed\n"), .invalid("readiness line")), (b("error gone x\n"), .invalid("readiness line")),
-    (b("\n"), .invalid("readiness line")),
-  ])
+  @Test(
+    "a readiness answer that is not exactly one of the lines is refused",
+    arguments: [
+      ([UInt8](), WireError.truncated), (b("ready"), .truncated), (b("error failed no newline"), .truncated),
+      (b("ready\nready\n"), .invalid("readiness line")), (b("readyish\n"), .invalid("readiness line")),
+      (b("error failed\n"), .invalid("readiness line")), (b("error gone x\n"), .invalid("readiness line")),
+      (b("\n"), .invalid("readiness line")),
+    ])
   func readinessMalformed(_ bytes: [UInt8], _ error: WireError) {
     #expect(throws: error) { try Readiness.decode(bytes) }
   }

@@ -217,11 +217,12 @@ extension Supervisor {
   mutating func controlClosed(_ id: UInt64) {
     guard let o = registry[id], o.control == .open else { return }
     effects.closeControl(id)
-    let forks = registry.update(id) { o -> [PendingFork] in
-      o.control = .closed
-      defer { o.forks = [] }
-      return o.forks
-    } ?? []
+    let forks =
+      registry.update(id) { o -> [PendingFork] in
+        o.control = .closed
+        defer { o.forks = [] }
+        return o.forks
+      } ?? []
     for fork in forks {
       discardUnborn(fork.child, because: "\(describe(id)) died while forking")
       fail(fork.client, .templateFailed, "\(describe(id)) died while forking")

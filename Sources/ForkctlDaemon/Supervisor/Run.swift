@@ -82,7 +82,8 @@ extension Supervisor {
     let spawned = o.origin == .spawn
     fail(
       client, code,
-      spawned ? "\(program): \(Sys.describe(errno))" : "cannot run \(program) in \(describe(id)): \(Sys.describe(errno))")
+      spawned
+        ? "\(program): \(Sys.describe(errno))" : "cannot run \(program) in \(describe(id)): \(Sys.describe(errno))")
     if spawned {
       // Nobody will wait for a spawn whose program never ran.
       markReported(id)

@@ -1,7 +1,16 @@
 /// One process object as `list` reports it (an entry of the `listing` reply).
 public struct ProcessEntry: Equatable, Sendable {
-  public enum Role: UInt8, Sendable { case template = 0, defaultTemplate = 1, forked = 2 }
-  public enum State: UInt8, Sendable { case starting = 0, ready = 1, running = 2, exited = 3 }
+  public enum Role: UInt8, Sendable {
+    case template = 0
+    case defaultTemplate = 1
+    case forked = 2
+  }
+  public enum State: UInt8, Sendable {
+    case starting = 0
+    case ready = 1
+    case running = 2
+    case exited = 3
+  }
 
   public var id: UInt64
   public var name: [UInt8]
