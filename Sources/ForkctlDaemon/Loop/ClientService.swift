@@ -51,6 +51,8 @@ extension EventLoop {
     }
   }
 
+  /// The spare descriptor; nil when even that cannot be had (then an accept that fails for
+  /// want of descriptors pauses the listener instead of refusing).
   func openSpare() -> FileDescriptor? { try? Sys.open("/dev/null", .readOnly) }
 
   private enum DescriptorRefusal { case refused, backlogEmpty, impossible }
@@ -118,6 +120,7 @@ extension EventLoop {
 
   /// Whether a new connection is served: its peer's uid, or why not.
   private func admission(_ fd: FileDescriptor) -> Admission {
+    // Who cannot be identified is not admitted.
     guard let cred = try? UnixSocket.peerCredentials(fd) else {
       return .refused(.permissionDenied, "cannot read peer credentials")
     }

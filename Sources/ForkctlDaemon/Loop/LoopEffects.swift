@@ -78,6 +78,8 @@ struct LoopEffects: SupervisorEffects {
     try? Sys.signalGroup(pid, Signal(rawValue: signal))
   }
 
+  /// nil on a kernel without pidfd_open (before 5.3) or out of descriptors: the created reply
+  /// then goes without one, as the protocol allows.
   mutating func openPIDFD(_ pid: Int32) -> FileDescriptor? { try? Sys.openPIDFD(pid) }
 
   mutating func now() -> Int64 { Sys.monotonicMilliseconds() }

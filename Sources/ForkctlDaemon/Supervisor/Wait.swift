@@ -124,6 +124,7 @@ extension Supervisor {
       return
     case .ready(let pid), .running(let pid, _):
       registry.update(id) { $0.status = .abandoned }
+      // It may have exited since: its reaping then forgets it all the same.
       try? effects.signal(pid, Signal.kill.rawValue)
     case .exited:
       // Reaped already: its pid may name another process by now.
