@@ -71,7 +71,10 @@ struct SpawnTests {
   }
 
   @Test(
-    "keep-control spawn forks a process object: created waits for the fork report even when exec was first, with a pidfd"
+    """
+    keep-control spawn forks a process object: created waits for the fork report even when exec was first, with a \
+    pidfd
+    """
   )
   func execBeforeForkReport() throws {
     var s = makeSupervisor()

@@ -420,7 +420,8 @@ func rawRefusal(_ w: World, uid: UInt32, sourceLocation: SourceLocation = #_sour
     }
     #expect(parts.count == 3 && parts[1] == parts[0] && parts[2] == parts[0], "caller's env, spawn's, run's: \(parts)")
     let cleared = w.script(
-      #"$F spawn --clear-env --env ONLY=this -- env; id=$($F new) && $F send-fd $id 1=1 && $F run --wait --clear-env --env ONLY=that $id -- env"#
+      #"$F spawn --clear-env --env ONLY=this -- env; id=$($F new) && $F send-fd $id 1=1 && "#
+        + #"$F run --wait --clear-env --env ONLY=that $id -- env"#
     )
     #expect(cleared.stdout == "ONLY=this\nONLY=that\n", "\(cleared.stderr)")
     #expect(!caller.stdout.contains("FORKCTL_TEST_SECRET") && !cleared.stdout.contains("FORKCTL_TEST_SECRET"))

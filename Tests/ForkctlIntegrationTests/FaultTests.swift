@@ -114,7 +114,10 @@ private let halfFrameClient = #"""
 
 @Suite struct FaultTests {
   @Test(
-    "SIGKILL of a template with a fork and two spawns in flight: each client gets a clear error, the daemon goes on, every status stays exact, nothing leaks"
+    """
+    SIGKILL of a template with a fork and two spawns in flight: each client gets a clear error, the daemon goes on, \
+    every status stays exact, nothing leaks
+    """
   )
   func templateKilledMidFork() throws {
     let w = World()
@@ -199,7 +202,8 @@ private let halfFrameClient = #"""
     #expect(r.code == 128 + SIGKILL && r.stdout == "\(id) \(128 + SIGKILL)\n")
     #expect(
       w.ok(["list", "--json"]).contains(
-        #""id":\#(id),"name":null,"role":"process","pid":\#(w.pid(of: id)),"parent":1,"state":"exited","status":137,"exit_code":null,"signal":9,"core_dumped":false"#
+        #""id":\#(id),"name":null,"role":"process","pid":\#(w.pid(of: id)),"parent":1,"state":"exited","status":137,"#
+          + #""exit_code":null,"signal":9,"core_dumped":false"#
       ))
     // The library.
     do {
@@ -338,7 +342,10 @@ private let halfFrameClient = #"""
   }
 
   @Test(
-    "descriptor exhaustion: at RLIMIT_NOFILE the daemon refuses new work with an error naming the limit, without spinning, and recovers"
+    """
+    descriptor exhaustion: at RLIMIT_NOFILE the daemon refuses new work with an error naming the limit, without \
+    spinning, and recovers
+    """
   )
   func descriptorExhaustion() throws {
     let w = World()
@@ -384,13 +391,15 @@ private let halfFrameClient = #"""
       // Left in the backlog, the connection would get no answer until a descriptor frees up.
       Issue.record(
         """
-        a connection beyond the limit got no answer in 5 s; meanwhile the daemon used \((cpuTicks(daemon) - fillCPU) * 10) ms \
-        of CPU in \(Sys.monotonicMilliseconds() - fillStart) ms and wrote \(readFile(log).split(separator: "\n").count) log lines in its first MiB of log
+        a connection beyond the limit got no answer in 5 s; meanwhile the daemon used \
+        \((cpuTicks(daemon) - fillCPU) * 10) ms of CPU in \(Sys.monotonicMilliseconds() - fillStart) ms and wrote \
+        \(readFile(log).split(separator: "\n").count) log lines in its first MiB of log
         """)
       return
     }
     let wanted =
-      "the daemon is out of file descriptors (its RLIMIT_NOFILE of \(limit) is reached); try again once some work has ended"
+      "the daemon is out of file descriptors (its RLIMIT_NOFILE of \(limit) is reached); "
+      + "try again once some work has ended"
     #expect(refusal?.code == .limitReached)
     #expect(refusal?.message == wanted)
     #expect(held.count == limit - baseline, "connections held: \(held.count), daemon baseline \(baseline)")
@@ -430,7 +439,8 @@ private let halfFrameClient = #"""
     #expect(sendFD?.code == .limitReached)
     #expect(
       sendFD?.message
-        == "cannot receive the descriptors sent: the daemon is out of file descriptors (its RLIMIT_NOFILE of \(limit) is reached)"
+        == "cannot receive the descriptors sent: the daemon is out of file descriptors "
+        + "(its RLIMIT_NOFILE of \(limit) is reached)"
     )
     // Then the connection is closed: end of file, or ECONNRESET as the rest of that frame
     // was left unread.
@@ -479,7 +489,10 @@ private let halfFrameClient = #"""
   }
 
   @Test(
-    "a client vanishes before its reply (EPIPE, and SIGKILL): the daemon survives and the status is still reported exactly"
+    """
+    a client vanishes before its reply (EPIPE, and SIGKILL): the daemon survives and the status is still reported \
+    exactly
+    """
   )
   func clientVanishesBeforeReply() throws {
     let w = World()
@@ -521,7 +534,8 @@ private let halfFrameClient = #"""
       $F spawn sh -c 'exec </dev/null >/dev/null 2>&1; echo lost; exit 4'; echo "replaced=$?"
       $F spawn sh -c 'exec >&- 2>&-; kill -TERM $$'; echo "signaled=$?"
       $F spawn sh -c 'exec >&- 2>&-; sleep 100 & exit 7'; echo "background=$?"
-      id=$($F new) && $F send-fd "$id" 0 1 2 && $F run --wait "$id" -- sh -c 'exec <&- >/dev/null 2>&1; exit 8'; echo "run=$?"
+      id=$($F new) && $F send-fd "$id" 0 1 2 && \#
+      $F run --wait "$id" -- sh -c 'exec <&- >/dev/null 2>&1; exit 8'; echo "run=$?"
       """#, tag: "stdio")
     let r = w.finish(script, "spawns of programs that close their stdio")
     #expect(r.stdout == "closed=3\nreplaced=4\nsignaled=143\nbackground=7\nrun=8\n")

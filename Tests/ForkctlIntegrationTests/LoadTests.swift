@@ -173,7 +173,10 @@ extension ExitStatusValue {
   }
 
   @Test(
-    "32 clients (24 threads on one ForkctlClient, 8 running the forkctl binary): 5,040 spawns and new/run/wait cycles, every status exactly once and right; no zombie, fds and RSS back"
+    """
+    32 clients (24 threads on one ForkctlClient, 8 running the forkctl binary): 5,040 spawns and new/run/wait cycles, \
+    every status exactly once and right; no zombie, fds and RSS back
+    """
   )
   func thirtyTwoClients() throws {
     let w = World()
@@ -258,7 +261,10 @@ extension ExitStatusValue {
     let wrong = ledger.wrong(expected: Self.expected)
     #expect(
       wrong.isEmpty,
-      "\(wrong.count) of \(Self.total) operations did not get their status exactly once, e.g.:\n\(wrong.prefix(8).joined(separator: "\n"))"
+      """
+      \(wrong.count) of \(Self.total) operations did not get their status exactly once, e.g.:\n\
+      \(wrong.prefix(8).joined(separator: "\n"))
+      """
     )
     #expect(ledger.duplicateIDs.isEmpty, "\(ledger.duplicateIDs.prefix(5))")
     for c in 0..<Self.cliClients {
@@ -283,14 +289,22 @@ extension ExitStatusValue {
     let fdsBack = eventually("daemon fds back to baseline") { openDescriptors(daemon) == baselineFDs }
     #expect(
       fdsBack,
-      "daemon descriptors \(baselineFDs.count) before, \(openDescriptors(daemon).count) after: \(descriptorDifference(baselineFDs, openDescriptors(daemon)))"
+      """
+      daemon descriptors \(baselineFDs.count) before, \(openDescriptors(daemon).count) after: \
+      \(descriptorDifference(baselineFDs, openDescriptors(daemon)))
+      """
     )
     let rss = residentKiB(daemon)
     #expect(
       rss <= baselineRSS + Self.rssMarginKiB,
       "daemon VmRSS \(baselineRSS) KiB at the baseline, \(rss) KiB after (margin \(Self.rssMarginKiB) KiB)")
     print(
-      "load: \(Self.total) operations (\(Self.libraryThreads * Self.libraryOperations) by \(Self.libraryThreads) library threads, \(Self.cliClients * Self.cliOperations) by \(Self.cliClients) CLI clients) in \(elapsed) ms, \(Self.total * 1000 / max(1, Int(elapsed))) per s; \(ledger.idCount) ids; daemon fds \(baselineFDs.count), VmRSS \(baselineRSS) -> \(rss) KiB; \(entries.count) listed"
+      """
+      load: \(Self.total) operations (\(Self.libraryThreads * Self.libraryOperations) by \(Self.libraryThreads) \
+      library threads, \(Self.cliClients * Self.cliOperations) by \(Self.cliClients) CLI clients) in \(elapsed) ms, \
+      \(Self.total * 1000 / max(1, Int(elapsed))) per s; \(ledger.idCount) ids; daemon fds \(baselineFDs.count), \
+      VmRSS \(baselineRSS) -> \(rss) KiB; \(entries.count) listed
+      """
     )
   }
 }

@@ -541,7 +541,10 @@ struct FuzzGenerator {
   static let droppedConnections = 3_000
 
   @Test(
-    "fuzzing a live daemon: garbage gets code 11, wrong requests 1/2/3; afterwards it serves, fds and RSS are back, no process was made"
+    """
+    fuzzing a live daemon: garbage gets code 11, wrong requests 1/2/3; afterwards it serves, fds and RSS are back, no \
+    process was made
+    """
   )
   func fuzzLiveDaemon() throws {
     let seed = fuzzSeed
@@ -574,7 +577,10 @@ struct FuzzGenerator {
     failures = warmUpFailures + failures
     #expect(
       failures.isEmpty,
-      "\(tag): \(failures.count) of \(Self.garbageCases) garbage connections (and 300 of the warm-up) answered wrongly, e.g.:\n\(failures.prefix(8).joined(separator: "\n"))\ndaemon log:\n\(daemonLogTail(w))"
+      """
+      \(tag): \(failures.count) of \(Self.garbageCases) garbage connections (and 300 of the warm-up) answered \
+      wrongly, e.g.:\n\(failures.prefix(8).joined(separator: "\n"))\ndaemon log:\n\(daemonLogTail(w))
+      """
     )
     #expect(skipped < Self.garbageCases / 5, "\(tag): \(skipped) cases were real requests, not sent")
 
@@ -609,7 +615,10 @@ struct FuzzGenerator {
     let fdsBack = eventually("daemon fds back to baseline") { openDescriptors(daemon) == baselineFDs }
     #expect(
       fdsBack,
-      "\(tag): daemon descriptors \(baselineFDs.count) before, \(openDescriptors(daemon).count) after: \(descriptorDifference(baselineFDs, openDescriptors(daemon)))\ndaemon log:\n\(daemonLogTail(w))"
+      """
+      \(tag): daemon descriptors \(baselineFDs.count) before, \(openDescriptors(daemon).count) after: \
+      \(descriptorDifference(baselineFDs, openDescriptors(daemon)))\ndaemon log:\n\(daemonLogTail(w))
+      """
     )
     // Its memory is back within the margin.
     let rss = residentKiB(daemon)
@@ -630,12 +639,20 @@ struct FuzzGenerator {
     #expect(zombieChildren(of: daemon).isEmpty)
     let elapsed = Sys.monotonicMilliseconds() - started
     print(
-      "protocol fuzz (\(tag)): \(Self.garbageCases) garbage connections (\(skipped) real requests not sent; replies: \(answers.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value)" }.joined(separator: ", "))), \(Self.droppedConnections) dropped mid-frame, \(elapsed) ms; daemon fds \(baselineFDs.count), VmRSS \(baselineRSS) -> \(rss) KiB"
+      """
+      protocol fuzz (\(tag)): \(Self.garbageCases) garbage connections (\(skipped) real requests not sent; replies: \
+      \(answers.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value)" }.joined(separator: ", "))), \
+      \(Self.droppedConnections) dropped mid-frame, \(elapsed) ms; daemon fds \(baselineFDs.count), \
+      VmRSS \(baselineRSS) -> \(rss) KiB
+      """
     )
   }
 
   @Test(
-    "a complete new whose client hangs up at once leaves nothing behind: no process, no process object, no descriptor, no slot of --max-processes"
+    """
+    a complete new whose client hangs up at once leaves nothing behind: no process, no process object, no descriptor, \
+    no slot of --max-processes
+    """
   )
   func abandonedNew() throws {
     let w = World()
@@ -667,19 +684,28 @@ struct FuzzGenerator {
     }
     #expect(
       killed,
-      "children of the daemon besides the template: \(childProcesses(of: d.pid).subtracting([template]).sorted().map { "\($0) \(commandLine($0))" })"
+      """
+      children of the daemon besides the template: \
+      \(childProcesses(of: d.pid).subtracting([template]).sorted().map { "\($0) \(commandLine($0))" })
+      """
     )
     // Nobody can learn their ids, so nothing should stay listed for them ...
     let listed = w.entries().dropFirst()
     #expect(
       listed.isEmpty,
-      "\(listed.count) process objects left by abandoned requests: \(listed.map { "\($0.id) \($0.state) \($0.status.map(String.init) ?? "-")" })"
+      """
+      \(listed.count) process objects left by abandoned requests: \
+      \(listed.map { "\($0.id) \($0.state) \($0.status.map(String.init) ?? "-")" })
+      """
     )
     // ... nor hold a descriptor ...
     let fdsBack = eventually("daemon fds back to baseline", timeout: 3) { openDescriptors(d.pid) == baseline }
     #expect(
       fdsBack,
-      "daemon descriptors \(baseline.count) before, \(openDescriptors(d.pid).count) after: \(descriptorDifference(baseline, openDescriptors(d.pid)))"
+      """
+      daemon descriptors \(baseline.count) before, \(openDescriptors(d.pid).count) after: \
+      \(descriptorDifference(baseline, openDescriptors(d.pid)))
+      """
     )
     // ... nor count against --max-processes: the next client is served.
     let next = w.run(["spawn", "true"])
@@ -734,7 +760,10 @@ struct FuzzGenerator {
         if !right || (ending != .endOfFile && ending != .reset) {
           let got = replies.map { describe(.success($0)) }.joined(separator: ", ")
           failures.append(
-            "\(c.summary): expected [\(expected.map(\.description).joined(separator: ", "))] then the end, got [\(got)] then \(ending)"
+            """
+            \(c.summary): expected [\(expected.map(\.description).joined(separator: ", "))] then the end, \
+            got [\(got)] then \(ending)
+            """
           )
         }
       }

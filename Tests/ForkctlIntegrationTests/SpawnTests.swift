@@ -99,7 +99,8 @@ func workers(_ w: World, running program: String) -> [Int32] {
   func stdio() {
     let w = World()
     let r = w.script(
-      #"echo in | $F spawn sh -c 'cat; echo err >&2; readlink /proc/self/fd/1 /proc/self/fd/2'; $F spawn sh -c 'readlink /proc/self/fd/0' <&-"#,
+      #"echo in | $F spawn sh -c 'cat; echo err >&2; readlink /proc/self/fd/1 /proc/self/fd/2'; "#
+        + #"$F spawn sh -c 'readlink /proc/self/fd/0' <&-"#,
       tag: "stdio")
     #expect(r.stdout == "in\n\(w.dir)/stdio.out\n\(w.dir)/stdio.err\n/dev/null\n")
     #expect(r.stderr == "err\n")
@@ -144,7 +145,9 @@ func workers(_ w: World, running program: String) -> [Int32] {
   func environment() {
     let w = World()
     let r = w.script(
-      #"export A='b=c=d' B="$(printf 'x\377y')"; $F spawn sh -c 'printf "%s|%s|%s" "$A" "$B" "$PATH"'; echo; $F spawn --env A=new --env C=3 sh -c 'echo "$A $C"'; $F spawn --clear-env --env ONLY=1 /usr/bin/env"#
+      #"export A='b=c=d' B="$(printf 'x\377y')"; $F spawn sh -c 'printf "%s|%s|%s" "$A" "$B" "$PATH"'; echo; "#
+        + #"$F spawn --env A=new --env C=3 sh -c 'echo "$A $C"'; "#
+        + #"$F spawn --clear-env --env ONLY=1 /usr/bin/env"#
     )
     #expect(
       readBytes(w.dir + "/script.out") == Array("b=c=d|x".utf8) + [0xff]
@@ -160,7 +163,8 @@ func workers(_ w: World, running program: String) -> [Int32] {
   func workingDirectory() {
     let w = World()
     let r = w.script(
-      #"mkdir -p "$HOME/a/b" && cd "$HOME/a/b" && $F spawn pwd && mv "$HOME/a" "$HOME/moved" && $F spawn pwd -P && mkdir "$HOME/gone" && cd "$HOME/gone" && rmdir "$HOME/gone" && $F spawn readlink /proc/self/cwd"#
+      #"mkdir -p "$HOME/a/b" && cd "$HOME/a/b" && $F spawn pwd && mv "$HOME/a" "$HOME/moved" && $F spawn pwd -P && "#
+        + #"mkdir "$HOME/gone" && cd "$HOME/gone" && rmdir "$HOME/gone" && $F spawn readlink /proc/self/cwd"#
     )
     #expect(r.stdout == "\(w.dir)/a/b\n\(w.dir)/moved/b\n\(w.dir)/gone (deleted)\n", "\(r.stderr)")
   }
@@ -169,7 +173,8 @@ func workers(_ w: World, running program: String) -> [Int32] {
   func argumentsAndPath() {
     let w = World()
     _ = w.script(
-      #"mkdir -p "$HOME/bin" && printf '#!/bin/sh\nprintf "[%%s]" "$0" "$@"\n' > "$HOME/bin/mytool" && chmod +x "$HOME/bin/mytool""#
+      #"mkdir -p "$HOME/bin" && printf '#!/bin/sh\nprintf "[%%s]" "$0" "$@"\n' > "$HOME/bin/mytool" && "#
+        + #"chmod +x "$HOME/bin/mytool""#
     )
     let r = w.script(#"PATH="$HOME/bin:$PATH" $F spawn mytool "a b" "" '*' "$(printf '\377\001')" -- --x"#)
     #expect(r.code == 0, "\(r.stderr)")
@@ -182,7 +187,8 @@ func workers(_ w: World, running program: String) -> [Int32] {
   func signalsForwarded() {
     let w = World()
     let s = w.startScript(
-      #"exec $F spawn sh -c 'trap "echo got USR1" USR1; trap "echo got INT; exit 7" INT; echo ready; while :; do sleep 0.05; done'"#,
+      #"exec $F spawn sh -c 'trap "echo got USR1" USR1; trap "echo got INT; exit 7" INT; "#
+        + #"echo ready; while :; do sleep 0.05; done'"#,
       tag: "trap")
     #expect(eventually("worker ready") { readFile(s.out) == "ready\n" })
     kill(s.pid, SIGUSR1)
