@@ -277,3 +277,48 @@ struct InputAndRunTests {
     #expect(s.info(w)?.state == .exited)
   }
 }
+
+@Suite("Supervisor: limits of a long-lived worker")
+struct LongLivedWorkerTests {
+  @Test(
+    """
+    a program that kept its control socket takes descriptors and strings for ever: only what \
+    is still queued to it counts against the limits
+    """
+  )
+  func onlyQueuedInputCounts() throws {
+    var s = makeSupervisor {
+      $0.maxFDsPerProcess = 4
+      $0.maxArgumentBytesPerProcess = 100
+      $0.maxArgumentsPerProcess = 3
+    }
+    let w = try s.newWorker(pid: 2001)
+    s.request(.run(ref: ref(w), spec: RunSpec(program: b("x"), keepControl: true)), client: 2)
+    s.statusPipeResult(w, failure: nil)
+    // Each hand-off is written out at once (nothing queued): far more than the limits, in all.
+    for _ in 0..<20 {
+      #expect(s.request(.sendFDs(ref: ref(w), targets: [nil, nil]), fds: s.fds(2), client: 3) == [.ok])
+      #expect(s.request(.sendArgs(ref: ref(w), arguments: [b(String(repeating: "x", count: 40))]), client: 3) == [.ok])
+    }
+    #expect(s.info(w)?.fdsSent == 40, "list still shows everything sent")
+    // A program that does not read: what is queued counts.
+    s.effects.queuedForControl[w] = (fds: 3, bytes: 90)
+    let two = s.fds(2)
+    #expect(
+      s.request(.sendFDs(ref: ref(w), targets: [nil, nil]), fds: two, client: 3).map(\.failureCode) == [.limitReached])
+    #expect(s.effects.closed == two)
+    #expect(
+      s.request(.sendArgs(ref: ref(w), arguments: [b("0123456789x")]), client: 3).map(\.failureCode) == [.limitReached])
+    #expect(s.request(.sendFDs(ref: ref(w), targets: [nil]), fds: s.fds(1), client: 3) == [.ok])
+  }
+
+  @Test("an unrun process object counts everything it was sent: it holds it until it runs")
+  func unrunHoldsEverything() throws {
+    var s = makeSupervisor { $0.maxFDsPerProcess = 4 }
+    let w = try s.newWorker(pid: 2001)
+    #expect(s.request(.sendFDs(ref: ref(w), targets: [nil, nil]), fds: s.fds(2), client: 3) == [.ok])
+    #expect(s.request(.sendFDs(ref: ref(w), targets: [nil, nil]), fds: s.fds(2), client: 3) == [.ok])
+    #expect(
+      s.request(.sendFDs(ref: ref(w), targets: [nil]), fds: s.fds(1), client: 3).map(\.failureCode) == [.limitReached])
+  }
+}

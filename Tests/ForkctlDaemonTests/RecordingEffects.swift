@@ -155,6 +155,10 @@ struct RecordingEffects: SupervisorEffects {
 
   mutating func now() -> Int64 { clock }
 
+  /// What the fake loop says is still queued per process object (nothing unless set).
+  var queuedForControl: [UInt64: (fds: Int, bytes: Int)] = [:]
+  func queued(_ id: UInt64) -> (fds: Int, bytes: Int) { queuedForControl[id] ?? (0, 0) }
+
   mutating func openPIDFD(_ pid: Int32) -> FileDescriptor? {
     let fd = makeFD()
     pidfds.append((pid, fd))

@@ -34,6 +34,11 @@ struct LoopEffects: SupervisorEffects {
     loop.flushControl(id, p, queueing: command.frame(), fds: fds)
   }
 
+  func queued(_ id: UInt64) -> (fds: Int, bytes: Int) {
+    guard let p = loop.controls[id] else { return (0, 0) }
+    return p.queue.reduce((fds: 0, bytes: 0)) { ($0.fds + $1.fds.count, $0.bytes + $1.bytes.count - $1.offset) }
+  }
+
   mutating func socketPair() throws(Errno) -> (FileDescriptor, FileDescriptor) { try Sys.socketPair() }
 
   mutating func pipe() throws(Errno) -> (read: FileDescriptor, write: FileDescriptor) { try Sys.pipe() }

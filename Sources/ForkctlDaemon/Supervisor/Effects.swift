@@ -21,6 +21,9 @@ public protocol SupervisorEffects {
   /// Sends `command` to process object `id` over its control socket, with `fds`, which the
   /// effects then own and close once sent.
   mutating func send(_ id: UInt64, _ command: Command, fds: [FileDescriptor])
+  /// What is still queued for `id`'s control socket, not yet written: descriptors, and bytes
+  /// of frames.
+  func queued(_ id: UInt64) -> (fds: Int, bytes: Int)
   /// A new socket pair.
   mutating func socketPair() throws(Errno) -> (FileDescriptor, FileDescriptor)
   /// A new pipe.

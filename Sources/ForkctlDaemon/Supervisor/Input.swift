@@ -7,7 +7,7 @@ extension Supervisor {
   mutating func sendFDs(_ ref: [UInt8], _ targets: [FDTarget], _ fds: [FileDescriptor], _ client: ClientID) {
     guard let id = lookup(ref, client), let o = registry[id] else { return closeAll(fds) }
     guard acceptsInput(id, "send descriptors to", client) else { return closeAll(fds) }
-    if o.holdings.fds + fds.count > limits.maxFDsPerProcess {
+    if counted(o).fds + fds.count > limits.maxFDsPerProcess {
       closeAll(fds)
       effects.reply(
         client,
@@ -25,10 +25,11 @@ extension Supervisor {
     guard let id = lookup(ref, client), let o = registry[id], acceptsInput(id, "send strings to", client)
     else { return }
     let bytes = list.reduce(0) { $0 + $1.count }
+    let held = counted(o)
     let refusal: (ErrorCode, String)? =
-      if o.holdings.arguments + list.count > limits.maxArgumentsPerProcess {
+      if held.arguments + list.count > limits.maxArgumentsPerProcess {
         (.limitReached, "it would hold more than \(limits.maxArgumentsPerProcess) strings")
-      } else if o.holdings.argumentBytes + bytes > limits.maxArgumentBytesPerProcess {
+      } else if held.argumentBytes + bytes > limits.maxArgumentBytesPerProcess {
         (.limitReached, "it would hold more than \(limits.maxArgumentBytesPerProcess) bytes")
       } else if o.phase.run?.keepsControl != true, list.contains(where: { $0.contains(0) }) {
         (.badRequest, "an argument cannot hold a NUL byte")
@@ -45,6 +46,18 @@ extension Supervisor {
     }
     effects.send(id, .arguments(list), fds: [])
     effects.reply(client, .ok)
+  }
+
+  /// What counts against the per-object limits. An unrun process object holds every
+  /// descriptor and string sent to it until it runs, and its forks inherit them, so all of
+  /// it counts. What a program that kept its control socket was handed is its own (it may
+  /// close it at once): only what is still queued to it counts, so that a long-lived worker
+  /// can be fed for ever. (`holdings` keeps every count for `list`.)
+  private func counted(_ o: ProcessObject) -> Holdings {
+    guard case .running(_, let run) = o.phase, run.keepsControl else { return o.holdings }
+    let queue = effects.queued(o.id)
+    // Strings are bounded by their bytes there: each costs at least its 4-byte length.
+    return Holdings(fds: queue.fds, arguments: 0, argumentBytes: queue.bytes)
   }
 
   /// Strings and descriptors go to a process object before run, or to a running program
