@@ -160,6 +160,45 @@ struct PerUserLimitTests {
     _ = try s.newWorker(pid: 103, client: 1)
   }
 
+  @Test(
+    """
+    exited process objects nobody waited for block what would leave another status behind \
+    (new, a detached spawn), not a spawn whose status goes to its client
+    """
+  )
+  func unreportedExitsDoNotBlockAttachedSpawns() throws {
+    var s = makeSupervisor { $0.maxProcessesPerUser = 2 }
+    s.clientConnected(1, uid: 1000)
+    // The README's fork loop: fork and run, never wait.
+    for pid: Int32 in [100, 101] {
+      let w = try s.newWorker(pid: pid, client: 1)
+      s.request(.run(ref: ref(w), spec: RunSpec(program: b("job"))), client: 1)
+      s.controlClosed(w)
+      s.childExited(pid: pid, status: .exited(0))
+    }
+    let spawn = Request.spawn(SpawnRequest(targets: [], spec: RunSpec(program: b("x"))))
+    let detached = Request.spawn(SpawnRequest(targets: [], spec: RunSpec(program: b("x")), detach: true))
+    let refused = s.request(.new(name: []), client: 1)
+    #expect(refused.map(\.failureCode) == [.limitReached])
+    #expect(refused.first?.failureMessage?.contains("2 of them exited and were never waited for") == true)
+    #expect(s.request(detached, client: 1).map(\.failureCode) == [.limitReached])
+    // A plain spawn is served: its status goes to its client, not to the table.
+    #expect(s.request(spawn, client: 1).isEmpty)
+    s.handle(.spawned(pid: 200, errno: 0), from: s.defaultTemplate!)
+    s.clientConnected(2, uid: 1000)
+    #expect(s.request(spawn, client: 2).isEmpty)
+    s.handle(.spawned(pid: 201, errno: 0), from: s.defaultTemplate!)
+    // While they live they count: two live spawns fill the user's share.
+    s.clientConnected(3, uid: 1000)
+    #expect(s.request(spawn, client: 3).map(\.failureCode) == [.limitReached])
+    // Waiting for the exited ones does not make room for a third live one ...
+    _ = s.request(.wait(refs: [ref(2), ref(3)]), client: 4)
+    #expect(s.request(spawn, client: 3).map(\.failureCode) == [.limitReached])
+    // ... an exit of a live one does.
+    s.childExited(pid: 200, status: .exited(0))
+    #expect(s.request(spawn, client: 3).isEmpty)
+  }
+
   @Test("strings per process object: empty strings count too")
   func stringCount() throws {
     var s = makeSupervisor { $0.maxArgumentsPerProcess = 3 }

@@ -5,32 +5,41 @@ import ForkctlWire
 
 extension Supervisor {
   /// A new id, or nil after replying which limit is reached. Reported exited objects make
-  /// room first.
-  mutating func reserveID(_ client: ClientID) -> UInt64? {
-    if registry.count >= limits.maxProcesses {
-      dropReported(keeping: 0)
+  /// room first. Exited objects whose status nobody has waited for are kept for a wait, and
+  /// take room only from what leaves a status behind (`keepsStatus`: new, fork, exec, a
+  /// detached spawn), not from a spawn whose status goes to its client.
+  mutating func reserveID(_ client: ClientID, keepsStatus: Bool = true) -> UInt64? {
+    let uid = clientUIDs[client]
+    if userFull(uid, keepsStatus) || allFull(keepsStatus) { dropReported(keeping: 0) }
+    if let uid, userFull(uid, keepsStatus) {
+      let what = "too many process objects for uid \(uid) (\(limits.maxProcessesPerUser))"
+      refuseForLimit(client, what, registry.unreported[uid, default: 0])
+      return nil
     }
-    if let uid = clientUIDs[client], registry.owned[uid, default: 0] >= limits.maxProcessesPerUser {
-      dropReported(keeping: 0)
-      if registry.owned[uid, default: 0] >= limits.maxProcessesPerUser {
-        effects.reply(
-          client,
-          .failure(
-            .limitReached,
-            "too many process objects for uid \(uid) (\(limits.maxProcessesPerUser)); "
-              + "wait for exited ones or kill some"))
-        return nil
-      }
-    }
-    if registry.count >= limits.maxProcesses {
-      effects.reply(
-        client,
-        .failure(
-          .limitReached,
-          "too many process objects (\(limits.maxProcesses)); wait for exited ones or kill some"))
+    if allFull(keepsStatus) {
+      refuseForLimit(client, "too many process objects (\(limits.maxProcesses))", registry.unreportedTotal)
       return nil
     }
     return registry.takeID()
+  }
+
+  private func userFull(_ uid: UInt32?, _ keepsStatus: Bool) -> Bool {
+    guard let uid else { return false }
+    let unreported = keepsStatus ? 0 : registry.unreported[uid, default: 0]
+    return registry.owned[uid, default: 0] - unreported >= limits.maxProcessesPerUser
+  }
+
+  private func allFull(_ keepsStatus: Bool) -> Bool {
+    registry.count - (keepsStatus ? 0 : registry.unreportedTotal) >= limits.maxProcesses
+  }
+
+  private mutating func refuseForLimit(_ client: ClientID, _ what: String, _ unreported: Int) {
+    let advice =
+      unreported > 0
+      ? "\(unreported) of them exited and were never waited for: wait for them (their ids are in forkctl list), "
+        + "or kill some; a spawn that is not detached is still served"
+      : "wait for exited ones or kill some"
+    effects.reply(client, .failure(.limitReached, "\(what); \(advice)"))
   }
 
   /// Checks a requested name; replies and returns false when it cannot be used.
@@ -123,9 +132,9 @@ extension Supervisor {
   /// replying why not. A fork is answered to `client` when it happens; a spawn (`run`
   /// given) when its program runs.
   mutating func forkChild(
-    _ parent: UInt64, name: [UInt8], origin: Origin, client: ClientID, run: Run?
+    _ parent: UInt64, name: [UInt8], origin: Origin, client: ClientID, run: Run?, keepsStatus: Bool = true
   ) -> UInt64? {
-    guard let id = reserveID(client), let ends = controlSocketPair(client) else { return nil }
+    guard let id = reserveID(client, keepsStatus: keepsStatus), let ends = controlSocketPair(client) else { return nil }
     registry.insert(child(id, of: parent, name: name, origin: origin, client: client, run: run, control: .open))
     effects.watchControl(id, ends.0)
     registry.update(parent) { $0.forks.append(PendingFork(child: id, client: run == nil ? client : nil)) }

@@ -14,6 +14,10 @@ struct Registry {
   private(set) var starting = 0
   /// Objects alive that never ran a program (templates included).
   private(set) var unrun = 0
+  /// Exited objects whose status nobody has waited for yet, per owner and in all: what
+  /// `new`, `fork` and the like leave behind when nobody waits.
+  private(set) var unreported: [UInt32: Int] = [:]
+  private(set) var unreportedTotal = 0
   private var nextID: UInt64 = 1
   var defaultTemplate: UInt64?
   /// Ids whose status has been reported, oldest first: the first to forget.
@@ -35,7 +39,7 @@ struct Registry {
     objects[object.id] = object
     if let o = object.owner { owned[o, default: 0] += 1 }
     if !object.name.isEmpty { byName[object.name, default: []].insert(object.id) }
-    index(object.id, from: nil, to: object.phase)
+    index(object.id, from: nil, to: object)
   }
 
   /// Forgets an object.
@@ -49,7 +53,7 @@ struct Registry {
       byName[object.name]?.remove(id)
       if byName[object.name]?.isEmpty == true { byName[object.name] = nil }
     }
-    index(id, from: object.phase, to: nil)
+    index(id, from: object, to: nil)
     if let i = reported.lastIndex(of: id) { reported.remove(at: i) }
     if id == defaultTemplate { defaultTemplate = nil }
   }
@@ -58,10 +62,10 @@ struct Registry {
   @discardableResult
   mutating func update<R>(_ id: UInt64, _ body: (inout ProcessObject) -> R) -> R? {
     guard var object = objects[id] else { return nil }
-    let before = object.phase
+    let before = object
     let result = body(&object)
     objects[id] = object
-    index(id, from: before, to: object.phase)
+    index(id, from: before, to: object)
     return result
   }
 
@@ -99,7 +103,9 @@ struct Registry {
 
   func hasEarlyExit(pid: Int32) -> Bool { earlyExits[pid] != nil }
 
-  private mutating func index(_ id: UInt64, from old: Phase?, to new: Phase?) {
+  private mutating func index(_ id: UInt64, from oldObject: ProcessObject?, to newObject: ProcessObject?) {
+    let old = oldObject?.phase
+    let new = newObject?.phase
     let oldPID = old?.livePID
     let newPID = new?.livePID
     if oldPID != newPID {
@@ -108,6 +114,14 @@ struct Registry {
     }
     starting += Self.isStarting(new) - Self.isStarting(old)
     unrun += Self.isUnrunAndAlive(new) - Self.isUnrunAndAlive(old)
+    let change = Self.isUnreported(newObject) - Self.isUnreported(oldObject)
+    if change != 0 {
+      unreportedTotal += change
+      if let owner = newObject?.owner ?? oldObject?.owner {
+        unreported[owner, default: 0] += change
+        if unreported[owner] == 0 { unreported[owner] = nil }
+      }
+    }
     // Only forks in flight can claim an early exit.
     if starting == 0 { earlyExits.removeAll() }
   }
@@ -115,6 +129,11 @@ struct Registry {
   private static func isStarting(_ phase: Phase?) -> Int {
     if case .starting = phase { return 1 }
     return 0
+  }
+
+  private static func isUnreported(_ object: ProcessObject?) -> Int {
+    guard let object, object.phase.isExited, object.status == .anyWaiter else { return 0 }
+    return 1
   }
 
   private static func isUnrunAndAlive(_ phase: Phase?) -> Int {

@@ -45,7 +45,9 @@ extension Supervisor {
       effects.reply(client, .failure(.internalError, "cannot create a pipe: \(Sys.describe(error))"))
       return
     }
-    guard let id = forkChild(parent, name: s.name, origin: .spawn, client: client, run: run) else {
+    guard
+      let id = forkChild(parent, name: s.name, origin: .spawn, client: client, run: run, keepsStatus: s.detach)
+    else {
       closeAll(fds + [statusPipe.read, statusPipe.write])
       return
     }
@@ -67,7 +69,7 @@ extension Supervisor {
     from parent: UInt64, _ s: SpawnRequest, _ run: Run, _ attachment: Attachment, _ fds: [FileDescriptor],
     _ client: ClientID
   ) {
-    guard let id = reserveID(client) else { return closeAll(fds) }
+    guard let id = reserveID(client, keepsStatus: s.detach) else { return closeAll(fds) }
     var o = child(id, of: parent, name: s.name, origin: .spawn, client: client, run: run, control: .none)
     o.holdings.fds += s.targets.count
     o.status = .attached(attachment)
