@@ -247,6 +247,26 @@ int forkctl_peer_credentials(int sock, pid_t *pid, uid_t *uid, gid_t *gid) {
   return 0;
 }
 
+#ifndef SO_PEERPIDFD
+#define SO_PEERPIDFD 77
+#endif
+
+int forkctl_peer_pidfd(int sock) {
+  int fd = -1;
+  socklen_t len = sizeof(fd);
+  if (getsockopt(sock, SOL_SOCKET, SO_PEERPIDFD, &fd, &len) < 0) return -1;
+  return fd;
+}
+
+int forkctl_pidfd_send_signal(int pidfd, int sig) {
+#ifdef SYS_pidfd_send_signal
+  return (int)syscall(SYS_pidfd_send_signal, pidfd, sig, NULL, 0);
+#else
+  errno = ENOSYS;
+  return -1;
+#endif
+}
+
 void forkctl_ignore_sigpipe(void) { signal(SIGPIPE, SIG_IGN); }
 
 int forkctl_epoll_create(void) { return epoll_create1(EPOLL_CLOEXEC); }

@@ -108,6 +108,13 @@ int forkctl_accept(int listener);
 /// getsockopt(SO_PEERCRED). Returns 0 or -1.
 int forkctl_peer_credentials(int sock, pid_t *pid, uid_t *uid, gid_t *gid);
 
+/// getsockopt(SO_PEERPIDFD, Linux 6.5): a close-on-exec pidfd of the process that connected;
+/// -1 with errno (ENOPROTOOPT on older kernels).
+int forkctl_peer_pidfd(int sock);
+
+/// pidfd_send_signal(2) with no siginfo: 0, or -1 with errno (ESRCH once it has exited).
+int forkctl_pidfd_send_signal(int pidfd, int sig);
+
 /// Sets SIGPIPE to be ignored (for the client: a vanished daemon is EPIPE).
 void forkctl_ignore_sigpipe(void);
 

@@ -8,8 +8,14 @@ extension EventLoop {
   /// How long the listener rests after an accept error that no refusal could clear.
   static let listenerPause: Int64 = 100
 
+  /// Connections accepted per readiness of the listener. The listener stays readable while
+  /// more wait (level-triggered), so the rest come next round, after the hangups and requests
+  /// of those just accepted: a burst of connections that close at once never fills the table
+  /// with the dead.
+  static let acceptBatch = 64
+
   func acceptClients() {
-    while true {
+    for _ in 0..<Self.acceptBatch {
       let fd: FileDescriptor
       do {
         guard let accepted = try UnixSocket.accept(listener) else { return }
@@ -130,11 +136,47 @@ extension EventLoop {
     else {
       return .refused(.permissionDenied, "uid \(cred.uid) is not allowed to use this daemon")
     }
+    if let refusal = restrictionRefusal(fd) { return .refused(.permissionDenied, refusal) }
     if clients.count >= config.maxConnections {
       return .refused(
         .limitReached, "too many connections (\(config.maxConnections)); try again once some have closed")
     }
     return .admitted(uid: cred.uid)
+  }
+
+  /// Why a client may not be served although its user may: a program the daemon starts for
+  /// it would escape what confines the client. Namespaces and seccomp filters cannot be put
+  /// on a forked process after the fact, so such a client is refused, not served weakened.
+  private func restrictionRefusal(_ fd: FileDescriptor) -> String? {
+    var peer: ProcessRestrictions
+    do {
+      peer = try UnixSocket.peerRestrictions(fd)
+    } catch {
+      // Reading takes one descriptor at a time: out of them, the spare makes the room.
+      guard Sys.isDescriptorShortage(error), let s = spare else {
+        return "cannot read what confines the client (/proc): \(Sys.describe(error))"
+      }
+      s.closeQuietly()
+      spare = nil
+      defer { spare = openSpare() }
+      do {
+        peer = try UnixSocket.peerRestrictions(fd)
+      } catch {
+        return "cannot read what confines the client (/proc): \(Sys.describe(error))"
+      }
+    }
+    let namespaces = ownRestrictions.differingNamespaces(peer)
+    if !namespaces.isEmpty {
+      return "the client is in another \(namespaces.joined(separator: ", ")) namespace than the daemon, "
+        + "which the programs it starts would escape; start a daemon of its own there (FORKCTL_SOCKET)"
+    }
+    if peer.seccompMode != 0
+      && (peer.seccompMode != ownRestrictions.seccompMode || peer.seccompFilters > ownRestrictions.seccompFilters)
+    {
+      return "the client runs under a seccomp filter that the daemon does not have, "
+        + "which the programs it starts would escape; start a daemon of its own under the same filter"
+    }
+    return nil
   }
 
   func dropClient(_ id: ClientID, reset: Bool = false) {

@@ -93,6 +93,8 @@ final class EventLoop {
   var listenerPausedUntil: Int64?
   /// Connections refused for want of descriptors since the last one accepted, for the log.
   var refusedForDescriptors = 0
+  /// The daemon's own namespaces and restrictions, which a client's must not exceed.
+  let ownRestrictions: ProcessRestrictions
 
   /// The signals the daemon takes through its signalfd.
   static let handledSignals: [Signal] = [.child, .terminate, .interrupt, .hangup]
@@ -103,6 +105,7 @@ final class EventLoop {
     epoll = try Epoll()
     signals = try SignalDescriptor(Self.handledSignals)
     executable = try Sys.executablePath()
+    ownRestrictions = try ProcessRestrictions.of(pid: Sys.processID)
     supervisor = Supervisor(effects: LoopEffects(loop: self), limits: config.limits, daemonPID: Sys.processID)
     try epoll.add(listener, .readable, token: Token.listener.rawValue)
     try epoll.add(signals.fd, .readable, token: Token.signals.rawValue)
