@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -41,6 +42,10 @@ static int exec_search(const char *file, char *const argv[], char *const envp[],
   if (strchr(file, '/')) {
     execve(file, argv, envp);
     if (errno == ENOEXEC) return exec_with_shell(file, argv, envp);
+    // execve(2) says EACCES for a directory; a shell says what it is. stat is
+    // async-signal-safe (signal-safety(7)).
+    struct stat st;
+    if (errno == EACCES && stat(file, &st) == 0 && S_ISDIR(st.st_mode)) return EISDIR;
     return errno;
   }
   if (!path) path = "/bin:/usr/bin";
@@ -161,7 +166,7 @@ int forkctl_exec_worker(const struct forkctl_fd_move *moves, int nmoves, int cwd
   sigemptyset(&none);
   sigprocmask(SIG_SETMASK, &none, NULL);
 
-  if (cwd_fd >= 0 && fchdir(cwd_fd) < 0) return errno;
+  if (cwd_fd >= 0 && fchdir(cwd_fd) < 0) return FORKCTL_EXEC_FAILED_CHDIR + errno;
 
   int highest = 2;
   for (int i = 0; i < nmoves; i++)

@@ -54,8 +54,12 @@ public struct ForkctlConnection: ~Copyable, Sendable {
   }
 
   private mutating func send(_ request: Request, fds: [FileDescriptor] = []) throws(ForkctlError) {
+    try send(request.frame(), fds: fds)
+  }
+
+  private mutating func send(_ frame: Frame, fds: [FileDescriptor]) throws(ForkctlError) {
     do {
-      try channel.send(request.frame(), fds: fds)
+      try channel.send(frame, fds: fds)
     } catch {
       // A daemon that refuses a connection (SO_PEERCRED, --max-connections) replies before
       // any request and closes it; a request sent after that close fails with EPIPE (or
@@ -132,11 +136,7 @@ public struct ForkctlConnection: ~Copyable, Sendable {
   /// Sends descriptors of this process (`send-fd`); each lands on its target in the worker,
   /// or on the next free number when the target is nil.
   public mutating func sendFDs(_ ref: String, _ fds: [(fd: FileDescriptor, target: FDTarget)]) throws(ForkctlError) {
-    for (fd, _) in fds where !fd.isOpen {
-      throw ForkctlError(
-        .badDescriptor, "cannot send descriptor \(fd.rawValue) to process \(ref): Bad file descriptor",
-        underlying: .badFileDescriptor)
-    }
+    try checkSendable(fds.map(\.fd), room: WireLimits.maxFDsPerFrame)
     let reply = try request(.sendFDs(ref: Array(ref.utf8), targets: fds.map(\.target)), fds: fds.map(\.fd))
     guard case .ok = reply else { throw unexpected(reply) }
   }
@@ -162,13 +162,18 @@ public struct ForkctlConnection: ~Copyable, Sendable {
   ) throws(ForkctlError) -> ExitStatus? {
     var spec = spec
     spec.hasWorkingDirectory = workingDirectory != nil
-    if !spec.waitForExit {
-      let reply = try request(.run(ref: Array(ref.utf8), spec: spec), fds: workingDirectory.map { [$0] } ?? [])
-      guard case .ok = reply else { throw unexpected(reply) }
-      return nil
+    let frame = try sendable(.run(ref: Array(ref.utf8), spec: spec), spec)
+    try send(frame, fds: workingDirectory.map { [$0] } ?? [])
+    do throws(ForkctlError) {
+      if !spec.waitForExit {
+        let reply = try receiveReply().reply
+        guard case .ok = reply else { throw unexpected(reply) }
+        return nil
+      }
+      return try awaitStatus(forwarding: forwarding)
+    } catch {
+      throw naming(workingDirectory, in: error)
     }
-    try send(.run(ref: Array(ref.utf8), spec: spec), fds: workingDirectory.map { [$0] } ?? [])
-    return try awaitStatus(forwarding: forwarding)
   }
 
   /// Forks from `from` (nil: the default template) and runs `spec` with `fds` on their
@@ -194,20 +199,80 @@ public struct ForkctlConnection: ~Copyable, Sendable {
     var spec = spec
     spec.hasWorkingDirectory = workingDirectory != nil
     spec.waitForExit = false
-    for (fd, _) in fds where !fd.isOpen {
-      throw ForkctlError(
-        .badDescriptor, "cannot send descriptor \(fd.rawValue): Bad file descriptor", underlying: .badFileDescriptor)
-    }
+    try checkSendable(fds.map(\.fd), room: WireLimits.maxFDsPerFrame - (workingDirectory == nil ? 0 : 1))
     let request = SpawnRequest(
       from: Array((from ?? "").utf8), name: Array(name.utf8), targets: fds.map(\.target), spec: spec,
       detach: detach, wantsPIDFD: wantsPIDFD)
-    try send(.spawn(request), fds: fds.map(\.fd) + (workingDirectory.map { [$0] } ?? []))
-    let (reply, received) = try receiveReply()
+    try send(try sendable(.spawn(request), spec), fds: fds.map(\.fd) + (workingDirectory.map { [$0] } ?? []))
+    let (reply, received): (Reply, [FileDescriptor])
+    do throws(ForkctlError) {
+      (reply, received) = try receiveReply()
+    } catch {
+      throw naming(workingDirectory, in: error)
+    }
     guard case .created(let id, let pid, _) = reply else {
       for f in received { f.closeQuietly() }
       throw unexpected(reply)
     }
     return (id, pid, received.first)
+  }
+
+  /// Refuses descriptors the daemon must not be sent, before anything is: more than `room`,
+  /// one that is not open, or this connection itself, which in a program would keep the
+  /// connection open after this process died and so defeat the kill on disconnect.
+  private func checkSendable(_ fds: [FileDescriptor], room: Int) throws(ForkctlError) {
+    if fds.count > room {
+      throw ForkctlError(
+        .badDescriptor, "cannot pass \(fds.count) descriptors: one request carries at most \(room)")
+    }
+    for fd in fds {
+      if fd.rawValue == channel.fd.rawValue {
+        throw ForkctlError(.badDescriptor, "descriptor \(fd.rawValue) is forkctl's own connection to the daemon")
+      }
+      if !fd.isOpen { throw ForkctlError.notOpen(fd.rawValue) }
+    }
+  }
+
+  /// The frame of `request`, which starts `spec`, refused here with what the caller did and
+  /// the limit where the daemon would refuse it as a protocol error (forkctl-protocol(7)):
+  /// an environment entry that is not NAME=VALUE, or more strings or bytes than one request
+  /// carries. An empty program is not found, as a shell says.
+  private func sendable(_ request: Request, _ spec: RunSpec) throws(ForkctlError) -> Frame {
+    if spec.program.isEmpty { throw ForkctlError(refusal: .programNotFound, "'': No such file or directory") }
+    let environment = spec.environment ?? []
+    for entry in environment where !entry.contains(UInt8(ascii: "=")) || entry.contains(0) {
+      throw ForkctlError(
+        refusal: .badRequest,
+        "cannot pass the environment entry '\(String(decoding: entry, as: UTF8.self))': "
+          + "each must be NAME=VALUE, without a NUL byte")
+    }
+    for (what, list) in [("environment", environment), ("argument list", spec.arguments)]
+    where list.count > WireLimits.maxListCount {
+      throw ForkctlError(
+        refusal: .badRequest,
+        "cannot pass an \(what) of \(list.count) strings: forkctl passes at most \(WireLimits.maxListCount)")
+    }
+    let frame = request.frame()
+    if frame.payload.count > WireLimits.maxPayload {
+      func bytes(_ list: [[UInt8]]) -> Int { list.reduce(0) { $0 + $1.count } }
+      throw ForkctlError(
+        refusal: .badRequest,
+        "cannot pass an environment of \(bytes(environment)) bytes and arguments of "
+          + "\(bytes(spec.arguments) + spec.program.count) bytes: "
+          + "forkctl passes at most \(WireLimits.maxPayload) bytes in all")
+    }
+    return frame
+  }
+
+  /// `error`, which ends a run or a spawn in `workingDirectory`; when the worker could not
+  /// change to it, the daemon says only why (it has the descriptor, not the path), and the
+  /// message names the directory.
+  private func naming(_ workingDirectory: FileDescriptor?, in error: ForkctlError) -> ForkctlError {
+    guard error.refusal == .workingDirectoryFailed else { return error }
+    let path = workingDirectory.flatMap { try? Sys.path(of: $0) }.map { " " + $0 } ?? ""
+    var named = error
+    named.message = "cannot change to the working directory\(path): \(error.message)"
+    return named
   }
 
   /// Sends a `signal` frame for the program this connection is attached to, from any

@@ -20,6 +20,19 @@ public enum Inherited {
     return passed
   }
 
+  /// The descriptors a program gets from a caller whose descriptors were recorded in
+  /// `caller` before this process opened any of its own: those of 0, 1 and 2 that were
+  /// open, then each of `extra`, or with `all` every descriptor that was open, each at its
+  /// own number. One of `extra` that was not open throws `badDescriptor`.
+  public static func descriptors(
+    adding extra: [Int32], openAtStart caller: OpenDescriptors, all: Bool = false
+  ) throws(ForkctlError) -> [(fd: FileDescriptor, target: FDTarget)] {
+    try caller.requireOpen(extra)
+    var numbers = all ? caller.numbers : [0, 1, 2].filter(caller.contains)
+    for n in extra where !numbers.contains(n) { numbers.append(n) }
+    return numbers.map { (FileDescriptor(rawValue: $0), $0) }
+  }
+
   /// This process's environment, or an empty one when `clear`; then each `NAME=VALUE` of
   /// `settings`, in order, replaces NAME's entry or is added.
   public static func environment(clear: Bool = false, setting settings: [[UInt8]] = []) -> [[UInt8]] {

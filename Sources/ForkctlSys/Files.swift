@@ -118,3 +118,20 @@ public struct PrivateDirectoryError: Error {
     }
   }
 }
+
+extension Sys {
+  /// What `fd` was opened as, by its path now (/proc/self/fd/N), for a message that names
+  /// it: a directory deleted since reads "PATH (deleted)" (proc(5)).
+  /// The corresponding C function is `readlink`.
+  public static func path(of fd: FileDescriptor) throws(Errno) -> String {
+    try symbolicLink("/proc/self/fd/\(fd.rawValue)")
+  }
+
+  /// The target of the symbolic link `path`, up to 4095 bytes. The corresponding C function
+  /// is `readlink`.
+  static func symbolicLink(_ path: String) throws(Errno) -> String {
+    var buf = [CChar](repeating: 0, count: 4096)
+    let n = try retrying { readlink(path, &buf, buf.count - 1) }
+    return String(decoding: buf[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+  }
+}

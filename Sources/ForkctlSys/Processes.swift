@@ -64,9 +64,7 @@ extension Sys {
 
   /// The path of the running executable (/proc/self/exe). The corresponding C function is `readlink`.
   public static func executablePath() throws(Errno) -> String {
-    var buf = [CChar](repeating: 0, count: 4096)
-    let n = try retrying { readlink("/proc/self/exe", &buf, buf.count - 1) }
-    return String(decoding: buf[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    try symbolicLink("/proc/self/exe")
   }
 
   /// The number of threads of this process (/proc/self/stat).

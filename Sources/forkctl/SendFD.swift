@@ -55,6 +55,7 @@ struct SendFDCommand: Subcommand {
   }
 
   func run() throws(Exit) {
+    try reporting { () throws(ForkctlError) in try Caller.descriptors.requireOpen(fds.map(\.fd.rawValue)) }
     var c = try client.connect()
     try reporting { () throws(ForkctlError) in try c.sendFDs(id, fds) }
   }

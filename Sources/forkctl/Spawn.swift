@@ -19,6 +19,10 @@ struct SpawnCommand: Subcommand {
     forkctl's own: 125 forkctl failed, 126 PROGRAM not executable, 127 PROGRAM not
     found.
 
+    Descriptors: 0, 1 and 2 (one the caller has closed is /dev/null in PROGRAM),
+    each --fd N, and with --inherit-fds every one the caller has open, each at its
+    number; no other, and never one of forkctl's own.
+
     Arguments:
       PROGRAM [ARG...]      PROGRAM and its arguments, byte for byte.
 
@@ -27,7 +31,11 @@ struct SpawnCommand: Subcommand {
       --from ID             Fork from this process object instead of the default
                             template.
       --name NAME           Name the new process object.
-      --fd N                Also pass descriptor N, at N (repeatable).
+      --fd N                Also pass descriptor N, at N (repeatable). One that is
+                            not open is an error.
+      --inherit-fds         Pass every descriptor the caller has open (0 to 1023,
+                            at most 63), each at its number: a make jobserver's,
+                            a script's exec 3>log.
       --detach              Let PROGRAM run on if forkctl dies (it stays a process
                             object, for wait).
     \(ProgramOptions.help)
@@ -42,6 +50,7 @@ struct SpawnCommand: Subcommand {
   var from: String?
   var name: String?
   var fds: [Int32] = []
+  var inheritFDs = false
   var detach = false
   var program = ProgramOptions()
   /// PROGRAM and its ARGs, as the caller passed them.
@@ -58,6 +67,7 @@ struct SpawnCommand: Subcommand {
           throw .usage("--fd \(n) is not a descriptor number from 0 to \(WireLimits.maxTargetFD)")
         }
         fds.append(fd)
+      case "--inherit-fds": inheritFDs = true
       case "--detach": detach = true
       default:
         guard try program.parse(option, &arguments) else { throw arguments.unknown(option) }
@@ -69,7 +79,9 @@ struct SpawnCommand: Subcommand {
 
   func run() throws(Exit) {
     let spec = program.spec(command)
-    let passed = Inherited.descriptors(adding: fds)
+    let passed = try reporting { () throws(ForkctlError) in
+      try Inherited.descriptors(adding: fds, openAtStart: Caller.descriptors, all: inheritFDs)
+    }
     // Caught from here on: a signal that comes before PROGRAM runs reaches it once it does.
     let forwarding = try reporting { () throws(ForkctlError) in try SignalForwarding() }
     let cwd = try reporting(Inherited.workingDirectory)

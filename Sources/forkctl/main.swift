@@ -9,4 +9,8 @@ if CommandLine.argc == 3, String(cString: CommandLine.unsafeArgv[1]!) == "__temp
   Template.main(id: String(cString: CommandLine.unsafeArgv[2]!))
 }
 
+// Before forkctl opens anything (a signalfd, its working directory, its daemon connection):
+// each takes the lowest free number, which would then pass for the caller's own.
+_ = Caller.descriptors
+
 Forkctl.main(Sys.rawArguments(last: Int(CommandLine.argc)))

@@ -88,6 +88,30 @@ import Testing
     #expect(try pipe.read.readSome(max: 1).isEmpty)
   }
 
+  @Test("openDescriptors tells an open number from a closed one, in one call, above the usual ones too")
+  func openDescriptorsSnapshot() throws {
+    // High numbers, which the lowest-free rule keeps out of the way of other tests running
+    // at the same time.
+    let pipe = try Sys.pipe()
+    let high = try Sys.open("/dev/null", .readOnly)
+    try FileDescriptor.move(pipe.read, to: 1000)
+    defer { for fd in [pipe.read, pipe.write, high, FileDescriptor(rawValue: 1000)] { fd.closeQuietly() } }
+    let open = Sys.openDescriptors(upTo: 1001)
+    #expect(open.count == 1002)
+    #expect(open[1000] && !open[1001])
+    #expect(open[Int(pipe.write.rawValue)] && open[Int(high.rawValue)])
+  }
+
+  @Test("path(of:) names the directory a descriptor was opened on")
+  func pathOfDescriptor() throws {
+    let dir = temporaryPath("named-dir")
+    _ = mkdir(dir, 0o700)
+    defer { rmdir(dir) }
+    let fd = try Sys.open(dir, .readOnly, options: .directory)
+    defer { fd.closeQuietly() }
+    #expect(try Sys.path(of: fd) == dir)
+  }
+
   @Test("threadCount sees a POSIX thread start and end")
   func threadCount() throws {
     // Other suites start and end threads too, so a run that saw them is repeated.

@@ -22,6 +22,14 @@ struct SideChannelTests {
     #expect(ExecFailureReport(errno: 2).encode() == [2, 0, 0, 0])
   }
 
+  @Test("a failed fchdir is reported as its errno plus 65536, apart from a failed execve's errno")
+  func execFailureStep() {
+    #expect(ExecFailure(reported: 13) == ExecFailure(step: .execute, errno: 13))
+    #expect(ExecFailure(reported: 65536 + 13) == ExecFailure(step: .workingDirectory, errno: 13))
+    #expect(ExecFailure(step: .workingDirectory, errno: 2).reported == 65538)
+    #expect(ExecFailure(step: .execute, errno: 2).reported == 2)
+  }
+
   @Test("nothing on the status pipe means exec succeeded")
   func emptyStatusPipe() throws {
     #expect(try ExecFailureReport.decode([]) == nil)

@@ -50,6 +50,11 @@ int forkctl_wifsignaled(int status);
 int forkctl_wtermsig(int status);
 int forkctl_wcoredump(int status);
 
+/// Added to the errno that forkctl_exec_worker returns when fchdir failed, so that the
+/// daemon blames the working directory, not the program: ExecFailure.workingDirectoryStep
+/// in ForkctlWire, forkctl-protocol(7) REPORTS.
+#define FORKCTL_EXEC_FAILED_CHDIR 0x10000
+
 /// One descriptor to place in a worker: `src` (any number) ends up on `target`.
 struct forkctl_fd_move {
   int src;
@@ -64,7 +69,8 @@ struct forkctl_fd_move {
 ///
 /// `keep` lists `nkeep` descriptors the caller still needs if the exec fails (they are moved
 /// above every target, stay close-on-exec, and their new numbers are written back).
-/// Returns the errno of the failure; returns only on failure.
+/// Returns only on failure: the errno, plus FORKCTL_EXEC_FAILED_CHDIR when it was changing
+/// to `cwd_fd` that failed (EISDIR for a program path that names a directory).
 int forkctl_exec_worker(const struct forkctl_fd_move *moves, int nmoves, int cwd_fd,
                         const char *file, char *const argv[], char *const envp[],
                         const char *path, int *keep, int nkeep);

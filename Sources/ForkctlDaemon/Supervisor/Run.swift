@@ -71,19 +71,27 @@ extension Supervisor {
     answerWaits()
   }
 
-  /// The program of `id` could not be exec'd.
-  mutating func execFailed(_ id: UInt64, _ errno: Errno) {
+  /// The program of `id` could not be exec'd: `reported` is what the worker said, the errno
+  /// of the step that failed (`ExecFailure`).
+  mutating func execFailed(_ id: UInt64, _ reported: Errno) {
     guard let o = registry[id], let run = o.phase.run, case .pending(let client, _) = run.outcome else { return }
     registry.update(id) { $0.phase.run?.outcome = .failed }
+    let failure = ExecFailure(reported: reported.rawValue)
+    let errno = Errno(rawValue: failure.errno)
     let program = String(decoding: run.program, as: UTF8.self)
-    let code: ErrorCode =
-      errno == .noSuchFileOrDirectory
-      ? .programNotFound : (errno == .permissionDenied ? .programNotExecutable : .execFailed)
     let spawned = o.origin == .spawn
-    fail(
-      client, code,
-      spawned
-        ? "\(program): \(Sys.describe(errno))" : "cannot run \(program) in \(describe(id)): \(Sys.describe(errno))")
+    if failure.step == .workingDirectory {
+      // The client names the directory: the daemon has only its descriptor.
+      fail(client, .workingDirectoryFailed, Sys.describe(errno))
+    } else {
+      let code: ErrorCode =
+        errno == .noSuchFileOrDirectory
+        ? .programNotFound : (errno == .permissionDenied ? .programNotExecutable : .execFailed)
+      fail(
+        client, code,
+        spawned
+          ? "\(program): \(Sys.describe(errno))" : "cannot run \(program) in \(describe(id)): \(Sys.describe(errno))")
+    }
     if spawned {
       // Nobody will wait for a spawn whose program never ran.
       markReported(id)

@@ -73,7 +73,7 @@ ERROR_NAMES = {
     1: "unknown process", 2: "wrong state", 3: "bad request", 4: "limit reached",
     5: "template failed", 6: "program not found", 7: "program not executable",
     8: "exec failed", 9: "permission denied", 10: "internal error", 11: "protocol error",
-    12: "shutting down", 13: "name in use",
+    12: "shutting down", 13: "name in use", 14: "working directory failed",
 }
 
 HEADER = struct.Struct("<BBHI")
