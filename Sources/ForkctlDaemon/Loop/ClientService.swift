@@ -136,7 +136,13 @@ extension EventLoop {
     else {
       return .refused(.permissionDenied, "uid \(cred.uid) is not allowed to use this daemon")
     }
-    if let refusal = restrictionRefusal(fd) { return .refused(.permissionDenied, refusal) }
+    // A client of another user (root, or one admitted by --allow-uid or --allow-gid) gets the
+    // daemon's user's power by design, and its /proc is not the daemon's to read unless the
+    // daemon is root: the confinement check is for clients of the daemon's own user, whom a
+    // sandbox would otherwise not hold.
+    if cred.uid == Sys.userID || Sys.userID == 0, let refusal = restrictionRefusal(fd) {
+      return .refused(.permissionDenied, refusal)
+    }
     if clients.count >= config.maxConnections {
       return .refused(
         .limitReached, "too many connections (\(config.maxConnections)); try again once some have closed")
