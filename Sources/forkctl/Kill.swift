@@ -3,6 +3,7 @@ import ForkctlSys
 
 struct KillCommand: Subcommand {
   static let name = "kill"
+  static let optionsAnywhere = true
   static let summary = "Send a signal to process objects (default TERM)."
   static let usage = "forkctl kill [--socket PATH] [-s SIGNAL] ID..."
   static let help = """

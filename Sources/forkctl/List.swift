@@ -3,6 +3,7 @@ import ForkctlWire
 
 struct ListCommand: Subcommand {
   static let name = "list"
+  static let optionsAnywhere = true
   static let summary = "List process objects with their state and status."
   static let usage = "forkctl list [--socket PATH] [--json]"
   static let help = """

@@ -2,6 +2,7 @@ import ForkctlClient
 
 struct WaitCommand: Subcommand {
   static let name = "wait"
+  static let optionsAnywhere = true
   static let summary = "Wait for process objects to end; exit with the last one's status."
   static let usage = "forkctl wait [--socket PATH] [--print] ID..."
   static let help = """

@@ -1,6 +1,8 @@
 // The command line itself: help, version, usage errors and their exit codes, option
 // spellings, and argv bytes that must pass through the parser untouched.
 import ForkctlSys
+import ForkctlWire
+import Glibc
 import Testing
 
 @Suite struct CLITests {
@@ -8,13 +10,13 @@ import Testing
     "spawn", "new", "exec", "fork", "send-fd", "send-arg", "run", "wait", "kill", "list", "shutdown", "daemon",
   ]
 
-  @Test("--help, -h, help and no arguments print the top-level help, which lists every subcommand in order")
+  @Test("--help, -h and help print the top-level help, which lists every subcommand in order")
   func topLevelHelp() {
     let w = World()
     let help = w.run(["--help"])
     #expect(help.code == 0 && help.stderr.isEmpty)
     #expect(help.stdout.hasPrefix("usage: forkctl SUBCOMMAND"))
-    for args in [["-h"], ["help"], []] {
+    for args in [["-h"], ["help"], ["--socket", w.socket, "--help"]] {
       let r = w.run(args)
       #expect(r.code == 0 && r.stdout == help.stdout, "forkctl \(args)")
     }
@@ -45,10 +47,114 @@ import Testing
     #expect(late.code == 0 && late.stdout.hasPrefix("usage: forkctl kill "))
   }
 
-  @Test func versionPrintsTheVersion() {
+  @Test("no arguments is a usage error: the usage line on stderr, nothing on stdout, exit 64")
+  func noArgumentsIsAUsageError() {
     let w = World()
-    let r = w.run(["--version"])
-    #expect(r.code == 0 && r.stdout == "0.1.0\n" && r.stderr.isEmpty)
+    let r = w.run([])
+    #expect(r.code == 64 && r.stdout.isEmpty)
+    #expect(r.stderr == "forkctl: missing subcommand\nusage: forkctl SUBCOMMAND [OPTION...] [ARG...]\n", "\(r.stderr)")
+    #expect(w.run(["--socket", w.socket]).code == 64, "global options without a subcommand")
+  }
+
+  @Test("--version prints the program's name and its version, at the top level and in a subcommand")
+  func versionPrintsNameAndVersion() {
+    let w = World()
+    for args in [["--version"], ["list", "--version"], ["--socket", w.socket, "--version"]] {
+      let r = w.run(args)
+      #expect(r.code == 0 && r.stdout == "forkctl 0.1.0\n" && r.stderr.isEmpty, "forkctl \(args): \(r.stdout)")
+    }
+  }
+
+  @Test("--socket before the subcommand is the subcommand's socket")
+  func globalSocketBeforeSubcommand() {
+    let w = World()
+    let other = w.dir + "/other/sock"
+    let id = w.ok(["--socket", other, "exec", "--name", "there"])
+    #expect(w.ok(["--socket=\(other)", "list", "--json"]).contains("\"name\":\"there\""))
+    #expect(!w.ok(["list", "--json"]).contains("\"name\":\"there\""), "the world's own daemon got it")
+    // Its own --socket, after the subcommand, wins.
+    #expect(w.ok(["--socket", w.dir + "/nowhere/sock", "list", "--socket", other, "--json"]).contains("\"id\":\(id),"))
+    let bad = w.run(["--bogus", "list"])
+    #expect(bad.code == 64 && bad.stderr.hasPrefix("forkctl: unknown option '--bogus'\n"))
+    w.ok(["--socket", other, "shutdown"])
+  }
+
+  @Test("options of wait, kill, list, fork and send-fd may follow their operands, up to --")
+  func optionsAfterOperands() {
+    let w = World()
+    let a = w.ok(["new"])
+    w.ok(["run", a, "--", "sh", "-c", "exit 6"])
+    let printed = w.run(["wait", a, "--print"])
+    #expect(printed.code == 6 && printed.stdout == "\(a) 6\n", "\(printed.stdout) \(printed.stderr)")
+    let b = w.ok(["new"])
+    w.ok(["send-fd", b, "1", "--socket", w.socket])
+    let c = w.ok(["fork", b, "--name", "forked"])
+    w.ok(["run", c, "--", "sleep", "30"])
+    w.ok(["kill", c, "--signal", "KILL"])
+    #expect(w.run(["wait", "forked", "--socket", w.socket]).code == 137)
+    #expect(w.ok(["list", "--socket", w.socket]).contains("forked"))
+    // After --, a word is an operand, whatever it looks like.
+    let after = w.run(["wait", "--", "--print"])
+    #expect(after.code == 125 && after.stderr.contains("no process object --print"), "\(after.stderr)")
+  }
+
+  @Test("run ID --wait PROGRAM: options between ID and PROGRAM are run's, without --; after PROGRAM, PROGRAM's")
+  func runOptionsBetweenIDAndProgram() {
+    let w = World()
+    let a = w.ok(["new"])
+    let r = w.run([
+      "run", a, "--wait", "--env", "CODE=9", "sh", "-c", "test \"$1\" = --wait && exit $CODE", "sh", "--wait",
+    ])
+    #expect(r.code == 9, "\(r.stderr)")
+    let b = w.ok(["new"])
+    let unknown = w.run(["run", b, "--bogus", "true"])
+    #expect(unknown.code == 64 && unknown.stderr.hasPrefix("forkctl: unknown option '--bogus'\n"), "\(unknown.stderr)")
+    // A program whose name begins with `-` comes after --.
+    let dashed = w.run(["run", "--wait", b, "--", "-x"])
+    #expect(dashed.code == 127 && dashed.stderr.hasPrefix("forkctl: cannot run -x in process "), "\(dashed.stderr)")
+  }
+
+  @Test("--name must not be empty nor begin with '-', in new, exec, fork and spawn; the daemon refuses '-' too")
+  func namesMustBeNonEmptyAndNotLikeOptions() throws {
+    let w = World()
+    let t = w.ok(["new"])
+    for args in [["new", "--name", ""], ["exec", "--name="], ["fork", "--name", "", t], ["new", "--name", "-x"]] {
+      let r = w.run(args)
+      #expect(r.code == 64 && r.stderr.hasPrefix("forkctl: --name "), "forkctl \(args): \(r.stderr)")
+    }
+    for args in [["spawn", "--name", "", "true"], ["spawn", "--name", "-n", "true"]] {
+      let r = w.run(args)
+      #expect(r.code == 125 && r.stderr.hasPrefix("forkctl: --name "), "forkctl \(args): \(r.stderr)")
+    }
+    #expect(!w.ok(["list"]).contains(" -x "), "nothing was made")
+    // A client that does not check (another language's) meets the daemon's refusal.
+    let fd = try UnixSocket.connect(to: w.socket)
+    defer { fd.closeQuietly() }
+    var channel = FrameChannel(fd)
+    try channel.send(Request.new(name: Array("-x".utf8)).frame())
+    guard case .frame(let frame, _) = try channel.receive(), case .failure(let code, let message) = try Reply(frame)
+    else {
+      Issue.record("no failure reply")
+      return
+    }
+    #expect(code == .badRequest && String(decoding: message, as: UTF8.self).contains("not beginning with '-'"))
+  }
+
+  @Test("daemon --allow-uid and --allow-gid take names as well as numbers; an unknown name is a usage error")
+  func allowListTakesNames() {
+    let w = World()
+    let bad = w.run(["daemon", "--allow-uid", "no-such-user-forkctl"])
+    #expect(bad.code == 64, "\(bad.stderr)")
+    #expect(bad.stderr.hasPrefix("forkctl: --allow-uid 'no-such-user-forkctl' is neither a user id nor a user name\n"))
+    let badGroup = w.run(["daemon", "--allow-gid", "no-such-group-forkctl"])
+    #expect(badGroup.code == 64 && badGroup.stderr.hasPrefix("forkctl: --allow-gid 'no-such-group-forkctl' is"))
+    // root and its group exist on every system; a daemon admitting them by name starts and
+    // makes the socket reachable to others, as --allow-uid 0 would.
+    let daemon = startAccessDaemon(w, options: ["--allow-uid", "root", "--allow-gid", "root"])
+    var st = stat()
+    #expect(lstat(w.socket, &st) == 0 && st.st_mode & 0o777 == 0o666)
+    w.ok(["shutdown"])
+    #expect((try? Sys.waitChild(daemon))?.exitCode == 0)
   }
 
   @Test("an unknown subcommand or option, a missing value or a bad number is a usage error: 64, message and usage line")
