@@ -255,9 +255,9 @@ public struct ForkctlConnection: ~Copyable, Sendable {
     return list.map { ($0.id, $0.status) }
   }
 
-  /// Sends `signal` to each process object.
-  public mutating func kill(_ refs: [String], signal: Int32) throws(ForkctlError) {
-    let reply = try request(.kill(signal: signal, refs: refs.map { Array($0.utf8) }))
+  /// Sends `signal` to each process object, or with `group` to the process group it leads.
+  public mutating func kill(_ refs: [String], signal: Int32, group: Bool = false) throws(ForkctlError) {
+    let reply = try request(.kill(signal: signal, refs: refs.map { Array($0.utf8) }, group: group))
     guard case .ok = reply else { throw unexpected(reply) }
   }
 

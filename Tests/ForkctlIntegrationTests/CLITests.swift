@@ -289,4 +289,51 @@ import Testing
     let hex = r.stdout.split(separator: "\n").map { $0.split(separator: " ").joined() }
     #expect(hex == ["fffe", "78ff79", "c0807c61ff"], "\(r.stdout)")
   }
+
+  @Test("kill takes signals as kill(1) does: -9, -KILL, -SIGKILL, -s KILL, IOT, CLD, POLL, RTMIN+n")
+  func killTakesSignalsAsKillDoes() {
+    let w = World()
+    let cases: [([String], Int32)] = [
+      (["-9"], 137), (["-KILL"], 137), (["-SIGKILL"], 137), (["-s", "KILL"], 137), (["-s", "IOT"], 134),
+      (["-POLL"], 128 + 29), (["--signal", "RTMIN+2"], 128 + Signal.realtimeMin.rawValue + 2), (["-RTMAX"], 128 + 64),
+      (["-15"], 143), (["-INT"], 130),
+    ]
+    for (options, status) in cases {
+      let id = w.ok(["new"])
+      w.ok(["run", id, "--", "sleep", "30"])
+      w.ok(["kill"] + options + [id])
+      #expect(w.run(["wait", id]).code == status, "kill \(options)")
+    }
+    // CLD (SIGCHLD) is ignored by default: the program runs on.
+    let id = w.ok(["new"])
+    w.ok(["run", id, "--", "sleep", "30"])
+    w.ok(["kill", "-CLD", id])
+    #expect(isAlive(w.pid(of: id)))
+    w.ok(["kill", id, "-KILL"])
+    #expect(w.run(["wait", id]).code == 137)
+    for bad in [["-s", "RTMIN+99", id], ["-NOPE", id], ["-s", "CLDX", id]] {
+      #expect(w.run(["kill"] + bad).code == 64, "kill \(bad)")
+    }
+  }
+
+  @Test("kill --group signals the worker's whole process group; without it, the worker alone")
+  func killGroupSignalsTheProcessGroup() {
+    let w = World()
+    func start(_ tag: String) -> (id: String, child: Int32) {
+      let id = w.ok(["new"])
+      let file = "\(w.dir)/\(tag).pid"
+      w.ok(["run", id, "--", "sh", "-c", "sleep 30 & echo $! > \(file).tmp; mv \(file).tmp \(file); wait"])
+      #expect(eventually("the child's pid") { !readFile(file).isEmpty })
+      return (id, Int32(readFile(file).split(separator: "\n").first ?? "") ?? 0)
+    }
+    let alone = start("alone")
+    w.ok(["kill", "-KILL", alone.id])
+    #expect(w.run(["wait", alone.id]).code == 137)
+    #expect(isAlive(alone.child), "without --group the worker's child runs on")
+    kill(alone.child, SIGKILL)
+    let grouped = start("grouped")
+    w.ok(["kill", "--group", "-KILL", grouped.id])
+    #expect(w.run(["wait", grouped.id]).code == 137)
+    #expect(eventually("the child's death") { !isAlive(grouped.child) }, "--group reached the worker's child")
+  }
 }
