@@ -336,4 +336,37 @@ import Testing
     #expect(w.run(["wait", grouped.id]).code == 137)
     #expect(eventually("the child's death") { !isAlive(grouped.child) }, "--group reached the worker's child")
   }
+
+  @Test("wait --timeout gives up with 124, as timeout(1) does, and leaves the process running; in time, its status")
+  func waitTimeoutExits124() {
+    let w = World()
+    let id = w.ok(["new"])
+    w.ok(["run", id, "--", "sleep", "30"])
+    let started = Sys.monotonicMilliseconds()
+    let r = w.run(["wait", "--timeout", "0.3", id])
+    let took = Sys.monotonicMilliseconds() - started
+    #expect(r.code == 124 && r.stdout.isEmpty && r.stderr.isEmpty, "\(r.code) \(r.stderr)")
+    #expect(took >= 300 && took < 5000, "took \(took) ms")
+    #expect(isAlive(w.pid(of: id)))
+    let quick = w.ok(["new"])
+    w.ok(["run", quick, "--", "sh", "-c", "sleep 0.2; exit 8"])
+    #expect(w.run(["wait", quick, "--timeout", "20", "--print"]).stdout == "\(quick) 8\n")
+    #expect(w.run(["wait", "--timeout", "-1", id]).code == 125, "a usage error")
+    w.ok(["kill", "-KILL", id])
+  }
+
+  @Test("list shows a program stopped by a signal as stopped, and as running once continued")
+  func listShowsStoppedPrograms() {
+    let w = World()
+    let id = w.ok(["new"])
+    w.ok(["run", id, "--", "sleep", "30"])
+    func state() -> String? { w.entries().first { String($0.id) == id }?.state }
+    w.ok(["kill", "-STOP", id])
+    #expect(eventually("stopped") { state() == "stopped" }, "\(String(describing: state()))")
+    let row = w.ok(["list"]).split(separator: "\n").first { $0.hasPrefix("\(id) ") } ?? ""
+    #expect(row.split(separator: " ").contains("stopped"), "\(row)")
+    w.ok(["kill", "-CONT", id])
+    #expect(eventually("continued") { state() == "running" }, "\(String(describing: state()))")
+    w.ok(["kill", "-KILL", id])
+  }
 }
