@@ -369,4 +369,19 @@ import Testing
     #expect(eventually("continued") { state() == "running" }, "\(String(describing: state()))")
     w.ok(["kill", "-KILL", id])
   }
+
+  @Test("a command that starts a daemon keeps an existing 0711 socket directory 0711, and refuses a 0755 one")
+  func existingSearchableDirectoryIsKept() {
+    let w = World()
+    #expect(mkdir(w.dir + "/run", 0o700) == 0 && chmod(w.dir + "/run", 0o711) == 0)
+    w.ok(["list"])
+    var st = stat()
+    #expect(lstat(w.dir + "/run", &st) == 0 && st.st_mode & 0o777 == 0o711, "\(String(st.st_mode, radix: 8))")
+    #expect(lstat(w.socket, &st) == 0 && st.st_mode & 0o777 == 0o600)
+    w.ok(["shutdown"])
+    #expect(chmod(w.dir + "/run", 0o755) == 0)
+    let open = w.run(["list"])
+    #expect(open.code == 125 && open.stderr.contains(w.dir + "/run"), "\(open.stderr)")
+    #expect(lstat(w.dir + "/run", &st) == 0 && st.st_mode & 0o777 == 0o755)
+  }
 }
