@@ -67,6 +67,11 @@ struct DaemonCommand: Subcommand {
   }
 
   func run() throws(Exit) {
+    // Before the directory and the pidfile are made: bind(2) would fail only after them.
+    if let problem = UnixSocket.listeningPathProblem(listen.socketPath) {
+      Sys.printError("forkctl: cannot start daemon: \(problem)")
+      throw Exit(1)
+    }
     if background {
       do { try Sys.detach() } catch {
         Sys.printError("forkctl: cannot fork into the background: \(Sys.describe(error))")

@@ -384,4 +384,28 @@ import Testing
     #expect(open.code == 125 && open.stderr.contains(w.dir + "/run"), "\(open.stderr)")
     #expect(lstat(w.dir + "/run", &st) == 0 && st.st_mode & 0o777 == 0o755)
   }
+
+  @Test("a socket path too long for the daemon's PATH.PID.new is refused up front, naming the limit, leaving nothing")
+  func tooLongSocketPathIsRefusedUpFront() {
+    let w = World()
+    /// A socket path of exactly `length` bytes under the world's directory.
+    func path(_ length: Int) -> String {
+      let head = w.dir + "/"
+      return head + String(repeating: "d", count: length - head.utf8.count - "/sock".utf8.count) + "/sock"
+    }
+    let longest = path(95)
+    w.ok(["--socket", longest, "list"])
+    w.ok(["--socket", longest, "shutdown"])
+    let over = path(96)
+    let directory = String(over.dropLast("/sock".count))
+    for args in [["--socket", over, "list"], ["spawn", "--socket", over, "true"]] {
+      let r = w.run(args)
+      #expect(r.code == 125, "forkctl \(args): \(r.stderr)")
+      #expect(r.stderr.contains("is 96 bytes, more than the 95 a daemon can listen on"), "\(r.stderr)")
+    }
+    let daemon = w.run(["daemon", "--socket", over])
+    #expect(daemon.code == 1 && daemon.stderr.contains("more than the 95"), "\(daemon.stderr)")
+    var st = stat()
+    #expect(lstat(directory, &st) != 0, "nothing was made: no directory, .log, .pid or .start.lock")
+  }
 }
