@@ -6,6 +6,11 @@ import ForkctlWire
 /// gets it second finds the first one's daemon answering.
 enum DaemonStarter {
   static func connect(_ path: String, autoStart: Bool, executable: String?) throws(ForkctlError) -> FileDescriptor {
+    // Before anything is created beside it (.start.lock, .log), and whether or not a daemon
+    // runs: no daemon can listen there.
+    if let problem = UnixSocket.listeningPathProblem(path) {
+      throw ForkctlError(.daemonUnavailable, "cannot connect to daemon: \(problem)", underlying: .fileNameTooLong)
+    }
     do {
       return try UnixSocket.connect(to: path)
     } catch {

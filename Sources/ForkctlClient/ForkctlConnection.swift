@@ -320,9 +320,28 @@ public struct ForkctlConnection: ~Copyable, Sendable {
     return list.map { ($0.id, $0.status) }
   }
 
-  /// Sends `signal` to each process object.
-  public mutating func kill(_ refs: [String], signal: Int32) throws(ForkctlError) {
-    let reply = try request(.kill(signal: signal, refs: refs.map { Array($0.utf8) }))
+  /// `wait`, giving up after `timeoutMilliseconds`: nil then (the connection must then be
+  /// closed, as its reply may still come).
+  public mutating func wait(
+    _ refs: [String], timeoutMilliseconds: Int32
+  ) throws(ForkctlError) -> [(id: UInt64, status: ExitStatus)]? {
+    try send(.wait(refs: refs.map { Array($0.utf8) }))
+    let ready: [Bool]
+    do {
+      ready = try Sys.waitReadable([channel.fd], timeoutMilliseconds: timeoutMilliseconds)
+    } catch {
+      throw ForkctlError(.connectionLost, "cannot wait for the daemon: \(Sys.describe(error))", underlying: error)
+    }
+    guard ready[0] else { return nil }
+    let (reply, fds) = try receiveReply()
+    for f in fds { f.closeQuietly() }
+    guard case .statuses(let list) = reply else { throw unexpected(reply) }
+    return list.map { ($0.id, $0.status) }
+  }
+
+  /// Sends `signal` to each process object, or with `group` to the process group it leads.
+  public mutating func kill(_ refs: [String], signal: Int32, group: Bool = false) throws(ForkctlError) {
+    let reply = try request(.kill(signal: signal, refs: refs.map { Array($0.utf8) }, group: group))
     guard case .ok = reply else { throw unexpected(reply) }
   }
 

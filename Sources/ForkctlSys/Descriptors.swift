@@ -79,9 +79,14 @@ extension Sys {
 
   /// Waits until `fds` are readable (or hung up); returns which, in order. The
   /// corresponding C function is `poll`.
-  public static func waitReadable(_ fds: [FileDescriptor]) throws(Errno) -> [Bool] {
+  /// With `timeoutMilliseconds` (-1: none), all false when it passes first.
+  public static func waitReadable(_ fds: [FileDescriptor], timeoutMilliseconds: Int32 = -1) throws(Errno) -> [Bool] {
     var polls = fds.map { pollfd(fd: $0.rawValue, events: Int16(POLLIN), revents: 0) }
-    _ = try retrying { polls.withUnsafeMutableBufferPointer { poll($0.baseAddress, nfds_t($0.count), -1) } }
+    // A poll interrupted by a signal starts again with the whole timeout: the callers (wait
+    // --timeout) catch no signal, so none interrupts it.
+    _ = try retrying {
+      polls.withUnsafeMutableBufferPointer { poll($0.baseAddress, nfds_t($0.count), timeoutMilliseconds) }
+    }
     return polls.map { $0.revents != 0 }
   }
 

@@ -34,18 +34,23 @@ extension Sys {
   /// Creates `path` as a directory private to this user (0700), or checks that an existing
   /// one is: owned by us and not accessible to anybody else.
   /// With `searchableByOthers` the mode is 0711 instead (others may reach a socket inside
-  /// by its name, but not list or change the directory); an existing directory of ours with
-  /// either mode is set to the one asked for, and one that others may read or write is refused.
+  /// by its name, but not list or change the directory), and an existing 0700 one is opened
+  /// to 0711. An existing 0711 one is kept as it is without: it is as safe (the socket's own
+  /// mode keeps others out) and a daemon with --allow-uid made it so, for users it admits.
+  /// One that others may read or write is refused.
   /// The corresponding C functions are `mkdir`, `lstat` and `chmod`.
   public static func makePrivateDirectory(
     _ path: String, searchableByOthers: Bool = false
   ) throws(PrivateDirectoryError) {
     let wanted: mode_t = searchableByOthers ? 0o711 : 0o700
     var st = stat()
+    var created = true
     do throws(Errno) {
       do {
         _ = try retrying { mkdir(path, wanted) }
-      } catch  where error == .fileExists {}
+      } catch  where error == .fileExists {
+        created = false
+      }
       _ = try retrying { lstat(path, &st) }
     } catch {
       throw PrivateDirectoryError(path: path, reason: .system(error))
@@ -55,8 +60,9 @@ extension Sys {
     if st.st_mode & 0o066 != 0 || st.st_mode & 0o700 != 0o700 {
       throw PrivateDirectoryError(path: path, reason: .openToOthers(UInt32(st.st_mode & 0o777)))
     }
-    // mkdir's mode went through the umask, and an existing one may have the other mode.
-    if st.st_mode & 0o777 != wanted {
+    // mkdir's mode went through the umask; an existing one is only ever opened, never closed.
+    let mode = st.st_mode & 0o777
+    if created ? mode != wanted : (searchableByOthers && mode != wanted) {
       do {
         try setMode(path, UInt32(wanted))
       } catch {

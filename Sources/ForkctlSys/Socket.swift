@@ -6,6 +6,18 @@ public enum UnixSocket {
   /// Longest path a sockaddr_un holds (unix(7)), without the terminating NUL.
   public static let maxPathLength = 107
 
+  /// Longest socket path a forkctl daemon can listen on: it binds `PATH.PID.new` first and
+  /// renames it into place, and a pid has up to 7 digits (pid_max is at most 2^22, proc(5)).
+  public static let maxListeningPathLength = maxPathLength - ".4194304.new".utf8.count
+
+  /// Why `path` is too long for a daemon's socket, or nil when it is not.
+  public static func listeningPathProblem(_ path: String) -> String? {
+    let n = path.utf8.count
+    guard n > maxListeningPathLength else { return nil }
+    return "socket path \(path) is \(n) bytes, more than the \(maxListeningPathLength) a daemon can listen on "
+      + "(a Unix socket address holds \(maxPathLength), and the daemon binds PATH.PID.new first)"
+  }
+
   private static func withAddress<R>(
     _ path: String, _ body: (UnsafePointer<sockaddr>, socklen_t) throws(Errno) -> R
   ) throws(Errno) -> R {

@@ -1,8 +1,11 @@
 // A small hand-written argument parser. swift-argument-parser brings FoundationEssentials
 // into the binary and triples forkctl's start-up time, which every `forkctl spawn` pays.
 //
-// The grammar is getopt_long's, without permutation: options come first, then operands.
-// Options end at the first word that is not an option or at `--`, which is consumed. A
+// The grammar is getopt_long's. By default without permutation: options come first, then
+// operands, and options end at the first word that is not an option or at `--`, which is
+// consumed; spawn and run need that, since PROGRAM's own options follow it. A command whose
+// operands are ids takes options anywhere before `--`, as GNU getopt permutes (`wait ID
+// --print`): init(_:optionsAnywhere:) with true. A
 // long option takes its value as `--name VALUE` or `--name=VALUE`, a short one as `-s VALUE`
 // or `-sVALUE`; the word after an option that takes a value is its value even when it
 // starts with `-`. Words stay bytes, so an operand that is not UTF-8 (a PROGRAM argument,
@@ -23,26 +26,45 @@ enum ArgumentError: Error {
 struct Arguments {
   private let words: ArraySlice<[UInt8]>
   private var next: Int
+  /// Options may stand after operands, until `--`.
+  private let optionsAnywhere: Bool
+  /// Operands passed over to reach a later option, in order (optionsAnywhere only).
+  private var passed: [[UInt8]] = []
+  /// `--` has ended the options.
+  private var optionsEnded = false
   /// The last option's name, the word it came from, and its `=VALUE` or attached short value.
   private var option = ""
   private var optionWord = ""
   private var attachedValue: [UInt8]?
 
-  init(_ words: ArraySlice<[UInt8]>) {
+  init(_ words: ArraySlice<[UInt8]>, optionsAnywhere: Bool = false) {
     self.words = words
+    self.optionsAnywhere = optionsAnywhere
     next = words.startIndex
   }
 
-  /// The next option's name (`--name`, `-s`), or nil at the first operand or after `--`.
-  /// `-h`, `--help` and `--version` end parsing. An attached value (`--json=1`) that the
-  /// command did not take with `value()` is a usage error.
+  /// Whether `word` is an option (or `--`) rather than an operand; a lone `-` is an operand.
+  static func isOption(_ word: [UInt8]) -> Bool { word.count > 1 && word[0] == UInt8(ascii: "-") }
+
+  /// The next option's name (`--name`, `-s`), or nil at the end, after `--`, or (unless
+  /// options may stand anywhere) at an operand, after which it may be called again once the
+  /// command has taken the operand (run's `ID [OPTION...] PROGRAM`). `-h`, `--help` and
+  /// `--version` end parsing. An attached value (`--json=1`) that the command did not take
+  /// with `value()` is a usage error.
   mutating func nextOption() throws(ArgumentError) -> String? {
     try requireAttachedValueTaken()
-    guard next < words.endIndex else { return nil }
+    if optionsEnded { return nil }
+    while optionsAnywhere && next < words.endIndex && !Self.isOption(words[next]) {
+      passed.append(words[next])
+      next += 1
+    }
+    guard next < words.endIndex, Self.isOption(words[next]) else { return nil }
     let word = words[next]
-    guard word.count > 1, word[0] == UInt8(ascii: "-") else { return nil }
     next += 1
-    if word == Self.separator { return nil }
+    if word == Self.separator {
+      optionsEnded = true
+      return nil
+    }
     optionWord = String(decoding: word, as: UTF8.self)
     var name = word
     if word[1] == UInt8(ascii: "-") {
@@ -65,6 +87,14 @@ struct Arguments {
     default:
       return option
     }
+  }
+
+  /// The word of the option that `nextOption()` just returned, whole and without its leading
+  /// `-`, as a value: `-KILL` (which parses as `-K` with the value `ILL`) is `KILL`, `-15`
+  /// is `15`. For kill's `-SIGNAL`, as kill(1) takes it.
+  mutating func optionWordAsValue() -> String {
+    attachedValue = nil
+    return String(optionWord.dropFirst())
   }
 
   /// The value of the option that `nextOption()` just returned, as bytes.
@@ -94,6 +124,7 @@ struct Arguments {
   /// The next operand, or nil when every word has been taken.
   mutating func operand() throws(ArgumentError) -> String? {
     try requireAttachedValueTaken()
+    if !passed.isEmpty { return String(decoding: passed.removeFirst(), as: UTF8.self) }
     guard next < words.endIndex else { return nil }
     next += 1
     return String(decoding: words[next - 1], as: UTF8.self)
@@ -108,8 +139,11 @@ struct Arguments {
   /// Every word not taken yet, as bytes; takes them all.
   mutating func remaining() throws(ArgumentError) -> ArraySlice<[UInt8]> {
     try requireAttachedValueTaken()
-    defer { next = words.endIndex }
-    return words[next...]
+    defer {
+      next = words.endIndex
+      passed = []
+    }
+    return passed.isEmpty ? words[next...] : ArraySlice(passed + words[next...])
   }
 
   /// Skips a `--` that is the next word.
@@ -120,8 +154,8 @@ struct Arguments {
   /// A usage error unless every word has been taken.
   mutating func requireEnd() throws(ArgumentError) {
     try requireAttachedValueTaken()
-    if next < words.endIndex {
-      throw .usage("unexpected argument '\(String(decoding: words[next], as: UTF8.self))'")
+    if let word = passed.first ?? (next < words.endIndex ? words[next] : nil) {
+      throw .usage("unexpected argument '\(String(decoding: word, as: UTF8.self))'")
     }
   }
 

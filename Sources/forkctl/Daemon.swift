@@ -12,10 +12,10 @@ struct DaemonCommand: Subcommand {
 
     Options:
       --socket PATH         The socket to listen on.
-      --allow-uid UID       Also admit this user (repeatable). An admitted user can
-                            run programs as the daemon's user.
-      --allow-gid GID       Also admit members of this group by their primary gid
-                            (repeatable).
+      --allow-uid USER      Also admit this user, by name or uid (repeatable). An
+                            admitted user can run programs as the daemon's user.
+      --allow-gid GROUP     Also admit members of this group, by name or gid, by
+                            their primary gid (repeatable).
       --max-processes N     Most process objects kept at once (default \(DaemonDefaults.maxProcesses)).
       --max-processes-per-user N
                             Most process objects kept at once for one user
@@ -43,8 +43,10 @@ struct DaemonCommand: Subcommand {
   init(parsing arguments: inout Arguments) throws(ArgumentError) {
     while let option = try arguments.nextOption(besides: &listen) {
       switch option {
-      case "--allow-uid": allowUIDs.append(try arguments.integer(UInt32.self, "a user id"))
-      case "--allow-gid": allowGIDs.append(try arguments.integer(UInt32.self, "a group id"))
+      case "--allow-uid":
+        allowUIDs.append(try Self.id(try arguments.value(), of: "user", for: option, Sys.userID(named:)))
+      case "--allow-gid":
+        allowGIDs.append(try Self.id(try arguments.value(), of: "group", for: option, Sys.groupID(named:)))
       case "--max-processes": maxProcesses = try arguments.integer(Int.self, "a number")
       case "--max-processes-per-user": maxProcessesPerUser = try arguments.integer(Int.self, "a number")
       case "--max-connections": maxConnections = try arguments.integer(Int.self, "a number")
@@ -65,6 +67,11 @@ struct DaemonCommand: Subcommand {
   }
 
   func run() throws(Exit) {
+    // Before the directory and the pidfile are made: bind(2) would fail only after them.
+    if let problem = UnixSocket.listeningPathProblem(listen.socketPath) {
+      Sys.printError("forkctl: cannot start daemon: \(problem)")
+      throw Exit(1)
+    }
     if background {
       do { try Sys.detach() } catch {
         Sys.printError("forkctl: cannot fork into the background: \(Sys.describe(error))")
@@ -81,6 +88,21 @@ struct DaemonCommand: Subcommand {
     config.limits.killGraceMilliseconds = killGraceMilliseconds
     config.readyFD = readyFD.map { FileDescriptor(rawValue: $0) }
     throw Exit(Daemon.run(config))
+  }
+
+  /// The user or group id `text` names, by number or by name (found with `lookUp`).
+  static func id(
+    _ text: String, of what: String, for option: String, _ lookUp: (String) throws(Errno) -> UInt32?
+  ) throws(ArgumentError) -> UInt32 {
+    if let n = UInt32(text) { return n }
+    let found: UInt32?
+    do {
+      found = text.isEmpty ? nil : try lookUp(text)
+    } catch {
+      throw .usage("\(option) '\(text)': cannot look up the \(what): \(Sys.describe(error))")
+    }
+    guard let found else { throw .usage("\(option) '\(text)' is neither a \(what) id nor a \(what) name") }
+    return found
   }
 
   private static let defaultGrace = DaemonDefaults.killGraceMilliseconds

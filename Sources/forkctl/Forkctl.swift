@@ -13,6 +13,9 @@ protocol Subcommand: SendableMetatype {
   static var help: String { get }
   /// The exit status of a usage error on the command line `words` (after the subcommand).
   static func usageStatus(_ words: ArraySlice<[UInt8]>) -> Exit
+  /// Whether options may follow operands (until `--`), as for commands whose operands are
+  /// ids; not for those whose operands end in PROGRAM and its own options.
+  static var optionsAnywhere: Bool { get }
 
   /// Parses and checks the command line; nothing here may read the environment or the
   /// daemon.
@@ -23,6 +26,7 @@ protocol Subcommand: SendableMetatype {
 
 extension Subcommand {
   static func usageStatus(_ words: ArraySlice<[UInt8]>) -> Exit { .usage }
+  static var optionsAnywhere: Bool { false }
 }
 
 /// new and exec: a subcommand that takes only `CreationOptions`, makes a process object with
@@ -39,6 +43,7 @@ protocol CreationCommand: Subcommand {
 }
 
 extension CreationCommand {
+  static var optionsAnywhere: Bool { true }
   static var usage: String { "forkctl \(name) [--socket PATH] [--name NAME]" }
 
   static var help: String {
@@ -90,8 +95,10 @@ enum Forkctl {
     text += """
 
       Options:
-        -h, --help   Show this help.
-        --version    Show the version.
+        --socket PATH  The daemon's socket; here before SUBCOMMAND as well as among
+                       its options.
+        -h, --help     Show this help.
+        --version      Show the version.
 
       See 'forkctl help SUBCOMMAND' for the options of a subcommand.
 
@@ -99,34 +106,43 @@ enum Forkctl {
     return text
   }
 
-  /// Parses the command line (`argv`, whole, as bytes) and runs the subcommand.
+  /// Parses the command line (`argv`, whole, as bytes) and runs the subcommand. Global
+  /// options stand before the subcommand; `--socket PATH` there is handed to it as if it had
+  /// come first among its own options.
   static func main(_ argv: [[UInt8]]) -> Never {
-    let first = argv.count > 1 ? String(decoding: argv[1], as: UTF8.self) : "--help"
-    switch first {
-    case "-h", "--help":
-      printHelp(usage: usage, help)
-    case "--version":
-      print(version)
-      Sys.exitProcess(0)
-    case "help":
-      guard argv.count > 2 else { printHelp(usage: usage, help) }
-      let name = String(decoding: argv[2], as: UTF8.self)
+    var global = Arguments(argv.dropFirst())
+    var client = ClientOptions()
+    do throws(ArgumentError) {
+      if let option = try global.nextOption(besides: &client) { throw global.unknown(option) }
+    } catch {
+      switch error {
+      case .help: printHelp(usage: usage, help)
+      case .version: printVersion()
+      case .usage(let message): usageError(message, usage: usage, status: .usage)
+      }
+    }
+    // At an operand (the subcommand) or the end: nothing was taken past it.
+    let rest = (try? global.remaining()) ?? []
+    guard let word = rest.first else { usageError("missing subcommand", usage: usage, status: .usage) }
+    let first = String(decoding: word, as: UTF8.self)
+    if first == "help" {
+      guard rest.count > 1 else { printHelp(usage: usage, help) }
+      let name = String(decoding: rest[rest.startIndex + 1], as: UTF8.self)
       guard let command = subcommand(named: name) else {
         usageError("unknown subcommand '\(name)'", usage: usage, status: .usage)
       }
-      if argv.count > 3 {
+      if rest.count > 2 {
         usageError(
-          "unexpected argument '\(String(decoding: argv[3], as: UTF8.self))'", usage: "forkctl help [SUBCOMMAND]",
-          status: .usage)
+          "unexpected argument '\(String(decoding: rest[rest.startIndex + 2], as: UTF8.self))'",
+          usage: "forkctl help [SUBCOMMAND]", status: .usage)
       }
       printHelp(usage: command.usage, command.help)
-    default:
-      guard let command = subcommand(named: first) else {
-        let what = first.hasPrefix("-") ? "option" : "subcommand"
-        usageError("unknown \(what) '\(first)'", usage: usage, status: .usage)
-      }
-      execute(command, argv[2...])
     }
+    guard let command = subcommand(named: first) else {
+      usageError("unknown subcommand '\(first)'", usage: usage, status: .usage)
+    }
+    let socket = client.socket.map { [Array("--socket".utf8), Array($0.utf8)] } ?? []
+    execute(command, ArraySlice(socket + rest.dropFirst()))
   }
 
   static func subcommand(named name: String) -> (any Subcommand.Type)? {
@@ -134,7 +150,7 @@ enum Forkctl {
   }
 
   static func execute<Command: Subcommand>(_: Command.Type, _ words: ArraySlice<[UInt8]>) -> Never {
-    var arguments = Arguments(words)
+    var arguments = Arguments(words, optionsAnywhere: Command.optionsAnywhere)
     let command: Command
     do {
       command = try Command(parsing: &arguments)
@@ -143,8 +159,7 @@ enum Forkctl {
       case .help:
         printHelp(usage: Command.usage, Command.help)
       case .version:
-        print(version)
-        Sys.exitProcess(0)
+        printVersion()
       case .usage(let message):
         usageError(message, usage: Command.usage, status: Command.usageStatus(words))
       }
@@ -154,6 +169,12 @@ enum Forkctl {
     } catch {
       Sys.exitProcess(error.status)
     }
+    Sys.exitProcess(0)
+  }
+
+  /// `forkctl VERSION`, as GNU programs print theirs (the program's name, then the number).
+  static func printVersion() -> Never {
+    print("forkctl \(version)")
     Sys.exitProcess(0)
   }
 

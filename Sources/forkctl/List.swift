@@ -1,8 +1,10 @@
 import ForkctlClient
+import ForkctlSys
 import ForkctlWire
 
 struct ListCommand: Subcommand {
   static let name = "list"
+  static let optionsAnywhere = true
   static let summary = "List process objects with their state and status."
   static let usage = "forkctl list [--socket PATH] [--json]"
   static let help = """
@@ -53,13 +55,27 @@ struct ListCommand: Subcommand {
     }
   }
 
-  static func state(_ s: ProcessEntry.State) -> String {
-    switch s {
+  /// The state, with "stopped" for a running program that a signal has stopped (SIGSTOP,
+  /// SIGTSTP, or traced). The daemon does not know that: it is read here from
+  /// /proc/PID/stat, whose state is T or t then (proc(5)). The pid cannot name another
+  /// process meanwhile: the daemon, its parent, has not reaped it while it is listed running.
+  static func state(_ p: ProcessEntry) -> String {
+    switch p.state {
     case .starting: return "starting"
     case .ready: return "ready"
-    case .running: return "running"
+    case .running: return isStopped(p.pid) ? "stopped" : "running"
     case .exited: return "exited"
     }
+  }
+
+  static func isStopped(_ pid: Int32) -> Bool {
+    guard pid > 0, let fd = try? Sys.open("/proc/\(pid)/stat", .readOnly) else { return false }
+    defer { fd.closeQuietly() }
+    // "PID (COMM) S ...": COMM may hold spaces and parentheses, so the state follows the last ')'.
+    guard let stat = try? fd.readAll(limit: 4096), let close = stat.lastIndex(of: UInt8(ascii: ")")),
+      close + 2 < stat.count
+    else { return false }
+    return stat[close + 2] == UInt8(ascii: "T") || stat[close + 2] == UInt8(ascii: "t")
   }
 
   static func text(_ b: [UInt8]) -> String { String(decoding: b, as: UTF8.self) }
@@ -69,7 +85,7 @@ struct ListCommand: Subcommand {
     for p in list {
       rows.append([
         String(p.id), p.name.isEmpty ? "-" : text(p.name), role(p), p.pid == 0 ? "-" : String(p.pid),
-        p.parent == 0 ? "-" : String(p.parent), state(p.state), p.status.map { String($0.shellStatus) } ?? "-",
+        p.parent == 0 ? "-" : String(p.parent), state(p), p.status.map { String($0.shellStatus) } ?? "-",
         String(p.fdsSent), String(p.argumentsSent), p.program.isEmpty ? "-" : text(p.program),
       ])
     }
@@ -112,7 +128,7 @@ struct ListCommand: Subcommand {
         "\"id\":\(p.id)", "\"name\":\(p.name.isEmpty ? "null" : quote(p.name))",
         "\"role\":\"\(origin(p.role))\"",
         "\"pid\":\(p.pid == 0 ? "null" : String(p.pid))", "\"parent\":\(p.parent == 0 ? "null" : String(p.parent))",
-        "\"state\":\"\(state(p.state))\"",
+        "\"state\":\"\(state(p))\"",
       ]
       switch p.status {
       case nil: fields.append("\"status\":null")

@@ -31,7 +31,7 @@ struct CreationOptions: OptionGroup {
 
   mutating func parse(_ option: String, _ arguments: inout Arguments) throws(ArgumentError) -> Bool {
     guard option == "--name" else { return try client.parse(option, &arguments) }
-    name = try arguments.value()
+    name = try arguments.name()
     return true
   }
 
@@ -42,6 +42,18 @@ struct CreationOptions: OptionGroup {
     var c = try client.connect()
     let created = try reporting { () throws(ForkctlError) in try create(&c, name) }
     print(created.id)
+  }
+}
+
+extension Arguments {
+  /// The value of `--name`, which cannot be empty (that would silently make an unnamed
+  /// process object) nor begin with `-` (it could not be told from an option where it
+  /// stands as an ID). The daemon checks the rest: length, spaces, digits, "default".
+  mutating func name() throws(ArgumentError) -> String {
+    let name = try value()
+    if name.isEmpty { throw .usage("--name needs a name, not an empty string") }
+    if name.hasPrefix("-") { throw .usage("--name '\(name)': a name cannot begin with '-'") }
+    return name
   }
 }
 

@@ -5,15 +5,16 @@ import ForkctlWire
 struct RunCommand: Subcommand {
   static let name = "run"
   static let summary = "Make a process object execute PROGRAM."
-  static let usage = "forkctl run [OPTION...] ID [[OPTION...] --] PROGRAM [ARG...]"
+  static let usage = "forkctl run [OPTION...] ID [OPTION...] [--] PROGRAM [ARG...]"
   static let help = """
     Make a process object execute PROGRAM.
 
     argv is PROGRAM, then the strings sent with send-arg, then ARGs. PROGRAM is
     looked up in the PATH of the environment it gets, which is the caller's unless
     --clear-env; the working directory is the caller's. Returns once PROGRAM has
-    started, or with --wait once it has ended, with its status. The options but
-    --socket may also stand between ID and a -- before PROGRAM.
+    started, or with --wait once it has ended, with its status. Options may stand
+    before and after ID; they end at PROGRAM or at --, and the words after PROGRAM
+    are its own.
 
     Arguments:
       ID                    The id or name of the process object.
@@ -35,42 +36,35 @@ struct RunCommand: Subcommand {
     return options.contains(Array("--wait".utf8)) ? .forkctlFailed : .usage
   }
 
-  var client = ClientOptions()
-  var options = RunOptions()
+  let options: RunOptions
   let id: String
   /// PROGRAM and its ARGs, as the caller passed them.
   let command: [[UInt8]]
 
-  /// The options that may also stand between ID and `--`: all but --socket.
   struct RunOptions: OptionGroup {
+    var client = ClientOptions()
     var wait = false
     var program = ProgramOptions()
 
     mutating func parse(_ option: String, _ arguments: inout Arguments) throws(ArgumentError) -> Bool {
-      guard option == "--wait" else { return try program.parse(option, &arguments) }
+      guard option == "--wait" else {
+        if try program.parse(option, &arguments) { return true }
+        return try client.parse(option, &arguments)
+      }
       wait = true
       return true
     }
   }
 
   init(parsing arguments: inout Arguments) throws(ArgumentError) {
-    while let option = try arguments.nextOption(besides: &client) {
-      guard try options.parse(option, &arguments) else { throw arguments.unknown(option) }
-    }
+    // Options before ID, then (`run ID --wait PROGRAM`) between ID and PROGRAM or `--`.
+    var options = RunOptions()
+    try arguments.parseOptions(into: &options)
     id = try arguments.operand(or: "run needs an ID")
-    // Options may also stand between ID and `--` (`run ID --wait -- PROGRAM`); without `--`,
-    // everything after ID is PROGRAM and its arguments.
-    var rest = try arguments.remaining()
-    if rest.first == Arguments.separator {
-      rest.removeFirst()
-    } else if rest.first?.first == UInt8(ascii: "-"), let dashes = rest.firstIndex(of: Arguments.separator) {
-      var afterID = Arguments(rest[..<dashes])
-      try afterID.parseOptions(into: &options)
-      try afterID.requireEnd()
-      rest = rest[(dashes + 1)...]
-    }
-    if rest.isEmpty { throw .usage("run needs a PROGRAM") }
-    command = Array(rest)
+    try arguments.parseOptions(into: &options)
+    self.options = options
+    command = Array(try arguments.remaining())
+    if command.isEmpty { throw .usage("run needs a PROGRAM") }
   }
 
   func run() throws(Exit) {
@@ -78,7 +72,7 @@ struct RunCommand: Subcommand {
     spec.waitForExit = options.wait
     let forwarding = options.wait ? try reporting { () throws(ForkctlError) in try SignalForwarding() } : nil
     let cwd = try reporting(Inherited.workingDirectory)
-    var c = try client.connect()
+    var c = try options.client.connect()
     let status = try reporting { () throws(ForkctlError) in
       try c.run(id, spec, workingDirectory: cwd, forwarding: forwarding)
     }

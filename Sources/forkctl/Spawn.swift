@@ -60,7 +60,7 @@ struct SpawnCommand: Subcommand {
     while let option = try arguments.nextOption(besides: &client) {
       switch option {
       case "--from": from = try arguments.value()
-      case "--name": name = try arguments.value()
+      case "--name": name = try arguments.name()
       case "--fd":
         let n = try arguments.value()
         guard let fd = Int32(n), fd >= 0, fd <= WireLimits.maxTargetFD else {

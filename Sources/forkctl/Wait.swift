@@ -2,15 +2,16 @@ import ForkctlClient
 
 struct WaitCommand: Subcommand {
   static let name = "wait"
+  static let optionsAnywhere = true
   static let summary = "Wait for process objects to end; exit with the last one's status."
-  static let usage = "forkctl wait [--socket PATH] [--print] ID..."
+  static let usage = "forkctl wait [--socket PATH] [--print] [--timeout SECONDS] ID..."
   static let help = """
     Wait for process objects to end; exit with the status of the last, as a shell
     reports it.
 
     The status is kept however long ago the process ended, also after the template
     that forked it has died. Exit code: the last process's exit code, or 128+N for a
-    death by signal N; 125 when forkctl itself fails.
+    death by signal N; 124 when --timeout passes first; 125 when forkctl itself fails.
 
     Arguments:
       ID...                 Ids or names.
@@ -18,6 +19,8 @@ struct WaitCommand: Subcommand {
     Options:
     \(ClientOptions.help)
       --print               Print one line per process: ID STATUS.
+      --timeout SECONDS     Give up after SECONDS (fractions allowed) and exit 124,
+                            as timeout(1) does; the processes run on.
       -h, --help            Show this help.
 
     """
@@ -25,15 +28,28 @@ struct WaitCommand: Subcommand {
   /// The status is a program's, so a usage error is 125 like every failure of forkctl's own.
   static func usageStatus(_ words: ArraySlice<[UInt8]>) -> Exit { .forkctlFailed }
 
+  /// timeout(1)'s status when the time passes first.
+  static let timedOut = Exit(124)
+  /// The longest --timeout: poll(2) counts milliseconds in an int.
+  static let maxTimeoutSeconds = Double(Int32.max / 1000)
+
   var client = ClientOptions()
   /// --print
   var printStatuses = false
+  /// --timeout, in milliseconds.
+  var timeout: Int32?
   var ids: [String] = []
 
   init(parsing arguments: inout Arguments) throws(ArgumentError) {
     while let option = try arguments.nextOption(besides: &client) {
       switch option {
       case "--print": printStatuses = true
+      case "--timeout":
+        let text = try arguments.value()
+        guard let seconds = Double(text), seconds >= 0, seconds <= Self.maxTimeoutSeconds else {
+          throw .usage("--timeout '\(text)' is not a number of seconds from 0 to \(Int(Self.maxTimeoutSeconds))")
+        }
+        timeout = Int32((seconds * 1000).rounded(.up))
       default: throw arguments.unknown(option)
       }
     }
@@ -43,7 +59,11 @@ struct WaitCommand: Subcommand {
 
   func run() throws(Exit) {
     var c = try client.connect()
-    let statuses = try reporting { () throws(ForkctlError) in try c.wait(ids) }
+    let ended = try reporting { () throws(ForkctlError) in
+      if let timeout { return try c.wait(ids, timeoutMilliseconds: timeout) }
+      return try c.wait(ids)
+    }
+    guard let statuses = ended else { throw Self.timedOut }
     if printStatuses {
       for (id, status) in statuses { print("\(id) \(status.shellStatus)") }
     }

@@ -449,9 +449,12 @@ func rawRefusal(_ w: World, uid: UInt32, sourceLocation: SourceLocation = #_sour
     #expect(other.stderr.contains("uid 64010 is not allowed"), "\(other.stderr)")
     _ = w.run(["shutdown"])
     _ = try? Sys.waitChild(daemon)
-    // A daemon without an allow list closes it again.
+    // A daemon without an allow list keeps the directory as the admitting one left it (the
+    // admitted users' way back in, issue 10), and keeps them out by its socket's mode.
     w.ok(["list"])
-    #expect(lstat(w.socketDirectory, &st) == 0 && st.st_mode & 0o777 == 0o700)
+    #expect(lstat(w.socketDirectory, &st) == 0 && st.st_mode & 0o777 == 0o711)
     #expect(lstat(w.socket, &st) == 0 && st.st_mode & 0o777 == 0o600)
+    let shut = w.forkctlAs(64009, ["list"], tag: "shut-out")
+    #expect(shut.code == 125 && shut.stderr.contains("Permission denied"), "\(shut.stderr)")
   }
 }

@@ -292,7 +292,7 @@ func answer(to request: Request) -> Answer?? {
   case .wait(let refs):
     if refs.isEmpty { return .refused(.badRequest) }
     return refs.contains(where: namesNothing) ? .refused(.unknownProcess) : nil
-  case .kill(_, let refs):
+  case .kill(_, let refs, _):
     if refs.isEmpty { return .ok }
     return namesNothing(refs[0]) ? .refused(.unknownProcess) : nil
   case .fork(let ref, _), .sendFDs(let ref, _), .sendArgs(let ref, _), .run(let ref, _):

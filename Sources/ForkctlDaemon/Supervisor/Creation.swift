@@ -48,13 +48,15 @@ extension Supervisor {
     let printable = name.allSatisfy { $0 > 0x20 && $0 != 0x7f }
     let numeric = name.allSatisfy { $0 >= 0x30 && $0 <= 0x39 }
     let text = String(decoding: name, as: UTF8.self)
-    if name.count > limits.maxNameLength || !printable || numeric || name == Self.defaultTemplateName {
+    // A name beginning with `-` could not be told from an option where the CLI takes an ID.
+    let dash = name.first == UInt8(ascii: "-")
+    if name.count > limits.maxNameLength || !printable || numeric || dash || name == Self.defaultTemplateName {
       effects.reply(
         client,
         .failure(
           .badRequest,
           "invalid name \(text): names are 1 to \(limits.maxNameLength) bytes without spaces, "
-            + "not all digits, and not \"default\""))
+            + "not beginning with '-', not all digits, and not \"default\""))
       return false
     }
     if registry.nameInUse(name) {

@@ -82,8 +82,8 @@ public struct Supervisor<Effects: SupervisorEffects> {
       run(ref, spec, fds, client)
     case .wait(let refs):
       wait(refs, client)
-    case .kill(let signal, let refs):
-      kill(signal, refs, client)
+    case .kill(let signal, let refs, let group):
+      kill(signal, refs, group: group, client)
     case .list:
       effects.reply(client, .listing(listing()))
     case .shutdown:

@@ -24,7 +24,7 @@ extension Supervisor {
     answerWaits()
   }
 
-  mutating func kill(_ signal: Int32, _ refs: [[UInt8]], _ client: ClientID) {
+  mutating func kill(_ signal: Int32, _ refs: [[UInt8]], group: Bool = false, _ client: ClientID) {
     var pids: [Int32] = []
     for ref in refs {
       guard let id = lookup(ref, client), let o = registry[id] else { return }
@@ -40,8 +40,10 @@ extension Supervisor {
       }
     }
     for pid in pids {
-      do {
-        try effects.signal(pid, signal)
+      do throws(Errno) {
+        // signalGroup reports no error, so its signal is checked here as kill(2) would.
+        if group && !(0...64).contains(signal) { throw Errno.invalidArgument }
+        if group { effects.signalGroup(pid, signal) } else { try effects.signal(pid, signal) }
       } catch {
         effects.reply(
           client, .failure(.badRequest, "cannot send signal \(signal) to pid \(pid): \(Sys.describe(error))"))

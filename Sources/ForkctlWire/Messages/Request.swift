@@ -8,7 +8,8 @@ public enum Request: Equatable, Sendable {
   case sendArgs(ref: [UInt8], arguments: [[UInt8]])
   case run(ref: [UInt8], spec: RunSpec)
   case wait(refs: [[UInt8]])
-  case kill(signal: Int32, refs: [[UInt8]])
+  /// Signal each process object's process, or with `group` the process group it leads.
+  case kill(signal: Int32, refs: [[UInt8]], group: Bool = false)
   case list
   case shutdown
   /// Fork from `from` (empty: the default template), hand the new process the descriptors
@@ -18,6 +19,9 @@ public enum Request: Equatable, Sendable {
   /// Forward a signal to the process this connection is attached to (by spawn or run with
   /// waitForExit). No reply; ignored when nothing is attached.
   case signal(Int32)
+
+  /// kill's optional trailing u32 flags: the process group.
+  static let killGroupFlag: UInt32 = 1
 
   public func frame() -> Frame {
     var w = PayloadWriter()
@@ -54,10 +58,13 @@ public enum Request: Equatable, Sendable {
     case .wait(let refs):
       type = .wait
       w.list(refs)
-    case .kill(let signal, let refs):
+    case .kill(let signal, let refs, let group):
       type = .kill
       w.i32(signal)
       w.list(refs)
+      // The flags came later: absent when none is set, so a daemon that predates them still
+      // reads every kill that does not ask for one.
+      if group { w.u32(Self.killGroupFlag) }
     case .list:
       type = .list
     case .shutdown:
@@ -112,7 +119,16 @@ public enum Request: Equatable, Sendable {
       self = .wait(refs: try r.list())
     case .kill:
       try checkFDs(frame, 0)
-      self = .kill(signal: try r.i32(), refs: try r.list())
+      let signal = try r.i32()
+      let refs = try r.list()
+      var group = false
+      if r.remaining > 0 {
+        // One encoding per request: flags are present only when one is set.
+        let flags = try r.u32()
+        if flags != Self.killGroupFlag { throw .invalid("kill flags \(flags)") }
+        group = true
+      }
+      self = .kill(signal: signal, refs: refs, group: group)
     case .list:
       try checkFDs(frame, 0)
       self = .list
