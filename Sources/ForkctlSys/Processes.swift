@@ -77,13 +77,13 @@ extension Sys {
     return pid
   }
 
-  /// Moves the calling process into the background: fork, the parent exits at once, the
-  /// child starts a new session. Only for a single-threaded process at start-up.
+  /// Forks into the background: returns the child's pid in the parent, 0 in the child,
+  /// which starts a new session. Only for a single-threaded process at start-up.
   /// The corresponding C function is `fork`.
-  public static func detach() throws(Errno) {
+  public static func forkIntoBackground() throws(Errno) -> Int32 {
     let pid = try retrying { fork() }
-    if pid > 0 { _exit(0) }
-    _ = setsid()
+    if pid == 0 { _ = setsid() }
+    return pid
   }
 
   /// Ends the process at once, without running atexit handlers (for a child whose exec failed).

@@ -1,6 +1,7 @@
 import ForkctlClient
 import ForkctlDaemon
 import ForkctlSys
+import ForkctlWire
 
 struct DaemonCommand: Subcommand {
   static let name = "daemon"
@@ -72,12 +73,8 @@ struct DaemonCommand: Subcommand {
       Sys.printError("forkctl: cannot start daemon: \(problem)")
       throw Exit(1)
     }
-    if background {
-      do { try Sys.detach() } catch {
-        Sys.printError("forkctl: cannot fork into the background: \(Sys.describe(error))")
-        throw Exit(1)
-      }
-    }
+    var ready = readyFD.map { FileDescriptor(rawValue: $0) }
+    if background { ready = try Self.goIntoBackground(reportingTo: ready) }
     Sys.initializeProcessTitle()
     var config = DaemonConfiguration(socketPath: listen.socketPath)
     config.allowedUIDs = allowUIDs
@@ -86,8 +83,37 @@ struct DaemonCommand: Subcommand {
     config.limits.maxProcessesPerUser = maxProcessesPerUser
     config.maxConnections = maxConnections
     config.limits.killGraceMilliseconds = killGraceMilliseconds
-    config.readyFD = readyFD.map { FileDescriptor(rawValue: $0) }
+    config.readyFD = ready
     throw Exit(Daemon.run(config))
+  }
+
+  /// --background: the daemon goes on in a forked child, and the command returns once it
+  /// knows how the start went, with the daemon's own exit status (0 ready, 3 another daemon
+  /// runs, 1 it failed: the reason is on the shared standard error), passing the ready line
+  /// on to `readyFD`. The child's ready descriptor is the pipe to this parent.
+  static func goIntoBackground(reportingTo readyFD: FileDescriptor?) throws(Exit) -> FileDescriptor {
+    let pipe: (read: FileDescriptor, write: FileDescriptor)
+    let pid: Int32
+    do {
+      pipe = try Sys.pipe()
+      pid = try Sys.forkIntoBackground()
+    } catch {
+      Sys.printError("forkctl: cannot fork into the background: \(Sys.describe(error))")
+      throw Exit(1)
+    }
+    if pid == 0 {
+      pipe.read.closeQuietly()
+      readyFD?.closeQuietly()
+      return pipe.write
+    }
+    pipe.write.closeQuietly()
+    let line = (try? pipe.read.readAll(limit: 4096)) ?? []
+    if let readyFD { try? readyFD.writeFully(line) }
+    switch try? Readiness.decode(line) {
+    case .ready?: throw Exit(0)
+    case .alreadyRunning?: throw Exit(3)
+    case .failed?, nil: throw Exit(1)
+    }
   }
 
   /// The user or group id `text` names, by number or by name (found with `lookUp`).

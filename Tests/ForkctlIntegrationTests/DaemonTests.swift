@@ -159,4 +159,22 @@ func daemons(for socket: String) -> [Int32] {
       "daemon descriptors now: \(openDescriptors(w.daemonPID).sorted { $0.key < $1.key })")
     #expect(w.entries().count == 2, "garbage created no process object")
   }
+
+  @Test(
+    """
+    daemon --background returns once the daemon is ready (0) and says when another one \
+    already runs (3), as the foreground daemon does
+    """
+  )
+  func backgroundReportsTheStart() throws {
+    let w = World()
+    defer { _ = w.run(["shutdown"]) }
+    let first = w.run(["daemon", "--socket", w.socket, "--background"])
+    #expect(first.code == 0, "\(first.stderr)")
+    // Ready means ready: the socket answers at once, no retry.
+    #expect(w.run(["list", "--socket", w.socket]).code == 0)
+    let second = w.run(["daemon", "--socket", w.socket, "--background"])
+    #expect(second.code == 3)
+    #expect(second.stderr.contains("already running"), "\(second.stderr)")
+  }
 }
