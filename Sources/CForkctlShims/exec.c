@@ -3,6 +3,7 @@
 // async-signal-safe calls (signal-safety(7)): nothing that can take a lock another thread held.
 #define _GNU_SOURCE
 #include "forkctl_shims.h"
+#include "kernel.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -96,14 +97,6 @@ static int exec_search(const char *file, char *const argv[], char *const envp[],
   }
   return seen_eacces ? EACCES : ENOENT;
 }
-
-// The kernel's struct sigaction for rt_sigaction on x86-64 and arm64 (no sa_restorer use).
-struct kernel_sigaction {
-  void (*handler)(int);
-  unsigned long flags;
-  void (*restorer)(void);
-  uint64_t mask;
-};
 
 static void reset_signal_actions(void) {
   // An ignored signal stays ignored across exec (signal(7)), so whatever this process ignores

@@ -154,13 +154,16 @@ public final class ForkctlClient: Sendable {
       program: program, arguments: arguments, environment: environment ?? Inherited.environment(),
       keepControl: keepControl)
     let passed = fds.map { $0.map { ($0.fd, FDTarget($0.target)) } } ?? Inherited.descriptors()
+    // The calling thread's mask: in a server, what a child forked from this thread would get.
+    let attributes = Inherited.attributes()
     let ownCWD = workingDirectory == nil ? try Inherited.workingDirectory() : nil
     let cwd = workingDirectory ?? ownCWD
     defer { ownCWD?.closeQuietly() }
     // A spawn holds its connection until the program ends: it leaves the pool.
     var c = try checkOut()
     let started = try c.spawn(
-      spec, fds: passed, workingDirectory: cwd, from: from, name: name, detach: detach, wantsPIDFD: true)
+      spec, fds: passed, workingDirectory: cwd, from: from, name: name, detach: detach, wantsPIDFD: true,
+      attributes: attributes)
     return SpawnedProcess(connection: c, id: started.id, pid: started.pid, pidfd: started.pidfd, owner: self)
   }
 

@@ -1,6 +1,7 @@
 // What a program started "as if directly" takes from the process that asks for it: its open
-// standard descriptors, its environment and its working directory. `ForkctlClient.spawn`
-// and forkctl's run and spawn both start programs this way, so the policy is written here once.
+// standard descriptors, its environment, its working directory and its process attributes.
+// `ForkctlClient.spawn` and forkctl's run and spawn both start programs this way, so the
+// policy is written here once.
 import ForkctlSys
 import ForkctlWire
 
@@ -30,6 +31,18 @@ public enum Inherited {
       environment.append(setting)
     }
     return environment
+  }
+
+  /// This process's attributes that a direct child inherits across fork(2) and execve(2):
+  /// the umask, every resource limit (RLIMIT_CORE included), the nice value, the signals it
+  /// ignores and the calling thread's signal mask. Call it before `SignalForwarding` blocks
+  /// signals of its own. The Swift runtime changes none of these at start: it catches
+  /// SIGQUIT, SIGILL, SIGTRAP, SIGABRT, SIGBUS, SIGFPE and SIGSEGV for its backtracer, but
+  /// leaves one the caller ignores ignored, and a caught signal is SIG_DFL after exec anyway.
+  public static func attributes() -> ProcessAttributes {
+    ProcessAttributes(
+      umask: Sys.fileModeMask(), nice: Sys.niceValue(), ignoredSignals: Sys.ignoredSignals(),
+      blockedSignals: Sys.blockedSignals(), limits: Sys.resourceLimits())
   }
 
   /// This process's working directory as a descriptor: the directory itself, so that one

@@ -70,15 +70,18 @@ struct SpawnCommand: Subcommand {
   func run() throws(Exit) {
     let spec = program.spec(command)
     let passed = Inherited.descriptors(adding: fds)
+    // Before SignalForwarding blocks signals of its own: the mask is the caller's.
+    let attributes = Inherited.attributes()
     // Caught from here on: a signal that comes before PROGRAM runs reaches it once it does.
     let forwarding = try reporting { () throws(ForkctlError) in try SignalForwarding() }
     let cwd = try reporting(Inherited.workingDirectory)
     var c = try client.connect()
     _ = try reporting { () throws(ForkctlError) in
-      try c.spawn(spec, fds: passed, workingDirectory: cwd, from: from, name: name ?? "", detach: detach)
+      try c.spawn(
+        spec, fds: passed, workingDirectory: cwd, from: from, name: name ?? "", detach: detach, attributes: attributes)
     }
     cwd.closeQuietly()
     let status = try reporting { () throws(ForkctlError) in try c.awaitStatus(forwarding: forwarding) }
-    exitLike(status)
+    exitLike(status, program: command[0])
   }
 }

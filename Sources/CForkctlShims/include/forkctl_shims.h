@@ -121,6 +121,21 @@ int forkctl_exec_worker(const struct forkctl_fd_move *moves, int nmoves, int cwd
                         const char *path, int *keep, int nkeep,
                         const struct forkctl_attributes *attributes);
 
+/// The signals whose action is SIG_IGN in this process, bit n-1 for signal n (1 to 64).
+uint64_t forkctl_ignored_signals(void);
+
+/// The calling thread's signal mask, bit n-1 for signal n.
+uint64_t forkctl_blocked_signals(void);
+
+/// getrlimit(2) of `resource`. Returns 0 or -1 with errno.
+int forkctl_get_rlimit(int resource, uint64_t *soft, uint64_t *hard);
+
+/// setrlimit(2) of `resource`. Returns 0 or -1 with errno.
+int forkctl_set_rlimit(int resource, uint64_t soft, uint64_t hard);
+
+/// getpriority(PRIO_PROCESS, 0): this process's nice value. Returns 0 or -1 with errno.
+int forkctl_get_nice(int *nice);
+
 /// Marks every open descriptor numbered `low` or more close-on-exec: what
 /// close_range(low, ~0U, CLOSE_RANGE_CLOEXEC) does on Linux 5.11 and later. It lists
 /// /proc/self/fd, or, without /proc, tries every number below RLIMIT_NOFILE (at most 65536).

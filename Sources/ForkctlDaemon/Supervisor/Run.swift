@@ -82,11 +82,18 @@ extension Supervisor {
     let reported = ExecFailure(rawValue: failure.rawValue)
     let errno = Errno(rawValue: reported.errno)
     let exec = reported.step == .exec
+    // A step before exec is the process not made as asked, not the program: forkctl's own
+    // failure (exit 125), as a failed fork is.
     let code: ErrorCode =
-      exec && errno == .noSuchFileOrDirectory
-      ? .programNotFound : (exec && errno == .permissionDenied ? .programNotExecutable : .execFailed)
+      !exec
+      ? .templateFailed
+      : errno == .noSuchFileOrDirectory
+        ? .programNotFound : (errno == .permissionDenied ? .programNotExecutable : .execFailed)
     let spawned = o.origin == .spawn
-    let what = reported.step.failedAction.map { "\($0): " } ?? (spawned ? "\(program): " : "")
+    // EPERM from setrlimit: the caller's hard limit is above the daemon's, which only
+    // CAP_SYS_RESOURCE could raise (setrlimit(2)).
+    let hint = reported.step.resource != nil && errno == .notPermitted ? " above the daemon's hard limit" : ""
+    let what = reported.step.failedAction.map { "\($0)\(hint): " } ?? (spawned ? "\(program): " : "")
     fail(
       client, code,
       spawned || !exec

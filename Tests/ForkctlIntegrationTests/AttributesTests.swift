@@ -1,0 +1,167 @@
+// spawn as a true drop-in for the caller's process attributes (issue 10, items 2, 3 and 5):
+// each test runs the same program directly and through `forkctl spawn`, from the same shell,
+// and compares. The daemon is started first by the test process, so that its attributes are
+// not the ones under test.
+import ForkctlSys
+import Glibc
+import Testing
+
+/// Prints what a program inherits from its caller: umask, every soft and hard limit, nice
+/// value, and the ignored signals (through sh, whose start-up leaves SIG_IGN alone but
+/// unblocks every signal, so the mask is read by `blockedProbe` instead).
+private let probe = #"umask; ulimit -a; ulimit -Ha; nice; grep -E "^SigIgn" /proc/self/status"#
+
+/// Blocks SIGUSR1 and SIGTERM, then executes its arguments.
+private let blockingExec =
+  "python3 -c 'import os, signal, sys; "
+  + "signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGUSR1, signal.SIGTERM}); os.execvp(sys.argv[1], sys.argv[1:])'"
+
+extension World {
+  /// Runs `setup`, then `program` directly and through `$F spawn`, in the same shell;
+  /// returns both outputs and forkctl's stderr.
+  func sideBySide(
+    _ setup: String, _ program: String, prefix: String = "", tag: String
+  ) -> (direct: String, spawned: String, stderr: String) {
+    let r = script(
+      #"\#(setup); \#(prefix) \#(program) > "$HOME/\#(tag).direct"; "#
+        + #"\#(prefix) $F spawn -- \#(program) > "$HOME/\#(tag).spawned""#, tag: tag)
+    return (readFile("\(dir)/\(tag).direct"), readFile("\(dir)/\(tag).spawned"), r.stderr)
+  }
+}
+
+@Suite("spawn gives the program the caller's process attributes")
+struct AttributesTests {
+  @Test("under umask 077 the program makes a 0600 file, as run directly")
+  func privateUmask() {
+    let w = World()
+    w.ok(["list"])
+    let r = w.script(#"cd "$HOME" && umask 077 && $F spawn touch spawned && touch direct && stat -c %a spawned direct"#)
+    #expect(r.stdout == "600\n600\n", "\(r.stderr)")
+  }
+
+  @Test("umask 027, ulimit -n 200 and ulimit -c unlimited: every limit, the umask and the ignored signals as direct")
+  func limitsAndUmask() {
+    let w = World()
+    w.ok(["list"])
+    let s = w.sideBySide(
+      #"umask 027; ulimit -n 200; ulimit -c "$(ulimit -Hc)"; ulimit -Ss 4096; trap '' USR2"#, "sh -c '\(probe)'",
+      tag: "limits")
+    #expect(s.stderr == "")
+    #expect(s.direct.contains("0027\n"))
+    #expect(s.direct.contains("200\n"))
+    #expect(s.spawned == s.direct)
+  }
+
+  @Test("nice -n 10 forkctl spawn runs the program at nice 10, as nice -n 10 does")
+  func niceValue() {
+    let w = World()
+    w.ok(["list"])
+    let s = w.sideBySide("true", "sh -c '\(probe)'", prefix: "nice -n 10", tag: "nice")
+    #expect(s.stderr == "")
+    #expect(s.direct.contains("\n10\nSigIgn:"))
+    #expect(s.spawned == s.direct)
+  }
+
+  @Test("under nohup a SIGHUP to forkctl does not reach the program: it runs on and exits 0, as directly")
+  func nohup() {
+    let w = World()
+    w.ok(["list"])
+    let run: (String) -> String = { command in
+      w.script(
+        #"nohup \#(command) sh -c 'sleep 1; echo survived' & sleep 0.3; kill -HUP $!; wait $!; echo "rc=$?""#
+      ).stdout
+    }
+    let direct = run("")
+    #expect(direct == "survived\nrc=0\n")
+    #expect(run("$F spawn --") == direct)
+  }
+
+  @Test("with SIGINT ignored (trap '' INT) a SIGINT to forkctl does not reach the program, as directly")
+  func ignoredInterrupt() {
+    let w = World()
+    w.ok(["list"])
+    let run: (String) -> String = { command in
+      w.script(
+        #"trap '' INT; \#(command) sh -c 'sleep 1; echo done' & sleep 0.3; kill -INT $!; wait $!; echo "rc=$?""#
+      ).stdout
+    }
+    let direct = run("")
+    #expect(direct == "done\nrc=0\n")
+    #expect(run("$F spawn --") == direct)
+  }
+
+  @Test("signals blocked in the caller are blocked in the program, which a blocked signal does not kill")
+  func blockedSignals() throws {
+    try requireProgram(python3Binary, package: "python3")
+    let w = World()
+    w.ok(["list"])
+    let mask = w.sideBySide("true", "grep SigBlk /proc/self/status", prefix: blockingExec, tag: "mask")
+    #expect(mask.direct == "SigBlk:\t0000000000004200\n")
+    #expect(mask.spawned == mask.direct)
+    let kill = w.sideBySide(
+      "true", #"python3 -c 'import os, signal; os.kill(os.getpid(), signal.SIGUSR1); print("alive")'"#,
+      prefix: blockingExec, tag: "kill")
+    #expect(kill.direct == "alive\n")
+    #expect(kill.spawned == kill.direct)
+  }
+
+  @Test(
+    """
+    a core is the program's, written under the caller's ulimit -c, never forkctl's: forkctl re-raises \
+    without one and says the program dumped core
+    """)
+  func coreIsTheProgramsOwn() {
+    let w = World()
+    w.ok(["list"])
+    let withCore = w.startScript(
+      #"cd "$HOME" && mkdir sub && ulimit -c "$(ulimit -Hc)" && "#
+        + #"exec $F spawn --name dumped sh -c 'cd sub && kill -QUIT $$'"#, tag: "core")
+    let status = try! Sys.waitChild(withCore.pid)
+    #expect(status.signal == SIGQUIT)
+    #expect(!status.coreDumped)
+    #expect(access("\(w.dir)/sub/core", F_OK) == 0, "the program's core")
+    #expect(access("\(w.dir)/core", F_OK) != 0, "forkctl's own core")
+    #expect(readFile(withCore.err) == "forkctl: sh: SIGQUIT (core dumped)\n")
+    #expect(w.ok(["list", "--json"]).contains(#""core_dumped":true"#))
+    let without = w.startScript(
+      #"cd "$HOME/sub" && rm -f core && ulimit -c 0 && exec $F spawn sh -c 'kill -QUIT $$'"#, tag: "nocore")
+    let plain = try! Sys.waitChild(without.pid)
+    #expect(plain.signal == SIGQUIT)
+    #expect(!plain.coreDumped)
+    #expect(access("\(w.dir)/sub/core", F_OK) != 0)
+    #expect(readFile(without.err) == "")
+  }
+
+  @Test("a daemon auto-started under umask 077 and ulimit -Sn 64 imposes neither on a later client's spawn")
+  func autoStartedDaemonImposesNothing() {
+    let w = World()
+    let start = w.script(#"umask 077; ulimit -Sn 64; ulimit -Sc 0; exec $F list"#)
+    #expect(start.code == 0, "\(start.stderr)")
+    #expect(readFile("/proc/\(w.daemonPID)/status").contains("Umask:\t0077"))
+    let s = w.sideBySide("umask 022; ulimit -Sn 100", "sh -c '\(probe)'", tag: "later")
+    #expect(s.stderr == "")
+    #expect(s.spawned == s.direct)
+  }
+
+  @Test(
+    """
+    a hard limit above the daemon's is refused, named, with 125, rather than silently lowered; \
+    one within it is applied
+    """)
+  func hardLimitAboveTheDaemons() {
+    let w = World()
+    // Without CAP_SYS_RESOURCE the daemon cannot raise a hard limit (setrlimit(2)); as root,
+    // drop it from the bounding set, which is what root's capabilities after exec come from.
+    let drop = getuid() == 0 ? "setpriv --bounding-set=-sys_resource" : ""
+    let start = w.script(#"ulimit -n 100; exec \#(drop) $F list"#)
+    #expect(start.code == 0, "\(start.stderr)")
+    let above = w.script(#"ulimit -n 200; $F spawn true"#)
+    #expect(above.code == 125)
+    #expect(
+      above.stderr
+        == "forkctl: cannot apply the caller's RLIMIT_NOFILE above the daemon's hard limit: Operation not permitted\n"
+    )
+    let within = w.script(#"ulimit -n 50; $F spawn sh -c 'ulimit -n; ulimit -Hn'"#)
+    #expect(within.stdout == "50\n50\n", "\(within.stderr)")
+  }
+}
