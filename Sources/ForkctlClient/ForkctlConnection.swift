@@ -156,18 +156,20 @@ public struct ForkctlConnection: ~Copyable, Sendable {
   }
 
   /// `run`; with `spec.waitForExit`, the signals `forwarding` catches meanwhile go to the
-  /// program.
+  /// program. `attributes` are applied in the program before exec, as with `spawn`.
   public mutating func run(
-    _ ref: String, _ spec: RunSpec, workingDirectory: FileDescriptor? = nil, forwarding: SignalForwarding?
+    _ ref: String, _ spec: RunSpec, workingDirectory: FileDescriptor? = nil, forwarding: SignalForwarding?,
+    attributes: ProcessAttributes? = nil
   ) throws(ForkctlError) -> ExitStatus? {
     var spec = spec
     spec.hasWorkingDirectory = workingDirectory != nil
+    let request = Request.run(ref: Array(ref.utf8), spec: spec, attributes: attributes)
     if !spec.waitForExit {
-      let reply = try request(.run(ref: Array(ref.utf8), spec: spec), fds: workingDirectory.map { [$0] } ?? [])
+      let reply = try self.request(request, fds: workingDirectory.map { [$0] } ?? [])
       guard case .ok = reply else { throw unexpected(reply) }
       return nil
     }
-    try send(.run(ref: Array(ref.utf8), spec: spec), fds: workingDirectory.map { [$0] } ?? [])
+    try send(request, fds: workingDirectory.map { [$0] } ?? [])
     return try awaitStatus(forwarding: forwarding)
   }
 

@@ -76,11 +76,13 @@ struct RunCommand: Subcommand {
   func run() throws(Exit) {
     var spec = options.program.spec(command)
     spec.waitForExit = options.wait
+    // Before SignalForwarding blocks signals of its own: the mask is the caller's.
+    let attributes = Inherited.attributes()
     let forwarding = options.wait ? try reporting { () throws(ForkctlError) in try SignalForwarding() } : nil
     let cwd = try reporting(Inherited.workingDirectory)
     var c = try client.connect()
     let status = try reporting { () throws(ForkctlError) in
-      try c.run(id, spec, workingDirectory: cwd, forwarding: forwarding)
+      try c.run(id, spec, workingDirectory: cwd, forwarding: forwarding, attributes: attributes)
     }
     if let status { exitLike(status, program: command[0]) }
   }

@@ -39,6 +39,17 @@ struct AttributesTests {
     #expect(r.stdout == "600\n600\n", "\(r.stderr)")
   }
 
+  @Test("run, like spawn, gives the program the caller's umask and limits, with --wait or without")
+  func runToo() {
+    let w = World()
+    let a = w.ok(["new"])
+    let b = w.ok(["new"])
+    let r = w.script(
+      #"cd "$HOME" && umask 077 && ulimit -n 300 && $F run \#(a) --wait -- sh -c 'touch a; ulimit -n > n' && "#
+        + #"$F run \#(b) -- touch b && $F wait \#(b) && cat n && stat -c %a a b"#)
+    #expect(r.stdout == "300\n600\n600\n", "\(r.stderr)")
+  }
+
   @Test("umask 027, ulimit -n 200 and ulimit -c unlimited: every limit, the umask and the ignored signals as direct")
   func limitsAndUmask() {
     let w = World()
