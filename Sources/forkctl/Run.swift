@@ -11,7 +11,8 @@ struct RunCommand: Subcommand {
 
     argv is PROGRAM, then the strings sent with send-arg, then ARGs. PROGRAM is
     looked up in the PATH of the environment it gets, which is the caller's unless
-    --clear-env; the working directory is the caller's. Returns once PROGRAM has
+    --clear-env; the working directory, umask, resource limits, nice value,
+    ignored signals and signal mask are the caller's. Returns once PROGRAM has
     started, or with --wait once it has ended, with its status. The options but
     --socket may also stand between ID and a -- before PROGRAM.
 
