@@ -2,7 +2,9 @@
 // each test runs the same program directly and through `forkctl spawn`, from the same shell,
 // and compares. The daemon is started first by the test process, so that its attributes are
 // not the ones under test.
+import ForkctlClient
 import ForkctlSys
+import ForkctlWire
 import Glibc
 import Testing
 
@@ -174,5 +176,85 @@ struct AttributesTests {
     )
     let within = w.script(#"ulimit -n 50; $F spawn sh -c 'ulimit -n; ulimit -Hn'"#)
     #expect(within.stdout == "50\n50\n", "\(within.stderr)")
+  }
+}
+
+/// A new pseudo-terminal: the master, and the slave opened by name. Glibc's module does not
+/// export posix_openpt, grantpt, unlockpt and ptsname (they need _XOPEN_SOURCE), so they are
+/// looked up by name.
+private func openPseudoTerminal() throws -> (master: FileDescriptor, slave: FileDescriptor) {
+  typealias IntCall = @convention(c) (CInt) -> CInt
+  typealias NameCall = @convention(c) (CInt) -> UnsafeMutablePointer<CChar>?
+  func lookUp<T>(_ name: String, _: T.Type) throws -> T {
+    unsafeBitCast(try #require(dlsym(UnsafeMutableRawPointer(bitPattern: 0), name), "\(name)"), to: T.self)
+  }
+  let master = try lookUp("posix_openpt", IntCall.self)(O_RDWR | O_NOCTTY | O_CLOEXEC)
+  try #require(master >= 0)
+  try #require(try lookUp("grantpt", IntCall.self)(master) == 0 && lookUp("unlockpt", IntCall.self)(master) == 0)
+  let name = String(cString: try #require(try lookUp("ptsname", NameCall.self)(master)))
+  let slave = try Sys.open(name, .readWrite, options: FileDescriptor.OpenOptions(rawValue: O_NOCTTY))
+  return (FileDescriptor(rawValue: master), slave)
+}
+
+@Suite("The session and controlling terminal a terminal relay asks for")
+struct SessionAttributesTests {
+  /// Prints the program's pid, session and tty_nr (proc(5)), then whether /dev/tty opens.
+  static let sessionProbe = RunSpec(
+    program: Array("/bin/sh".utf8),
+    arguments: [
+      Array("-c".utf8),
+      Array(
+        (#"read -r pid comm state ppid pgrp sid tty rest < /proc/$$/stat; echo "$pid $sid $tty"; "#
+          + #"if (: < /dev/tty) 2> /dev/null; then echo tty; fi"#).utf8),
+    ],
+    environment: [Array("PATH=/bin:/usr/bin".utf8)])
+
+  @Test("newSessionWithControllingTerminal: the program leads a new session whose terminal is its descriptor 0")
+  func newSessionWithTerminal() throws {
+    let w = World()
+    let pty = try openPseudoTerminal()
+    defer { pty.master.closeQuietly() }
+    let out = try Sys.open(w.dir + "/session.out", .writeOnly, options: [.create, .truncate])
+    var c = try ForkctlConnection(socketPath: w.socket, daemonExecutable: forkctlBinary)
+    var attributes = ProcessAttributes()
+    attributes.flags = [.newSessionWithControllingTerminal]
+    _ = try c.spawn(Self.sessionProbe, fds: [(pty.slave, 0), (out, 1)], attributes: attributes)
+    pty.slave.closeQuietly()
+    out.closeQuietly()
+    #expect(try c.awaitStatus(forwarding: nil) == .exited(0))
+    let fields = readFile(w.dir + "/session.out").split(whereSeparator: { $0 == " " || $0 == "\n" })
+    try #require(fields.count == 4, "\(fields)")
+    #expect(fields[0] == fields[1], "the program leads its session")
+    #expect(fields[2] != "0", "it has a controlling terminal")
+    #expect(fields[3] == "tty")
+  }
+
+  @Test("without it the program has no controlling terminal, in a group of its own in the daemon's session")
+  func noTerminal() throws {
+    let w = World()
+    let out = try Sys.open(w.dir + "/plain.out", .writeOnly, options: [.create, .truncate])
+    var c = try ForkctlConnection(socketPath: w.socket, daemonExecutable: forkctlBinary)
+    _ = try c.spawn(Self.sessionProbe, fds: [(out, 1)], attributes: ProcessAttributes())
+    out.closeQuietly()
+    #expect(try c.awaitStatus(forwarding: nil) == .exited(0))
+    let fields = readFile(w.dir + "/plain.out").split(whereSeparator: { $0 == " " || $0 == "\n" })
+    try #require(fields.count == 3, "\(fields)")
+    #expect(fields[1] != fields[0])
+    #expect(fields[2] == "0")
+  }
+
+  @Test("a forked process object already leads a group: a new session is refused there, named, not run")
+  func newSessionInAForkedObject() throws {
+    let w = World()
+    var c = try ForkctlConnection(socketPath: w.socket, daemonExecutable: forkctlBinary)
+    var attributes = ProcessAttributes()
+    attributes.flags = [.newSessionWithControllingTerminal]
+    var spec = Self.sessionProbe
+    spec.keepControl = true
+    #expect {
+      _ = try c.spawn(spec, fds: [], attributes: attributes)
+    } throws: { error in
+      (error as? ForkctlError)?.message == "cannot start a new session: Operation not permitted"
+    }
   }
 }
