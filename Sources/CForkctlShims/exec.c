@@ -164,14 +164,24 @@ static int apply_attributes(const struct forkctl_attributes *a) {
     return 0;
   }
   // Limits before the nice value: the caller's RLIMIT_NICE may be what allows its nice value.
+  // A hard limit above this process's needs CAP_SYS_RESOURCE (setrlimit(2): EPERM); without
+  // it the limit is lowered to this process's hard limit, the soft one with it: the program
+  // never gets more than the daemon could give, nor more than the caller has.
   for (int i = 0; i < a->nlimits; i++) {
+    int resource = a->limits[i].resource;
     struct rlimit lim = {.rlim_cur = a->limits[i].soft, .rlim_max = a->limits[i].hard};
-    if (setrlimit(a->limits[i].resource, &lim) != 0)
-      return FORKCTL_FAILURE(FORKCTL_STEP_RLIMIT + a->limits[i].resource, errno);
+    if (setrlimit(resource, &lim) == 0) continue;
+    struct rlimit own;
+    if (errno != EPERM || getrlimit(resource, &own) != 0) return FORKCTL_FAILURE(FORKCTL_STEP_RLIMIT + resource, errno);
+    if (lim.rlim_max > own.rlim_max) lim.rlim_max = own.rlim_max;
+    if (lim.rlim_cur > lim.rlim_max) lim.rlim_cur = lim.rlim_max;
+    if (setrlimit(resource, &lim) != 0) return FORKCTL_FAILURE(FORKCTL_STEP_RLIMIT + resource, errno);
   }
-  // A nice value lower than this process's needs CAP_SYS_NICE or RLIMIT_NICE: EACCES, and
-  // the worker then gets no more than the daemon could give (setpriority(2)).
-  if (setpriority(PRIO_PROCESS, 0, a->nice) != 0) return FORKCTL_FAILURE(FORKCTL_STEP_NICE, errno);
+  // A nice value lower than this process's needs CAP_SYS_NICE or a high enough RLIMIT_NICE
+  // (setpriority(2): EACCES); without them the program keeps this process's, for the same
+  // reason.
+  if (setpriority(PRIO_PROCESS, 0, a->nice) != 0 && errno != EACCES && errno != EPERM)
+    return FORKCTL_FAILURE(FORKCTL_STEP_NICE, errno);
   umask((mode_t)a->umask);
   if ((a->flags & FORKCTL_ATTR_NO_NEW_PRIVS) && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
     return FORKCTL_FAILURE(FORKCTL_STEP_NO_NEW_PRIVS, errno);

@@ -134,7 +134,8 @@ public final class ForkctlClient: Sendable {
 
   /// Starts `program` as if this process had run it, forked by a template, in one request
   /// (`forkctl spawn`). By default it gets this process's descriptors 0, 1 and 2, its
-  /// environment and its working directory; `program` is found in that environment's PATH.
+  /// environment, its working directory and its process attributes; `program` is found in
+  /// that environment's PATH.
   ///
   /// - Parameters:
   ///   - fds: descriptors of this process and where each goes in the program (they stay
@@ -144,18 +145,23 @@ public final class ForkctlClient: Sendable {
   ///   - from: the process object to fork; nil for the default template.
   ///   - detach: let the program outlive the returned object; without it, dropping the
   ///     object before `wait()` sends the program SIGTERM, then SIGKILL.
+  ///   - attributes: applied in the program before exec. By default this process's umask,
+  ///     resource limits and nice value, with every signal at its default action and an
+  ///     empty mask: a server's threads block signals for a signalfd or ignore SIGPIPE for
+  ///     reasons of their own, which would make its programs deaf to kill (pass
+  ///     `Inherited.attributes()` to give them this thread's, as `forkctl spawn` does). nil:
+  ///     the template's, that is the daemon's.
   /// - Returns: the running program, with its id, pid and a pidfd.
   public func spawn(
     program: [UInt8], arguments: [[UInt8]] = [], fds: [(fd: FileDescriptor, target: Int32)]? = nil,
     environment: [[UInt8]]? = nil, workingDirectory: FileDescriptor? = nil, from: String? = nil,
-    name: String = "", detach: Bool = false, keepControl: Bool = false
+    name: String = "", detach: Bool = false, keepControl: Bool = false,
+    attributes: ProcessAttributes? = Inherited.attributes(signals: false)
   ) throws(ForkctlError) -> SpawnedProcess {
     let spec = RunSpec(
       program: program, arguments: arguments, environment: environment ?? Inherited.environment(),
       keepControl: keepControl)
     let passed = fds.map { $0.map { ($0.fd, FDTarget($0.target)) } } ?? Inherited.descriptors()
-    // The calling thread's mask: in a server, what a child forked from this thread would get.
-    let attributes = Inherited.attributes()
     let ownCWD = workingDirectory == nil ? try Inherited.workingDirectory() : nil
     let cwd = workingDirectory ?? ownCWD
     defer { ownCWD?.closeQuietly() }

@@ -44,15 +44,15 @@ struct AttributesTests {
   }
 
   @Test(
-    "a limit the worker cannot apply is forkctl's failure (templateFailed), named, not the program's",
+    "an attribute the worker cannot apply is forkctl's failure (templateFailed), named, not the program's",
     arguments: [
       (
-        ExecFailure(step: .limit(7), errno: Errno.notPermitted.rawValue),
-        "cannot apply the caller's RLIMIT_NOFILE above the daemon's hard limit: Operation not permitted"
+        ExecFailure(step: .limit(7), errno: Errno.invalidArgument.rawValue),
+        "cannot apply the caller's RLIMIT_NOFILE: Invalid argument"
       ),
       (
-        ExecFailure(step: .nice, errno: Errno.permissionDenied.rawValue),
-        "cannot apply the caller's nice value: Permission denied"
+        ExecFailure(step: .nice, errno: Errno.invalidArgument.rawValue),
+        "cannot apply the caller's nice value: Invalid argument"
       ),
       (
         ExecFailure(step: .session, errno: Errno.notPermitted.rawValue),

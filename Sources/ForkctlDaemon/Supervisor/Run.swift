@@ -90,10 +90,7 @@ extension Supervisor {
       : errno == .noSuchFileOrDirectory
         ? .programNotFound : (errno == .permissionDenied ? .programNotExecutable : .execFailed)
     let spawned = o.origin == .spawn
-    // EPERM from setrlimit: the caller's hard limit is above the daemon's, which only
-    // CAP_SYS_RESOURCE could raise (setrlimit(2)).
-    let hint = reported.step.resource != nil && errno == .notPermitted ? " above the daemon's hard limit" : ""
-    let what = reported.step.failedAction.map { "\($0)\(hint): " } ?? (spawned ? "\(program): " : "")
+    let what = reported.step.failedAction.map { "\($0): " } ?? (spawned ? "\(program): " : "")
     fail(
       client, code,
       spawned || !exec
