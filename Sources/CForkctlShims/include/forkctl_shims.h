@@ -111,7 +111,9 @@ struct forkctl_attributes {
 /// or, with FORKCTL_ATTR_NEW_SESSION_TTY, a new session with descriptor 0 as controlling
 /// terminal; the resource limits; the nice value; the umask; no_new_privs; the capability
 /// masks; every signal action reset to SIG_DFL, then SIG_IGN for the ignored set; the signal
-/// mask. NULL: a process group of its own, default actions and an empty mask.
+/// mask. A hard limit or nice value this process may not give is lowered to its own
+/// (setrlimit's EPERM, setpriority's EACCES). NULL: a process group of its own, default
+/// actions and an empty mask.
 ///
 /// `keep` lists `nkeep` descriptors the caller still needs if the exec fails (they are moved
 /// above every target, stay close-on-exec, and their new numbers are written back).
