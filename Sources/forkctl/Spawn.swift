@@ -11,10 +11,12 @@ struct SpawnCommand: Subcommand {
 
     The worker gets this process's descriptors 0, 1 and 2 (and each --fd N, at N),
     its environment, its working directory (the directory itself, so a renamed or
-    deleted one works), and argv byte for byte; PROGRAM is found in the caller's
-    PATH. forkctl exits with PROGRAM's status, or re-raises the signal that killed
-    it. SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH, SIGCONT and
-    SIGTSTP sent to forkctl go to PROGRAM. If forkctl itself dies first, PROGRAM
+    deleted one works), argv byte for byte, and its umask, resource limits, nice
+    value, ignored signals and signal mask; PROGRAM is found in the caller's PATH.
+    forkctl exits with PROGRAM's status, or re-raises the signal that killed it
+    (without a core of its own; it says when PROGRAM dumped core). SIGINT,
+    SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH, SIGCONT and SIGTSTP sent
+    to forkctl go to PROGRAM, unless ignored. If forkctl itself dies first, PROGRAM
     gets SIGTERM, then SIGKILL after a grace period, unless --detach. Exit codes of
     forkctl's own: 125 forkctl failed, 126 PROGRAM not executable, 127 PROGRAM not
     found.
@@ -82,15 +84,18 @@ struct SpawnCommand: Subcommand {
     let passed = try reporting { () throws(ForkctlError) in
       try Inherited.descriptors(adding: fds, openAtStart: Caller.descriptors, all: inheritFDs)
     }
+    // Before SignalForwarding blocks signals of its own: the mask is the caller's.
+    let attributes = Inherited.attributes()
     // Caught from here on: a signal that comes before PROGRAM runs reaches it once it does.
     let forwarding = try reporting { () throws(ForkctlError) in try SignalForwarding() }
     let cwd = try reporting(Inherited.workingDirectory)
     var c = try client.connect()
     _ = try reporting { () throws(ForkctlError) in
-      try c.spawn(spec, fds: passed, workingDirectory: cwd, from: from, name: name ?? "", detach: detach)
+      try c.spawn(
+        spec, fds: passed, workingDirectory: cwd, from: from, name: name ?? "", detach: detach, attributes: attributes)
     }
     cwd.closeQuietly()
     let status = try reporting { () throws(ForkctlError) in try c.awaitStatus(forwarding: forwarding) }
-    exitLike(status)
+    exitLike(status, program: command[0])
   }
 }
