@@ -30,6 +30,10 @@ struct SpawnCommand: Subcommand {
       --fd N                Also pass descriptor N, at N (repeatable).
       --detach              Let PROGRAM run on if forkctl dies (it stays a process
                             object, for wait).
+      --tty WHEN            Give PROGRAM a terminal of its own, a pseudo-terminal
+                            relayed to this one: auto (the default) when standard
+                            input is forkctl's controlling terminal and not with
+                            --detach, always, or never.
     \(ProgramOptions.help)
       -h, --help            Show this help.
 
@@ -43,6 +47,7 @@ struct SpawnCommand: Subcommand {
   var name: String?
   var fds: [Int32] = []
   var detach = false
+  var tty = TerminalMode.auto
   var program = ProgramOptions()
   /// PROGRAM and its ARGs, as the caller passed them.
   let command: [[UInt8]]
@@ -59,6 +64,12 @@ struct SpawnCommand: Subcommand {
         }
         fds.append(fd)
       case "--detach": detach = true
+      case "--tty":
+        let when = try arguments.value()
+        guard let mode = TerminalMode(rawValue: when) else {
+          throw .usage("--tty \(when) is not auto, always or never")
+        }
+        tty = mode
       default:
         guard try program.parse(option, &arguments) else { throw arguments.unknown(option) }
       }
@@ -69,15 +80,25 @@ struct SpawnCommand: Subcommand {
 
   func run() throws(Exit) {
     let spec = program.spec(command)
-    let passed = Inherited.descriptors(adding: fds)
+    let terminal = try reporting { () throws(ForkctlError) in try TerminalRelay(mode: tty, detach: detach) }
+    let inherited = Inherited.descriptors(adding: fds)
+    let passed = terminal?.descriptors(inherited) ?? inherited
     // Caught from here on: a signal that comes before PROGRAM runs reaches it once it does.
     let forwarding = try reporting { () throws(ForkctlError) in try SignalForwarding() }
     let cwd = try reporting(Inherited.workingDirectory)
     var c = try client.connect()
-    _ = try reporting { () throws(ForkctlError) in
-      try c.spawn(spec, fds: passed, workingDirectory: cwd, from: from, name: name ?? "", detach: detach)
+    let started = try reporting { () throws(ForkctlError) in
+      try c.spawn(
+        spec, fds: passed, workingDirectory: cwd, from: from, name: name ?? "", detach: detach,
+        wantsPIDFD: terminal != nil)
     }
     cwd.closeQuietly()
+    if let terminal {
+      try reporting { () throws(ForkctlError) in
+        try terminal.relay(connection: c.descriptor, program: started.pid, pidfd: started.pidfd, forwarding: forwarding)
+      }
+    }
+    started.pidfd?.closeQuietly()
     let status = try reporting { () throws(ForkctlError) in try c.awaitStatus(forwarding: forwarding) }
     exitLike(status)
   }
