@@ -7,6 +7,8 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
 #include <termios.h>
 #include <unistd.h>
 
@@ -68,3 +70,12 @@ void forkctl_stop_self(int sig) {
   sigprocmask(SIG_BLOCK, &one, NULL);
   sigaction(sig, &old, NULL);
 }
+
+int forkctl_device_number(const char *path, uint64_t *device) {
+  struct stat st;
+  if (stat(path, &st) < 0) return -1;
+  *device = st.st_rdev;
+  return 0;
+}
+
+long forkctl_read_syscall_number(void) { return SYS_read; }

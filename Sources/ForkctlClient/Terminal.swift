@@ -24,8 +24,8 @@ public final class TerminalRelay {
   private var slaveOpen = true
   /// The caller's controlling terminal (standard input), nil with `always` and no terminal.
   private let terminal: FileDescriptor?
-  /// Its settings before the relay, restored exactly whenever it leaves raw mode.
-  private let saved: TerminalSettings?
+  /// Its settings when the relay made it raw, restored exactly whenever it leaves raw mode.
+  private var saved: TerminalSettings?
   /// Where the program's output goes: the caller's standard output or error when it is the
   /// terminal, else the terminal itself, opened for it.
   private let output: FileDescriptor
@@ -52,11 +52,13 @@ public final class TerminalRelay {
       throw ForkctlError(.badDescriptor, "cannot open a pseudo-terminal: \(Sys.describe(error))", underlying: error)
     }
     terminal = controlling ? stdin : nil
-    saved = controlling ? try? stdin.terminalSettings() : nil
-    if let saved {
+    if controlling, let settings = try? stdin.terminalSettings() {
       // The program starts with the caller's line settings (erase and interrupt keys, modes)
-      // and window size, as if it had the caller's terminal.
-      try? pty.slave.setTerminalSettings(saved, .now)
+      // and window size, as if it had the caller's terminal. A job started in the background
+      // runs while its shell edits the next line in a mode of its own (readline's): it gets
+      // the usual line editing instead.
+      let foreground = (try? stdin.foregroundProcessGroup()) == Sys.processGroup
+      try? pty.slave.setTerminalSettings(foreground ? settings : settings.cooked, .now)
       if let size = try? stdin.windowSize() { try? pty.slave.setWindowSize(size) }
     }
     let standard: [Int32] = [0, 1, 2]
@@ -109,9 +111,12 @@ public final class TerminalRelay {
     raw = false
   }
 
+  /// Makes the terminal raw, its settings saved first: the shell may have given them to the
+  /// job anew (bash does at each `fg`).
   private func makeRaw() {
-    guard !raw, let terminal, let saved else { return }
-    raw = (try? terminal.setTerminalSettings(saved.raw, .afterOutput)) != nil
+    guard !raw, let terminal, let settings = try? terminal.terminalSettings() else { return }
+    saved = settings
+    raw = (try? terminal.setTerminalSettings(settings.raw, .afterOutput)) != nil
     copyWindowSize()
   }
 
@@ -128,11 +133,11 @@ public final class TerminalRelay {
   public func relay(
     connection: FileDescriptor, program pid: Int32, pidfd: FileDescriptor?, forwarding: SignalForwarding
   ) throws(ForkctlError) {
-    closeSlave()
     defer { restore() }
-    var job = JobWatch(pid: pid, pidfd: pidfd)
+    var job = JobWatch(pid: pid, pidfd: pidfd, terminal: pty.slave.deviceNumber)
     var input = RelayInput()
     var masterOpen = true
+    closeSlave()
     do {
       try pty.master.setNonblocking(true)
     } catch {
@@ -268,6 +273,8 @@ private struct JobWatch {
   enum State { case running, stopped, waitingForInput }
   let pid: Int32
   let pidfd: FileDescriptor?
+  /// The device number of the program's terminal, the slave.
+  let terminal: UInt64?
   /// Milliseconds until the next look, doubling from the shortest to the longest.
   private(set) var nextCheckMS: Int32 = Self.shortestMS
   private var nextCheck = Sys.monotonicMilliseconds() + Int64(Self.shortestMS)
@@ -277,9 +284,10 @@ private struct JobWatch {
   static let shortestMS: Int32 = 10
   static let longestMS: Int32 = 250
 
-  init(pid: Int32, pidfd: FileDescriptor?) {
+  init(pid: Int32, pidfd: FileDescriptor?, terminal: UInt64?) {
     self.pid = pid
     self.pidfd = pidfd
+    self.terminal = terminal
   }
 
   mutating func expectChange() {
@@ -305,7 +313,11 @@ private struct JobWatch {
     nextCheckMS = min(nextCheckMS * 2, Self.longestMS)
     nextCheck = Sys.monotonicMilliseconds() + Int64(nextCheckMS)
     let state = Sys.processState(pid)
-    let waiting = !foreground && state == UInt8(ascii: "S") && Sys.waitChannel(pid) == "n_tty_read"
+    // Blocked reading its terminal: directly, that read would have stopped it with SIGTTIN.
+    // Where /proc does not say (no ptrace access), the program just waits for `fg`.
+    let waiting =
+      !foreground && state == UInt8(ascii: "S") && terminal != nil
+      && Sys.blockedRead(pid).map { Sys.deviceNumber("/proc/\(pid)/fd/\($0)") == terminal } == true
     // A pid is reused only once the daemon has reaped it, after its pidfd became readable:
     // a look taken while the pidfd is not readable was at the program.
     if let pidfd, Sys.isReadableNow(pidfd) { return .running }

@@ -15,6 +15,16 @@ public struct TerminalSettings: Sendable {
     cfmakeraw(&copy)
     return TerminalSettings(value: copy)
   }
+
+  /// These settings with the usual line editing on: canonical input with echo, signal keys,
+  /// CR read as NL, NL written as CR NL; the special characters are kept.
+  public var cooked: TerminalSettings {
+    var copy = value
+    copy.c_lflag |= tcflag_t(ICANON | ISIG | IEXTEN | ECHO | ECHOE | ECHOK | ECHOCTL | ECHOKE)
+    copy.c_iflag |= tcflag_t(ICRNL)
+    copy.c_oflag |= tcflag_t(OPOST | ONLCR)
+    return TerminalSettings(value: copy)
+  }
 }
 
 /// A terminal's window size in characters and pixels (struct winsize).
@@ -103,6 +113,13 @@ extension FileDescriptor {
     }
   }
 
+  /// The device number of the file this descriptor refers to (st_rdev), nil when it cannot
+  /// be had. The corresponding C function is `fstat`.
+  public var deviceNumber: UInt64? {
+    var st = Glibc.stat()
+    return fstat(rawValue, &st) == 0 ? UInt64(st.st_rdev) : nil
+  }
+
   /// The foreground process group of the terminal, which must be the caller's controlling
   /// terminal (ENOTTY otherwise). The corresponding C function is `tcgetpgrp`.
   public func foregroundProcessGroup() throws(Errno) -> Int32 {
@@ -157,13 +174,27 @@ extension Sys {
     return text[close + 2]
   }
 
-  /// Where process `pid` sleeps in the kernel (/proc/PID/wchan: a function name such as
-  /// "n_tty_read", or "0" when running), nil when it cannot be read. The corresponding C
+  /// The descriptor process `pid` is blocked reading with read(2), from /proc/PID/syscall
+  /// (the system call number, then its arguments: proc_pid_syscall(5)); nil when it is in
+  /// another call or running, or when this process may not look (that needs ptrace access,
+  /// which a Yama ptrace_scope of 1 or more refuses to a non-ancestor). The corresponding C
   /// function is `read`.
-  public static func waitChannel(_ pid: Int32) -> String? {
-    guard let fd = try? open("/proc/\(pid)/wchan", .readOnly) else { return nil }
+  public static func blockedRead(_ pid: Int32) -> Int32? {
+    guard let fd = try? open("/proc/\(pid)/syscall", .readOnly) else { return nil }
     defer { fd.closeQuietly() }
-    return (try? fd.readSome(max: 128)).map { String(decoding: $0, as: UTF8.self) }
+    guard let text = try? fd.readSome(max: 256) else { return nil }
+    let fields = String(decoding: text, as: UTF8.self).split(separator: " ")
+    guard fields.count > 1, Int(fields[0]) == forkctl_read_syscall_number(), fields[1].hasPrefix("0x") else {
+      return nil
+    }
+    return Int32(fields[1].dropFirst(2), radix: 16)
+  }
+
+  /// The device number of the file `path` names (its st_rdev: which terminal, for a
+  /// terminal), nil when it cannot be had. The corresponding C function is `stat`.
+  public static func deviceNumber(_ path: String) -> UInt64? {
+    var device: UInt64 = 0
+    return forkctl_device_number(path, &device) == 0 ? device : nil
   }
 
   /// Stops this process with `signal` (a terminal stop: SIGTSTP, SIGTTIN or SIGTTOU) as the

@@ -159,4 +159,10 @@ int forkctl_set_window_size(int fd, const unsigned short size[4]);
 /// returns once continued, with the signal blocked again.
 void forkctl_stop_self(int sig);
 
+/// stat(2)'s st_rdev of `path` (which device a device file is). Returns 0 or -1 with errno.
+int forkctl_device_number(const char *path, uint64_t *device);
+
+/// The system call number of read(2) (SYS_read), as /proc/PID/syscall shows it.
+long forkctl_read_syscall_number(void);
+
 #endif
