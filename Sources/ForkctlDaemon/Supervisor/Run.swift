@@ -5,7 +5,9 @@ import ForkctlSys
 import ForkctlWire
 
 extension Supervisor {
-  mutating func run(_ ref: [UInt8], _ spec: RunSpec, _ fds: [FileDescriptor], _ client: ClientID) {
+  mutating func run(
+    _ ref: [UInt8], _ spec: RunSpec, _ attributes: ProcessAttributes?, _ fds: [FileDescriptor], _ client: ClientID
+  ) {
     guard let id = lookup(ref, client) else { return closeAll(fds) }
     if registry[id]?.origin == .defaultTemplate {
       closeAll(fds)
@@ -36,7 +38,7 @@ extension Supervisor {
       case .running, .exited: preconditionFailure("requireUnrun let a run through")
       }
     }
-    effects.send(id, .run(spec, statusPipe: spec.keepControl), fds: sent)
+    effects.send(id, .run(spec, statusPipe: spec.keepControl, attributes: attributes), fds: sent)
   }
 
   /// The program of `id` exec'd.
@@ -71,19 +73,24 @@ extension Supervisor {
     answerWaits()
   }
 
-  /// The program of `id` could not be exec'd.
-  mutating func execFailed(_ id: UInt64, _ errno: Errno) {
+  /// The program of `id` could not be exec'd. `failure` is the word the process reported: an
+  /// errno, with the step that failed above it (ExecFailure).
+  mutating func execFailed(_ id: UInt64, _ failure: Errno) {
     guard let o = registry[id], let run = o.phase.run, case .pending(let client, _) = run.outcome else { return }
     registry.update(id) { $0.phase.run?.outcome = .failed }
     let program = String(decoding: run.program, as: UTF8.self)
+    let reported = ExecFailure(rawValue: failure.rawValue)
+    let errno = Errno(rawValue: reported.errno)
+    let exec = reported.step == .exec
     let code: ErrorCode =
-      errno == .noSuchFileOrDirectory
-      ? .programNotFound : (errno == .permissionDenied ? .programNotExecutable : .execFailed)
+      exec && errno == .noSuchFileOrDirectory
+      ? .programNotFound : (exec && errno == .permissionDenied ? .programNotExecutable : .execFailed)
     let spawned = o.origin == .spawn
+    let what = reported.step.failedAction.map { "\($0): " } ?? (spawned ? "\(program): " : "")
     fail(
       client, code,
-      spawned
-        ? "\(program): \(Sys.describe(errno))" : "cannot run \(program) in \(describe(id)): \(Sys.describe(errno))")
+      spawned || !exec
+        ? "\(what)\(Sys.describe(errno))" : "cannot run \(program) in \(describe(id)): \(Sys.describe(errno))")
     if spawned {
       // Nobody will wait for a spawn whose program never ran.
       markReported(id)
