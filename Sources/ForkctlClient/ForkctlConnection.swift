@@ -174,13 +174,16 @@ public struct ForkctlConnection: ~Copyable, Sendable {
   /// Forks from `from` (nil: the default template) and runs `spec` with `fds` on their
   /// targets, in one request. Returns once the program runs; then `awaitStatus` gives its
   /// status. Unless `detach`, the program is sent SIGTERM (and SIGKILL after a grace
-  /// period) if this connection closes before it ends.
+  /// period) if this connection closes before it ends. `attributes` (usually
+  /// `Inherited.attributes()`) are applied in the program before exec; nil leaves it those of
+  /// the template, which are the daemon's.
   public mutating func spawn(
     _ spec: RunSpec, fds: [(fd: FileDescriptor, target: FDTarget)], workingDirectory: FileDescriptor? = nil,
-    from: String? = nil, name: String = "", detach: Bool = false
+    from: String? = nil, name: String = "", detach: Bool = false, attributes: ProcessAttributes? = nil
   ) throws(ForkctlError) -> (id: UInt64, pid: Int32) {
     let started = try spawn(
-      spec, fds: fds, workingDirectory: workingDirectory, from: from, name: name, detach: detach, wantsPIDFD: false)
+      spec, fds: fds, workingDirectory: workingDirectory, from: from, name: name, detach: detach, wantsPIDFD: false,
+      attributes: attributes)
     return (started.id, started.pid)
   }
 
@@ -189,7 +192,8 @@ public struct ForkctlConnection: ~Copyable, Sendable {
   /// process's. The caller owns it.
   public mutating func spawn(
     _ spec: RunSpec, fds: [(fd: FileDescriptor, target: FDTarget)], workingDirectory: FileDescriptor? = nil,
-    from: String? = nil, name: String = "", detach: Bool = false, wantsPIDFD: Bool
+    from: String? = nil, name: String = "", detach: Bool = false, wantsPIDFD: Bool,
+    attributes: ProcessAttributes? = nil
   ) throws(ForkctlError) -> (id: UInt64, pid: Int32, pidfd: FileDescriptor?) {
     var spec = spec
     spec.hasWorkingDirectory = workingDirectory != nil
@@ -200,7 +204,7 @@ public struct ForkctlConnection: ~Copyable, Sendable {
     }
     let request = SpawnRequest(
       from: Array((from ?? "").utf8), name: Array(name.utf8), targets: fds.map(\.target), spec: spec,
-      detach: detach, wantsPIDFD: wantsPIDFD)
+      detach: detach, wantsPIDFD: wantsPIDFD, attributes: attributes)
     try send(.spawn(request), fds: fds.map(\.fd) + (workingDirectory.map { [$0] } ?? []))
     let (reply, received) = try receiveReply()
     guard case .created(let id, let pid, _) = reply else {

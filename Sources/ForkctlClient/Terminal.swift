@@ -21,7 +21,6 @@ public enum TerminalMode: String, Sendable {
 /// the caller's terminal is restored on every way out of it.
 public final class TerminalRelay {
   private let pty: PseudoTerminal
-  private var slaveOpen = true
   /// The caller's controlling terminal (standard input), nil with `always` and no terminal.
   private let terminal: FileDescriptor?
   /// Its settings when the relay made it raw, restored exactly whenever it leaves raw mode.
@@ -76,7 +75,7 @@ public final class TerminalRelay {
 
   deinit {
     restore()
-    closeSlave()
+    pty.slave.closeQuietly()
     pty.master.closeQuietly()
     ownedOutput?.closeQuietly()
   }
@@ -87,13 +86,6 @@ public final class TerminalRelay {
     fd: FileDescriptor, target: FDTarget
   )] {
     passed.filter { $0.target.map { !slaveTargets.contains($0) } ?? true } + slaveTargets.map { (pty.slave, $0) }
-  }
-
-  /// Closes this process's copy of the slave, once the program has its own: the master
-  /// then reads end of file (EIO) when the program and its children have all closed it.
-  public func closeSlave() {
-    if slaveOpen { pty.slave.closeQuietly() }
-    slaveOpen = false
   }
 
   /// Whether this process is in the foreground of its terminal, so that it may read the
@@ -137,7 +129,6 @@ public final class TerminalRelay {
     var job = JobWatch(pid: pid, pidfd: pidfd, terminal: pty.slave.deviceNumber)
     var input = RelayInput()
     var masterOpen = true
-    closeSlave()
     do {
       try pty.master.setNonblocking(true)
     } catch {
@@ -167,6 +158,15 @@ public final class TerminalRelay {
       if !ready[2].isEmpty { try handleSignals(forwarding, connection: connection, input: &input, job: &job) }
       if !ready[0].isEmpty {
         input.read(from: .standardInput, isTerminal: terminal != nil)
+        if raw, let suspend = try? pty.slave.terminalSettings().suspendCharacter, input.take(suspend) {
+          // The program leads its session and its parent, the daemon, is in another: its
+          // process group is orphaned, and the kernel discards SIGTSTP, SIGTTIN and SIGTTOU
+          // there whenever their action would be to stop (POSIX.1-2017 XSH 2.4.3,
+          // kernel/signal.c get_signal). Its terminal's Ctrl-Z would do nothing, so it
+          // stops the program with SIGSTOP, which is never discarded; `follow` carries the
+          // stop to this process.
+          try ForkctlConnection.forward(Signal.stop.rawValue, on: connection)
+        }
         job.expectChange()
       }
       if masterOpen && !ready[1].isEmpty {
@@ -177,7 +177,7 @@ public final class TerminalRelay {
     }
   }
 
-  /// Copies what the program wrote; false once every holder of the slave has closed it.
+  /// Copies what the program wrote; false once the master fails.
   private func copyMasterOutput() -> Bool {
     switch Result(catching: { () throws(Errno) in try pty.master.readSome(max: 65536) }) {
     case .success(let bytes):
@@ -190,8 +190,8 @@ public final class TerminalRelay {
 
   /// After the status: what the program wrote last may still be on its way through the
   /// pseudo-terminal's buffer (the kernel moves it to the master in a work queue). Copy until
-  /// the master has been quiet a moment or reads end of file (EIO once no one holds the
-  /// slave); a child that still writes does not hold the caller up for long.
+  /// the master has been quiet a moment (this process holds the slave, so it never reads end
+  /// of file); a child that still writes does not hold the caller up for long.
   private func drainMaster() {
     for _ in 0..<100 {
       guard let ready = try? Sys.waitReady([(pty.master, .readable)], timeoutMS: 20), !ready[0].isEmpty,
@@ -236,7 +236,12 @@ public final class TerminalRelay {
     restore()
     Sys.stop(with: stop)
     job.continued()
-    if stop == .terminalStop { try ForkctlConnection.forward(Signal.continue.rawValue, on: connection) }
+    if stop == .terminalStop {
+      try ForkctlConnection.forward(Signal.continue.rawValue, on: connection)
+      // A program stopped by SIGSTOP did not get to leave the screen as its own stop
+      // handler would: SIGWINCH makes a full-screen program (less, vim) draw it again.
+      try ForkctlConnection.forward(Signal.windowChange.rawValue, on: connection)
+    }
   }
 }
 
@@ -257,6 +262,15 @@ private struct RelayInput {
       return
     }
     pending += bytes
+  }
+
+  /// Removes the first `character` of what is pending and what follows it (typed after
+  /// the suspend key, it is for the shell's next job, as a terminal would leave it); whether
+  /// there was one.
+  mutating func take(_ character: UInt8) -> Bool {
+    guard let at = pending.firstIndex(of: character) else { return false }
+    pending.removeSubrange(at...)
+    return true
   }
 
   mutating func write(to master: FileDescriptor) {

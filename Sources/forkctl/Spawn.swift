@@ -81,6 +81,8 @@ struct SpawnCommand: Subcommand {
   func run() throws(Exit) {
     let spec = program.spec(command)
     let terminal = try reporting { () throws(ForkctlError) in try TerminalRelay(mode: tty, detach: detach) }
+    // The pseudo-terminal is the program's controlling terminal, in a session of its own.
+    let attributes = terminal.map { _ in ProcessAttributes(flags: .newSessionWithControllingTerminal) }
     let inherited = Inherited.descriptors(adding: fds)
     let passed = terminal?.descriptors(inherited) ?? inherited
     // Caught from here on: a signal that comes before PROGRAM runs reaches it once it does.
@@ -90,7 +92,7 @@ struct SpawnCommand: Subcommand {
     let started = try reporting { () throws(ForkctlError) in
       try c.spawn(
         spec, fds: passed, workingDirectory: cwd, from: from, name: name ?? "", detach: detach,
-        wantsPIDFD: terminal != nil)
+        wantsPIDFD: terminal != nil, attributes: attributes)
     }
     cwd.closeQuietly()
     if let terminal {
