@@ -224,4 +224,24 @@ pid_t forkctl_vfork_sibling(const struct forkctl_fd_move *moves, int nmoves, int
                             char *const argv[], char *const envp[], const char *path, int *keep, int nkeep,
                             const struct forkctl_attributes *attributes, int *failure);
 
+/// A pseudo-terminal (pty(7)): master and slave, both close-on-exec and neither made the
+/// controlling terminal of the caller. Returns 0 or -1 with errno.
+int forkctl_open_pty(int *master, int *slave);
+
+/// ioctl(TIOCGWINSZ) and ioctl(TIOCSWINSZ), with the window size as rows, columns, x pixels,
+/// y pixels. Return 0 or -1 with errno.
+int forkctl_get_window_size(int fd, unsigned short size[4]);
+int forkctl_set_window_size(int fd, const unsigned short size[4]);
+
+/// Stops the calling process with `sig` (SIGTSTP, SIGTTIN, SIGTTOU) taking its default action
+/// even while it is blocked for a signalfd, so that a shell reports the job stopped by it;
+/// returns once continued, with the signal blocked again.
+void forkctl_stop_self(int sig);
+
+/// stat(2)'s st_rdev of `path` (which device a device file is). Returns 0 or -1 with errno.
+int forkctl_device_number(const char *path, uint64_t *device);
+
+/// The system call number of read(2) (SYS_read), as /proc/PID/syscall shows it.
+long forkctl_read_syscall_number(void);
+
 #endif
