@@ -21,6 +21,11 @@ private let fullSpec = RunSpec(
   environment: [b("PATH=/bin"), b("EMPTY="), b("=leading")],
   keepControl: true, hasWorkingDirectory: true, waitForExit: true)
 
+private let attributes = ProcessAttributes(
+  umask: 0o077, nice: 10, ignoredSignals: 1 << 0, blockedSignals: 1 << 9,
+  limits: [.init(resource: 7, soft: 200, hard: 4096), .init(resource: 4, soft: .max, hard: .max)],
+  flags: [.noNewPrivileges])
+
 private let requests: [Request] = [
   .hello,
   .new(name: []),
@@ -44,6 +49,8 @@ private let requests: [Request] = [
         program: b("sh"), arguments: [b("-c"), b("exit 3")], environment: [b("A=b")],
         hasWorkingDirectory: true),
       detach: true, wantsPIDFD: true)),
+  .spawn(SpawnRequest(targets: [0, 1, 2], spec: RunSpec(program: b("true")), attributes: attributes)),
+  .run(ref: b("w"), spec: RunSpec(program: b("true"), waitForExit: true), attributes: attributes),
   .signal(15),
 ]
 
@@ -72,6 +79,8 @@ private let commands: [Command] = [
   .run(RunSpec(program: b("true")), statusPipe: false),
   .run(fullSpec, statusPipe: true),
   .spawn(id: 9, targets: [0, 1, 2], spec: RunSpec(program: b("env"), environment: [b("X=1")])),
+  .spawn(id: 10, targets: [0], spec: RunSpec(program: b("true")), attributes: attributes),
+  .run(RunSpec(program: b("true")), statusPipe: true, attributes: attributes),
 ]
 
 private let reports: [Report] = [
@@ -79,6 +88,7 @@ private let reports: [Report] = [
   .refused(.limitReached, message: b("too many process objects")),
   .execFailed(errno: 2),
   .spawned(pid: 556, errno: 0),
+  .spawned(pid: 557, errno: ExecFailure(step: .limit(7), errno: 1).rawValue),
 ]
 
 private func name(_ type: MessageType) -> String { String(describing: type) }

@@ -3,6 +3,7 @@
 // async-signal-safe calls (signal-safety(7)): nothing that can take a lock another thread held.
 #define _GNU_SOURCE
 #include "forkctl_shims.h"
+#include "kernel.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -10,6 +11,9 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/capability.h>
+#include <sys/ioctl.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -98,14 +102,6 @@ static int exec_search(const char *file, char *const argv[], char *const envp[],
   return seen_eacces ? EACCES : ENOENT;
 }
 
-// The kernel's struct sigaction for rt_sigaction on x86-64 and arm64 (no sa_restorer use).
-struct kernel_sigaction {
-  void (*handler)(int);
-  unsigned long flags;
-  void (*restorer)(void);
-  uint64_t mask;
-};
-
 static void reset_signal_actions(void) {
   // An ignored signal stays ignored across exec (signal(7)), so whatever this process ignores
   // would silently reach the program; and a handler must not run in a child that shares the
@@ -121,6 +117,96 @@ static void reset_signal_actions(void) {
       syscall(SYS_rt_sigaction, sig, &dfl, NULL, sizeof(uint64_t));
     }
   }
+}
+
+// Limits every capability set to the caller's masks (capabilities(7)): the bounding set
+// first and the ambient set next, while this process may still hold CAP_SETPCAP, then the
+// permitted, effective and inheritable sets with capset, which only ever lowers them here.
+static int limit_capabilities(const struct forkctl_attributes *a) {
+  for (int cap = 0; cap < 64; cap++) {
+    if (a->cap_bounding & (1ull << cap)) continue;
+    // EINVAL: no such capability on this kernel, nothing to drop.
+    if (prctl(PR_CAPBSET_READ, cap, 0, 0, 0) == 1 && prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0) return errno;
+  }
+  for (int cap = 0; cap < 64; cap++) {
+    if (a->cap_ambient & (1ull << cap)) continue;
+    if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_IS_SET, cap, 0, 0) == 1 &&
+        prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_LOWER, cap, 0, 0) != 0)
+      return errno;
+  }
+  struct __user_cap_header_struct header = {.version = _LINUX_CAPABILITY_VERSION_3, .pid = 0};
+  struct __user_cap_data_struct data[2];
+  if (syscall(SYS_capget, &header, data) != 0) return errno;
+  for (int i = 0; i < 2; i++) {
+    data[i].permitted &= (uint32_t)(a->cap_permitted >> (32 * i));
+    data[i].effective &= (uint32_t)(a->cap_effective >> (32 * i));
+    data[i].inheritable &= (uint32_t)(a->cap_inheritable >> (32 * i));
+  }
+  if (syscall(SYS_capset, &header, data) != 0) return errno;
+  return 0;
+}
+
+// The caller's attributes that a direct child would have inherited (fork(2), execve(2)).
+// Called after the descriptors are placed: a caller's low RLIMIT_NOFILE must not stop a
+// descriptor from reaching a number above it, as an inherited one would be. Every call is a
+// bare system call (signal-safety(7) lists umask, setsid, setpgid; the others take no lock).
+static int apply_attributes(const struct forkctl_attributes *a) {
+  if (a && (a->flags & FORKCTL_ATTR_NEW_SESSION_TTY)) {
+    // setsid fails with EPERM in a process group leader: a process object forked by the
+    // template already leads its own group, so only a spawn's new process can do this.
+    if (setsid() < 0) return FORKCTL_FAILURE(FORKCTL_STEP_SESSION, errno);
+    if (ioctl(0, TIOCSCTTY, 0) < 0) return FORKCTL_FAILURE(FORKCTL_STEP_CONTROLLING_TERMINAL, errno);
+  } else {
+    // Its own process group, which a forked process object already has (then a no-op): a
+    // program's kill(0, ...) cannot reach the daemon, and signals forwarded by spawn reach
+    // the program's children as a terminal's would.
+    setpgid(0, 0);
+  }
+  if (!a) {
+    uint64_t none = 0;
+    syscall(SYS_rt_sigprocmask, SIG_SETMASK, &none, NULL, sizeof(none));
+    return 0;
+  }
+  // Limits before the nice value: the caller's RLIMIT_NICE may be what allows its nice value.
+  // A hard limit above this process's needs CAP_SYS_RESOURCE (setrlimit(2): EPERM); without
+  // it the limit is lowered to this process's hard limit, the soft one with it: the program
+  // never gets more than the daemon could give, nor more than the caller has.
+  for (int i = 0; i < a->nlimits; i++) {
+    int resource = a->limits[i].resource;
+    struct rlimit lim = {.rlim_cur = a->limits[i].soft, .rlim_max = a->limits[i].hard};
+    if (setrlimit(resource, &lim) == 0) continue;
+    struct rlimit own;
+    if (errno != EPERM || getrlimit(resource, &own) != 0) return FORKCTL_FAILURE(FORKCTL_STEP_RLIMIT + resource, errno);
+    if (lim.rlim_max > own.rlim_max) lim.rlim_max = own.rlim_max;
+    if (lim.rlim_cur > lim.rlim_max) lim.rlim_cur = lim.rlim_max;
+    if (setrlimit(resource, &lim) != 0) return FORKCTL_FAILURE(FORKCTL_STEP_RLIMIT + resource, errno);
+  }
+  // A nice value lower than this process's needs CAP_SYS_NICE or a high enough RLIMIT_NICE
+  // (setpriority(2): EACCES); without them the program keeps this process's, for the same
+  // reason.
+  if (setpriority(PRIO_PROCESS, 0, a->nice) != 0 && errno != EACCES && errno != EPERM)
+    return FORKCTL_FAILURE(FORKCTL_STEP_NICE, errno);
+  umask((mode_t)a->umask);
+  if ((a->flags & FORKCTL_ATTR_NO_NEW_PRIVS) && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
+    return FORKCTL_FAILURE(FORKCTL_STEP_NO_NEW_PRIVS, errno);
+  if (a->flags & FORKCTL_ATTR_DROP_CAPABILITIES) {
+    int e = limit_capabilities(a);
+    if (e) return FORKCTL_FAILURE(FORKCTL_STEP_CAPABILITIES, e);
+  }
+  // Every action is SIG_DFL already (reset_signal_actions); an ignored signal stays ignored
+  // across exec, as it would for the caller's direct child (signal(7)).
+  for (int sig = 1; sig <= 64; sig++) {
+    if (!(a->ignored_signals & (1ull << (sig - 1)))) continue;
+    struct kernel_sigaction ign = {.handler = SIG_IGN};
+    if (syscall(SYS_rt_sigaction, sig, &ign, NULL, sizeof(uint64_t)) != 0)
+      return FORKCTL_FAILURE(FORKCTL_STEP_SIGNALS, errno);
+  }
+  // Last: the mask is inherited across exec (sigprocmask(2)). The raw call, because glibc's
+  // sigprocmask silently leaves out signals 32 and 33.
+  uint64_t mask = a->blocked_signals;
+  if (syscall(SYS_rt_sigprocmask, SIG_SETMASK, &mask, NULL, sizeof(mask)) != 0)
+    return FORKCTL_FAILURE(FORKCTL_STEP_SIGNALS, errno);
+  return 0;
 }
 
 // The highest descriptor number the fallback below examines when /proc is not mounted: a
@@ -159,14 +245,13 @@ void forkctl_mark_cloexec_from(int low) {
 
 int forkctl_exec_worker(const struct forkctl_fd_move *moves, int nmoves, int cwd_fd,
                         const char *file, char *const argv[], char *const envp[],
-                        const char *path, int *keep, int nkeep) {
-  // Actions first, then the mask: a signal let through can only meet its default action.
+                        const char *path, int *keep, int nkeep,
+                        const struct forkctl_attributes *attributes) {
+  // Actions first, the mask last (apply_attributes): a signal let through can only meet its
+  // default action.
   reset_signal_actions();
-  sigset_t none;
-  sigemptyset(&none);
-  sigprocmask(SIG_SETMASK, &none, NULL);
 
-  if (cwd_fd >= 0 && fchdir(cwd_fd) < 0) return FORKCTL_EXEC_FAILED_CHDIR + errno;
+  if (cwd_fd >= 0 && fchdir(cwd_fd) < 0) return FORKCTL_FAILURE(FORKCTL_STEP_WORKING_DIRECTORY, errno);
 
   int highest = 2;
   for (int i = 0; i < nmoves; i++)
@@ -210,6 +295,8 @@ int forkctl_exec_worker(const struct forkctl_fd_move *moves, int nmoves, int cwd
   if (syscall(SYS_close_range, (unsigned)(highest + 1), ~0U, CLOSE_RANGE_CLOEXEC) != 0)
     forkctl_mark_cloexec_from(highest + 1);
 
+  int failed = apply_attributes(attributes);
+  if (failed) return failed;
   return exec_search(file, argv, envp, path);
 }
 
@@ -222,15 +309,16 @@ struct vfork_sibling_args {
   const char *path;
   int *keep;
   int nkeep;
-  int exec_errno;
+  const struct forkctl_attributes *attributes;
+  int failure;
 };
 
 static int vfork_sibling_child(void *p) {
   struct vfork_sibling_args *a = p;
-  setpgid(0, 0);
-  int e = forkctl_exec_worker(a->moves, a->nmoves, a->cwd_fd, a->file, a->argv, a->envp, a->path, a->keep, a->nkeep);
-  // The parent is suspended until this exits, and shares this memory: it reads the errno.
-  a->exec_errno = e;
+  int e = forkctl_exec_worker(a->moves, a->nmoves, a->cwd_fd, a->file, a->argv, a->envp, a->path, a->keep, a->nkeep,
+                              a->attributes);
+  // The parent is suspended until this exits, and shares this memory: it reads the failure.
+  a->failure = e;
   _exit(e == ENOENT ? 127 : 126);
 }
 
@@ -240,13 +328,13 @@ static char vfork_sibling_stack[256 * 1024] __attribute__((aligned(16)));
 
 pid_t forkctl_vfork_sibling(const struct forkctl_fd_move *moves, int nmoves, int cwd_fd, const char *file,
                             char *const argv[], char *const envp[], const char *path, int *keep, int nkeep,
-                            int *exec_errno) {
+                            const struct forkctl_attributes *attributes, int *failure) {
   // As posix_spawn does: no signal may reach a handler in the child, which runs on the
   // template's memory until exec; the child resets every action before it unblocks.
   sigset_t all, old;
   sigfillset(&all);
   sigprocmask(SIG_SETMASK, &all, &old);
-  struct vfork_sibling_args a = {moves, nmoves, cwd_fd, file, argv, envp, path, keep, nkeep, 0};
+  struct vfork_sibling_args a = {moves, nmoves, cwd_fd, file, argv, envp, path, keep, nkeep, attributes, 0};
   pid_t pid = clone(vfork_sibling_child, vfork_sibling_stack + sizeof(vfork_sibling_stack),
                     CLONE_VM | CLONE_VFORK | CLONE_PARENT | SIGCHLD, &a);
   int saved = errno;
@@ -255,6 +343,6 @@ pid_t forkctl_vfork_sibling(const struct forkctl_fd_move *moves, int nmoves, int
     errno = saved;
     return -1;
   }
-  *exec_errno = a.exec_errno;
+  *failure = a.failure;
   return pid;
 }

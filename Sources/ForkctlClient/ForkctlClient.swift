@@ -134,7 +134,8 @@ public final class ForkctlClient: Sendable {
 
   /// Starts `program` as if this process had run it, forked by a template, in one request
   /// (`forkctl spawn`). By default it gets this process's descriptors 0, 1 and 2, its
-  /// environment and its working directory; `program` is found in that environment's PATH.
+  /// environment, its working directory and its process attributes; `program` is found in
+  /// that environment's PATH.
   ///
   /// - Parameters:
   ///   - fds: descriptors of this process and where each goes in the program (they stay
@@ -144,11 +145,18 @@ public final class ForkctlClient: Sendable {
   ///   - from: the process object to fork; nil for the default template.
   ///   - detach: let the program outlive the returned object; without it, dropping the
   ///     object before `wait()` sends the program SIGTERM, then SIGKILL.
+  ///   - attributes: applied in the program before exec. By default this process's umask,
+  ///     resource limits and nice value, with every signal at its default action and an
+  ///     empty mask: a server's threads block signals for a signalfd or ignore SIGPIPE for
+  ///     reasons of their own, which would make its programs deaf to kill (pass
+  ///     `Inherited.attributes()` to give them this thread's, as `forkctl spawn` does). nil:
+  ///     the template's, that is the daemon's.
   /// - Returns: the running program, with its id, pid and a pidfd.
   public func spawn(
     program: [UInt8], arguments: [[UInt8]] = [], fds: [(fd: FileDescriptor, target: Int32)]? = nil,
     environment: [[UInt8]]? = nil, workingDirectory: FileDescriptor? = nil, from: String? = nil,
-    name: String = "", detach: Bool = false, keepControl: Bool = false
+    name: String = "", detach: Bool = false, keepControl: Bool = false,
+    attributes: ProcessAttributes? = Inherited.attributes(signals: false)
   ) throws(ForkctlError) -> SpawnedProcess {
     let spec = RunSpec(
       program: program, arguments: arguments, environment: environment ?? Inherited.environment(),
@@ -160,7 +168,8 @@ public final class ForkctlClient: Sendable {
     // A spawn holds its connection until the program ends: it leaves the pool.
     var c = try checkOut()
     let started = try c.spawn(
-      spec, fds: passed, workingDirectory: cwd, from: from, name: name, detach: detach, wantsPIDFD: true)
+      spec, fds: passed, workingDirectory: cwd, from: from, name: name, detach: detach, wantsPIDFD: true,
+      attributes: attributes)
     return SpawnedProcess(connection: c, id: started.id, pid: started.pid, pidfd: started.pidfd, owner: self)
   }
 

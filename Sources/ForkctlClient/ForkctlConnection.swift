@@ -156,13 +156,14 @@ public struct ForkctlConnection: ~Copyable, Sendable {
   }
 
   /// `run`; with `spec.waitForExit`, the signals `forwarding` catches meanwhile go to the
-  /// program.
+  /// program. `attributes` are applied in the program before exec, as with `spawn`.
   public mutating func run(
-    _ ref: String, _ spec: RunSpec, workingDirectory: FileDescriptor? = nil, forwarding: SignalForwarding?
+    _ ref: String, _ spec: RunSpec, workingDirectory: FileDescriptor? = nil, forwarding: SignalForwarding?,
+    attributes: ProcessAttributes? = nil
   ) throws(ForkctlError) -> ExitStatus? {
     var spec = spec
     spec.hasWorkingDirectory = workingDirectory != nil
-    let frame = try sendable(.run(ref: Array(ref.utf8), spec: spec), spec)
+    let frame = try sendable(.run(ref: Array(ref.utf8), spec: spec, attributes: attributes), spec)
     try send(frame, fds: workingDirectory.map { [$0] } ?? [])
     do throws(ForkctlError) {
       if !spec.waitForExit {
@@ -179,13 +180,16 @@ public struct ForkctlConnection: ~Copyable, Sendable {
   /// Forks from `from` (nil: the default template) and runs `spec` with `fds` on their
   /// targets, in one request. Returns once the program runs; then `awaitStatus` gives its
   /// status. Unless `detach`, the program is sent SIGTERM (and SIGKILL after a grace
-  /// period) if this connection closes before it ends.
+  /// period) if this connection closes before it ends. `attributes` (usually
+  /// `Inherited.attributes()`) are applied in the program before exec; nil leaves it those of
+  /// the template, which are the daemon's.
   public mutating func spawn(
     _ spec: RunSpec, fds: [(fd: FileDescriptor, target: FDTarget)], workingDirectory: FileDescriptor? = nil,
-    from: String? = nil, name: String = "", detach: Bool = false
+    from: String? = nil, name: String = "", detach: Bool = false, attributes: ProcessAttributes? = nil
   ) throws(ForkctlError) -> (id: UInt64, pid: Int32) {
     let started = try spawn(
-      spec, fds: fds, workingDirectory: workingDirectory, from: from, name: name, detach: detach, wantsPIDFD: false)
+      spec, fds: fds, workingDirectory: workingDirectory, from: from, name: name, detach: detach, wantsPIDFD: false,
+      attributes: attributes)
     return (started.id, started.pid)
   }
 
@@ -194,7 +198,8 @@ public struct ForkctlConnection: ~Copyable, Sendable {
   /// process's. The caller owns it.
   public mutating func spawn(
     _ spec: RunSpec, fds: [(fd: FileDescriptor, target: FDTarget)], workingDirectory: FileDescriptor? = nil,
-    from: String? = nil, name: String = "", detach: Bool = false, wantsPIDFD: Bool
+    from: String? = nil, name: String = "", detach: Bool = false, wantsPIDFD: Bool,
+    attributes: ProcessAttributes? = nil
   ) throws(ForkctlError) -> (id: UInt64, pid: Int32, pidfd: FileDescriptor?) {
     var spec = spec
     spec.hasWorkingDirectory = workingDirectory != nil
@@ -202,7 +207,7 @@ public struct ForkctlConnection: ~Copyable, Sendable {
     try checkSendable(fds.map(\.fd), room: WireLimits.maxFDsPerFrame - (workingDirectory == nil ? 0 : 1))
     let request = SpawnRequest(
       from: Array((from ?? "").utf8), name: Array(name.utf8), targets: fds.map(\.target), spec: spec,
-      detach: detach, wantsPIDFD: wantsPIDFD)
+      detach: detach, wantsPIDFD: wantsPIDFD, attributes: attributes)
     try send(try sendable(.spawn(request), spec), fds: fds.map(\.fd) + (workingDirectory.map { [$0] } ?? []))
     let (reply, received): (Reply, [FileDescriptor])
     do throws(ForkctlError) {

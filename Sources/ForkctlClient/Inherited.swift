@@ -1,6 +1,7 @@
 // What a program started "as if directly" takes from the process that asks for it: its open
-// standard descriptors, its environment and its working directory. `ForkctlClient.spawn`
-// and forkctl's run and spawn both start programs this way, so the policy is written here once.
+// standard descriptors, its environment, its working directory and its process attributes.
+// `ForkctlClient.spawn` and forkctl's run and spawn both start programs this way, so the
+// policy is written here once.
 import ForkctlSys
 import ForkctlWire
 
@@ -43,6 +44,24 @@ public enum Inherited {
       environment.append(setting)
     }
     return environment
+  }
+
+  /// This process's attributes that a direct child inherits across fork(2) and execve(2):
+  /// the umask, every resource limit (RLIMIT_CORE included), the nice value and, with
+  /// `signals`, the signals it ignores and the calling thread's signal mask (else every
+  /// action default and an empty mask, as posix_spawn's SETSIGDEF and SETSIGMASK give).
+  /// Call it before `SignalForwarding` blocks signals of its own. The Swift runtime changes
+  /// none of these at start: it catches SIGQUIT, SIGILL, SIGTRAP, SIGABRT, SIGBUS, SIGFPE and
+  /// SIGSEGV for its backtracer, but leaves one the caller ignores ignored, and a caught
+  /// signal is SIG_DFL after exec anyway. Signals 32 and 33 are glibc's own (SIGCANCEL and
+  /// SIGSETXID, nptl(7)), below SIGRTMIN: however a runtime set them, no program uses them,
+  /// so they are not passed on.
+  public static func attributes(signals: Bool = true) -> ProcessAttributes {
+    let glibcOwn: UInt64 = 1 << (32 - 1) | 1 << (33 - 1)
+    return ProcessAttributes(
+      umask: Sys.fileModeMask(), nice: Sys.niceValue(),
+      ignoredSignals: signals ? Sys.ignoredSignals() & ~glibcOwn : 0,
+      blockedSignals: signals ? Sys.blockedSignals() & ~glibcOwn : 0, limits: Sys.resourceLimits())
   }
 
   /// This process's working directory as a descriptor: the directory itself, so that one

@@ -1,4 +1,5 @@
 import CForkctlShims
+import ForkctlWire
 import Glibc
 
 extension Sys {
@@ -24,43 +25,48 @@ extension Sys {
   /// Replaces the process with `program`: `moves` are placed (source descriptor, target
   /// number), everything else is closed or close-on-exec, stdio not given is /dev/null.
   /// `keep` are descriptors still needed if exec fails; their new numbers are written back.
-  /// Returns only on failure, with the reason. The corresponding C function is `execve`,
-  /// through `forkctl_exec_worker`.
+  /// `attributes` are applied before exec (nil: a process group of its own, default signal
+  /// actions, an empty mask). Returns only on failure, with the step that failed and why.
+  /// The corresponding C function is `execve`, through `forkctl_exec_worker`.
   public static func execute(
     program: [UInt8], arguments: [[UInt8]], environment: [[UInt8]],
     moves: [(source: FileDescriptor, target: Int32)], workingDirectory: FileDescriptor?,
-    keep: inout [FileDescriptor]
-  ) -> Errno {
+    attributes: ProcessAttributes? = nil, keep: inout [FileDescriptor]
+  ) -> ExecFailure {
     var rawKeep = keep.map(\.rawValue)
     let rc = withExecArguments(program, arguments, environment, moves) { file, argv, envp, path, rawMoves in
-      forkctl_exec_worker(
-        rawMoves, CInt(rawMoves.count), workingDirectory?.rawValue ?? -1, file, argv, envp, path, &rawKeep,
-        CInt(rawKeep.count))
+      ProcessAttributes.withC(attributes) { attributes in
+        forkctl_exec_worker(
+          rawMoves, CInt(rawMoves.count), workingDirectory?.rawValue ?? -1, file, argv, envp, path, &rawKeep,
+          CInt(rawKeep.count), attributes)
+      }
     }
     keep = rawKeep.map { FileDescriptor(rawValue: $0) }
-    return Errno(rawValue: rc)
+    return ExecFailure(rawValue: rc)
   }
 
   /// Starts `program` as `execute` would run it, in a new child of this process's parent
   /// (clone(CLONE_VM | CLONE_VFORK | CLONE_PARENT), as posix_spawn does: nothing of this
   /// process is copied). `keep` are descriptors of this process that the program must not
   /// get. Returns the pid and nil once the program runs, or the pid of the child (which
-  /// exits 127 or 126) and the errno of its failed exec. The corresponding C function is `clone`.
+  /// exits 127 or 126) and why it did not. The corresponding C function is `clone`.
   public static func vforkSibling(
     program: [UInt8], arguments: [[UInt8]], environment: [[UInt8]],
     moves: [(source: FileDescriptor, target: Int32)], workingDirectory: FileDescriptor?,
-    keep: [FileDescriptor]
-  ) throws(Errno) -> (pid: Int32, execFailure: Errno?) {
+    attributes: ProcessAttributes? = nil, keep: [FileDescriptor]
+  ) throws(Errno) -> (pid: Int32, execFailure: ExecFailure?) {
     var rawKeep = keep.map(\.rawValue)
-    var execErrno: CInt = 0
+    var failure: CInt = 0
     let pid = try retrying {
       withExecArguments(program, arguments, environment, moves) { file, argv, envp, path, rawMoves in
-        forkctl_vfork_sibling(
-          rawMoves, CInt(rawMoves.count), workingDirectory?.rawValue ?? -1, file, argv, envp, path, &rawKeep,
-          CInt(rawKeep.count), &execErrno)
+        ProcessAttributes.withC(attributes) { attributes in
+          forkctl_vfork_sibling(
+            rawMoves, CInt(rawMoves.count), workingDirectory?.rawValue ?? -1, file, argv, envp, path, &rawKeep,
+            CInt(rawKeep.count), attributes, &failure)
+        }
       }
     }
-    return (pid, execErrno == 0 ? nil : Errno(rawValue: execErrno))
+    return (pid, failure == 0 ? nil : ExecFailure(rawValue: failure))
   }
 
   /// The C forms of an exec's program, argv, environment, PATH (from the environment) and

@@ -63,18 +63,20 @@ public struct Template {
       arguments += list
     case .fork(let id):
       fork(id: id, control: received[0])
-    case .run(let spec, let statusPipe):
-      run(spec, statusPipe: statusPipe, received)
-    case .spawn(_, let targets, let spec):
-      spawn(targets, spec, received)
+    case .run(let spec, let statusPipe, let attributes):
+      run(spec, statusPipe: statusPipe, attributes, received)
+    case .spawn(_, let targets, let spec, let attributes):
+      spawn(targets, spec, attributes, received)
     }
   }
 
   /// A spawn: the program starts at once in a new process that shares this one's memory
   /// until it execs (as with posix_spawn), so nothing is copied, and this process goes on
   /// as it was. The program gets what a fork of this process would: its descriptors and
-  /// strings, plus those of the request.
-  private func spawn(_ targets: [FDTarget], _ spec: RunSpec, _ received: [FileDescriptor]) {
+  /// strings, plus those of the request, and the client's attributes.
+  private func spawn(
+    _ targets: [FDTarget], _ spec: RunSpec, _ attributes: ProcessAttributes?, _ received: [FileDescriptor]
+  ) {
     let extra = Array(received.prefix(targets.count))
     let cwd = spec.hasWorkingDirectory ? received.last : nil
     defer { for f in received { f.closeQuietly() } }
@@ -84,7 +86,7 @@ public struct Template {
     do {
       let started = try Sys.vforkSibling(
         program: spec.program, arguments: argv, environment: spec.environment ?? Sys.environment(), moves: moves,
-        workingDirectory: cwd, keep: [FileDescriptor(rawValue: Template.controlFD)])
+        workingDirectory: cwd, attributes: attributes, keep: [FileDescriptor(rawValue: Template.controlFD)])
       report(.spawned(pid: started.pid, errno: started.execFailure?.rawValue ?? 0))
     } catch {
       report(.refused(.templateFailed, message: Array("cannot spawn: \(Sys.describe(error))".utf8)))
@@ -163,7 +165,9 @@ public struct Template {
     return out
   }
 
-  private mutating func run(_ spec: RunSpec, statusPipe: Bool, _ received: [FileDescriptor]) -> Never {
+  private mutating func run(
+    _ spec: RunSpec, statusPipe: Bool, _ attributes: ProcessAttributes?, _ received: [FileDescriptor]
+  ) -> Never {
     let cwd = spec.hasWorkingDirectory ? received.first : nil
     let pipe = statusPipe ? received.last : nil
     var moves = placements()
@@ -183,13 +187,13 @@ public struct Template {
     let argv = [spec.program] + arguments + spec.arguments
     let failure = Sys.execute(
       program: spec.program, arguments: argv, environment: environment, moves: moves,
-      workingDirectory: cwd, keep: &keep)
+      workingDirectory: cwd, attributes: attributes, keep: &keep)
     // exec failed. Tell the daemon why, then exit as a shell does: 127 not found, 126 other.
     if pipe != nil {
       try? keep.last!.writeFully(ExecFailureReport(errno: failure.rawValue).encode())
     } else {
       try? FrameChannel(keep[0]).send(Report.execFailed(errno: failure.rawValue).frame())
     }
-    Sys.exitImmediately(failure == .noSuchFileOrDirectory ? 127 : 126)
+    Sys.exitImmediately(failure == ExecFailure(errno: Errno.noSuchFileOrDirectory.rawValue) ? 127 : 126)
   }
 }

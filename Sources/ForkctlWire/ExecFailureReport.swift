@@ -4,8 +4,8 @@
 // file with nothing written: exec succeeded. Otherwise the worker wrote why exec failed, as
 // four bytes, before exiting. forkctl-protocol(7), REPORTS.
 
-/// What a worker writes on its status pipe when exec fails: the errno, as an i32 in
-/// little-endian order.
+/// What a worker writes on its status pipe when exec fails: the failure word
+/// (`ExecFailure.rawValue`, the step and the errno), as an i32 in little-endian order.
 public struct ExecFailureReport: Equatable, Sendable {
   /// The report's exact size. Below PIPE_BUF, so the one write is atomic (pipe(7)): a reader
   /// sees all of it or none.
@@ -31,42 +31,4 @@ public struct ExecFailureReport: Equatable, Sendable {
     try r.finish()
     return report
   }
-}
-
-/// Which step of a worker's exec path failed, and why: what the i32 of report exec-failed,
-/// of report spawned and of the status pipe carries. It is the errno, plus
-/// `workingDirectoryStep` when the worker could not change to the working directory, so
-/// that a directory the worker may not enter is not blamed on the program
-/// (forkctl-protocol(7), REPORTS).
-public struct ExecFailure: Equatable, Sendable {
-  public enum Step: Equatable, Sendable {
-    /// execve(2), or the search of PATH.
-    case execute
-    /// fchdir(2) to the directory sent with the run or spawn.
-    case workingDirectory
-  }
-
-  /// Added to the errno of a failed fchdir: above every errno (Linux's are below 4096), and
-  /// the same number as FORKCTL_EXEC_FAILED_CHDIR in CForkctlShims, which writes it.
-  public static let workingDirectoryStep: Int32 = 0x10000
-
-  public var step: Step
-  public var errno: Int32
-
-  public init(step: Step, errno: Int32) {
-    self.step = step
-    self.errno = errno
-  }
-
-  /// Decodes the reported value.
-  public init(reported: Int32) {
-    if reported >= Self.workingDirectoryStep {
-      self.init(step: .workingDirectory, errno: reported - Self.workingDirectoryStep)
-    } else {
-      self.init(step: .execute, errno: reported)
-    }
-  }
-
-  /// The value a worker reports.
-  public var reported: Int32 { step == .workingDirectory ? errno + Self.workingDirectoryStep : errno }
 }

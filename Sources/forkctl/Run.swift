@@ -11,7 +11,8 @@ struct RunCommand: Subcommand {
 
     argv is PROGRAM, then the strings sent with send-arg, then ARGs. PROGRAM is
     looked up in the PATH of the environment it gets, which is the caller's unless
-    --clear-env; the working directory is the caller's. Returns once PROGRAM has
+    --clear-env; the working directory, umask, resource limits, nice value,
+    ignored signals and signal mask are the caller's. Returns once PROGRAM has
     started, or with --wait once it has ended, with its status. Options may stand
     before and after ID; they end at PROGRAM or at --, and the words after PROGRAM
     are its own.
@@ -70,22 +71,32 @@ struct RunCommand: Subcommand {
   func run() throws(Exit) {
     var spec = options.program.spec(command)
     spec.waitForExit = options.wait
+    // Before SignalForwarding blocks signals of its own: the mask is the caller's.
+    let attributes = Inherited.attributes()
     let forwarding = options.wait ? try reporting { () throws(ForkctlError) in try SignalForwarding() } : nil
     let cwd = try reporting(Inherited.workingDirectory)
     var c = try options.client.connect()
     let status = try reporting { () throws(ForkctlError) in
-      try c.run(id, spec, workingDirectory: cwd, forwarding: forwarding)
+      try c.run(id, spec, workingDirectory: cwd, forwarding: forwarding, attributes: attributes)
     }
-    if let status { exitLike(status) }
+    if let status { exitLike(status, program: command[0]) }
   }
 }
 
 /// Ends forkctl the way the program ended: its exit code, or its signal re-raised on
-/// ourselves (so the caller's shell sees 128+N and any core flag), with 128+N as fallback.
-func exitLike(_ status: ExitStatus) -> Never {
+/// ourselves (so the caller's shell sees 128+N), with 128+N as fallback. forkctl never dumps
+/// core itself: the program's core, written under the caller's RLIMIT_CORE, is the one the
+/// caller wants, and a second one from forkctl would overwrite it (core(5): "core" in the
+/// same directory). So the shell never sees the core flag, and forkctl says on stderr when
+/// `program` dumped core; `list --json` and the library's ExitStatus carry the flag too.
+func exitLike(_ status: ExitStatus, program: [UInt8]) -> Never {
   switch status {
   case .exited(let code): Sys.exitProcess(code)
-  case .signaled(let sig, _):
+  case .signaled(let sig, let core):
+    if core {
+      Sys.printError("forkctl: \(String(decoding: program, as: UTF8.self)): \(Signal(rawValue: sig)) (core dumped)")
+    }
+    Sys.disableCoreDumps()
     Sys.reraise(Signal(rawValue: sig))
     Sys.exitProcess(128 + sig)
   }

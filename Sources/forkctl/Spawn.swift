@@ -11,10 +11,12 @@ struct SpawnCommand: Subcommand {
 
     The worker gets this process's descriptors 0, 1 and 2 (and each --fd N, at N),
     its environment, its working directory (the directory itself, so a renamed or
-    deleted one works), and argv byte for byte; PROGRAM is found in the caller's
-    PATH. forkctl exits with PROGRAM's status, or re-raises the signal that killed
-    it. SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH, SIGCONT and
-    SIGTSTP sent to forkctl go to PROGRAM. If forkctl itself dies first, PROGRAM
+    deleted one works), argv byte for byte, and its umask, resource limits, nice
+    value, ignored signals and signal mask; PROGRAM is found in the caller's PATH.
+    forkctl exits with PROGRAM's status, or re-raises the signal that killed it
+    (without a core of its own; it says when PROGRAM dumped core). SIGINT,
+    SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH, SIGCONT and SIGTSTP sent
+    to forkctl go to PROGRAM, unless ignored. If forkctl itself dies first, PROGRAM
     gets SIGTERM, then SIGKILL after a grace period, unless --detach. Exit codes of
     forkctl's own: 125 forkctl failed, 126 PROGRAM not executable, 127 PROGRAM not
     found.
@@ -38,6 +40,10 @@ struct SpawnCommand: Subcommand {
                             a script's exec 3>log.
       --detach              Let PROGRAM run on if forkctl dies (it stays a process
                             object, for wait).
+      --tty WHEN            Give PROGRAM a terminal of its own, a pseudo-terminal
+                            relayed to this one: auto (the default) when standard
+                            input is forkctl's controlling terminal and not with
+                            --detach, always, or never.
     \(ProgramOptions.help)
       -h, --help            Show this help.
 
@@ -52,6 +58,7 @@ struct SpawnCommand: Subcommand {
   var fds: [Int32] = []
   var inheritFDs = false
   var detach = false
+  var tty = TerminalMode.auto
   var program = ProgramOptions()
   /// PROGRAM and its ARGs, as the caller passed them.
   let command: [[UInt8]]
@@ -69,6 +76,12 @@ struct SpawnCommand: Subcommand {
         fds.append(fd)
       case "--inherit-fds": inheritFDs = true
       case "--detach": detach = true
+      case "--tty":
+        let when = try arguments.value()
+        guard let mode = TerminalMode(rawValue: when) else {
+          throw .usage("--tty \(when) is not auto, always or never")
+        }
+        tty = mode
       default:
         guard try program.parse(option, &arguments) else { throw arguments.unknown(option) }
       }
@@ -79,18 +92,32 @@ struct SpawnCommand: Subcommand {
 
   func run() throws(Exit) {
     let spec = program.spec(command)
-    let passed = try reporting { () throws(ForkctlError) in
+    let inherited = try reporting { () throws(ForkctlError) in
       try Inherited.descriptors(adding: fds, openAtStart: Caller.descriptors, all: inheritFDs)
     }
+    // Before SignalForwarding blocks signals of its own: the mask is the caller's.
+    var attributes = Inherited.attributes()
+    let terminal = try reporting { () throws(ForkctlError) in try TerminalRelay(mode: tty, detach: detach) }
+    // The pseudo-terminal is the program's controlling terminal, in a session of its own.
+    if terminal != nil { attributes.flags.insert(.newSessionWithControllingTerminal) }
+    let passed = terminal?.descriptors(inherited) ?? inherited
     // Caught from here on: a signal that comes before PROGRAM runs reaches it once it does.
     let forwarding = try reporting { () throws(ForkctlError) in try SignalForwarding() }
     let cwd = try reporting(Inherited.workingDirectory)
     var c = try client.connect()
-    _ = try reporting { () throws(ForkctlError) in
-      try c.spawn(spec, fds: passed, workingDirectory: cwd, from: from, name: name ?? "", detach: detach)
+    let started = try reporting { () throws(ForkctlError) in
+      try c.spawn(
+        spec, fds: passed, workingDirectory: cwd, from: from, name: name ?? "", detach: detach,
+        wantsPIDFD: terminal != nil, attributes: attributes)
     }
     cwd.closeQuietly()
+    if let terminal {
+      try reporting { () throws(ForkctlError) in
+        try terminal.relay(connection: c.descriptor, program: started.pid, pidfd: started.pidfd, forwarding: forwarding)
+      }
+    }
+    started.pidfd?.closeQuietly()
     let status = try reporting { () throws(ForkctlError) in try c.awaitStatus(forwarding: forwarding) }
-    exitLike(status)
+    exitLike(status, program: command[0])
   }
 }

@@ -19,7 +19,7 @@ extension Supervisor where Effects == RecordingEffects {
     guard r.isEmpty else { throw HarnessError("spawn replied at once: \(r)") }
     let template = from.isEmpty ? defaultTemplate! : resolve(b(from))!
     switch effects.commands(to: template).last {
-    case .spawn(let child, _, _)? where !keepControl: return (child, fds)
+    case .spawn(let child, _, _, _)? where !keepControl: return (child, fds)
     case .fork(let child)? where keepControl: return (child, fds)
     default: throw HarnessError("no \(keepControl ? "fork" : "spawn") command sent to \(template)")
     }
@@ -95,7 +95,7 @@ struct SpawnTests {
   func exitBeforeForkReport() throws {
     var s = makeSupervisor()
     _ = s.request(.spawn(SpawnRequest(targets: [], spec: RunSpec(program: b("true")), wantsPIDFD: true)))
-    guard case .spawn(let id, _, _) = s.effects.commands(to: s.defaultTemplate!).last else {
+    guard case .spawn(let id, _, _, _) = s.effects.commands(to: s.defaultTemplate!).last else {
       throw HarnessError("no spawn")
     }
     s.childExited(pid: 778, status: .exited(0))

@@ -80,21 +80,6 @@ func workers(_ w: World, running program: String) -> [Int32] {
     #expect(r.stdout == direct.stdout)
   }
 
-  @Test(
-    "a death by SIGQUIT is re-raised with the core flag, where the caller's core limit allows a core, as s6-sudoc does")
-  func coreFlag() {
-    let w = World()
-    let withCore = w.startScript(
-      #"cd "$HOME" && ulimit -c unlimited && exec $F spawn sh -c 'kill -QUIT $$'"#, tag: "core")
-    let status = try! Sys.waitChild(withCore.pid)
-    #expect(status.signal == SIGQUIT)
-    #expect(status.coreDumped)
-    let without = w.startScript(#"ulimit -c 0 && exec $F spawn sh -c 'kill -QUIT $$'"#, tag: "nocore")
-    let plain = try! Sys.waitChild(without.pid)
-    #expect(plain.signal == SIGQUIT)
-    #expect(!plain.coreDumped)
-  }
-
   @Test("stdio is the caller's own descriptors, passed and not copied; closed stdin becomes /dev/null")
   func stdio() {
     let w = World()

@@ -171,13 +171,13 @@ struct PayloadDecodingErrorTests {
     let unknown = frame(.spawn) { w in
       w.string([])
       w.string([])
-      w.u32(4)
+      w.u32(8)
       w.u32(0)
       w.u32(0)
       w.string(b("p"))
       w.u32(0)
     }
-    #expect(throws: WireError.invalid("spawn flags 4")) { try Request(unknown) }
+    #expect(throws: WireError.invalid("spawn flags 8")) { try Request(unknown) }
     var spec = RunSpec(program: b("p"))
     spec.waitForExit = true
     var w = PayloadWriter()
@@ -261,7 +261,7 @@ struct PayloadDecodingErrorTests {
     #expect(throws: WireError.invalid("environment string is not NAME=VALUE without NUL")) { try Request(f) }
   }
 
-  @Test("run with unknown flag bits is refused", arguments: [UInt32(32), 64, 1 << 31, 0xffff_ffff])
+  @Test("run with unknown flag bits is refused", arguments: [UInt32(64), 128, 1 << 31, 0xffff_ffff])
   func runUnknownFlags(_ flags: UInt32) {
     let f = frame(.run) { w in
       w.string(b("w"))

@@ -10,6 +10,16 @@ private let fullSpec = RunSpec(
   environment: [b("PATH=/bin"), b("EMPTY="), b("=leading"), [0x4b, 0x3d] + notUTF8],
   keepControl: true, hasWorkingDirectory: true, waitForExit: true)
 
+/// Every field away from its default, limits at both ends of the range, RLIM_INFINITY.
+let fullAttributes = ProcessAttributes(
+  umask: 0o077, nice: 19, ignoredSignals: 1 << 0 | 1 << 1 | 1 << 63, blockedSignals: 1 << 9 | 1 << 31,
+  limits: [
+    .init(resource: 7, soft: 200, hard: 4096), .init(resource: 4, soft: .max, hard: .max),
+    .init(resource: 15, soft: 0, hard: 0),
+  ],
+  flags: [.noNewPrivileges, .newSessionWithControllingTerminal, .dropCapabilities],
+  capabilities: .init(bounding: 1, permitted: 2, effective: 3, inheritable: .max, ambient: 1 << 40))
+
 let requestSamples: [Request] = [
   .hello,
   .new(name: []),
@@ -29,6 +39,8 @@ let requestSamples: [Request] = [
   .run(ref: b("w"), spec: RunSpec(program: b("sh"), keepControl: true)),
   .run(ref: b("w"), spec: RunSpec(program: b("sh"), hasWorkingDirectory: true)),
   .run(ref: b("w"), spec: RunSpec(program: b("sh"), waitForExit: true)),
+  .run(ref: b("w"), spec: fullSpec, attributes: fullAttributes),
+  .run(ref: b("w"), spec: RunSpec(program: b("sh")), attributes: ProcessAttributes(nice: -20)),
   .wait(refs: []),
   .wait(refs: [b("1"), b("name"), notUTF8]),
   .kill(signal: 9, refs: [b("1")]),
@@ -43,6 +55,11 @@ let requestSamples: [Request] = [
       from: b("tpl"), name: notUTF8, targets: [0],
       spec: RunSpec(program: notUTF8, arguments: [[], b("a b")], environment: [b("A=b=c")], keepControl: true),
       detach: true)),
+  .spawn(SpawnRequest(targets: [0], spec: RunSpec(program: b("true")), attributes: ProcessAttributes())),
+  .spawn(
+    SpawnRequest(
+      targets: [0, 1, 2], spec: RunSpec(program: b("sh"), hasWorkingDirectory: true), detach: true,
+      wantsPIDFD: true, attributes: fullAttributes)),
   .signal(1),
   .signal(64),
 ]
@@ -96,6 +113,11 @@ let commandSamples: [Command] = [
   .run(fullSpec, statusPipe: true),
   .run(fullSpec, statusPipe: false),
   .run(RunSpec(program: b("x"), environment: []), statusPipe: false),
+  .run(fullSpec, statusPipe: true, attributes: fullAttributes),
+  .run(RunSpec(program: b("true")), statusPipe: false, attributes: ProcessAttributes()),
+  .spawn(id: 1, targets: [], spec: RunSpec(program: b("true"))),
+  .spawn(id: 2, targets: [0, nil], spec: RunSpec(program: b("sh"), hasWorkingDirectory: true)),
+  .spawn(id: 3, targets: [0], spec: RunSpec(program: b("sh")), attributes: fullAttributes),
 ]
 
 let reportSamples: [Report] = [

@@ -24,10 +24,10 @@ struct SideChannelTests {
 
   @Test("a failed fchdir is reported as its errno plus 65536, apart from a failed execve's errno")
   func execFailureStep() {
-    #expect(ExecFailure(reported: 13) == ExecFailure(step: .execute, errno: 13))
-    #expect(ExecFailure(reported: 65536 + 13) == ExecFailure(step: .workingDirectory, errno: 13))
-    #expect(ExecFailure(step: .workingDirectory, errno: 2).reported == 65538)
-    #expect(ExecFailure(step: .execute, errno: 2).reported == 2)
+    #expect(ExecFailure(rawValue: 13) == ExecFailure(step: .exec, errno: 13))
+    #expect(ExecFailure(rawValue: 65536 + 13) == ExecFailure(step: .workingDirectory, errno: 13))
+    #expect(ExecFailure(step: .workingDirectory, errno: 2).rawValue == 65538)
+    #expect(ExecFailure(step: .exec, errno: 2).rawValue == 2)
   }
 
   @Test("nothing on the status pipe means exec succeeded")

@@ -50,30 +50,96 @@ int forkctl_wifsignaled(int status);
 int forkctl_wtermsig(int status);
 int forkctl_wcoredump(int status);
 
-/// Added to the errno that forkctl_exec_worker returns when fchdir failed, so that the
-/// daemon blames the working directory, not the program: ExecFailure.workingDirectoryStep
-/// in ForkctlWire, forkctl-protocol(7) REPORTS.
-#define FORKCTL_EXEC_FAILED_CHDIR 0x10000
-
 /// One descriptor to place in a worker: `src` (any number) ends up on `target`.
 struct forkctl_fd_move {
   int src;
   int target;
 };
 
+/// One resource limit for a worker (setrlimit(2)); RLIM_INFINITY is all ones.
+struct forkctl_rlimit {
+  int resource;
+  uint64_t soft;
+  uint64_t hard;
+};
+
+/// forkctl_attributes.flags: prctl(PR_SET_NO_NEW_PRIVS).
+#define FORKCTL_ATTR_NO_NEW_PRIVS 1u
+/// forkctl_attributes.flags: setsid(2) instead of setpgid, and the terminal on descriptor 0
+/// made the controlling terminal (TIOCSCTTY, tty_ioctl(4)).
+#define FORKCTL_ATTR_NEW_SESSION_TTY 2u
+/// forkctl_attributes.flags: every capability set limited to its mask (capabilities(7)).
+#define FORKCTL_ATTR_DROP_CAPABILITIES 4u
+
+/// The caller's process attributes, applied in the worker before exec (ProcessAttributes in
+/// ForkctlWire; forkctl-protocol(7), PROCESS ATTRIBUTES). Signal sets: bit n-1 for signal n.
+/// Capability masks: bit n for capability n.
+struct forkctl_attributes {
+  uint32_t umask;
+  int32_t nice;
+  uint64_t ignored_signals;
+  uint64_t blocked_signals;
+  const struct forkctl_rlimit *limits;
+  int nlimits;
+  uint32_t flags;
+  uint64_t cap_bounding, cap_permitted, cap_effective, cap_inheritable, cap_ambient;
+};
+
+/// What the exec path returns when it fails: the step that failed in the high 16 bits, the
+/// errno in the low 16 (ExecFailure in ForkctlWire, forkctl-protocol(7) REPORTS). Step 0 is
+/// the exec itself (and the descriptors), so a bare errno reads as an exec failure; step 1,
+/// the working directory, keeps the 0x10000 plus errno that a failed fchdir always reported.
+#define FORKCTL_FAILURE(step, err) ((int)(((unsigned)(step) << 16) | (unsigned)(err)))
+#define FORKCTL_FAILURE_STEP(failure) ((int)((unsigned)(failure) >> 16))
+#define FORKCTL_FAILURE_ERRNO(failure) ((int)((unsigned)(failure) & 0xffffu))
+#define FORKCTL_STEP_EXEC 0
+#define FORKCTL_STEP_WORKING_DIRECTORY 1
+#define FORKCTL_STEP_SESSION 2
+#define FORKCTL_STEP_CONTROLLING_TERMINAL 3
+#define FORKCTL_STEP_NICE 4
+#define FORKCTL_STEP_NO_NEW_PRIVS 5
+#define FORKCTL_STEP_CAPABILITIES 6
+#define FORKCTL_STEP_SIGNALS 7
+/// Plus the resource number: setrlimit of that resource failed.
+#define FORKCTL_STEP_RLIMIT 0x100
+
 /// The worker's exec path. Makes the process hold exactly the descriptors in `moves` (on
 /// their targets, close-on-exec cleared), /dev/null on any of 0, 1, 2 not among the targets,
-/// changes to `cwd_fd` when it is >= 0, unblocks all signals, and executes `file` searching
-/// `path` (a PATH value, NULL for the execvp(3) default) as execvp does: names with a '/' are
-/// used as they are, EACCES is remembered while the search goes on, ENOEXEC runs /bin/sh.
+/// changes to `cwd_fd` when it is >= 0, and executes `file` searching `path` (a PATH value,
+/// NULL for the execvp(3) default) as execvp does: names with a '/' are used as they are,
+/// EACCES is remembered while the search goes on, ENOEXEC runs /bin/sh.
+///
+/// Before exec it applies `attributes`, in this order: a process group of its own (setpgid)
+/// or, with FORKCTL_ATTR_NEW_SESSION_TTY, a new session with descriptor 0 as controlling
+/// terminal; the resource limits; the nice value; the umask; no_new_privs; the capability
+/// masks; every signal action reset to SIG_DFL, then SIG_IGN for the ignored set; the signal
+/// mask. A hard limit or nice value this process may not give is lowered to its own
+/// (setrlimit's EPERM, setpriority's EACCES). NULL: a process group of its own, default
+/// actions and an empty mask.
 ///
 /// `keep` lists `nkeep` descriptors the caller still needs if the exec fails (they are moved
 /// above every target, stay close-on-exec, and their new numbers are written back).
-/// Returns only on failure: the errno, plus FORKCTL_EXEC_FAILED_CHDIR when it was changing
-/// to `cwd_fd` that failed (EISDIR for a program path that names a directory).
+/// Returns only on failure, with FORKCTL_FAILURE(step, errno): EISDIR for a program path
+/// that names a directory, FORKCTL_STEP_WORKING_DIRECTORY when changing to `cwd_fd` failed.
 int forkctl_exec_worker(const struct forkctl_fd_move *moves, int nmoves, int cwd_fd,
                         const char *file, char *const argv[], char *const envp[],
-                        const char *path, int *keep, int nkeep);
+                        const char *path, int *keep, int nkeep,
+                        const struct forkctl_attributes *attributes);
+
+/// The signals whose action is SIG_IGN in this process, bit n-1 for signal n (1 to 64).
+uint64_t forkctl_ignored_signals(void);
+
+/// The calling thread's signal mask, bit n-1 for signal n.
+uint64_t forkctl_blocked_signals(void);
+
+/// getrlimit(2) of `resource`. Returns 0 or -1 with errno.
+int forkctl_get_rlimit(int resource, uint64_t *soft, uint64_t *hard);
+
+/// setrlimit(2) of `resource`. Returns 0 or -1 with errno.
+int forkctl_set_rlimit(int resource, uint64_t soft, uint64_t hard);
+
+/// getpriority(PRIO_PROCESS, 0): this process's nice value. Returns 0 or -1 with errno.
+int forkctl_get_nice(int *nice);
 
 /// Marks every open descriptor numbered `low` or more close-on-exec: what
 /// close_range(low, ~0U, CLOSE_RANGE_CLOEXEC) does on Linux 5.11 and later. It lists
@@ -150,12 +216,32 @@ char **forkctl_environ(void);
 
 /// What posix_spawn does, for a template: clone(CLONE_VM | CLONE_VFORK | CLONE_PARENT) (the
 /// child shares the template's memory and runs only async-signal-safe C until it execs, so no
-/// page table is copied), then, in the child, a process group of its own and
-/// forkctl_exec_worker. The new process is a child of the template's parent, the daemon.
-/// Returns its pid with *exec_errno 0 once it has exec'd, or with the errno of the failed
-/// exec (the child has then exited 127 or 126); -1 with errno when clone fails.
+/// page table is copied), then forkctl_exec_worker in the child. The new process is a child
+/// of the template's parent, the daemon. Returns its pid with *failure 0 once it has exec'd,
+/// or with the FORKCTL_FAILURE of the failed exec path (the child has then exited 127 or
+/// 126); -1 with errno when clone fails.
 pid_t forkctl_vfork_sibling(const struct forkctl_fd_move *moves, int nmoves, int cwd_fd, const char *file,
                             char *const argv[], char *const envp[], const char *path, int *keep, int nkeep,
-                            int *exec_errno);
+                            const struct forkctl_attributes *attributes, int *failure);
+
+/// A pseudo-terminal (pty(7)): master and slave, both close-on-exec and neither made the
+/// controlling terminal of the caller. Returns 0 or -1 with errno.
+int forkctl_open_pty(int *master, int *slave);
+
+/// ioctl(TIOCGWINSZ) and ioctl(TIOCSWINSZ), with the window size as rows, columns, x pixels,
+/// y pixels. Return 0 or -1 with errno.
+int forkctl_get_window_size(int fd, unsigned short size[4]);
+int forkctl_set_window_size(int fd, const unsigned short size[4]);
+
+/// Stops the calling process with `sig` (SIGTSTP, SIGTTIN, SIGTTOU) taking its default action
+/// even while it is blocked for a signalfd, so that a shell reports the job stopped by it;
+/// returns once continued, with the signal blocked again.
+void forkctl_stop_self(int sig);
+
+/// stat(2)'s st_rdev of `path` (which device a device file is). Returns 0 or -1 with errno.
+int forkctl_device_number(const char *path, uint64_t *device);
+
+/// The system call number of read(2) (SYS_read), as /proc/PID/syscall shows it.
+long forkctl_read_syscall_number(void);
 
 #endif

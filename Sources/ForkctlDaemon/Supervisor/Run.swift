@@ -5,7 +5,9 @@ import ForkctlSys
 import ForkctlWire
 
 extension Supervisor {
-  mutating func run(_ ref: [UInt8], _ spec: RunSpec, _ fds: [FileDescriptor], _ client: ClientID) {
+  mutating func run(
+    _ ref: [UInt8], _ spec: RunSpec, _ attributes: ProcessAttributes?, _ fds: [FileDescriptor], _ client: ClientID
+  ) {
     guard let id = lookup(ref, client) else { return closeAll(fds) }
     if registry[id]?.origin == .defaultTemplate {
       closeAll(fds)
@@ -36,7 +38,7 @@ extension Supervisor {
       case .running, .exited: preconditionFailure("requireUnrun let a run through")
       }
     }
-    effects.send(id, .run(spec, statusPipe: spec.keepControl), fds: sent)
+    effects.send(id, .run(spec, statusPipe: spec.keepControl, attributes: attributes), fds: sent)
   }
 
   /// The program of `id` exec'd.
@@ -71,19 +73,20 @@ extension Supervisor {
     answerWaits()
   }
 
-  /// The program of `id` could not be exec'd: `reported` is what the worker said, the errno
-  /// of the step that failed (`ExecFailure`).
+  /// The program of `id` could not be exec'd. `reported` is the word the process reported:
+  /// an errno, with the step that failed above it (ExecFailure).
   mutating func execFailed(_ id: UInt64, _ reported: Errno) {
     guard let o = registry[id], let run = o.phase.run, case .pending(let client, _) = run.outcome else { return }
     registry.update(id) { $0.phase.run?.outcome = .failed }
-    let failure = ExecFailure(reported: reported.rawValue)
+    let failure = ExecFailure(rawValue: reported.rawValue)
     let errno = Errno(rawValue: failure.errno)
     let program = String(decoding: run.program, as: UTF8.self)
     let spawned = o.origin == .spawn
-    if failure.step == .workingDirectory {
+    switch failure.step {
+    case .workingDirectory:
       // The client names the directory: the daemon has only its descriptor.
       fail(client, .workingDirectoryFailed, Sys.describe(errno))
-    } else {
+    case .exec:
       let code: ErrorCode =
         errno == .noSuchFileOrDirectory
         ? .programNotFound : (errno == .permissionDenied ? .programNotExecutable : .execFailed)
@@ -91,6 +94,10 @@ extension Supervisor {
         client, code,
         spawned
           ? "\(program): \(Sys.describe(errno))" : "cannot run \(program) in \(describe(id)): \(Sys.describe(errno))")
+    default:
+      // Another step before exec is the process not made as asked, not the program:
+      // forkctl's own failure (exit 125), as a failed fork is.
+      fail(client, .templateFailed, "\(failure.step.failedAction ?? ""): \(Sys.describe(errno))")
     }
     if spawned {
       // Nobody will wait for a spawn whose program never ran.

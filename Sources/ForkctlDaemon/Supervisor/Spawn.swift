@@ -59,7 +59,7 @@ extension Supervisor {
     }
     effects.watchStatusPipe(id, statusPipe.read)
     rest.append(statusPipe.write)
-    effects.send(id, .run(s.spec, statusPipe: true), fds: rest)
+    effects.send(id, .run(s.spec, statusPipe: true, attributes: s.attributes), fds: rest)
   }
 
   /// The usual spawn: the template starts the program itself, as posix_spawn does, and
@@ -75,7 +75,7 @@ extension Supervisor {
     o.status = .attached(attachment)
     registry.insert(o)
     registry.update(parent) { $0.forks.append(PendingFork(child: id, client: nil)) }
-    effects.send(parent, .spawn(id: id, targets: s.targets, spec: s.spec), fds: fds)
+    effects.send(parent, .spawn(id: id, targets: s.targets, spec: s.spec, attributes: s.attributes), fds: fds)
   }
 
   /// A signal from an attached client, for its program.

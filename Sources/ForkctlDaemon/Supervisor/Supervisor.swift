@@ -78,8 +78,8 @@ public struct Supervisor<Effects: SupervisorEffects> {
       sendFDs(ref, targets, fds, client)
     case .sendArgs(let ref, let list):
       sendArgs(ref, list, client)
-    case .run(let ref, let spec):
-      run(ref, spec, fds, client)
+    case .run(let ref, let spec, let attributes):
+      run(ref, spec, attributes, fds, client)
     case .wait(let refs):
       wait(refs, client)
     case .kill(let signal, let refs, let group):

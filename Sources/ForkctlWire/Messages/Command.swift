@@ -7,12 +7,13 @@ public enum Command: Equatable, Sendable {
   case arguments([[UInt8]])
   /// Descriptors: the working directory if the spec has one, then the status pipe if
   /// `statusPipe` (used with keepControl, where end of file on the control socket cannot
-  /// tell that exec succeeded).
-  case run(RunSpec, statusPipe: Bool)
+  /// tell that exec succeeded). `attributes`: the client's, applied before exec.
+  case run(RunSpec, statusPipe: Bool, attributes: ProcessAttributes? = nil)
   /// Start `spec` at once in a new process made the way posix_spawn makes one, with what
   /// this process object holds plus the descriptors that come with the frame (one per
   /// target, then the working directory if the spec has one). Answered by `spawned`.
-  case spawn(id: UInt64, targets: [FDTarget], spec: RunSpec)
+  /// `attributes`: the client's, applied in the new process before exec.
+  case spawn(id: UInt64, targets: [FDTarget], spec: RunSpec, attributes: ProcessAttributes? = nil)
 
   /// The run command's own bit in its spec's flags word: a status pipe comes with the frame.
   static let statusPipeFlag: UInt32 = 16
@@ -20,10 +21,11 @@ public enum Command: Equatable, Sendable {
   public func frame() -> Frame {
     var w = PayloadWriter()
     switch self {
-    case .spawn(let id, let targets, let spec):
+    case .spawn(let id, let targets, let spec, let attributes):
       w.u64(id)
       writeTargets(targets, to: &w)
-      spec.write(to: &w)
+      spec.write(to: &w, outerFlags: attributes == nil ? 0 : RunSpec.attributesFlag)
+      attributes?.write(to: &w)
       return Frame(type: .commandSpawn, payload: w.bytes, fdCount: targets.count + spec.fdCount)
     case .fork(let id):
       w.u64(id)
@@ -34,8 +36,10 @@ public enum Command: Equatable, Sendable {
     case .arguments(let list):
       w.list(list)
       return Frame(type: .commandArgs, payload: w.bytes, fdCount: 0)
-    case .run(let spec, let statusPipe):
-      spec.write(to: &w, outerFlags: statusPipe ? Self.statusPipeFlag : 0)
+    case .run(let spec, let statusPipe, let attributes):
+      let outer = (statusPipe ? Self.statusPipeFlag : 0) | (attributes == nil ? 0 : RunSpec.attributesFlag)
+      spec.write(to: &w, outerFlags: outer)
+      attributes?.write(to: &w)
       return Frame(type: .commandRun, payload: w.bytes, fdCount: spec.fdCount + (statusPipe ? 1 : 0))
     }
   }
@@ -54,17 +58,19 @@ public enum Command: Equatable, Sendable {
       try checkFDs(frame, 0)
       self = .arguments(try r.list())
     case .commandRun:
-      let (spec, flags) = try RunSpec.read(&r, outerFlags: Self.statusPipeFlag)
-      let statusPipe = flags == Self.statusPipeFlag
+      let (spec, flags) = try RunSpec.read(&r, outerFlags: Self.statusPipeFlag | RunSpec.attributesFlag)
+      let statusPipe = flags & Self.statusPipeFlag != 0
+      let attributes = flags & RunSpec.attributesFlag != 0 ? try ProcessAttributes.read(&r) : nil
       try checkFDs(frame, spec.fdCount + (statusPipe ? 1 : 0))
-      self = .run(spec, statusPipe: statusPipe)
+      self = .run(spec, statusPipe: statusPipe, attributes: attributes)
     case .commandSpawn:
       let id = try r.u64()
       let targets = try readTargets(&r)
-      let spec = try RunSpec.read(&r)
+      let (spec, flags) = try RunSpec.read(&r, outerFlags: RunSpec.attributesFlag)
       if spec.keepControl { throw .invalid("spawn command flags") }
+      let attributes = flags != 0 ? try ProcessAttributes.read(&r) : nil
       try checkFDs(frame, targets.count + spec.fdCount)
-      self = .spawn(id: id, targets: targets, spec: spec)
+      self = .spawn(id: id, targets: targets, spec: spec, attributes: attributes)
     default:
       throw .unexpected(frame.type)
     }

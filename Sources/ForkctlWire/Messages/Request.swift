@@ -6,7 +6,8 @@ public enum Request: Equatable, Sendable {
   case fork(ref: [UInt8], name: [UInt8])
   case sendFDs(ref: [UInt8], targets: [FDTarget])
   case sendArgs(ref: [UInt8], arguments: [[UInt8]])
-  case run(ref: [UInt8], spec: RunSpec)
+  /// `attributes`: the caller's, applied before exec (nil: the process object's own).
+  case run(ref: [UInt8], spec: RunSpec, attributes: ProcessAttributes? = nil)
   case wait(refs: [[UInt8]])
   /// Signal each process object's process, or with `group` the process group it leads.
   case kill(signal: Int32, refs: [[UInt8]], group: Bool = false)
@@ -50,10 +51,11 @@ public enum Request: Equatable, Sendable {
       type = .sendArgs
       w.string(ref)
       w.list(arguments)
-    case .run(let ref, let spec):
+    case .run(let ref, let spec, let attributes):
       type = .run
       w.string(ref)
-      spec.write(to: &w)
+      spec.write(to: &w, outerFlags: attributes == nil ? 0 : RunSpec.attributesFlag)
+      attributes?.write(to: &w)
       fds = spec.fdCount
     case .wait(let refs):
       type = .wait
@@ -73,9 +75,12 @@ public enum Request: Equatable, Sendable {
       type = .spawn
       w.string(s.from)
       w.string(s.name)
-      w.u32((s.detach ? SpawnRequest.detachFlag : 0) | (s.wantsPIDFD ? SpawnRequest.pidfdFlag : 0))
+      w.u32(
+        (s.detach ? SpawnRequest.detachFlag : 0) | (s.wantsPIDFD ? SpawnRequest.pidfdFlag : 0)
+          | (s.attributes != nil ? SpawnRequest.attributesFlag : 0))
       writeTargets(s.targets, to: &w)
       s.spec.write(to: &w)
+      s.attributes?.write(to: &w)
       fds = s.fdCount
     case .signal(let signal):
       type = .signal
@@ -111,9 +116,10 @@ public enum Request: Equatable, Sendable {
       self = .sendArgs(ref: try r.string(), arguments: try r.list())
     case .run:
       let ref = try r.string()
-      let spec = try RunSpec.read(&r)
+      let (spec, outer) = try RunSpec.read(&r, outerFlags: RunSpec.attributesFlag)
+      let attributes = outer != 0 ? try ProcessAttributes.read(&r) : nil
       try checkFDs(frame, spec.fdCount)
-      self = .run(ref: ref, spec: spec)
+      self = .run(ref: ref, spec: spec, attributes: attributes)
     case .wait:
       try checkFDs(frame, 0)
       self = .wait(refs: try r.list())
@@ -139,13 +145,14 @@ public enum Request: Equatable, Sendable {
       let from = try r.string()
       let name = try r.string()
       let flags = try r.u32()
-      if flags & ~(SpawnRequest.detachFlag | SpawnRequest.pidfdFlag) != 0 { throw .invalid("spawn flags \(flags)") }
+      if flags & ~SpawnRequest.flags != 0 { throw .invalid("spawn flags \(flags)") }
       let targets = try readTargets(&r)
       let spec = try RunSpec.read(&r)
       if spec.waitForExit { throw .invalid("run flags") }
+      let attributes = flags & SpawnRequest.attributesFlag != 0 ? try ProcessAttributes.read(&r) : nil
       let request = SpawnRequest(
         from: from, name: name, targets: targets, spec: spec, detach: flags & SpawnRequest.detachFlag != 0,
-        wantsPIDFD: flags & SpawnRequest.pidfdFlag != 0)
+        wantsPIDFD: flags & SpawnRequest.pidfdFlag != 0, attributes: attributes)
       try checkFDs(frame, request.fdCount)
       self = .spawn(request)
     case .signal:
@@ -176,10 +183,13 @@ public struct SpawnRequest: Equatable, Sendable {
   /// The `created` reply carries a pidfd of the program (pidfd_open(2)), owned by the
   /// client, when the daemon's kernel has them.
   public var wantsPIDFD: Bool
+  /// The caller's process attributes, applied in the new process before exec; nil leaves
+  /// the ones it gets from the template (a client older than the attributes block).
+  public var attributes: ProcessAttributes?
 
   public init(
     from: [UInt8] = [], name: [UInt8] = [], targets: [FDTarget], spec: RunSpec, detach: Bool = false,
-    wantsPIDFD: Bool = false
+    wantsPIDFD: Bool = false, attributes: ProcessAttributes? = nil
   ) {
     self.from = from
     self.name = name
@@ -187,10 +197,14 @@ public struct SpawnRequest: Equatable, Sendable {
     self.spec = spec
     self.detach = detach
     self.wantsPIDFD = wantsPIDFD
+    self.attributes = attributes
   }
 
   static let detachFlag: UInt32 = 1
   static let pidfdFlag: UInt32 = 2
+  /// An attributes block follows the spec.
+  static let attributesFlag: UInt32 = 4
+  static let flags = detachFlag | pidfdFlag | attributesFlag
 
   /// Descriptors that travel with the request: one per target, then the working directory.
   public var fdCount: Int { targets.count + spec.fdCount }

@@ -152,6 +152,9 @@ public struct RunSpec: Equatable, Sendable {
   static let environmentFlag: UInt32 = 4
   static let waitFlag: UInt32 = 8
   static let flags = keepControlFlag | workingDirectoryFlag | environmentFlag | waitFlag
+  /// A bit of the message around the spec (the run request, the run and spawn commands),
+  /// not of the spec: an attributes block follows the spec.
+  static let attributesFlag: UInt32 = 32
 
   /// Writes the spec; its flags word also carries `outerFlags`, bits of the message around
   /// it that are not the spec's (the run command's status pipe).
