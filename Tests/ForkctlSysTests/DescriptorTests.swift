@@ -40,9 +40,14 @@ import Testing
 
   @Test("without close_range, forkctl_mark_cloexec_from marks exactly the descriptors from its bound up")
   func markCloseOnExecFallback() throws {
-    let low = open("/dev/null", O_RDONLY)
-    let high = open("/dev/null", O_RDONLY)
-    try #require(low >= 0 && high > low)
+    // Far above what other tests running at once use (marking reaches every descriptor from
+    // `high` up in this process), and ordered whatever they open or close meanwhile.
+    let source = open("/dev/null", O_RDONLY)
+    try #require(source >= 0)
+    let low = fcntl(source, F_DUPFD, 900)
+    let high = fcntl(source, F_DUPFD, low + 1)
+    close(source)
+    try #require(low >= 900 && high > low)
     defer {
       FileDescriptor(rawValue: low).closeQuietly()
       FileDescriptor(rawValue: high).closeQuietly()
