@@ -70,3 +70,42 @@ extension World {
     #expect(plain.code == 0 && plain.stdout == "escaped\n", "\(plain.stderr)")
   }
 }
+
+@Suite struct ConfinementAppliedTests {
+  /// The program's own /proc/self/status lines for `keys`, run through spawn by `prefix`.
+  static func statusLines(_ w: World, _ prefix: [String], tag: String) -> Outcome {
+    w.runCommand(
+      prefix + [
+        forkctlBinary, "spawn", "--", "/bin/grep", "-E", "^(NoNewPrivs|CapBnd|CapEff|CapPrm)", "/proc/self/status",
+      ],
+      tag: tag)
+  }
+
+  @Test(
+    """
+    a client with no_new_privs or a smaller capability bounding set gets programs held to the \
+    same, as a direct child would be
+    """
+  )
+  func programsAreHeldToTheClientsLimits() throws {
+    try #require(getuid() == 0, "setpriv of capabilities needs root: run the tests as root (CI does)")
+    try requireProgram(setprivBinary, package: "util-linux")
+    let w = World()
+    defer { _ = w.run(["shutdown"]) }
+    #expect(w.run(["spawn", "true"]).code == 0)  // the daemon starts unconfined, as root
+    let plain = Self.statusLines(w, [], tag: "plain")
+    #expect(plain.stdout.contains("NoNewPrivs:\t0"), "\(plain.stdout) \(plain.stderr)")
+    let nnp = Self.statusLines(w, [setprivBinary, "--no-new-privs", "--"], tag: "nnp")
+    #expect(nnp.code == 0, "\(nnp.stderr)")
+    #expect(nnp.stdout.contains("NoNewPrivs:\t1"), "\(nnp.stdout)")
+    // Directly, under the same setpriv: the reference.
+    let direct = w.runCommand(
+      [setprivBinary, "--bounding-set=-net_raw,-sys_admin", "--", "/bin/grep", "^CapBnd", "/proc/self/status"],
+      tag: "direct")
+    let bounded = Self.statusLines(w, [setprivBinary, "--bounding-set=-net_raw,-sys_admin", "--"], tag: "caps")
+    #expect(bounded.code == 0, "\(bounded.stderr)")
+    let line = direct.stdout.split(separator: "\n").first.map(String.init) ?? "?"
+    #expect(bounded.stdout.contains(line), "direct \(line); through spawn: \(bounded.stdout)")
+    #expect(!plain.stdout.contains(line), "the unconfined program has the full set: \(plain.stdout)")
+  }
+}

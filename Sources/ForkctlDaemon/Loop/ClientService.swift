@@ -46,12 +46,12 @@ extension EventLoop {
       switch admission(fd) {
       case .refused(let code, let message):
         Self.turnAway(fd, code, message)
-      case .admitted(let uid):
+      case .admitted(let uid, let confinement):
         let id = nextClient
         nextClient += 1
         let c = ClientConnection(fd: fd)
         clients[id] = c
-        supervisor.handle(.clientConnected(id, uid: uid))
+        supervisor.handle(.clientConnected(id, uid: uid, confinement: confinement))
         watch(fd, c.interest, .client(id))
       }
     }
@@ -120,7 +120,7 @@ extension EventLoop {
   }
 
   private enum Admission {
-    case admitted(uid: UInt32)
+    case admitted(uid: UInt32, Confinement)
     case refused(ErrorCode, String)
   }
 
@@ -140,27 +140,38 @@ extension EventLoop {
     // daemon's user's power by design, and its /proc is not the daemon's to read unless the
     // daemon is root: the confinement check is for clients of the daemon's own user, whom a
     // sandbox would otherwise not hold.
-    if cred.uid == Sys.userID || Sys.userID == 0, let refusal = restrictionRefusal(fd) {
-      return .refused(.permissionDenied, refusal)
+    var confinement = Confinement()
+    if cred.uid == Sys.userID || Sys.userID == 0 {
+      switch confinementOf(fd) {
+      case .failure(let refusal): return .refused(.permissionDenied, refusal.message)
+      case .success(let c): confinement = c
+      }
     }
     if clients.count >= config.maxConnections {
       return .refused(
         .limitReached, "too many connections (\(config.maxConnections)); try again once some have closed")
     }
-    return .admitted(uid: cred.uid)
+    return .admitted(uid: cred.uid, confinement)
   }
 
   /// Why a client may not be served although its user may: a program the daemon starts for
   /// it would escape what confines the client. Namespaces and seccomp filters cannot be put
   /// on a forked process after the fact, so such a client is refused, not served weakened.
-  private func restrictionRefusal(_ fd: FileDescriptor) -> String? {
+  private struct Refusal: Error { var message: String }
+
+  /// What a program started for this client must be held to (no_new_privs, capabilities:
+  /// put on the program before exec), or why the client is refused: a program the daemon
+  /// starts for it would escape what confines it, and namespaces and seccomp filters cannot
+  /// be put on a forked process after the fact, so such a client is refused, not served
+  /// weakened.
+  private func confinementOf(_ fd: FileDescriptor) -> Result<Confinement, Refusal> {
     var peer: ProcessRestrictions
     do {
       peer = try UnixSocket.peerRestrictions(fd)
     } catch {
       // Reading takes one descriptor at a time: out of them, the spare makes the room.
       guard Sys.isDescriptorShortage(error), let s = spare else {
-        return "cannot read what confines the client (/proc): \(Sys.describe(error))"
+        return .failure(Refusal(message: "cannot read what confines the client (/proc): \(Sys.describe(error))"))
       }
       s.closeQuietly()
       spare = nil
@@ -168,21 +179,25 @@ extension EventLoop {
       do {
         peer = try UnixSocket.peerRestrictions(fd)
       } catch {
-        return "cannot read what confines the client (/proc): \(Sys.describe(error))"
+        return .failure(Refusal(message: "cannot read what confines the client (/proc): \(Sys.describe(error))"))
       }
     }
     let namespaces = ownRestrictions.differingNamespaces(peer)
     if !namespaces.isEmpty {
-      return "the client is in another \(namespaces.joined(separator: ", ")) namespace than the daemon, "
-        + "which the programs it starts would escape; start a daemon of its own there (FORKCTL_SOCKET)"
+      return .failure(
+        Refusal(
+          message: "the client is in another \(namespaces.joined(separator: ", ")) namespace than the daemon, "
+            + "which the programs it starts would escape; start a daemon of its own there (FORKCTL_SOCKET)"))
     }
     if peer.seccompMode != 0
       && (peer.seccompMode != ownRestrictions.seccompMode || peer.seccompFilters > ownRestrictions.seccompFilters)
     {
-      return "the client runs under a seccomp filter that the daemon does not have, "
-        + "which the programs it starts would escape; start a daemon of its own under the same filter"
+      return .failure(
+        Refusal(
+          message: "the client runs under a seccomp filter that the daemon does not have, "
+            + "which the programs it starts would escape; start a daemon of its own under the same filter"))
     }
-    return nil
+    return .success(Confinement(peer: peer, daemon: ownRestrictions))
   }
 
   func dropClient(_ id: ClientID, reset: Bool = false) {

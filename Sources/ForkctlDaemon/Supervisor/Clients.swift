@@ -5,6 +5,7 @@ import ForkctlWire
 extension Supervisor {
   mutating func clientGone(_ client: ClientID, repliesUnread: Bool) {
     clientUIDs[client] = nil
+    clientConfinement[client] = nil
     // The created reply was the last thing sent (a later request clears lastCreated), so it
     // is what went unread.
     if let id = lastCreated.removeValue(forKey: client), repliesUnread, let o = registry[id],

@@ -5,7 +5,7 @@ import ForkctlWire
 /// `Supervisor.handle(_:)` routes each to the file that owns it.
 public enum Event {
   /// A connection was accepted from a peer with this uid (SO_PEERCRED).
-  case clientConnected(ClientID, uid: UInt32)
+  case clientConnected(ClientID, uid: UInt32, confinement: Confinement = Confinement())
   /// A request arrived; its descriptors are the supervisor's from now on.
   case request(Request, fds: [FileDescriptor], from: ClientID)
   /// A connection closed. `repliesUnread`: it closed with replies unread (the kernel says

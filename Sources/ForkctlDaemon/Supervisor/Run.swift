@@ -6,9 +6,10 @@ import ForkctlWire
 
 extension Supervisor {
   mutating func run(
-    _ ref: [UInt8], _ spec: RunSpec, _ attributes: ProcessAttributes?, _ fds: [FileDescriptor], _ client: ClientID
+    _ ref: [UInt8], _ spec: RunSpec, _ requested: ProcessAttributes?, _ fds: [FileDescriptor], _ client: ClientID
   ) {
     guard let id = lookup(ref, client) else { return closeAll(fds) }
+    guard case .some(let attributes) = confined(requested, for: client, "run") else { return closeAll(fds) }
     if registry[id]?.origin == .defaultTemplate {
       closeAll(fds)
       effects.reply(client, .failure(.wrongState, "cannot run the default template; fork it with new"))

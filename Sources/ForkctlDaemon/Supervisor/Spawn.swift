@@ -4,7 +4,10 @@ import ForkctlSys
 import ForkctlWire
 
 extension Supervisor {
-  mutating func spawn(_ s: SpawnRequest, _ fds: [FileDescriptor], _ client: ClientID) {
+  mutating func spawn(_ request: SpawnRequest, _ fds: [FileDescriptor], _ client: ClientID) {
+    var s = request
+    guard case .some(let attributes) = confined(s.attributes, for: client, "spawn") else { return closeAll(fds) }
+    s.attributes = attributes
     let parent: UInt64
     if s.from.isEmpty {
       guard let t = ensureDefaultTemplate(client) else { return closeAll(fds) }

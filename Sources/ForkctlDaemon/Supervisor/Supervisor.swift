@@ -23,6 +23,8 @@ public struct Supervisor<Effects: SupervisorEffects> {
   var lastCreated: [ClientID: UInt64] = [:]
   /// The peer uid of each connection, as the event loop learned it (SO_PEERCRED).
   var clientUIDs: [ClientID: UInt32] = [:]
+  /// What the programs of each confined connection are held to.
+  var clientConfinement: [ClientID: Confinement] = [:]
   /// Spawned programs sent SIGTERM because their client went away: SIGKILL is due then.
   var killDeadlines: [UInt64: Int64] = [:]
 
@@ -38,7 +40,9 @@ public struct Supervisor<Effects: SupervisorEffects> {
   /// Handles one event.
   public mutating func handle(_ event: Event) {
     switch event {
-    case .clientConnected(let client, let uid): clientUIDs[client] = uid
+    case .clientConnected(let client, let uid, let confinement):
+      clientUIDs[client] = uid
+      if !confinement.isEmpty { clientConfinement[client] = confinement }
     case .request(let request, let fds, let client): handle(request, fds: fds, from: client)
     case .clientGone(let client, let unread): clientGone(client, repliesUnread: unread)
     case .report(let report, let id): handle(report, from: id)
