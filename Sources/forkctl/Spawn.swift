@@ -38,8 +38,8 @@ struct SpawnCommand: Subcommand {
       --inherit-fds         Pass every descriptor the caller has open (0 to 1023,
                             at most 63), each at its number: a make jobserver's,
                             a script's exec 3>log.
-      --detach              Let PROGRAM run on if forkctl dies (it stays a process
-                            object, for wait).
+      --detach              Print the id and return once PROGRAM runs; it runs on
+                            and its status is kept for wait ID.
       --tty WHEN            Give PROGRAM a terminal of its own, a pseudo-terminal
                             relayed to this one: auto (the default) when standard
                             input is forkctl's controlling terminal and not with
@@ -111,6 +111,16 @@ struct SpawnCommand: Subcommand {
         wantsPIDFD: terminal != nil, attributes: attributes)
     }
     cwd.closeQuietly()
+    if detach {
+      // Its status is kept for `wait ID`; the program runs on whatever becomes of us.
+      started.pidfd?.closeQuietly()
+      print(started.id)
+      throw Exit(0)
+    }
+    if spec.keepControl {
+      // The id is how send-fd and send-arg reach it; stdout is the program's.
+      Sys.printError("forkctl: \(command[0]) is process \(started.id); it keeps its control socket")
+    }
     if let terminal {
       try reporting { () throws(ForkctlError) in
         try terminal.relay(connection: c.descriptor, program: started.pid, pidfd: started.pidfd, forwarding: forwarding)
