@@ -70,36 +70,14 @@ import Testing
     let script = w.dir + "/reader.py"
     writeFile(
       script,
-      """
-      import os, socket, struct, sys
-      s = socket.socket(fileno=int(os.environ["FORKCTL_CONTROL_FD"]))
-      def exactly(n, fds):
-          # Descriptors arrive with the first byte of the sendmsg that carried them, which
-          # is the frame's header: every read must be able to take them.
-          out = b""
-          while len(out) < n:
-              data, got, _, _ = socket.recv_fds(s, n - len(out), 64)
-              if not data:
-                  sys.exit("control socket closed")
-              out += data
-              fds += got
-          return out
-      def frame():
-          fds = []
-          _, kind, nfds, size = struct.unpack("<BBHI", exactly(8, fds))
-          data = exactly(size, fds)
-          assert len(fds) == nfds, (fds, nfds)
-          return kind, data, fds
-      kind, data, _ = frame()
-      assert kind == 0x82, kind
-      (count,) = struct.unpack_from("<I", data)
-      off, words = 4, []
-      for _ in range(count):
-          (n,) = struct.unpack_from("<I", data, off); words.append(data[off+4:off+4+n].decode()); off += 4 + n
-      kind, data, fds = frame()
-      assert kind == 0x81 and len(fds) == 1, (kind, fds)
-      os.write(fds[0], ("got " + " ".join(words) + "\\n").encode())
-      """)
+      controlSocketReader + """
+        kind, data, _ = frame()
+        assert kind == 0x82, kind
+        words = [w.decode() for w in strings(data)]
+        kind, data, fds = frame()
+        assert kind == 0x81 and len(fds) == 1, (kind, fds)
+        os.write(fds[0], ("got " + " ".join(words) + "\\n").encode())
+        """)
     let out = try! Sys.open(w.dir + "/late.out", .writeOnly, options: [.create, .truncate])
     let id = w.ok(["new"])
     w.ok(["run", id, "--keep-control", "--", "python3", script])

@@ -229,3 +229,37 @@ func clientConnections(of pid: Int32) -> [Int32] {
     return connected.contains(target.dropFirst(8).dropLast()) ? fd : nil
   }.sorted()
 }
+
+/// Python for a program that kept its control socket: `frame()` reads one frame from
+/// FORKCTL_CONTROL_FD as (type, payload, descriptors), `strings(payload)` decodes a string
+/// list (forkctl-protocol(7)).
+let controlSocketReader = """
+  import os, socket, struct, sys
+  s = socket.socket(fileno=int(os.environ["FORKCTL_CONTROL_FD"]))
+  def exactly(n, fds):
+      # Descriptors arrive with the first byte of the sendmsg that carried them, which
+      # is the frame's header: every read must be able to take them.
+      out = b""
+      while len(out) < n:
+          data, got, _, _ = socket.recv_fds(s, n - len(out), 64)
+          if not data:
+              sys.exit("control socket closed")
+          out += data
+          fds += got
+      return out
+  def frame():
+      fds = []
+      _, kind, nfds, size = struct.unpack("<BBHI", exactly(8, fds))
+      data = exactly(size, fds)
+      assert len(fds) == nfds, (fds, nfds)
+      return kind, data, fds
+  def strings(data):
+      (count,) = struct.unpack_from("<I", data)
+      off, words = 4, []
+      for _ in range(count):
+          (n,) = struct.unpack_from("<I", data, off)
+          words.append(data[off + 4:off + 4 + n])
+          off += 4 + n
+      return words
+
+  """

@@ -9,38 +9,21 @@ import Testing
 @Suite struct LongLivedWorkerTests {
   /// Reads frames from its control socket, closes every descriptor it gets, and on the
   /// string "done" writes how many descriptors and string bytes it received.
-  static let reader = """
-    import os, socket, struct, sys
-    s = socket.socket(fileno=int(os.environ["FORKCTL_CONTROL_FD"]))
-    def exactly(n, fds):
-        out = b""
-        while len(out) < n:
-            data, got, _, _ = socket.recv_fds(s, n - len(out), 64)
-            if not data:
-                sys.exit("control socket closed")
-            out += data
-            fds += got
-        return out
-    fds_seen, string_bytes = 0, 0
-    while True:
-        fds = []
-        _, kind, nfds, size = struct.unpack("<BBHI", exactly(8, fds))
-        data = exactly(size, fds)
-        fds_seen += len(fds)
-        for f in fds:
-            os.close(f)
-        if kind == 0x82:
-            (count,) = struct.unpack_from("<I", data)
-            off, words = 4, []
-            for _ in range(count):
-                (n,) = struct.unpack_from("<I", data, off)
-                words.append(data[off + 4:off + 4 + n])
-                off += 4 + n
-            if words == [b"done"]:
-                break
-            string_bytes += sum(len(w) for w in words)
-    os.write(1, ("%d %d\\n" % (fds_seen, string_bytes)).encode())
-    """
+  static let reader =
+    controlSocketReader + """
+      fds_seen, string_bytes = 0, 0
+      while True:
+          kind, data, fds = frame()
+          fds_seen += len(fds)
+          for f in fds:
+              os.close(f)
+          if kind == 0x82:
+              words = strings(data)
+              if words == [b"done"]:
+                  break
+              string_bytes += sum(len(w) for w in words)
+      os.write(1, ("%d %d\\n" % (fds_seen, string_bytes)).encode())
+      """
 
   @Test(
     """
