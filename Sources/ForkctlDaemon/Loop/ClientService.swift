@@ -114,9 +114,9 @@ extension EventLoop {
   /// Sends a connection that is not served a failure reply, without waiting (best effort:
   /// it may have gone already), and closes it.
   static func turnAway(_ fd: FileDescriptor, _ code: ErrorCode, _ message: String) {
-    let bytes = Reply.failure(code, message).frame().encoded()
-    _ = try? UnixSocket.send(fd, bytes[...], nonblocking: true)
-    fd.closeQuietly()
+    let connection = Connection(fd: fd)
+    connection.sendLast(Reply.failure(code, message).frame())
+    connection.close()
   }
 
   private enum Admission {
