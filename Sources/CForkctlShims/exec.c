@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <linux/capability.h>
+#include <linux/securebits.h>
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
@@ -137,10 +138,25 @@ static int limit_capabilities(const struct forkctl_attributes *a) {
   struct __user_cap_header_struct header = {.version = _LINUX_CAPABILITY_VERSION_3, .pid = 0};
   struct __user_cap_data_struct data[2];
   if (syscall(SYS_capget, &header, data) != 0) return errno;
+  uint64_t refilled = 0, kept = 0;
   for (int i = 0; i < 2; i++) {
     data[i].permitted &= (uint32_t)(a->cap_permitted >> (32 * i));
     data[i].effective &= (uint32_t)(a->cap_effective >> (32 * i));
     data[i].inheritable &= (uint32_t)(a->cap_inheritable >> (32 * i));
+    refilled |= (uint64_t)data[i].inheritable << (32 * i);
+    kept |= (uint64_t)(data[i].permitted & data[i].effective) << (32 * i);
+  }
+  for (int cap = 0; cap < 64; cap++)
+    if (prctl(PR_CAPBSET_READ, cap, 0, 0, 0) == 1) refilled |= 1ull << cap;
+  // A process of user id 0 gets its whole bounding and inheritable sets back at execve
+  // (capabilities(7), "Capabilities and execution of programs by root"), so the permitted and
+  // effective sets lowered here would not outlive the exec. A caller held below them may have
+  // SECBIT_NOROOT, which /proc does not show: the program gets it too, and with it only its
+  // ambient set and a file's own capabilities, never more than the caller's. Set before
+  // capset, while CAP_SETPCAP is still effective (PR_SET_SECUREBITS, prctl(2)).
+  if ((getuid() == 0 || geteuid() == 0) && (refilled & ~kept) != 0) {
+    int bits = prctl(PR_GET_SECUREBITS, 0, 0, 0, 0);
+    if (bits < 0 || prctl(PR_SET_SECUREBITS, bits | SECBIT_NOROOT, 0, 0, 0) != 0) return errno;
   }
   if (syscall(SYS_capset, &header, data) != 0) return errno;
   return 0;
