@@ -172,6 +172,9 @@ static int apply_attributes(const struct forkctl_attributes *a) {
     // template already leads its own group, so only a spawn's new process can do this.
     if (setsid() < 0) return FORKCTL_FAILURE(FORKCTL_STEP_SESSION, errno);
     if (ioctl(0, TIOCSCTTY, 0) < 0) return FORKCTL_FAILURE(FORKCTL_STEP_CONTROLLING_TERMINAL, errno);
+    // This process stays the session leader, a monitor; the program goes on in its child.
+    int e = forkctl_monitor_start();
+    if (e) return FORKCTL_FAILURE(FORKCTL_STEP_SESSION, e);
   } else {
     // Its own process group, which a forked process object already has (then a no-op): a
     // program's kill(0, ...) cannot reach the daemon, and signals forwarded by spawn reach
@@ -327,10 +330,23 @@ struct vfork_sibling_args {
   int nkeep;
   const struct forkctl_attributes *attributes;
   int failure;
+  // With a terminal: the pipe the failure is written to, instead of `failure`.
+  int report;
 };
 
 static int vfork_sibling_child(void *p) {
   struct vfork_sibling_args *a = p;
+  if (a->report >= 0) {
+    // Kept with the template's own descriptors, lifted above every target; close-on-exec, so
+    // the parent reads end of file once the program has exec'd (the monitor closes its own).
+    int keep[a->nkeep + 1];
+    for (int i = 0; i < a->nkeep; i++) keep[i] = a->keep[i];
+    keep[a->nkeep] = a->report;
+    int e = forkctl_exec_worker(a->moves, a->nmoves, a->cwd_fd, a->file, a->argv, a->envp, a->path, keep,
+                                a->nkeep + 1, a->attributes);
+    while (write(keep[a->nkeep], &e, sizeof(e)) < 0 && errno == EINTR) {}
+    _exit(e == ENOENT ? 127 : 126);
+  }
   int e = forkctl_exec_worker(a->moves, a->nmoves, a->cwd_fd, a->file, a->argv, a->envp, a->path, a->keep, a->nkeep,
                               a->attributes);
   // The parent is suspended until this exits, and shares this memory: it reads the failure.
@@ -349,12 +365,28 @@ pid_t forkctl_vfork_sibling(const struct forkctl_fd_move *moves, int nmoves, int
   // template's memory until exec; the child resets every action before it unblocks.
   sigset_t all, old;
   sigfillset(&all);
+  // With a terminal the new process lives on as the monitor of the program (monitor.c), and
+  // must not hold the template suspended on its memory meanwhile: it gets a copy of its own,
+  // a plain fork, and reports the outcome of execve through a close-on-exec pipe.
+  int report[2] = {-1, -1};
+  int flags = CLONE_VM | CLONE_VFORK | CLONE_PARENT | SIGCHLD;
+  if (attributes && (attributes->flags & FORKCTL_ATTR_NEW_SESSION_TTY)) {
+    if (pipe2(report, O_CLOEXEC) != 0) return -1;
+    flags = CLONE_PARENT | SIGCHLD;
+  }
   sigprocmask(SIG_SETMASK, &all, &old);
-  struct vfork_sibling_args a = {moves, nmoves, cwd_fd, file, argv, envp, path, keep, nkeep, attributes, 0};
-  pid_t pid = clone(vfork_sibling_child, vfork_sibling_stack + sizeof(vfork_sibling_stack),
-                    CLONE_VM | CLONE_VFORK | CLONE_PARENT | SIGCHLD, &a);
+  struct vfork_sibling_args a = {moves, nmoves, cwd_fd, file, argv, envp, path, keep, nkeep, attributes, 0, report[1]};
+  pid_t pid = clone(vfork_sibling_child, vfork_sibling_stack + sizeof(vfork_sibling_stack), flags, &a);
   int saved = errno;
   sigprocmask(SIG_SETMASK, &old, NULL);
+  if (report[1] >= 0) {
+    // End of file without a failure: the program has exec'd, or clone failed.
+    close(report[1]);
+    ssize_t n;
+    while ((n = read(report[0], &a.failure, sizeof(a.failure))) < 0 && errno == EINTR) {}
+    if (n != (ssize_t)sizeof(a.failure)) a.failure = 0;
+    close(report[0]);
+  }
   if (pid < 0) {
     errno = saved;
     return -1;

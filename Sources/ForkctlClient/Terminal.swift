@@ -126,7 +126,7 @@ public final class TerminalRelay {
     connection: FileDescriptor, program pid: Int32, pidfd: FileDescriptor?, forwarding: SignalForwarding
   ) throws(ForkctlError) {
     defer { restore() }
-    var job = JobWatch(pid: pid, pidfd: pidfd, terminal: pty.slave.deviceNumber)
+    var job = JobWatch(pid: pid, pidfd: pidfd, terminal: pty.slave.deviceNumber, master: pty.master)
     var input = RelayInput()
     var masterOpen = true
     do {
@@ -157,16 +157,9 @@ public final class TerminalRelay {
       }
       if !ready[2].isEmpty { try handleSignals(forwarding, connection: connection, input: &input, job: &job) }
       if !ready[0].isEmpty {
+        // The suspend key goes through as any other: the pseudo-terminal stops the program,
+        // whose monitor stops too (monitor.c), and `follow` carries the stop to this process.
         input.read(from: .standardInput, isTerminal: terminal != nil)
-        if raw, let suspend = try? pty.slave.terminalSettings().suspendCharacter, input.take(suspend) {
-          // The program leads its session and its parent, the daemon, is in another: its
-          // process group is orphaned, and the kernel discards SIGTSTP, SIGTTIN and SIGTTOU
-          // there whenever their action would be to stop (POSIX.1-2017 XSH 2.4.3,
-          // kernel/signal.c get_signal). Its terminal's Ctrl-Z would do nothing, so it
-          // stops the program with SIGSTOP, which is never discarded; `follow` carries the
-          // stop to this process.
-          try ForkctlConnection.forward(Signal.stop.rawValue, on: connection)
-        }
         job.expectChange()
       }
       if masterOpen && !ready[1].isEmpty {
@@ -236,12 +229,8 @@ public final class TerminalRelay {
     restore()
     Sys.stop(with: stop)
     job.continued()
-    if stop == .terminalStop {
-      try ForkctlConnection.forward(Signal.continue.rawValue, on: connection)
-      // A program stopped by SIGSTOP did not get to leave the screen as its own stop
-      // handler would: SIGWINCH makes a full-screen program (less, vim) draw it again.
-      try ForkctlConnection.forward(Signal.windowChange.rawValue, on: connection)
-    }
+    // The monitor puts the program back in its terminal's foreground and continues it.
+    if stop == .terminalStop { try ForkctlConnection.forward(Signal.continue.rawValue, on: connection) }
   }
 }
 
@@ -264,15 +253,6 @@ private struct RelayInput {
     pending += bytes
   }
 
-  /// Removes the first `character` of what is pending and what follows it (typed after
-  /// the suspend key, it is for the shell's next job, as a terminal would leave it); whether
-  /// there was one.
-  mutating func take(_ character: UInt8) -> Bool {
-    guard let at = pending.firstIndex(of: character) else { return false }
-    pending.removeSubrange(at...)
-    return true
-  }
-
   mutating func write(to master: FileDescriptor) {
     guard let written = try? master.writeSome(pending) else { return }
     pending.removeFirst(written)
@@ -280,15 +260,20 @@ private struct RelayInput {
 }
 
 /// Watches the program's job state. Nothing notifies a process that another one, not its
-/// child, stopped: the daemon is the program's parent (it alone could wait with WUNTRACED,
-/// wait(2)). So the state is read from /proc, soon after anything that may change it (input,
-/// a signal) and then less and less often.
+/// child, stopped: the daemon is the parent of the program's monitor, which stops when the
+/// program does (it alone can wait for it with WUNTRACED, wait(2)). So the monitor's state is
+/// read from /proc, soon after anything that may change it (input, a signal) and then less
+/// and less often.
 private struct JobWatch {
   enum State { case running, stopped, waitingForInput }
+  /// The monitor, the process the daemon started.
   let pid: Int32
   let pidfd: FileDescriptor?
   /// The device number of the program's terminal, the slave.
   let terminal: UInt64?
+  /// The pseudo-terminal's master, which names the slave's foreground process group: the
+  /// program's, or the job it has put there.
+  let master: FileDescriptor
   /// Milliseconds until the next look, doubling from the shortest to the longest.
   private(set) var nextCheckMS: Int32 = Self.shortestMS
   private var nextCheck = Sys.monotonicMilliseconds() + Int64(Self.shortestMS)
@@ -298,10 +283,11 @@ private struct JobWatch {
   static let shortestMS: Int32 = 10
   static let longestMS: Int32 = 250
 
-  init(pid: Int32, pidfd: FileDescriptor?, terminal: UInt64?) {
+  init(pid: Int32, pidfd: FileDescriptor?, terminal: UInt64?, master: FileDescriptor) {
     self.pid = pid
     self.pidfd = pidfd
     self.terminal = terminal
+    self.master = master
   }
 
   mutating func expectChange() {
@@ -327,11 +313,13 @@ private struct JobWatch {
     nextCheckMS = min(nextCheckMS * 2, Self.longestMS)
     nextCheck = Sys.monotonicMilliseconds() + Int64(nextCheckMS)
     let state = Sys.processState(pid)
-    // Blocked reading its terminal: directly, that read would have stopped it with SIGTTIN.
-    // Where /proc does not say (no ptrace access), the program just waits for `fg`.
+    // The foreground job blocked reading its terminal: directly, that read would have stopped
+    // it with SIGTTIN. Where /proc does not say (no ptrace access), it just waits for `fg`.
+    // The group's leader is the one looked at (TIOCGPGRP works on the master, tty_ioctl(4)).
+    let reader = (try? master.foregroundProcessGroup()) ?? pid
     let waiting =
-      !foreground && state == UInt8(ascii: "S") && terminal != nil
-      && Sys.blockedRead(pid).map { Sys.deviceNumber("/proc/\(pid)/fd/\($0)") == terminal } == true
+      !foreground && Sys.processState(reader) == UInt8(ascii: "S") && terminal != nil
+      && Sys.blockedRead(reader).map { Sys.deviceNumber("/proc/\(reader)/fd/\($0)") == terminal } == true
     // A pid is reused only once the daemon has reaped it, after its pidfd became readable:
     // a look taken while the pidfd is not readable was at the program.
     if let pidfd, Sys.isReadableNow(pidfd) { return .running }

@@ -198,18 +198,24 @@ private func openPseudoTerminal() throws -> (master: FileDescriptor, slave: File
 
 @Suite("The session and controlling terminal a terminal relay asks for")
 struct SessionAttributesTests {
-  /// Prints the program's pid, session and tty_nr (proc(5)), then whether /dev/tty opens.
+  /// Prints the program's pid, session, tty_nr, parent, process group and the terminal's
+  /// foreground group (proc(5)), then whether /dev/tty opens.
   static let sessionProbe = RunSpec(
     program: Array("/bin/sh".utf8),
     arguments: [
       Array("-c".utf8),
       Array(
-        (#"read -r pid comm state ppid pgrp sid tty rest < /proc/$$/stat; echo "$pid $sid $tty"; "#
+        (#"read -r pid comm state ppid pgrp sid tty tpgid rest < /proc/$$/stat; "#
+          + #"echo "$pid $sid $tty $ppid $pgrp $tpgid"; "#
           + #"if (: < /dev/tty) 2> /dev/null; then echo tty; fi"#).utf8),
     ],
     environment: [Array("PATH=/bin:/usr/bin".utf8)])
 
-  @Test("newSessionWithControllingTerminal: the program leads a new session whose terminal is its descriptor 0")
+  @Test(
+    """
+    newSessionWithControllingTerminal: the program is in a new session whose terminal is its descriptor 0, led \
+    by its parent, the monitor, and leads the terminal's foreground process group
+    """)
   func newSessionWithTerminal() throws {
     let w = World()
     let pty = try openPseudoTerminal()
@@ -223,10 +229,13 @@ struct SessionAttributesTests {
     out.closeQuietly()
     #expect(try c.awaitStatus(forwarding: nil) == .exited(0))
     let fields = readFile(w.dir + "/session.out").split(whereSeparator: { $0 == " " || $0 == "\n" })
-    try #require(fields.count == 4, "\(fields)")
-    #expect(fields[0] == fields[1], "the program leads its session")
+    try #require(fields.count == 7, "\(fields)")
+    #expect(fields[1] == fields[3], "its parent, the monitor, leads its session")
+    #expect(fields[1] != String(w.daemonPID), "a new session, not the daemon's")
+    #expect(fields[0] == fields[4], "the program leads its process group")
+    #expect(fields[4] == fields[5], "which is the terminal's foreground group")
     #expect(fields[2] != "0", "it has a controlling terminal")
-    #expect(fields[3] == "tty")
+    #expect(fields[6] == "tty")
   }
 
   @Test("without it the program has no controlling terminal, in a group of its own in the daemon's session")
@@ -238,7 +247,7 @@ struct SessionAttributesTests {
     out.closeQuietly()
     #expect(try c.awaitStatus(forwarding: nil) == .exited(0))
     let fields = readFile(w.dir + "/plain.out").split(whereSeparator: { $0 == " " || $0 == "\n" })
-    try #require(fields.count == 3, "\(fields)")
+    try #require(fields.count == 6, "\(fields)")
     #expect(fields[1] != fields[0])
     #expect(fields[2] == "0")
   }

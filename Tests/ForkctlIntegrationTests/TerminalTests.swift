@@ -7,6 +7,7 @@ import Testing
 
 let tmuxBinary = "/usr/bin/tmux"
 let lessBinary = "/usr/bin/less"
+let vimBinary = "/usr/bin/vim"
 
 /// An interactive bash in a tmux session of its own (80 columns, 24 rows), whose forkctl
 /// calls use `world`'s daemon; `$F` is the forkctl under test.
@@ -91,6 +92,9 @@ struct TerminalTests {
     t.type("S=$(stty -g); $F spawn -- sh -c 'echo started; exec sleep 100'")
     #expect(t.waitForLine("started"), "\(t.screen())")
     t.press("C-c")
+    // Typed only once the prompt is back: what the relay has read when the program ends is
+    // lost, where a direct program would have left it in the terminal for the shell.
+    #expect(t.waitForLine("$"), "\(t.screen())")
     // Not in the same command line: bash abandons a list whose command died of SIGINT.
     t.type("echo \"rc=$?\"")
     #expect(t.waitForLine("rc=130"), "\(t.screen())")
@@ -118,21 +122,41 @@ struct TerminalTests {
   @Test("Ctrl-Z in less stops the job as the shell sees it, fg brings less back, q ends it")
   func suspendAndResumeLess() throws {
     try requireProgram(lessBinary, package: "less")
+    try Self.suspendAndResume("less", quit: "q", status: 0)
+  }
+
+  @Test(
+    """
+    Ctrl-Z in vim, which stops itself from its own SIGTSTP handler, stops the job; fg brings vim back, \
+    and its exit status (:cq 3) is forkctl's
+    """)
+  func suspendAndResumeVim() throws {
+    try requireProgram(vimBinary, package: "vim")
+    try Self.suspendAndResume("vim -u NONE -i NONE -N -n", quit: ":cq 3\n", status: 3)
+  }
+
+  /// Shows a 100-line file with `viewer` under spawn, presses Ctrl-Z, checks that the shell
+  /// reports the job stopped, brings it back with `fg` (the viewer redraws when continued),
+  /// types `quit` and checks the exit status and that the terminal's settings are as before.
+  static func suspendAndResume(_ viewer: String, quit: String, status: Int) throws {
     let t = try TerminalSession(World())
     let file = t.world.dir + "/text"
     writeFile(file, (1...100).map { "line \($0)" }.joined(separator: "\n") + "\n")
     // Each command on a line of its own: bash goes on with a list past a stopped job.
-    t.type("S=$(stty -g); $F spawn -- less \(file)")
+    t.type("S=$(stty -g); $F spawn -- \(viewer) \(file)")
     #expect(t.waitForLine("line 23"), "\(t.screen())")
     t.press("C-z")
+    #expect(t.waitFor("Stopped"), "\(viewer) did not stop:\n\(t.screen())")
+    t.clear()
+    t.type("jobs -l")
     #expect(t.waitFor("Stopped"), "\(t.screen())")
     t.clear()
     t.type("fg")
-    #expect(t.waitForLine("line 23"), "less did not come back:\n\(t.screen())")
-    t.press("q")
+    #expect(t.waitForLine("line 23"), "\(viewer) did not come back:\n\(t.screen())")
+    t.tmux(["send-keys", "-l", quit])
     #expect(t.waitForLine("$"), "\(t.screen())")
     t.type("echo \"rc=$?\"")
-    #expect(t.waitForLine("rc=0"), "\(t.screen())")
+    #expect(t.waitForLine("rc=\(status)"), "\(t.screen())")
     t.type("[ \"$(stty -g)\" = \"$S\" ] && echo same-settings")
     #expect(t.waitForLine("same-settings"), "\(t.screen())")
   }
@@ -185,6 +209,34 @@ struct TerminalTests {
     #expect(t.waitForScreen { $0.split(separator: "\n", omittingEmptySubsequences: false).count >= 30 })
     t.press("Enter")
     #expect(t.waitForLine("30 100"), "\(t.screen())")
+  }
+
+  @Test(
+    """
+    with a terminal, a signal sent to the process object reaches the program behind its monitor, and a SIGKILL \
+    ends both: forkctl exits with the program's status
+    """)
+  func monitorRelaysSignalsAndStatus() {
+    let w = World()
+    let marker = "monitored-\(getpid())"
+    // SIGHUP ignored: the terminal's hang-up when its session leader dies does not end it.
+    let program = #"trap '' HUP; trap 'echo usr1; exit 4' USR1; echo ready; while :; do sleep 0.05; done"#
+    let usr1 = w.startScript("exec $F spawn --tty=always --name first -- sh -c \"\(program)\"", tag: "usr1")
+    #expect(eventually("the program's ready line") { readFile(usr1.out).contains("ready") }, "\(readFile(usr1.err))")
+    w.ok(["kill", "-USR1", "first"])
+    #expect((try? Sys.waitChild(usr1.pid))?.exitCode == 4, "\(readFile(usr1.err))")
+    #expect(readFile(usr1.out).contains("usr1"))
+    let killed = w.startScript(
+      "exec $F spawn --tty=always --name second -- sh -c \"\(program)\" \(marker)", tag: "kill")
+    #expect(
+      eventually("the program's ready line") { readFile(killed.out).contains("ready") }, "\(readFile(killed.err))")
+    #expect(allProcessIDs().contains { commandLine($0).hasSuffix(marker) })
+    w.ok(["kill", "-KILL", "second"])
+    #expect((try? Sys.waitChild(killed.pid))?.signal == SIGKILL, "\(readFile(killed.err))")
+    #expect(
+      eventually("the program to end with its monitor") {
+        !allProcessIDs().contains { commandLine($0).hasSuffix(marker) }
+      })
   }
 
   @Test("without a terminal the program gets none, unless --tty always; a bad --tty is a usage error")

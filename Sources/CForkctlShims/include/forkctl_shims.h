@@ -216,8 +216,9 @@ char **forkctl_environ(void);
 
 /// What posix_spawn does, for a template: clone(CLONE_VM | CLONE_VFORK | CLONE_PARENT) (the
 /// child shares the template's memory and runs only async-signal-safe C until it execs, so no
-/// page table is copied), then forkctl_exec_worker in the child. The new process is a child
-/// of the template's parent, the daemon. Returns its pid with *failure 0 once it has exec'd,
+/// page table is copied), then forkctl_exec_worker in the child; with
+/// FORKCTL_ATTR_NEW_SESSION_TTY a plain fork instead, which lives on as the program's monitor
+/// (forkctl_monitor_start). The new process is a child of the template's parent, the daemon. Returns its pid with *failure 0 once it has exec'd,
 /// or with the FORKCTL_FAILURE of the failed exec path (the child has then exited 127 or
 /// 126); -1 with errno when clone fails.
 pid_t forkctl_vfork_sibling(const struct forkctl_fd_move *moves, int nmoves, int cwd_fd, const char *file,
@@ -243,5 +244,11 @@ int forkctl_device_number(const char *path, uint64_t *device);
 
 /// The system call number of read(2) (SYS_read), as /proc/PID/syscall shows it.
 long forkctl_read_syscall_number(void);
+
+/// With FORKCTL_ATTR_NEW_SESSION_TTY, in the session leader that holds the terminal on 0:
+/// forks; the parent becomes the program's monitor (monitor.c) and never returns, ending with
+/// the program's status; the child, the program, returns 0 in a process group of its own in
+/// the terminal's foreground, with SIGKILL as its parent-death signal, or an errno value.
+int forkctl_monitor_start(void);
 
 #endif
