@@ -214,7 +214,7 @@ struct TerminalTests {
   @Test(
     """
     with a terminal, a signal sent to the process object reaches the program behind its monitor, and a SIGKILL \
-    ends both: forkctl exits with the program's status
+    ends both: forkctl exits with the program's status, 127 for one not found
     """)
   func monitorRelaysSignalsAndStatus() {
     let w = World()
@@ -237,6 +237,10 @@ struct TerminalTests {
       eventually("the program to end with its monitor") {
         !allProcessIDs().contains { commandLine($0).hasSuffix(marker) }
       })
+    // A program that cannot be executed: the failure comes back from behind the monitor.
+    let missing = w.run(["spawn", "--tty=always", "--", "/nonexistent"])
+    #expect(missing.code == 127, "\(missing.stderr)")
+    #expect(missing.stderr == "forkctl: /nonexistent: No such file or directory\n")
   }
 
   @Test("without a terminal the program gets none, unless --tty always; a bad --tty is a usage error")
