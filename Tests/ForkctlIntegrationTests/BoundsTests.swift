@@ -248,7 +248,8 @@ func failureMessage(_ bytes: [UInt8]) -> String {
     #expect(r.code == 127)
     #expect(
       r.stderr
-        == "forkctl: cannot run /nonexistent\\r\\e[2K\\x9b31m1  forged  worker\\\\ in process \(id): No such file or directory\n"
+        == "forkctl: cannot run /nonexistent\\r\\e[2K\\x9b31m1  forged  worker\\\\ in process \(id): "
+        + "No such file or directory\n"
     )
     let list = w.ok(["list"])
     #expect(!list.utf8.contains { $0 < 0x20 && $0 != 0x0A }, "\(Array(list.utf8))")
@@ -303,7 +304,8 @@ func failureMessage(_ bytes: [UInt8]) -> String {
     #expect(spawn.code == 125)
     #expect(
       spawn.stderr
-        == "forkctl: cannot spawn true: the template cannot create a process: Resource temporarily unavailable\(limit)\n"
+        == "forkctl: cannot spawn true: the template cannot create a process: "
+        + "Resource temporarily unavailable\(limit)\n"
     )
     let new = w.run(["new"])
     #expect(new.code == 125)
