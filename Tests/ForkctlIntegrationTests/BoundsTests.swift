@@ -222,6 +222,45 @@ func failureMessage(_ bytes: [UInt8]) -> String {
     w.ok(["list"])
   }
 
+  @Test("a client that sends list requests and never reads the replies does not make the daemon keep them")
+  func unreadRepliesBounded() throws {
+    let w = World()
+    w.ok(["list"])
+    // 100 process objects whose programs (4000 bytes, not found) make a listing of 400 KB.
+    var c = try ForkctlConnection(socketPath: w.socket, autoStart: false)
+    let program = Array("/nonexistent/".utf8) + [UInt8](repeating: UInt8(ascii: "p"), count: 3987)
+    for n in 0..<100 {
+      _ = refusalMessage { () throws(ForkctlError) in
+        _ = try c.spawn(RunSpec(program: program), fds: [], name: "unread\(n)")
+      }
+    }
+    #expect(w.entries().count == 101)
+    let daemon = w.daemonPID
+    let baseline = residentKiB(daemon)
+    // 300 requests, 120 MB of replies if each were kept.
+    let fd = try UnixSocket.connect(to: w.socket)
+    defer { fd.closeQuietly() }
+    let request = Request.list.frame().encoded()
+    var sent = 0
+    while sent < 300 {
+      guard (try? UnixSocket.send(fd, request[...], nonblocking: true)) != nil else { break }
+      sent += 1
+    }
+    // The daemon has had the time to read them all, had it wanted to.
+    w.ok(["list", "--json"])
+    usleep(500_000)
+    let rss = residentKiB(daemon)
+    #expect(rss - baseline < 32 * 1024, "daemon VmRSS \(baseline) KiB before, \(rss) KiB with the replies unread")
+    // Reading the replies lets it go on: the connection was slowed, not dropped.
+    var channel = FrameChannel(fd)
+    guard case .frame(let first, _) = try channel.receive() else {
+      Issue.record("no reply")
+      return
+    }
+    #expect(first.type == .listing)
+    w.ok(["list"])
+  }
+
   @Test("a wait or kill naming 65,536 process objects is refused, and other clients are served meanwhile")
   func refsPerRequestBounded() throws {
     let w = World()

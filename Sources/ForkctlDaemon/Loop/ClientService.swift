@@ -237,8 +237,12 @@ extension EventLoop {
 
   func serviceClient(_ id: ClientID, _ interest: Epoll.Interest) {
     guard let c = clients[id] else { return }
-    if interest.contains(.writable) && !flush(id, c) { return dropClient(id) }
-    if interest.contains(.readable) && (!c.busy || c.attached) {
+    if interest.contains(.writable) {
+      guard flush(id, c) else { return dropClient(id) }
+      // All sent: a request read before the replies backed up may be waiting.
+      if !c.connection.wantsWrite { resumable.append(id) }
+    }
+    if interest.contains(.readable) && c.takesRequests {
       switch c.connection.readAvailable() {
       case .open: break
       case .closed: return dropClient(id)
@@ -267,7 +271,7 @@ extension EventLoop {
   /// Handles the next complete request of a client that is not busy, and the signal frames
   /// of an attached one.
   func handleBufferedRequests(_ id: ClientID) {
-    while let c = clients[id], !c.busy || c.attached {
+    while let c = clients[id], c.takesRequests {
       let frame: Frame
       let fds: [FileDescriptor]
       do {

@@ -68,9 +68,14 @@ final class ClientConnection {
     self.uid = uid
   }
 
+  /// Its next request may be read and handled: none is being handled and its replies have
+  /// all gone out (a client that sends requests and never reads the replies would otherwise
+  /// have them pile up here); an attached client's signal frames are read at any time.
+  var takesRequests: Bool { attached || (!busy && !connection.wantsWrite) }
+
   /// What epoll watches for on it.
   var interest: Epoll.Interest {
-    var i: Epoll.Interest = busy && !attached ? .readHangup : [.readable, .readHangup]
+    var i: Epoll.Interest = takesRequests ? [.readable, .readHangup] : .readHangup
     if connection.wantsWrite { i.insert(.writable) }
     return i
   }
