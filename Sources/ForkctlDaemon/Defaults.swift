@@ -23,6 +23,21 @@ public enum DaemonDefaults {
   public static let retainedAfterWait = 1024
   /// Longest process object name, in bytes.
   public static let maxNameLength = 64
+  /// Bytes of a program string kept for `list` and messages (PATH_MAX): the template gets it
+  /// whole, the daemon keeps only this much of it.
+  public static let maxProgramBytesKept = 4096
+  /// Process objects one `wait` or `kill` may name: the work one request causes is bounded.
+  public static let maxRefsPerRequest = 1024
+  /// How long a connection may stay idle (no request begun, none being answered), in
+  /// milliseconds; FORKCTL_DAEMON_IDLE_TIMEOUT_MS overrides it.
+  public static let idleTimeoutMilliseconds: Int64 = 60_000
+  /// How long a connection may take to send one whole frame once its first byte came, in
+  /// milliseconds; FORKCTL_DAEMON_FRAME_TIMEOUT_MS overrides it.
+  public static let frameTimeoutMilliseconds: Int64 = 10_000
+  /// Bytes of incomplete frames buffered from all connections together, beyond the first
+  /// 64 KiB of each (so small requests are always read); each holds at most one frame
+  /// (4 MiB), so this bounds what connections that never finish one can take.
+  public static let maxBufferedBytes = 32 << 20
 }
 
 extension DaemonDefaults {

@@ -89,7 +89,7 @@ public struct Template {
         workingDirectory: cwd, attributes: attributes, keep: [FileDescriptor(rawValue: Template.controlFD)])
       report(.spawned(pid: started.pid, errno: started.execFailure?.rawValue ?? 0))
     } catch {
-      report(.refused(.templateFailed, message: Array("cannot spawn: \(Sys.describe(error))".utf8)))
+      report(.refused(.templateFailed, message: Self.cannotCreateProcess(error)))
     }
   }
 
@@ -121,7 +121,7 @@ public struct Template {
       pid = try Sys.forkAsSibling()
     } catch {
       control.closeQuietly()
-      report(.refused(.templateFailed, message: Array("cannot fork: \(Sys.describe(error))".utf8)))
+      report(.refused(.templateFailed, message: Self.cannotCreateProcess(error)))
       return
     }
     if pid == 0 {

@@ -223,7 +223,7 @@ extension ClientOptions {
 
 /// Prints `forkctl: MESSAGE` and returns the exit for `error`.
 func fail(_ error: ForkctlError) -> Exit {
-  Sys.printError("forkctl: \(error.message)")
+  Sys.printError("forkctl: \(escapingControls(error.message))")
   switch error.refusal {
   case .programNotFound?: return .notFound
   case .programNotExecutable?, .execFailed?: return .notExecutable

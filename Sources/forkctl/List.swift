@@ -80,13 +80,15 @@ struct ListCommand: Subcommand {
 
   static func text(_ b: [UInt8]) -> String { String(decoding: b, as: UTF8.self) }
 
+  /// The table for a person: names and programs with their control characters escaped
+  /// (Escaping.swift), so that none can move the cursor or forge a row.
   static func table(_ list: [ProcessEntry]) -> String {
     var rows = [["ID", "NAME", "ROLE", "PID", "PARENT", "STATE", "STATUS", "FDS", "ARGS", "PROGRAM"]]
     for p in list {
       rows.append([
-        String(p.id), p.name.isEmpty ? "-" : text(p.name), role(p), p.pid == 0 ? "-" : String(p.pid),
+        String(p.id), p.name.isEmpty ? "-" : displayed(p.name), role(p), p.pid == 0 ? "-" : String(p.pid),
         p.parent == 0 ? "-" : String(p.parent), state(p), p.status.map { String($0.shellStatus) } ?? "-",
-        String(p.fdsSent), String(p.argumentsSent), p.program.isEmpty ? "-" : text(p.program),
+        String(p.fdsSent), String(p.argumentsSent), p.program.isEmpty ? "-" : displayed(p.program),
       ])
     }
     var widths = [Int](repeating: 0, count: rows[0].count)
@@ -111,7 +113,8 @@ struct ListCommand: Subcommand {
       case "\n": s += "\\n"
       case "\t": s += "\\t"
       default:
-        if scalar.value < 0x20 {
+        // C1 controls too: valid JSON raw, but commands to a terminal that shows it.
+        if scalar.value < 0x20 || (0x7F..<0xA0).contains(scalar.value) {
           let hex = String(scalar.value, radix: 16)
           s += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
         } else {

@@ -1,6 +1,8 @@
-// Client connections: accepting them (SO_PEERCRED admission, refusal with the spare
-// descriptor when out of descriptors, a pause when nothing else works), reading requests one
-// at a time (signal frames of an attached client at any time), and dropping them.
+// Client connections: accepting them (SO_PEERCRED admission, each user's share of the slots,
+// refusal with the spare descriptor when out of descriptors, a pause when nothing else
+// works), reading requests one at a time (signal frames of an attached client at any time),
+// refusing those that would pin the daemon's own sockets or cause unbounded work, and
+// dropping connections: gone, idle too long, or too slow to send a frame (issue 11).
 import ForkctlSys
 import ForkctlWire
 
@@ -49,8 +51,9 @@ extension EventLoop {
       case .admitted(let uid, let confinement):
         let id = nextClient
         nextClient += 1
-        let c = ClientConnection(fd: fd)
+        let c = ClientConnection(fd: fd, uid: uid, budget: readBudget)
         clients[id] = c
+        connectionsPerUID[uid, default: 0] += 1
         supervisor.handle(.clientConnected(id, uid: uid, confinement: confinement))
         watch(fd, c.interest, .client(id))
       }
@@ -151,7 +154,20 @@ extension EventLoop {
       return .refused(
         .limitReached, "too many connections (\(config.maxConnections)); try again once some have closed")
     }
+    if let share = userShare, connectionsPerUID[cred.uid, default: 0] >= share {
+      return .refused(
+        .limitReached,
+        "too many connections for uid \(cred.uid) (\(share) of \(config.maxConnections), the rest are kept for "
+          + "other users); try again once some have closed")
+    }
     return .admitted(uid: cred.uid, confinement)
+  }
+
+  /// The most connections one user may hold when the daemon admits others: seven eighths of
+  /// them, so that one user's idle connections never lock the others out; nil when it serves
+  /// its own user alone (and root, who can stop it anyway).
+  var userShare: Int? {
+    config.admitsOthers ? config.maxConnections - config.maxConnections / 8 : nil
   }
 
   /// Why a client may not be served although its user may: a program the daemon starts for
@@ -202,6 +218,8 @@ extension EventLoop {
 
   func dropClient(_ id: ClientID, reset: Bool = false) {
     guard let c = clients.removeValue(forKey: id) else { return }
+    connectionsPerUID[c.uid, default: 1] -= 1
+    if connectionsPerUID[c.uid] == 0 { connectionsPerUID[c.uid] = nil }
     // ECONNRESET: the client closed without reading what was sent to it.
     let unread = reset || UnixSocket.pendingError(c.connection.fd) == .connectionReset
     epoll.remove(c.connection.fd)
@@ -219,8 +237,12 @@ extension EventLoop {
 
   func serviceClient(_ id: ClientID, _ interest: Epoll.Interest) {
     guard let c = clients[id] else { return }
-    if interest.contains(.writable) && !flush(id, c) { return dropClient(id) }
-    if interest.contains(.readable) && (!c.busy || c.attached) {
+    if interest.contains(.writable) {
+      guard flush(id, c) else { return dropClient(id) }
+      // All sent: a request read before the replies backed up may be waiting.
+      if !c.connection.wantsWrite { resumable.append(id) }
+    }
+    if interest.contains(.readable) && c.takesRequests {
       switch c.connection.readAvailable() {
       case .open: break
       case .closed: return dropClient(id)
@@ -234,6 +256,11 @@ extension EventLoop {
         // say so, and drop the connection.
         let message = "cannot receive the descriptors sent: \(Self.descriptorShortage(.tooManyOpenFiles))"
         return refuse(id, c, .limitReached, message)
+      case .overBudget:
+        let message =
+          "cannot receive a frame: clients' incomplete frames already hold \(readBudget.limit) bytes of the "
+          + "daemon's memory; try again"
+        return refuse(id, c, .limitReached, message)
       }
       handleBufferedRequests(id)
     } else if !interest.intersection([.hangup, .error, .readHangup]).isEmpty {
@@ -244,7 +271,7 @@ extension EventLoop {
   /// Handles the next complete request of a client that is not busy, and the signal frames
   /// of an attached one.
   func handleBufferedRequests(_ id: ClientID) {
-    while let c = clients[id], !c.busy || c.attached {
+    while let c = clients[id], c.takesRequests {
       let frame: Frame
       let fds: [FileDescriptor]
       do {
@@ -273,9 +300,81 @@ extension EventLoop {
       }
       c.busy = true
       rewatch(c.connection.fd, c.interest, .client(id))
+      if let (code, message) = Self.refusal(of: request, fds: fds) {
+        for f in fds { f.closeQuietly() }
+        // The reply makes the connection ready for its next request.
+        supervisor.effects.reply(id, .failure(code, message))
+        return
+      }
       supervisor.handle(.request(request, fds: fds, from: id))
       return
     }
+  }
+
+  /// Why a request is refused before the Supervisor sees it, if it is.
+  static func refusal(of request: Request, fds: [FileDescriptor]) -> (ErrorCode, String)? {
+    switch request {
+    case .wait(let refs), .kill(_, let refs, _):
+      // Each ref is a lookup, and each wait is checked again at every exit: bounded.
+      if refs.count > DaemonDefaults.maxRefsPerRequest {
+        return (
+          .limitReached,
+          "cannot name \(refs.count) process objects in one request: at most \(DaemonDefaults.maxRefsPerRequest)"
+        )
+      }
+    default:
+      break
+    }
+    if let n = fds.firstIndex(where: isDaemonSocket) {
+      return (
+        .badRequest,
+        "cannot take descriptor \(n + 1) of the request: it is a socket connected to this daemon (a client "
+          + "connection or a process object's control socket), which a process object holding it would keep open "
+          + "for as long as it lives"
+      )
+    }
+    return nil
+  }
+
+  /// A received descriptor is a socket whose peer is this daemon: a client's end of a
+  /// connection (its peer is the listener, whose credentials are the daemon's from listen(2)
+  /// on), the listener itself, or an end of a control socket pair the daemon made. Passed
+  /// to a process object, it would keep that connection open as long as the object lives
+  /// (issue 11, item 11). SO_PEERCRED, unix(7); other descriptors fail it with ENOTSOCK.
+  static func isDaemonSocket(_ fd: FileDescriptor) -> Bool {
+    guard let peer = try? UnixSocket.peerCredentials(fd) else { return false }
+    return peer.pid == Sys.processID
+  }
+
+  /// A timeout from the environment (milliseconds, for tests and odd deployments), or the
+  /// default; forkctl(1), ENVIRONMENT.
+  static func timeout(_ variable: String, _ fallback: Int64) -> Int64 {
+    guard let text = Sys.environmentValue(variable), let ms = Int64(text), ms > 0 else { return fallback }
+    return ms
+  }
+
+  /// How often connections are checked against the timeouts: a quarter of the shorter one,
+  /// so none outlives its timeout by more than that, at most once a second.
+  static func timeoutCheckInterval(_ idle: Int64, _ frame: Int64) -> Int64 {
+    max(10, min(1000, min(idle, frame) / 4))
+  }
+
+  /// Drops the connections idle longer than the idle timeout (nothing asked, nothing
+  /// owed) and those whose frame began longer ago than the frame timeout (a slow loris), so
+  /// that no connection holds a slot and its buffer for ever. One that waits for its reply
+  /// or its program's status is not idle.
+  func dropTimedOutClients() {
+    let now = Sys.monotonicMilliseconds()
+    nextTimeoutCheck = now + Self.timeoutCheckInterval(idleTimeout, frameTimeout)
+    var expired: [(ClientID, ClientConnection, String)] = []
+    for (id, c) in clients {
+      if let started = c.connection.frameStartedAt, now - started >= frameTimeout {
+        expired.append((id, c, "a frame was begun and not finished within \(frameTimeout) ms"))
+      } else if !c.busy && c.connection.frameStartedAt == nil && now - c.idleSince >= idleTimeout {
+        expired.append((id, c, "the connection was idle for \(idleTimeout) ms"))
+      }
+    }
+    for (id, c, why) in expired { refuse(id, c, .limitReached, "closing the connection: \(why)") }
   }
 
   /// A last failure reply to a client (a protocol violation, descriptors it sent that could

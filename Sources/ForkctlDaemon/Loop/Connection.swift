@@ -6,9 +6,34 @@
 import ForkctlSys
 import ForkctlWire
 
+/// Bytes of incomplete frames that a set of connections may buffer together (issue 11,
+/// item 12b): each connection holds at most one frame, but a thousand of them each 4 MiB
+/// short of its end would hold gigabytes. The first `Connection.unbudgetedBytes` of each
+/// frame do not count, so that small requests are read however full the budget is.
+final class ReadBudget {
+  let limit: Int
+  private(set) var used = 0
+  init(limit: Int) { self.limit = limit }
+
+  var remaining: Int { max(0, limit - used) }
+
+  fileprivate func take(_ n: Int) { used += n }
+  fileprivate func give(_ n: Int) { used -= n }
+}
+
 final class Connection {
   let fd: FileDescriptor
   private var decoder = FrameDecoder()
+  /// Shared with the other connections whose partial frames it bounds; nil: unbounded but
+  /// for the one-frame limit (a process object's control socket).
+  private let budget: ReadBudget?
+  /// Bytes of the frame being received (none once it is taken); those beyond
+  /// `unbudgetedBytes` are counted in `budget`.
+  private(set) var bufferedBytes = 0
+  static let unbudgetedBytes = 64 * 1024
+  private var budgeted: Int { max(0, bufferedBytes - Self.unbudgetedBytes) }
+  /// When the first byte of the frame being received came (monotonic ms); nil between frames.
+  private(set) var frameStartedAt: Int64?
   /// Descriptors read and not yet taken with their frame.
   private(set) var receivedFDs: [FileDescriptor] = []
   /// Frames not yet written out, oldest first.
@@ -23,7 +48,10 @@ final class Connection {
     var fds: [FileDescriptor]
   }
 
-  init(fd: FileDescriptor) { self.fd = fd }
+  init(fd: FileDescriptor, budget: ReadBudget? = nil) {
+    self.fd = fd
+    self.budget = budget
+  }
 
   enum FlushResult: Equatable {
     /// Everything queued has been written.
@@ -83,16 +111,23 @@ final class Connection {
     /// Descriptors sent were lost (MSG_CTRUNC): more than a frame may carry, or, with fewer
     /// than that installed, this process is out of descriptors.
     case descriptorsLost(shortage: Bool)
+    /// The frame being received does not fit in what the budget has left.
+    case overBudget
   }
 
   /// Reads until the decoder has a frame (or an error) ready, or nothing more is there;
   /// never past the end of a frame.
   func readAvailable() -> ReadOutcome {
     while !decoder.isReady {
+      var room = decoder.bytesWanted
+      if let budget {
+        let allowed = max(0, Self.unbudgetedBytes - bufferedBytes) + budget.remaining
+        if allowed == 0 { return .overBudget }
+        room = min(room, allowed)
+      }
       let got: UnixSocket.Received
       do {
-        got = try UnixSocket.receive(
-          fd, maxBytes: decoder.bytesWanted, maxFDs: WireLimits.maxFDsPerFrame, nonblocking: true)
+        got = try UnixSocket.receive(fd, maxBytes: room, maxFDs: WireLimits.maxFDsPerFrame, nonblocking: true)
       } catch {
         if error == .connectionReset { return .reset }
         return error == .wouldBlock || error == .resourceTemporarilyUnavailable ? .open : .closed
@@ -102,6 +137,10 @@ final class Connection {
       // The kernel installs what fits in the room for a frame's worth and drops the rest;
       // fewer than that means a descriptor could not be had (scm_detach_fds: EMFILE).
       if got.overflow { return .descriptorsLost(shortage: got.fds.count < WireLimits.maxFDsPerFrame) }
+      if frameStartedAt == nil { frameStartedAt = Sys.monotonicMilliseconds() }
+      let before = budgeted
+      bufferedBytes += got.bytes.count
+      budget?.take(budgeted - before)
       decoder.append(got.bytes, fdCount: got.fds.count)
     }
     return .open
@@ -111,6 +150,8 @@ final class Connection {
   /// ready. The decoder holds one frame at most; the rest waits in the socket.
   func nextFrame() throws(WireError) -> (Frame, [FileDescriptor])? {
     guard let frame = try decoder.next() else { return nil }
+    // Reads never go past the end of a frame: nothing of the next one is buffered yet.
+    releaseBuffered()
     let fds = Array(receivedFDs.prefix(frame.fdCount))
     receivedFDs.removeFirst(fds.count)
     return (frame, fds)
@@ -127,8 +168,15 @@ final class Connection {
   func close() {
     for f in receivedFDs { f.closeQuietly() }
     receivedFDs.removeAll()
+    releaseBuffered()
     dropQueue()
     fd.closeQuietly()
+  }
+
+  private func releaseBuffered() {
+    budget?.give(budgeted)
+    bufferedBytes = 0
+    frameStartedAt = nil
   }
 
   private func dropQueue() {

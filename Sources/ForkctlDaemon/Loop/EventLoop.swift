@@ -51,16 +51,31 @@ enum Token: Equatable {
 /// A client's connection and where its request stands.
 final class ClientConnection {
   let connection: Connection
+  /// The peer's user (SO_PEERCRED), whose share of the connection slots it takes.
+  let uid: UInt32
   /// A request is being handled; the next one waits (replies keep request order).
-  var busy = false
+  var busy = false {
+    didSet { if !busy { idleSince = Sys.monotonicMilliseconds() } }
+  }
   /// The request started a program whose status is still to come (spawn, run with
   /// waitForExit): until then the client may only send signal frames, which are read.
   var attached = false
-  init(fd: FileDescriptor) { connection = Connection(fd: fd) }
+  /// Since when nothing has been asked of the daemon on it (monotonic ms).
+  private(set) var idleSince = Sys.monotonicMilliseconds()
+
+  init(fd: FileDescriptor, uid: UInt32, budget: ReadBudget) {
+    connection = Connection(fd: fd, budget: budget)
+    self.uid = uid
+  }
+
+  /// Its next request may be read and handled: none is being handled and its replies have
+  /// all gone out (a client that sends requests and never reads the replies would otherwise
+  /// have them pile up here); an attached client's signal frames are read at any time.
+  var takesRequests: Bool { attached || (!busy && !connection.wantsWrite) }
 
   /// What epoll watches for on it.
   var interest: Epoll.Interest {
-    var i: Epoll.Interest = busy && !attached ? .readHangup : [.readable, .readHangup]
+    var i: Epoll.Interest = takesRequests ? [.readable, .readHangup] : .readHangup
     if connection.wantsWrite { i.insert(.writable) }
     return i
   }
@@ -95,6 +110,15 @@ final class EventLoop {
   var refusedForDescriptors = 0
   /// The daemon's own namespaces and restrictions, which a client's must not exceed.
   let ownRestrictions: ProcessRestrictions
+  /// What the incomplete frames of all clients may take together.
+  let readBudget = ReadBudget(limit: DaemonDefaults.maxBufferedBytes)
+  /// Open connections per peer uid, for each user's share of the slots.
+  var connectionsPerUID: [UInt32: Int] = [:]
+  /// How long a connection may stay idle, and take to send one frame (ms).
+  let idleTimeout: Int64
+  let frameTimeout: Int64
+  /// When the connections are next checked against those timeouts (monotonic ms).
+  var nextTimeoutCheck: Int64
 
   /// The signals the daemon takes through its signalfd.
   static let handledSignals: [Signal] = [.child, .terminate, .interrupt, .hangup]
@@ -106,6 +130,9 @@ final class EventLoop {
     signals = try SignalDescriptor(Self.handledSignals)
     executable = try Sys.executablePath()
     ownRestrictions = try ProcessRestrictions.of(pid: Sys.processID)
+    idleTimeout = Self.timeout("FORKCTL_DAEMON_IDLE_TIMEOUT_MS", DaemonDefaults.idleTimeoutMilliseconds)
+    frameTimeout = Self.timeout("FORKCTL_DAEMON_FRAME_TIMEOUT_MS", DaemonDefaults.frameTimeoutMilliseconds)
+    nextTimeoutCheck = Sys.monotonicMilliseconds() + Self.timeoutCheckInterval(idleTimeout, frameTimeout)
     supervisor = Supervisor(effects: LoopEffects(loop: self), limits: config.limits, daemonPID: Sys.processID)
     try epoll.add(listener, .readable, token: Token.listener.rawValue)
     try epoll.add(signals.fd, .readable, token: Token.signals.rawValue)
@@ -117,10 +144,11 @@ final class EventLoop {
     var events: [(token: UInt64, interest: Epoll.Interest)] = []
     while !stopping {
       var timeout: Int32 = -1
-      if let deadline = [supervisor.nextDeadline, listenerPausedUntil].compactMap({ $0 }).min() {
+      if let deadline = [supervisor.nextDeadline, listenerPausedUntil, nextTimeoutCheck].compactMap({ $0 }).min() {
         timeout = Int32(clamping: max(0, deadline - Sys.monotonicMilliseconds()))
       }
       try epoll.wait(into: &events, timeoutMS: timeout)
+      if Sys.monotonicMilliseconds() >= nextTimeoutCheck { dropTimedOutClients() }
       if supervisor.nextDeadline != nil { supervisor.handle(.tick(now: Sys.monotonicMilliseconds())) }
       if let until = listenerPausedUntil, Sys.monotonicMilliseconds() >= until { resumeListener() }
       for (t, interest) in events {

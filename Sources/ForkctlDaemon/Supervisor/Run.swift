@@ -29,7 +29,7 @@ extension Supervisor {
       }
     }
     let run = Run(
-      program: spec.program, keepsControl: spec.keepControl,
+      program: Run.kept(spec.program), keepsControl: spec.keepControl,
       outcome: .pending(client: client, waitForExit: spec.waitForExit))
     registry.update(id) {
       switch $0.phase {

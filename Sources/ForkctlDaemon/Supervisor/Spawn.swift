@@ -32,7 +32,8 @@ extension Supervisor {
     var spec = s.spec
     spec.waitForExit = true
     let run = Run(
-      program: spec.program, keepsControl: spec.keepControl, outcome: .pending(client: client, waitForExit: true))
+      program: Run.kept(spec.program), keepsControl: spec.keepControl,
+      outcome: .pending(client: client, waitForExit: true))
     let attachment = Attachment(
       client: client, onDisconnect: s.detach ? .detach : .terminate, wantsPIDFD: s.wantsPIDFD)
     if !s.spec.keepControl {

@@ -89,7 +89,7 @@ public struct Supervisor<Effects: SupervisorEffects> {
     case .kill(let signal, let refs, let group):
       kill(signal, refs, group: group, client)
     case .list:
-      effects.reply(client, .listing(listing()))
+      effects.reply(client, .listing(Self.fitted(listing())))
     case .shutdown:
       shuttingDown = true
       effects.reply(client, .ok)
