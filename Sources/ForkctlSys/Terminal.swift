@@ -16,15 +16,6 @@ public struct TerminalSettings: Sendable {
     return TerminalSettings(value: copy)
   }
 
-  /// The suspend character (VSUSP, usually Ctrl-Z) when the terminal turns it into SIGTSTP
-  /// (ISIG is on and the character is not disabled), else nil.
-  public var suspendCharacter: UInt8? {
-    guard value.c_lflag & tcflag_t(ISIG) != 0 else { return nil }
-    let c = withUnsafeBytes(of: value.c_cc) { $0[Int(VSUSP)] }
-    // _POSIX_VDISABLE is 0 on Linux (termios(3)).
-    return c == 0 ? nil : c
-  }
-
   /// These settings with the usual line editing on: canonical input with echo, signal keys,
   /// CR read as NL, NL written as CR NL; the special characters are kept.
   public var cooked: TerminalSettings {
@@ -129,8 +120,9 @@ extension FileDescriptor {
     return fstat(rawValue, &st) == 0 ? UInt64(st.st_rdev) : nil
   }
 
-  /// The foreground process group of the terminal, which must be the caller's controlling
-  /// terminal (ENOTTY otherwise). The corresponding C function is `tcgetpgrp`.
+  /// The foreground process group of the terminal: the caller's controlling terminal, or the
+  /// master side of a pseudo-terminal, which answers for its slave (ioctl_tty(2) TIOCGPGRP;
+  /// ENOTTY for any other terminal). The corresponding C function is `tcgetpgrp`.
   public func foregroundProcessGroup() throws(Errno) -> Int32 {
     try retrying { tcgetpgrp(rawValue) }
   }
