@@ -173,6 +173,19 @@ public final class ForkctlClient: Sendable {
     return SpawnedProcess(connection: c, id: started.id, pid: started.pid, pidfd: started.pidfd, owner: self)
   }
 
+  /// Drops exited process objects that nobody will wait for (`forkctl forget`).
+  @discardableResult
+  public func forget(_ refs: [String]) throws(ForkctlError) -> [(id: UInt64, status: ExitStatus)] {
+    try withConnection { (c) throws(ForkctlError) in try c.forget(refs) }
+  }
+
+  /// Drops every exited process object of this user whose status was never reported
+  /// (`forkctl prune`).
+  @discardableResult
+  public func prune() throws(ForkctlError) -> [(id: UInt64, status: ExitStatus)] {
+    try withConnection { (c) throws(ForkctlError) in try c.prune() }
+  }
+
   /// `spawn` with String arguments.
   public func spawn(_ program: String, _ arguments: [String] = [], detach: Bool = false) throws(ForkctlError)
     -> SpawnedProcess

@@ -362,4 +362,22 @@ public struct ForkctlConnection: ~Copyable, Sendable {
     let reply = try request(.shutdown)
     guard case .ok = reply else { throw unexpected(reply) }
   }
+
+  /// Drops exited process objects that nobody will wait for; what was dropped, with each
+  /// status. One that has not exited is refused, and then none is dropped.
+  public mutating func forget(_ refs: [String]) throws(ForkctlError) -> [(id: UInt64, status: ExitStatus)] {
+    try statuses(.forget(refs: refs.map { Array($0.utf8) }))
+  }
+
+  /// Drops every exited process object of this user whose status was never reported; what
+  /// was dropped, with each status.
+  public mutating func prune() throws(ForkctlError) -> [(id: UInt64, status: ExitStatus)] {
+    try statuses(.prune)
+  }
+
+  private mutating func statuses(_ r: Request) throws(ForkctlError) -> [(id: UInt64, status: ExitStatus)] {
+    let reply = try request(r)
+    guard case .statuses(let list) = reply else { throw unexpected(reply) }
+    return list.map { ($0.id, $0.status) }
+  }
 }

@@ -73,8 +73,8 @@ enum Forkctl {
   /// In the order `forkctl --help` lists them.
   static let subcommands: [any Subcommand.Type] = [
     SpawnCommand.self, NewCommand.self, ExecCommand.self, ForkCommand.self, SendFDCommand.self,
-    SendArgCommand.self, RunCommand.self, WaitCommand.self, KillCommand.self, ListCommand.self,
-    ShutdownCommand.self, DaemonCommand.self,
+    SendArgCommand.self, RunCommand.self, WaitCommand.self, KillCommand.self, ForgetCommand.self,
+    PruneCommand.self, ListCommand.self, ShutdownCommand.self, DaemonCommand.self,
   ]
 
   static let usage = "forkctl SUBCOMMAND [OPTION...] [ARG...]"

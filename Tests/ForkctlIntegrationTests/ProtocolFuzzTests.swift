@@ -289,7 +289,7 @@ func answer(to request: Request) -> Answer?? {
   case .hello: return .welcome
   case .list: return .listing
   case .signal: return .some(nil)
-  case .wait(let refs):
+  case .wait(let refs), .forget(let refs):
     if refs.isEmpty { return .refused(.badRequest) }
     return refs.contains(where: namesNothing) ? .refused(.unknownProcess) : nil
   case .kill(_, let refs, _):
@@ -299,7 +299,7 @@ func answer(to request: Request) -> Answer?? {
     return namesNothing(ref) ? .refused(.unknownProcess) : nil
   case .spawn(let s):
     return !s.from.isEmpty && namesNothing(s.from) ? .refused(.unknownProcess) : nil
-  case .new, .exec, .shutdown:
+  case .new, .exec, .shutdown, .prune:
     return nil
   }
 }
@@ -352,7 +352,7 @@ struct FuzzCase {
 struct FuzzGenerator {
   var rng: FuzzRandom
 
-  static let requestTypes: [UInt8] = (0x01...0x0d).map { $0 }
+  static let requestTypes: [UInt8] = (0x01...0x0f).map { $0 }
 
   mutating func unknownRef() -> [UInt8] {
     switch rng.below(5) {
@@ -383,7 +383,7 @@ struct FuzzGenerator {
 
   /// A well-formed request of any type, mostly naming nothing that exists.
   mutating func validRequest() -> Request {
-    switch rng.below(13) {
+    switch rng.below(15) {
     case 0: return .hello
     case 1: return .new(name: name())
     case 2: return .exec(name: name())
@@ -400,6 +400,8 @@ struct FuzzGenerator {
         SpawnRequest(
           from: rng.oneIn(3) ? [] : unknownRef(), name: name(), targets: rng.oneIn(2) ? [] : targets(),
           spec: spec(forSpawn: true), detach: rng.oneIn(2), wantsPIDFD: rng.oneIn(2)))
+    case 12: return .forget(refs: (0..<rng.below(3)).map { _ in unknownRef() })
+    case 13: return .prune
     default: return .signal(Int32(rng.within(1...64)))
     }
   }

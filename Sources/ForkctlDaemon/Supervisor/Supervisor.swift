@@ -6,7 +6,7 @@
 // indexes in Registry.swift; one file per concern, each an extension of `Supervisor`:
 // Creation (new, exec, fork, fork reports), Input (send-fd, send-arg), Run (run, exec
 // outcome), Spawn (spawn, attachment, signal forwarding, kill deadlines), Wait (wait, kill,
-// statuses, forgetting), Clients (connections coming and going).
+// statuses, forgetting), Forget (forget, prune), Clients (connections coming and going).
 import ForkctlSys
 import ForkctlWire
 
@@ -96,6 +96,10 @@ public struct Supervisor<Effects: SupervisorEffects> {
       effects.shutdown()
     case .spawn(let s):
       spawn(s, fds, client)
+    case .forget(let refs):
+      forget(refs, client)
+    case .prune:
+      prune(client)
     case .signal:
       preconditionFailure("signal frames are forwarded above")
     }

@@ -139,7 +139,7 @@ extension Supervisor {
   /// left), or an abandoned process: nothing can refer to it any more, so `list` does not
   /// fill up with them and they do not count against the limits.
   mutating func forgetIfSpent(_ id: UInt64) {
-    guard let o = registry[id], o.phase.isExited, !waits.contains(where: { $0.ids.contains(id) }) else { return }
+    guard let o = registry[id], o.phase.isExited, !isAwaited(id) else { return }
     switch o.status {
     case .abandoned:
       break
@@ -148,8 +148,7 @@ extension Supervisor {
     default:
       return
     }
-    if o.control == .open { effects.closeControl(id) }
-    registry.remove(id)
+    discard(id)
   }
 
   /// Forgets the oldest exited objects that a wait has already reported, down to `keeping`.
@@ -158,15 +157,12 @@ extension Supervisor {
     while registry.reported.count > keeping && i < registry.reported.count {
       let id = registry.reported[i]
       // Still running (a spawn whose client went away): kept until it has exited.
-      if waits.contains(where: { $0.ids.contains(id) }) || registry[id]?.phase.isExited == false {
+      if isAwaited(id) || registry[id]?.phase.isExited == false {
         i += 1
         continue
       }
       registry.reported.remove(at: i)
-      // A descendant of a keep-control program may still hold the socket: close our end
-      // now, as no later controlClosed can find the object.
-      if registry[id]?.control == .open { effects.closeControl(id) }
-      registry.remove(id)
+      discard(id)
     }
   }
 }

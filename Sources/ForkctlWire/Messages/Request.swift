@@ -20,6 +20,12 @@ public enum Request: Equatable, Sendable {
   /// Forward a signal to the process this connection is attached to (by spawn or run with
   /// waitForExit). No reply; ignored when nothing is attached.
   case signal(Int32)
+  /// Drop exited process objects nobody will wait for; replies `statuses` with them. One
+  /// that has not exited is refused, and then none is dropped.
+  case forget(refs: [[UInt8]])
+  /// Drop every exited process object of the caller's user whose status was never
+  /// reported; replies `statuses` with them.
+  case prune
 
   /// kill's optional trailing u32 flags: the process group.
   static let killGroupFlag: UInt32 = 1
@@ -85,6 +91,11 @@ public enum Request: Equatable, Sendable {
     case .signal(let signal):
       type = .signal
       w.i32(signal)
+    case .forget(let refs):
+      type = .forget
+      w.list(refs)
+    case .prune:
+      type = .prune
     }
     return Frame(type: type, payload: w.bytes, fdCount: fds)
   }
@@ -160,6 +171,12 @@ public enum Request: Equatable, Sendable {
       let signal = try r.i32()
       if !WireLimits.signalNumbers.contains(signal) { throw .invalid("signal \(signal)") }
       self = .signal(signal)
+    case .forget:
+      try checkFDs(frame, 0)
+      self = .forget(refs: try r.list())
+    case .prune:
+      try checkFDs(frame, 0)
+      self = .prune
     default:
       throw .unexpected(frame.type)
     }

@@ -14,6 +14,8 @@ public enum MessageType: UInt8, Sendable, CaseIterable {
   case shutdown = 0x0b
   case spawn = 0x0c
   case signal = 0x0d
+  case forget = 0x0e
+  case prune = 0x0f
 
   case ok = 0x40
   case created = 0x41

@@ -10,6 +10,7 @@ import os
 import signal
 import struct
 import sys
+import time
 
 sys.dont_write_bytecode = True  # leave no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -113,6 +114,22 @@ def main():
         check("list", ok, "name=%s role=%s state=%s status=%s program=%s" % (
             e and e.name.decode(), e and fc.Entry.ROLES[e.role], e and fc.Entry.STATES[e.state], e and e.status,
             e and e.program.decode()))
+        dropped = c.forget([id])
+        gone = not [e for e in c.list() if e.id == id]
+        check("forget", dropped == [(id, status)] and gone, "dropped=%s gone=%s" % (
+            ",".join(str(s) for _, s in dropped), gone))
+
+    def prune():
+        id, _ = c.new()
+        c.run(id, "sh", ["-c", "exit 3"], cwd_fd=here, env=env)
+        for _ in range(500):
+            if [e for e in c.list() if e.id == id and e.state == 3]:
+                break
+            time.sleep(0.01)
+        dropped = [d for d in c.prune() if d[0] == id]
+        gone = not [e for e in c.list() if e.id == id]
+        check("prune", dropped == [(id, fc.Status(fc.Status.EXITED, 3))] and gone, "dropped=%s gone=%s" % (
+            ",".join(str(s) for _, s in dropped), gone))
 
     def unknown_reference():
         try:
@@ -166,7 +183,7 @@ def main():
     for step, f in [
         ("hello", hello), ("new", send_and_run), ("run-wait", run_wait), ("spawn printf", spawn_printf),
         ("spawn missing", spawn_missing), ("spawn kill", spawn_killed),
-        ("spawn signal", spawn_signalled), ("kill", kill_and_list),
+        ("spawn signal", spawn_signalled), ("kill", kill_and_list), ("prune", prune),
         ("wait unknown", unknown_reference), ("violation unknown-type", unknown_type),
         ("violation version-2", wrong_version), ("violation fd-count", missing_descriptor),
         ("violation reply-type", reply_type), ("after violations hello", still_serving),

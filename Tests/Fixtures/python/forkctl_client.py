@@ -36,6 +36,8 @@ LIST = 0x0A
 SHUTDOWN = 0x0B
 SPAWN = 0x0C
 SIGNAL = 0x0D
+FORGET = 0x0E
+PRUNE = 0x0F
 
 # Replies (daemon to client).
 OK = 0x40
@@ -503,6 +505,17 @@ class Client(Connection):
     def shutdown(self):
         self.send_frame(SHUTDOWN)
         self._ok()
+
+    def forget(self, refs):
+        """Drops exited process objects. -> [(id, Status)] of those dropped."""
+        refs = list(refs)
+        self.send_frame(FORGET, enc_u32(len(refs)) + b"".join(enc_ref(r) for r in refs))
+        return self._statuses()
+
+    def prune(self):
+        """Drops every exited, never reported process object of our user. -> [(id, Status)]."""
+        self.send_frame(PRUNE)
+        return self._statuses()
 
     def signal(self, signal):
         """Sends signal (1 to 64) to the program this connection is attached to. No reply."""
