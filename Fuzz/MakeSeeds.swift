@@ -54,6 +54,7 @@ private let requests: [Request] = [
   .signal(15),
   .forget(refs: [b("3"), b("job")]),
   .prune,
+  .waitAll,
 ]
 
 private let replies: [Reply] = [

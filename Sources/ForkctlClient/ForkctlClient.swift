@@ -117,6 +117,12 @@ public final class ForkctlClient: Sendable {
     try withConnection { (c) throws(ForkctlError) in try c.wait(refs) }
   }
 
+  /// Waits for every process object of this user that has run a program and whose status
+  /// no wait has reported (`forkctl wait --all`).
+  public func waitAll() throws(ForkctlError) -> [(id: UInt64, status: ExitStatus)] {
+    try withConnection { (c) throws(ForkctlError) in try c.waitAll() }
+  }
+
   /// Sends `signal` to each process object in `refs`.
   public func kill(_ refs: [String], signal: Int32) throws(ForkctlError) {
     try withConnection { (c) throws(ForkctlError) in try c.kill(refs, signal: signal) }

@@ -320,9 +320,7 @@ public struct ForkctlConnection: ~Copyable, Sendable {
 
   /// Waits until every process object in `refs` has ended; their statuses in order.
   public mutating func wait(_ refs: [String]) throws(ForkctlError) -> [(id: UInt64, status: ExitStatus)] {
-    let reply = try request(.wait(refs: refs.map { Array($0.utf8) }))
-    guard case .statuses(let list) = reply else { throw unexpected(reply) }
-    return list.map { ($0.id, $0.status) }
+    try statuses(.wait(refs: refs.map { Array($0.utf8) }))
   }
 
   /// `wait`, giving up after `timeoutMilliseconds`: nil then (the connection must then be
@@ -330,7 +328,26 @@ public struct ForkctlConnection: ~Copyable, Sendable {
   public mutating func wait(
     _ refs: [String], timeoutMilliseconds: Int32
   ) throws(ForkctlError) -> [(id: UInt64, status: ExitStatus)]? {
-    try send(.wait(refs: refs.map { Array($0.utf8) }))
+    try statuses(.wait(refs: refs.map { Array($0.utf8) }), timeoutMilliseconds: timeoutMilliseconds)
+  }
+
+  /// Waits for every process object of this user that has run a program and whose status
+  /// no wait has reported, as they are when the daemon reads the request; their statuses in
+  /// ascending id order, none when there is none.
+  public mutating func waitAll() throws(ForkctlError) -> [(id: UInt64, status: ExitStatus)] {
+    try statuses(.waitAll)
+  }
+
+  /// `waitAll`, giving up after `timeoutMilliseconds`: nil then (the connection must then be
+  /// closed, as its reply may still come).
+  public mutating func waitAll(timeoutMilliseconds: Int32) throws(ForkctlError) -> [(id: UInt64, status: ExitStatus)]? {
+    try statuses(.waitAll, timeoutMilliseconds: timeoutMilliseconds)
+  }
+
+  private mutating func statuses(
+    _ r: Request, timeoutMilliseconds: Int32
+  ) throws(ForkctlError) -> [(id: UInt64, status: ExitStatus)]? {
+    try send(r)
     let ready: [Bool]
     do {
       ready = try Sys.waitReadable([channel.fd], timeoutMilliseconds: timeoutMilliseconds)

@@ -39,4 +39,23 @@ private func exited(_ w: World, _ id: String) -> Bool {
     #expect(w.ok(["prune"]) == "0")
     w.ok(["shutdown"])
   }
+
+  @Test("wait --all waits for every job that ran and was not waited for, and prints them in id order")
+  func waitAllWaitsForRunJobs() {
+    let w = World()
+    let early = w.ok(["new"])
+    let late = w.ok(["new"])
+    let unrun = w.ok(["new"])
+    w.ok(["run", early, "sh", "-c", "exit 3"])
+    #expect(exited(w, early))
+    w.ok(["run", late, "sh", "-c", "sleep 0.3; exit 5"])
+    let r = w.run(["wait", "--all", "--print"])
+    #expect(r.code == 5, "\(r.stderr)")
+    #expect(r.stdout == "\(early) 3\n\(late) 5\n")
+    let again = w.run(["wait", "--all", "--print"])
+    #expect(again.code == 0 && again.stdout == "", "\(again.stdout)\(again.stderr)")
+    #expect(w.run(["wait", "--all", unrun]).code == 125)
+    w.ok(["kill", unrun])
+    w.ok(["shutdown"])
+  }
 }

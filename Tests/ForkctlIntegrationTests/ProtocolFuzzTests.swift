@@ -299,7 +299,7 @@ func answer(to request: Request) -> Answer?? {
     return namesNothing(ref) ? .refused(.unknownProcess) : nil
   case .spawn(let s):
     return !s.from.isEmpty && namesNothing(s.from) ? .refused(.unknownProcess) : nil
-  case .new, .exec, .shutdown, .prune:
+  case .new, .exec, .shutdown, .prune, .waitAll:
     return nil
   }
 }
@@ -391,7 +391,7 @@ struct FuzzGenerator {
     case 4: return .sendFDs(ref: unknownRef(), targets: targets())
     case 5: return .sendArgs(ref: unknownRef(), arguments: strings(max: 4))
     case 6: return .run(ref: unknownRef(), spec: spec(forSpawn: false))
-    case 7: return .wait(refs: (0..<rng.within(1...3)).map { _ in unknownRef() })
+    case 7: return rng.oneIn(8) ? .waitAll : .wait(refs: (0..<rng.within(1...3)).map { _ in unknownRef() })
     case 8: return .kill(signal: Int32(rng.within(0...70)), refs: (0..<rng.below(3)).map { _ in unknownRef() })
     case 9: return .list
     case 10: return .shutdown

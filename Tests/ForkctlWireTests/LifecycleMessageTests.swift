@@ -1,5 +1,5 @@
 // The requests that end the life of process objects and of the daemon, byte for byte as
-// forkctl-protocol(7) documents them: forget, prune.
+// forkctl-protocol(7) documents them: forget, prune, wait --all.
 import Testing
 
 @testable import ForkctlWire
@@ -23,5 +23,23 @@ import Testing
     #expect(throws: WireError.self) { try Request(Frame(type: .prune, payload: [0], fdCount: 0)) }
     #expect(throws: WireError.self) { try Request(Frame(type: .prune, payload: [], fdCount: 1)) }
     #expect(throws: WireError.self) { try Request(Frame(type: .forget, payload: [0, 0, 0, 0], fdCount: 1)) }
+  }
+
+  @Test("wait --all is a wait with no ref and trailing flags 1; a plain wait has no flags, as before")
+  func waitAllBytes() throws {
+    #expect(Request.waitAll.frame().encoded() == [0x01, 0x08, 0, 0, 8, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0])
+    #expect(try Request(throughDecoder(Request.waitAll.frame())) == .waitAll)
+    #expect(Request.wait(refs: [b("w")]).frame().payload == [1, 0, 0, 0, 1, 0, 0, 0, 0x77])
+  }
+
+  @Test("wait flags other than 1, written-out zero flags, or refs beside --all are refused")
+  func badWaitFlagsAreRefused() {
+    for (refs, flags): ([[UInt8]], UInt32) in [([], 0), ([], 2), ([], 3), ([b("w")], 1)] {
+      let f = frame(.wait) {
+        $0.list(refs)
+        $0.u32(flags)
+      }
+      #expect(throws: WireError.self, "refs \(refs) flags \(flags)") { try Request(f) }
+    }
   }
 }

@@ -86,6 +86,8 @@ public struct Supervisor<Effects: SupervisorEffects> {
       run(ref, spec, attributes, fds, client)
     case .wait(let refs):
       wait(refs, client)
+    case .waitAll:
+      waitAll(client)
     case .kill(let signal, let refs, let group):
       kill(signal, refs, group: group, client)
     case .list:

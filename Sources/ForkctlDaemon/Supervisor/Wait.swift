@@ -24,6 +24,23 @@ extension Supervisor {
     answerWaits()
   }
 
+  /// Waits for every process object of the client's user that has run a program and whose
+  /// status nobody has been given: chosen here, in one step, so that none that exits
+  /// meanwhile is missed (a client-side list then wait would race with its exit and a
+  /// concurrent wait).
+  mutating func waitAll(_ client: ClientID) {
+    let uid = clientUIDs[client]
+    let ids = registry.objects.values.filter { o in
+      guard uid != nil, o.owner == uid, o.status == .anyWaiter else { return false }
+      switch o.phase {
+      case .running, .exited: return true
+      case .starting, .ready: return false
+      }
+    }.map(\.id).sorted()
+    waits.append(PendingWait(client: client, ids: ids))
+    answerWaits()
+  }
+
   mutating func kill(_ signal: Int32, _ refs: [[UInt8]], group: Bool = false, _ client: ClientID) {
     var pids: [Int32] = []
     for ref in refs {

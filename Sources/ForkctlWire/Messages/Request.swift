@@ -9,6 +9,10 @@ public enum Request: Equatable, Sendable {
   /// `attributes`: the caller's, applied before exec (nil: the process object's own).
   case run(ref: [UInt8], spec: RunSpec, attributes: ProcessAttributes? = nil)
   case wait(refs: [[UInt8]])
+  /// Wait for every process object of the caller's user that has run a program and whose
+  /// status no wait has reported, as they are when the request is read; replies `statuses`
+  /// in ascending id order (none: at once, empty).
+  case waitAll
   /// Signal each process object's process, or with `group` the process group it leads.
   case kill(signal: Int32, refs: [[UInt8]], group: Bool = false)
   case list
@@ -29,6 +33,8 @@ public enum Request: Equatable, Sendable {
 
   /// kill's optional trailing u32 flags: the process group.
   static let killGroupFlag: UInt32 = 1
+  /// wait's optional trailing u32 flags: every process object of the caller's user.
+  static let waitAllFlag: UInt32 = 1
 
   public func frame() -> Frame {
     var w = PayloadWriter()
@@ -66,6 +72,11 @@ public enum Request: Equatable, Sendable {
     case .wait(let refs):
       type = .wait
       w.list(refs)
+    case .waitAll:
+      type = .wait
+      // No refs; the flags, like kill's, came later and are present only when set.
+      w.list([])
+      w.u32(Self.waitAllFlag)
     case .kill(let signal, let refs, let group):
       type = .kill
       w.i32(signal)
@@ -133,7 +144,16 @@ public enum Request: Equatable, Sendable {
       self = .run(ref: ref, spec: spec, attributes: attributes)
     case .wait:
       try checkFDs(frame, 0)
-      self = .wait(refs: try r.list())
+      let refs = try r.list()
+      if r.remaining > 0 {
+        // One encoding per request: flags are present only when one is set, and --all
+        // names no process object.
+        let flags = try r.u32()
+        if flags != Self.waitAllFlag || !refs.isEmpty { throw .invalid("wait flags \(flags)") }
+        self = .waitAll
+      } else {
+        self = .wait(refs: refs)
+      }
     case .kill:
       try checkFDs(frame, 0)
       let signal = try r.i32()

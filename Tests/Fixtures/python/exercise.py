@@ -119,13 +119,22 @@ def main():
         check("forget", dropped == [(id, status)] and gone, "dropped=%s gone=%s" % (
             ",".join(str(s) for _, s in dropped), gone))
 
-    def prune():
+    def exited_job():
+        """A process object that ran `exit 3` and has exited, never waited for. -> its id."""
         id, _ = c.new()
         c.run(id, "sh", ["-c", "exit 3"], cwd_fd=here, env=env)
         for _ in range(500):
             if [e for e in c.list() if e.id == id and e.state == 3]:
                 break
             time.sleep(0.01)
+        return id
+
+    def wait_all_and_prune():
+        id = exited_job()
+        pending = c.wait_all()
+        check("wait all", (id, fc.Status(fc.Status.EXITED, 3)) in pending and c.wait_all() == [],
+              "statuses=%s" % ",".join(str(s) for i, s in pending if i == id))
+        id = exited_job()
         dropped = [d for d in c.prune() if d[0] == id]
         gone = not [e for e in c.list() if e.id == id]
         check("prune", dropped == [(id, fc.Status(fc.Status.EXITED, 3))] and gone, "dropped=%s gone=%s" % (
@@ -183,7 +192,8 @@ def main():
     for step, f in [
         ("hello", hello), ("new", send_and_run), ("run-wait", run_wait), ("spawn printf", spawn_printf),
         ("spawn missing", spawn_missing), ("spawn kill", spawn_killed),
-        ("spawn signal", spawn_signalled), ("kill", kill_and_list), ("prune", prune),
+        ("spawn signal", spawn_signalled), ("kill", kill_and_list),
+        ("wait all", wait_all_and_prune),
         ("wait unknown", unknown_reference), ("violation unknown-type", unknown_type),
         ("violation version-2", wrong_version), ("violation fd-count", missing_descriptor),
         ("violation reply-type", reply_type), ("after violations hello", still_serving),

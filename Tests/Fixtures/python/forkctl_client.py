@@ -483,6 +483,12 @@ class Client(Connection):
         self.send_frame(WAIT, enc_u32(len(refs)) + b"".join(enc_ref(r) for r in refs))
         return self._statuses()
 
+    def wait_all(self):
+        """wait with flag 1: every process object of our user that has run and is not
+        reported yet. -> [(id, Status)] in ascending id order, possibly none."""
+        self.send_frame(WAIT, enc_u32(0) + enc_u32(1))
+        return self._statuses()
+
     def kill(self, signal, refs):
         refs = list(refs)
         self.send_frame(KILL, enc_i32(signal) + enc_u32(len(refs)) + b"".join(enc_ref(r) for r in refs))
