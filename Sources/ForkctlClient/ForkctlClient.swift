@@ -105,11 +105,14 @@ public final class ForkctlClient: Sendable {
   }
 
   /// Runs `spec` in process object `ref`; returns once the program runs (`waitForExit`
-  /// false) or once it has ended, with its status.
-  public func run(_ ref: String, _ spec: RunSpec, workingDirectory: FileDescriptor? = nil) throws(ForkctlError)
-    -> ExitStatus?
-  {
-    try withConnection { (c) throws(ForkctlError) in try c.run(ref, spec, workingDirectory: workingDirectory) }
+  /// false) or once it has ended, with its status. With `detach` (not with `waitForExit`)
+  /// nobody will wait: the daemon forgets the process object once it has exited.
+  public func run(
+    _ ref: String, _ spec: RunSpec, workingDirectory: FileDescriptor? = nil, detach: Bool = false
+  ) throws(ForkctlError) -> ExitStatus? {
+    try withConnection { (c) throws(ForkctlError) in
+      try c.run(ref, spec, workingDirectory: workingDirectory, forwarding: nil, detach: detach)
+    }
   }
 
   /// Waits until every process object in `refs` has ended.

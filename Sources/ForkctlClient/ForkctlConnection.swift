@@ -156,14 +156,17 @@ public struct ForkctlConnection: ~Copyable, Sendable {
   }
 
   /// `run`; with `spec.waitForExit`, the signals `forwarding` catches meanwhile go to the
-  /// program. `attributes` are applied in the program before exec, as with `spawn`.
+  /// program. `attributes` are applied in the program before exec, as with `spawn`. With
+  /// `detach` (not with `spec.waitForExit`) nobody will wait: the daemon forgets the process
+  /// object once it has exited.
   public mutating func run(
     _ ref: String, _ spec: RunSpec, workingDirectory: FileDescriptor? = nil, forwarding: SignalForwarding?,
-    attributes: ProcessAttributes? = nil
+    attributes: ProcessAttributes? = nil, detach: Bool = false
   ) throws(ForkctlError) -> ExitStatus? {
     var spec = spec
     spec.hasWorkingDirectory = workingDirectory != nil
-    let frame = try sendable(.run(ref: Array(ref.utf8), spec: spec, attributes: attributes), spec)
+    let frame = try sendable(
+      .run(ref: Array(ref.utf8), spec: spec, attributes: attributes, detach: detach), spec)
     try send(frame, fds: workingDirectory.map { [$0] } ?? [])
     do throws(ForkctlError) {
       if !spec.waitForExit {

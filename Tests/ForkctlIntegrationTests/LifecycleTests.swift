@@ -58,4 +58,53 @@ private func exited(_ w: World, _ id: String) -> Bool {
     w.ok(["kill", unrun])
     w.ok(["shutdown"])
   }
+
+  @Test("the README's fork loop with run --detach, 1100 times, leaves no object behind and spawn still works")
+  func readmeForkLoopDoesNotPileUp() throws {
+    let w = World()
+    let log = "\(w.dir)/jobs.log"
+    // The README's loop, as written there, past the 1024 objects a user may keep.
+    let script = """
+      exec 3>>"$1"
+      forkctl exec --name jobs >/dev/null || exit 1
+      forkctl send-fd jobs 1=3 2=3 || exit 1
+      n=0
+      while [ $n -lt 1100 ]; do
+          n=$((n + 1))
+          w=$(forkctl fork jobs) || exit 1
+          forkctl send-arg "$w" "job $n" || exit 1
+          forkctl run --detach "$w" -- echo || exit 1
+      done
+      """
+    let devNull = try Sys.open("/dev/null", .readWrite)
+    defer { devNull.closeQuietly() }
+    let pid = try Sys.posixSpawn(
+      path: "/bin/sh", arguments: ["sh", "-c", script, "sh", log],
+      environment: w.environment.map { $0.hasPrefix("PATH=") ? "PATH=\(binDirectory):\($0.dropFirst(5))" : $0 },
+      fds: [devNull, devNull, devNull])
+    let status = try Sys.waitChild(pid)
+    #expect(status.exitCode == 0, "the loop failed: \(status)")
+    #expect(eventually("every job wrote its line") { readFile(log).split(separator: "\n").count == 1100 })
+    #expect(w.ok(["spawn", "--", "sh", "-c", "exit 0"]) == "")
+    // What is left: the default template and the "jobs" template, nothing exited.
+    let left = eventually("every job forgotten") { w.entries().count == 2 }
+    #expect(left, "\(w.entries().filter { $0.state == "exited" }.count) exited objects left in list")
+    w.ok(["shutdown"])
+  }
+
+  @Test("an object run with --detach is forgotten once it exits; one that exits at once too")
+  func runDetachForgetsOnExit() {
+    let w = World()
+    let quick = w.ok(["new"])
+    let slow = w.ok(["new"])
+    w.ok(["run", "--detach", quick, "true"])
+    w.ok(["run", "--detach", slow, "sleep", "0.3"])
+    #expect(eventually("both forgotten") { w.entries().allSatisfy { $0.state != "exited" } && w.entries().count == 1 })
+    let r = w.run(["run", "--detach", "--wait", w.ok(["new"]), "true"])
+    #expect(r.code == 125 && r.stderr.contains("cannot --wait"), "\(r.stderr)")
+    w.ok(["shutdown"])
+  }
 }
+
+/// The directory of the forkctl under test, for a shell that runs it by name.
+private let binDirectory = String(forkctlBinary[..<(forkctlBinary.lastIndex(of: "/") ?? forkctlBinary.startIndex)])

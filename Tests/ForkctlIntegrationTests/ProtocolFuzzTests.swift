@@ -295,7 +295,7 @@ func answer(to request: Request) -> Answer?? {
   case .kill(_, let refs, _):
     if refs.isEmpty { return .ok }
     return namesNothing(refs[0]) ? .refused(.unknownProcess) : nil
-  case .fork(let ref, _), .sendFDs(let ref, _), .sendArgs(let ref, _), .run(let ref, _, _):
+  case .fork(let ref, _), .sendFDs(let ref, _), .sendArgs(let ref, _), .run(let ref, _, _, _):
     return namesNothing(ref) ? .refused(.unknownProcess) : nil
   case .spawn(let s):
     return !s.from.isEmpty && namesNothing(s.from) ? .refused(.unknownProcess) : nil
@@ -390,7 +390,9 @@ struct FuzzGenerator {
     case 3: return .fork(ref: unknownRef(), name: name())
     case 4: return .sendFDs(ref: unknownRef(), targets: targets())
     case 5: return .sendArgs(ref: unknownRef(), arguments: strings(max: 4))
-    case 6: return .run(ref: unknownRef(), spec: spec(forSpawn: false))
+    case 6:
+      let s = spec(forSpawn: false)
+      return .run(ref: unknownRef(), spec: s, detach: !s.waitForExit && rng.oneIn(3))
     case 7: return rng.oneIn(8) ? .waitAll : .wait(refs: (0..<rng.within(1...3)).map { _ in unknownRef() })
     case 8: return .kill(signal: Int32(rng.within(0...70)), refs: (0..<rng.below(3)).map { _ in unknownRef() })
     case 9: return .list

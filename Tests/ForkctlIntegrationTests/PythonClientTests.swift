@@ -58,6 +58,7 @@ let pythonFixtures: String = {
         list name=py-sleeper role=process state=exited status=signaled:15 program=sleep
         forget dropped=signaled:15 gone=True
         wait all statuses=exited:3
+        run detach forgotten=True
         prune dropped=exited:3 gone=True
         wait unknown failure code=1 (unknown process)
         violation unknown-type failure code=11 (protocol error) closed=True

@@ -1,5 +1,5 @@
 // The requests that end the life of process objects and of the daemon, byte for byte as
-// forkctl-protocol(7) documents them: forget, prune, wait --all.
+// forkctl-protocol(7) documents them: forget, prune, wait --all, run --detach.
 import Testing
 
 @testable import ForkctlWire
@@ -41,5 +41,18 @@ import Testing
       }
       #expect(throws: WireError.self, "refs \(refs) flags \(flags)") { try Request(f) }
     }
+  }
+
+  @Test("run --detach is bit 64 of the run request's spec flags, and refused with the wait bit")
+  func runDetachFlag() throws {
+    let detached = Request.run(ref: b("w"), spec: RunSpec(program: b("true")), detach: true)
+    // ref "w", then the spec flags word: 64.
+    #expect(Array(detached.frame().payload[5..<9]) == [64, 0, 0, 0])
+    #expect(try Request(throughDecoder(detached.frame())) == detached)
+    let waiting = frame(.run) {
+      $0.string(b("w"))
+      RunSpec(program: b("true"), waitForExit: true).write(to: &$0, outerFlags: 64)
+    }
+    #expect(throws: WireError.self) { try Request(waiting) }
   }
 }

@@ -82,8 +82,8 @@ public struct Supervisor<Effects: SupervisorEffects> {
       sendFDs(ref, targets, fds, client)
     case .sendArgs(let ref, let list):
       sendArgs(ref, list, client)
-    case .run(let ref, let spec, let attributes):
-      run(ref, spec, attributes, fds, client)
+    case .run(let ref, let spec, let attributes, let detach):
+      run(ref, spec, attributes, fds, client, detach: detach)
     case .wait(let refs):
       wait(refs, client)
     case .waitAll:

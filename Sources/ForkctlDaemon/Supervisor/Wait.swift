@@ -129,7 +129,7 @@ extension Supervisor {
     case .anyWaiter, .attached:
       registry.update(id) { $0.status = .reported }
       registry.reported.append(id)
-    case .reported, .abandoned:
+    case .reported, .abandoned, .detached:
       break
     }
   }
@@ -160,6 +160,9 @@ extension Supervisor {
     switch o.status {
     case .abandoned:
       break
+    case .detached:
+      // Its run's reply still hangs on the exec outcome, which may come after the reaping.
+      if case .pending? = o.phase.run?.outcome { return }
     case .reported where o.origin == .spawn && o.name.isEmpty:
       break
     default:

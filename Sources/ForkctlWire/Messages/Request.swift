@@ -7,7 +7,9 @@ public enum Request: Equatable, Sendable {
   case sendFDs(ref: [UInt8], targets: [FDTarget])
   case sendArgs(ref: [UInt8], arguments: [[UInt8]])
   /// `attributes`: the caller's, applied before exec (nil: the process object's own).
-  case run(ref: [UInt8], spec: RunSpec, attributes: ProcessAttributes? = nil)
+  /// `detach`: nobody will wait, so the process object is forgotten once it has exited
+  /// (a wait already pending then still gets its status); not with `spec.waitForExit`.
+  case run(ref: [UInt8], spec: RunSpec, attributes: ProcessAttributes? = nil, detach: Bool = false)
   case wait(refs: [[UInt8]])
   /// Wait for every process object of the caller's user that has run a program and whose
   /// status no wait has reported, as they are when the request is read; replies `statuses`
@@ -33,6 +35,9 @@ public enum Request: Equatable, Sendable {
 
   /// kill's optional trailing u32 flags: the process group.
   static let killGroupFlag: UInt32 = 1
+  /// A bit of the run request's spec flags, not of the spec: forget the object once it has
+  /// exited (`run --detach`).
+  static let runDetachFlag: UInt32 = 64
   /// wait's optional trailing u32 flags: every process object of the caller's user.
   static let waitAllFlag: UInt32 = 1
 
@@ -63,10 +68,12 @@ public enum Request: Equatable, Sendable {
       type = .sendArgs
       w.string(ref)
       w.list(arguments)
-    case .run(let ref, let spec, let attributes):
+    case .run(let ref, let spec, let attributes, let detach):
       type = .run
       w.string(ref)
-      spec.write(to: &w, outerFlags: attributes == nil ? 0 : RunSpec.attributesFlag)
+      spec.write(
+        to: &w,
+        outerFlags: (attributes == nil ? 0 : RunSpec.attributesFlag) | (detach ? Self.runDetachFlag : 0))
       attributes?.write(to: &w)
       fds = spec.fdCount
     case .wait(let refs):
@@ -138,10 +145,13 @@ public enum Request: Equatable, Sendable {
       self = .sendArgs(ref: try r.string(), arguments: try r.list())
     case .run:
       let ref = try r.string()
-      let (spec, outer) = try RunSpec.read(&r, outerFlags: RunSpec.attributesFlag)
-      let attributes = outer != 0 ? try ProcessAttributes.read(&r) : nil
+      let (spec, outer) = try RunSpec.read(&r, outerFlags: RunSpec.attributesFlag | Self.runDetachFlag)
+      let attributes = outer & RunSpec.attributesFlag != 0 ? try ProcessAttributes.read(&r) : nil
+      let detach = outer & Self.runDetachFlag != 0
+      // Nobody can wait for a detached program's status, the run's own reply included.
+      if detach && spec.waitForExit { throw .invalid("run flags: detach with wait") }
       try checkFDs(frame, spec.fdCount)
-      self = .run(ref: ref, spec: spec, attributes: attributes)
+      self = .run(ref: ref, spec: spec, attributes: attributes, detach: detach)
     case .wait:
       try checkFDs(frame, 0)
       let refs = try r.list()

@@ -134,6 +134,14 @@ def main():
         pending = c.wait_all()
         check("wait all", (id, fc.Status(fc.Status.EXITED, 3)) in pending and c.wait_all() == [],
               "statuses=%s" % ",".join(str(s) for i, s in pending if i == id))
+        detached, _ = c.new()
+        c.run(detached, "true", cwd_fd=here, env=env, detach=True)
+        for _ in range(500):
+            if not [e for e in c.list() if e.id == detached]:
+                break
+            time.sleep(0.01)
+        forgotten = not [e for e in c.list() if e.id == detached]
+        check("run detach", forgotten, "forgotten=%s" % forgotten)
         id = exited_job()
         dropped = [d for d in c.prune() if d[0] == id]
         gone = not [e for e in c.list() if e.id == id]

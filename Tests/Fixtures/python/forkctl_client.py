@@ -52,6 +52,7 @@ RUN_KEEP_CONTROL = 1
 RUN_CWD = 2
 RUN_ENV = 4
 RUN_WAIT = 8
+RUN_DETACH = 64  # request 0x07 only: forget the process object once it has exited
 
 # Spawn flags.
 SPAWN_DETACH = 1
@@ -213,7 +214,7 @@ def enc_environment(env):
     return enc_list(env)
 
 
-def run_spec(program, args=(), *, env=None, cwd=False, keep_control=False, wait=False):
+def run_spec(program, args=(), *, env=None, cwd=False, keep_control=False, wait=False, detach=False):
     """The run spec: u32 flags, string program, list arguments, [list environment]."""
     flags = 0
     if keep_control:
@@ -224,6 +225,8 @@ def run_spec(program, args=(), *, env=None, cwd=False, keep_control=False, wait=
         flags |= RUN_ENV
     if wait:
         flags |= RUN_WAIT
+    if detach:
+        flags |= RUN_DETACH
     out = enc_u32(flags) + enc_string(program) + enc_list(args)
     if env is not None:
         out += enc_environment(env)
@@ -465,11 +468,12 @@ class Client(Connection):
         self.send_frame(SEND_ARGS, enc_ref(ref) + enc_list(strings))
         self._ok()
 
-    def run(self, ref, program, args=(), *, cwd_fd=None, env=None, wait=False, keep_control=False):
+    def run(self, ref, program, args=(), *, cwd_fd=None, env=None, wait=False, keep_control=False, detach=False):
         """Runs program in ref. cwd_fd: a directory descriptor (O_PATH will do), not closed
         here. env: the complete environment, or None for the process object's own.
         -> None once execve(2) succeeded, or with wait=True the Status when it has ended."""
-        spec = run_spec(program, args, env=env, cwd=cwd_fd is not None, keep_control=keep_control, wait=wait)
+        spec = run_spec(program, args, env=env, cwd=cwd_fd is not None, keep_control=keep_control, wait=wait,
+                        detach=detach)
         self.send_frame(RUN, enc_ref(ref) + spec, [] if cwd_fd is None else [cwd_fd])
         if not wait:
             self._ok()
