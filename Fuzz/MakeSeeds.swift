@@ -55,6 +55,7 @@ private let requests: [Request] = [
   .forget(refs: [b("3"), b("job")]),
   .prune,
   .waitAll,
+  .drain,
   .run(ref: b("w"), spec: RunSpec(program: b("true")), detach: true),
 ]
 

@@ -136,9 +136,10 @@ public final class ForkctlClient: Sendable {
     try withConnection { (c) throws(ForkctlError) in try c.list() }
   }
 
-  /// Stops the daemon; running programs go on.
-  public func shutdown() throws(ForkctlError) {
-    try withConnection { (c) throws(ForkctlError) in try c.shutdown() }
+  /// Stops the daemon; running programs go on. With `drain` (`forkctl shutdown --wait`), once
+  /// the programs whose clients wait for them have ended, starting nothing new meanwhile.
+  public func shutdown(drain: Bool = false) throws(ForkctlError) {
+    try withConnection { (c) throws(ForkctlError) in try c.shutdown(drain: drain) }
   }
 
   /// Starts `program` as if this process had run it, forked by a template, in one request

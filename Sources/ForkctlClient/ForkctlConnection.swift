@@ -377,9 +377,11 @@ public struct ForkctlConnection: ~Copyable, Sendable {
     return l
   }
 
-  /// Stops the daemon.
-  public mutating func shutdown() throws(ForkctlError) {
-    let reply = try request(.shutdown)
+  /// Stops the daemon; with `drain` (shutdown --wait), once the programs whose clients wait
+  /// for them have ended, starting nothing new meanwhile. Returns once the daemon has let go
+  /// of its socket and pid file.
+  public mutating func shutdown(drain: Bool = false) throws(ForkctlError) {
+    let reply = try request(drain ? .drain : .shutdown)
     guard case .ok = reply else { throw unexpected(reply) }
   }
 

@@ -201,6 +201,9 @@ struct Exit: Error {
   /// forkctl itself failed: daemon unreachable, request refused, unknown process object;
   /// also a usage error of wait, spawn and run --wait, whose status is otherwise a program's.
   static let forkctlFailed = Exit(125)
+  /// The daemon shut down while the program ran: it keeps running, and its status is lost;
+  /// timeout(1)'s status, as `wait --timeout` gives up the same way.
+  static let stillRunning = Exit(124)
   /// The program was found but could not be executed.
   static let notExecutable = Exit(126)
   /// The program was not found.
@@ -227,6 +230,7 @@ func fail(_ error: ForkctlError) -> Exit {
   switch error.refusal {
   case .programNotFound?: return .notFound
   case .programNotExecutable?, .execFailed?: return .notExecutable
+  case .stillRunning?: return .stillRunning
   default: return .forkctlFailed
   }
 }

@@ -1,7 +1,9 @@
 // The lifecycle of exited process objects and of the daemon itself, seen from the CLI:
 // forget, prune, wait --all, run --detach, and shutdown (issue 10 items 10 and 11, issue 11
 // items 5 and 16).
+import ForkctlClient
 import ForkctlSys
+import ForkctlWire
 import Glibc
 import Testing
 
@@ -103,6 +105,121 @@ private func exited(_ w: World, _ id: String) -> Bool {
     let r = w.run(["run", "--detach", "--wait", w.ok(["new"]), "true"])
     #expect(r.code == 125 && r.stderr.contains("cannot --wait"), "\(r.stderr)")
     w.ok(["shutdown"])
+  }
+
+  @Test("shutdown tells an attached spawn that its program keeps running, and it exits 124; the program runs on")
+  func shutdownTellsAttachedSpawn() throws {
+    let w = World()
+    let client = try Background(w, ["spawn", "--", "sleep", "30"])
+    #expect(eventually("the program runs") { w.entries().contains { $0.state == "running" } })
+    let program = try #require(w.entries().first { $0.state == "running" }?.pid)
+    w.ok(["shutdown"])
+    let (status, stderr) = client.finish()
+    #expect(status.exitCode == 124, "\(status) \(stderr)")
+    #expect(
+      stderr == "forkctl: the daemon is shutting down; sleep (pid \(program)) keeps running, and its status is lost\n")
+    #expect(isAlive(program))
+    kill(program, SIGKILL)
+  }
+
+  @Test(
+    "shutdown --wait refuses new spawns, serves list, and stops once the attached program has ended and been reported")
+  func shutdownWaitDrains() throws {
+    let w = World()
+    let client = try Background(w, ["spawn", "--", "sh", "-c", "sleep 1; exit 3"])
+    #expect(eventually("the program runs") { w.entries().contains { $0.state == "running" } })
+    let daemon = w.daemonPID
+    let stopper = try Background(w, ["shutdown", "--wait"])
+    #expect(eventually("the drain began") { w.run(["spawn", "true"]).stderr.contains("shutdown --wait") })
+    let refused = w.run(["spawn", "true"])
+    #expect(refused.code == 125 && refused.stderr.contains("starts nothing new"), "\(refused.stderr)")
+    #expect(w.run(["list"]).code == 0, "list is served while draining")
+    #expect(client.finish().status.exitCode == 3, "the spawn gets its program's status")
+    #expect(stopper.finish().status.exitCode == 0)
+    #expect(readFile(w.socket + ".pid").isEmpty, "the daemon let go of its pid file before shutdown --wait returned")
+    #expect(eventually("the daemon exited") { !isAlive(daemon) })
+  }
+
+  @Test("forkctl shutdown && forkctl list never fails: shutdown answers once the socket and pid file are free")
+  func shutdownAnswersOnceThePathIsFree() throws {
+    let w = World()
+    w.ok(["list"])
+    // In process, so that the next connection follows the answer by microseconds, not by
+    // the few milliseconds forkctl takes to start: the window of the race, if there is one.
+    for round in 0..<30 {
+      var stopper = try ForkctlConnection(socketPath: w.socket, autoStart: false)
+      try stopper.shutdown()
+      do {
+        var next = try ForkctlConnection(socketPath: w.socket, daemonExecutable: forkctlBinary)
+        _ = try next.list()
+      } catch {
+        Issue.record("round \(round): list right after shutdown failed: \(error.message)")
+      }
+    }
+    w.ok(["shutdown"])
+  }
+
+  @Test("a spawn queued on the template when shutdown comes either runs and is reported, or runs not and is told so")
+  func queuedSpawnsAtShutdownRunOnceOrNotAtAll() throws {
+    let w = World()
+    w.ok(["list"])
+    let count = 24
+    let connections = try (0..<count).map { _ in try UnixSocket.connect(to: w.socket) }
+    defer { for c in connections { c.closeQuietly() } }
+    let stopper = try UnixSocket.connect(to: w.socket)
+    defer { stopper.closeQuietly() }
+    for c in connections + [stopper] { setTimeouts(c, seconds: 15) }
+    for (i, c) in connections.enumerated() {
+      let spec = RunSpec(
+        program: bytes("/bin/sh"), arguments: [bytes("-c"), bytes("echo ran >>\(w.dir)/ran.\(i); sleep 1")],
+        environment: [bytes("PATH=/bin:/usr/bin")])
+      sendQuietly(c, Request.spawn(SpawnRequest(targets: [], spec: spec)).frame().encoded())
+    }
+    sendQuietly(stopper, Request.shutdown.frame().encoded())
+    var started: [Bool] = []
+    for (i, c) in connections.enumerated() {
+      let (replies, ending) = readReplies(c)
+      switch (replies.first, replies.dropFirst().first) {
+      case (.created?, .statuses?), (.created?, .failure(.stillRunning, _)?):
+        started.append(true)
+      case (.failure(.shuttingDown, _)?, nil), (.failure(.templateFailed, _)?, nil):
+        started.append(false)
+      default:
+        Issue.record("spawn \(i): \(replies.map(\.kind)) then \(ending): neither reported as run nor as not run")
+        started.append(false)
+      }
+    }
+    #expect(readReplies(stopper).replies == [.ok])
+    // Long enough for any program that did start to have written its line.
+    usleep(1_500_000)
+    for i in 0..<count {
+      let ran = readFile("\(w.dir)/ran.\(i)")
+      #expect(ran == (started[i] ? "ran\n" : ""), "spawn \(i): told \(started[i] ? "run" : "not run"), wrote '\(ran)'")
+    }
+  }
+}
+
+private func bytes(_ s: String) -> [UInt8] { Array(s.utf8) }
+
+/// A forkctl command running in the background, its stderr kept.
+private struct Background {
+  let pid: Int32
+  let errPath: String
+
+  init(_ w: World, _ args: [String]) throws {
+    errPath = "\(w.dir)/background.\(args.joined().hashValue).\(Sys.monotonicMilliseconds())"
+    let devNull = try Sys.open("/dev/null", .readWrite)
+    defer { devNull.closeQuietly() }
+    let err = try Sys.open(errPath, .writeOnly, options: [.create, .truncate])
+    defer { err.closeQuietly() }
+    pid = try Sys.posixSpawn(
+      path: forkctlBinary, arguments: ["forkctl"] + args, environment: w.environment, fds: [devNull, devNull, err])
+  }
+
+  /// Waits for it to end: its status and stderr.
+  func finish() -> (status: ExitStatusValue, stderr: String) {
+    let status = try! Sys.waitChild(pid)
+    return (status, readFile(errPath))
   }
 }
 

@@ -299,7 +299,7 @@ func answer(to request: Request) -> Answer?? {
     return namesNothing(ref) ? .refused(.unknownProcess) : nil
   case .spawn(let s):
     return !s.from.isEmpty && namesNothing(s.from) ? .refused(.unknownProcess) : nil
-  case .new, .exec, .shutdown, .prune, .waitAll:
+  case .new, .exec, .shutdown, .drain, .prune, .waitAll:
     return nil
   }
 }
@@ -396,7 +396,7 @@ struct FuzzGenerator {
     case 7: return rng.oneIn(8) ? .waitAll : .wait(refs: (0..<rng.within(1...3)).map { _ in unknownRef() })
     case 8: return .kill(signal: Int32(rng.within(0...70)), refs: (0..<rng.below(3)).map { _ in unknownRef() })
     case 9: return .list
-    case 10: return .shutdown
+    case 10: return rng.oneIn(2) ? .shutdown : .drain
     case 11:
       return .spawn(
         SpawnRequest(

@@ -1,5 +1,5 @@
 // The requests that end the life of process objects and of the daemon, byte for byte as
-// forkctl-protocol(7) documents them: forget, prune, wait --all, run --detach.
+// forkctl-protocol(7) documents them: forget, prune, wait --all, run --detach, shutdown --wait.
 import Testing
 
 @testable import ForkctlWire
@@ -54,5 +54,19 @@ import Testing
       RunSpec(program: b("true"), waitForExit: true).write(to: &$0, outerFlags: 64)
     }
     #expect(throws: WireError.self) { try Request(waiting) }
+  }
+
+  @Test("shutdown --wait is a shutdown with flags 1; other flags, zero written out included, are refused")
+  func drainBytes() throws {
+    #expect(Request.drain.frame().encoded() == [0x01, 0x0b, 0, 0, 4, 0, 0, 0, 1, 0, 0, 0])
+    #expect(try Request(throughDecoder(Request.drain.frame())) == .drain)
+    for flags: UInt32 in [0, 2, 3] {
+      #expect(throws: WireError.self, "flags \(flags)") { try Request(frame(.shutdown) { $0.u32(flags) }) }
+    }
+  }
+
+  @Test("the still-running failure is code 15")
+  func stillRunningCode() {
+    #expect(ErrorCode.stillRunning.rawValue == 15 && ErrorCode.stillRunning.name == "stillRunning")
   }
 }

@@ -19,6 +19,9 @@ public enum Request: Equatable, Sendable {
   case kill(signal: Int32, refs: [[UInt8]], group: Bool = false)
   case list
   case shutdown
+  /// shutdown --wait: start nothing new, and stop once no client is attached to a program.
+  /// Encoded as `shutdown` with flags.
+  case drain
   /// Fork from `from` (empty: the default template), hand the new process the descriptors
   /// (one per target, then the working directory if the spec has one) and run `spec`, all
   /// in one request. Replies `created` once the program runs, then `statuses` when it ends.
@@ -38,6 +41,8 @@ public enum Request: Equatable, Sendable {
   /// A bit of the run request's spec flags, not of the spec: forget the object once it has
   /// exited (`run --detach`).
   static let runDetachFlag: UInt32 = 64
+  /// shutdown's optional u32 flags: drain first.
+  static let shutdownDrainFlag: UInt32 = 1
   /// wait's optional trailing u32 flags: every process object of the caller's user.
   static let waitAllFlag: UInt32 = 1
 
@@ -95,6 +100,9 @@ public enum Request: Equatable, Sendable {
       type = .list
     case .shutdown:
       type = .shutdown
+    case .drain:
+      type = .shutdown
+      w.u32(Self.shutdownDrainFlag)
     case .spawn(let s):
       type = .spawn
       w.string(s.from)
@@ -181,7 +189,14 @@ public enum Request: Equatable, Sendable {
       self = .list
     case .shutdown:
       try checkFDs(frame, 0)
-      self = .shutdown
+      if r.remaining > 0 {
+        // One encoding per request: flags are present only when one is set.
+        let flags = try r.u32()
+        if flags != Self.shutdownDrainFlag { throw .invalid("shutdown flags \(flags)") }
+        self = .drain
+      } else {
+        self = .shutdown
+      }
     case .spawn:
       let from = try r.string()
       let name = try r.string()

@@ -105,12 +105,14 @@ public struct ErrorCode: RawRepresentable, Hashable, Sendable, CustomStringConve
   public static let shuttingDown = ErrorCode(rawValue: 12)
   public static let nameTaken = ErrorCode(rawValue: 13)
   public static let workingDirectoryFailed = ErrorCode(rawValue: 14)
+  /// The daemon shut down while the program ran: it keeps running, and its status is lost.
+  public static let stillRunning = ErrorCode(rawValue: 15)
 
   /// The codes this side knows, in the order of forkctl-protocol(7) ERROR CODES.
   static let names: [String] = [
     "unknownProcess", "wrongState", "badRequest", "limitReached", "templateFailed", "programNotFound",
     "programNotExecutable", "execFailed", "permissionDenied", "internalError", "protocolError",
-    "shuttingDown", "nameTaken", "workingDirectoryFailed",
+    "shuttingDown", "nameTaken", "workingDirectoryFailed", "stillRunning",
   ]
 
   /// The name of a known code (as its `static let`); nil for one this side does not know.

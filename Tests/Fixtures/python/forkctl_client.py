@@ -76,7 +76,7 @@ ERROR_NAMES = {
     1: "unknown process", 2: "wrong state", 3: "bad request", 4: "limit reached",
     5: "template failed", 6: "program not found", 7: "program not executable",
     8: "exec failed", 9: "permission denied", 10: "internal error", 11: "protocol error",
-    12: "shutting down", 13: "name in use", 14: "working directory failed",
+    12: "shutting down", 13: "name in use", 14: "working directory failed", 15: "still running",
 }
 
 HEADER = struct.Struct("<BBHI")
@@ -512,8 +512,10 @@ class Client(Connection):
         r.end()
         return out
 
-    def shutdown(self):
-        self.send_frame(SHUTDOWN)
+    def shutdown(self, wait=False):
+        """Stops the daemon; with wait, once the programs clients wait for have ended. The ok
+        comes once the daemon has let go of its socket and pid file."""
+        self.send_frame(SHUTDOWN, enc_u32(1) if wait else b"")
         self._ok()
 
     def forget(self, refs):
