@@ -207,7 +207,7 @@ private struct Background {
   let errPath: String
 
   init(_ w: World, _ args: [String]) throws {
-    errPath = "\(w.dir)/background.\(args.joined().hashValue).\(Sys.monotonicMilliseconds())"
+    errPath = "\(w.dir)/background-\(args[0]).err"
     let devNull = try Sys.open("/dev/null", .readWrite)
     defer { devNull.closeQuietly() }
     let err = try Sys.open(errPath, .writeOnly, options: [.create, .truncate])
