@@ -24,7 +24,8 @@ struct RunCommand: Subcommand {
     Options:
     \(ClientOptions.help)
       --wait                Exit with PROGRAM's status once it ends; a death by
-                            signal is re-raised.
+                            signal is re-raised; 124 when the daemon shuts down
+                            first (PROGRAM runs on).
       --detach              Nobody will wait: the daemon forgets the process
                             object once PROGRAM has ended (not with --wait).
     \(ProgramOptions.help)

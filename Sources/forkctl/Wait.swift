@@ -11,7 +11,8 @@ struct WaitCommand: Subcommand {
 
     The status is kept however long ago the process ended, also after the template
     that forked it has died. Exit code: the last process's exit code, or 128+N for a
-    death by signal N; 124 when --timeout passes first; 125 when forkctl itself fails.
+    death by signal N; 124 when --timeout passes first, or the daemon shuts down
+    while they run (they run on); 125 when forkctl itself fails.
 
     Arguments:
       ID...                 Ids or names.
