@@ -52,6 +52,11 @@ private let requests: [Request] = [
   .spawn(SpawnRequest(targets: [0, 1, 2], spec: RunSpec(program: b("true")), attributes: attributes)),
   .run(ref: b("w"), spec: RunSpec(program: b("true"), waitForExit: true), attributes: attributes),
   .signal(15),
+  .forget(refs: [b("3"), b("job")]),
+  .prune,
+  .waitAll,
+  .drain,
+  .run(ref: b("w"), spec: RunSpec(program: b("true")), detach: true),
 ]
 
 private let replies: [Reply] = [

@@ -105,16 +105,25 @@ public final class ForkctlClient: Sendable {
   }
 
   /// Runs `spec` in process object `ref`; returns once the program runs (`waitForExit`
-  /// false) or once it has ended, with its status.
-  public func run(_ ref: String, _ spec: RunSpec, workingDirectory: FileDescriptor? = nil) throws(ForkctlError)
-    -> ExitStatus?
-  {
-    try withConnection { (c) throws(ForkctlError) in try c.run(ref, spec, workingDirectory: workingDirectory) }
+  /// false) or once it has ended, with its status. With `detach` (not with `waitForExit`)
+  /// nobody will wait: the daemon forgets the process object once it has exited.
+  public func run(
+    _ ref: String, _ spec: RunSpec, workingDirectory: FileDescriptor? = nil, detach: Bool = false
+  ) throws(ForkctlError) -> ExitStatus? {
+    try withConnection { (c) throws(ForkctlError) in
+      try c.run(ref, spec, workingDirectory: workingDirectory, forwarding: nil, detach: detach)
+    }
   }
 
   /// Waits until every process object in `refs` has ended.
   public func wait(_ refs: [String]) throws(ForkctlError) -> [(id: UInt64, status: ExitStatus)] {
     try withConnection { (c) throws(ForkctlError) in try c.wait(refs) }
+  }
+
+  /// Waits for every process object of this user that has run a program and whose status
+  /// no wait has reported (`forkctl wait --all`).
+  public func waitAll() throws(ForkctlError) -> [(id: UInt64, status: ExitStatus)] {
+    try withConnection { (c) throws(ForkctlError) in try c.waitAll() }
   }
 
   /// Sends `signal` to each process object in `refs`.
@@ -127,9 +136,10 @@ public final class ForkctlClient: Sendable {
     try withConnection { (c) throws(ForkctlError) in try c.list() }
   }
 
-  /// Stops the daemon; running programs go on.
-  public func shutdown() throws(ForkctlError) {
-    try withConnection { (c) throws(ForkctlError) in try c.shutdown() }
+  /// Stops the daemon; running programs go on. With `drain` (`forkctl shutdown --wait`), once
+  /// the programs whose clients wait for them have ended, starting nothing new meanwhile.
+  public func shutdown(drain: Bool = false) throws(ForkctlError) {
+    try withConnection { (c) throws(ForkctlError) in try c.shutdown(drain: drain) }
   }
 
   /// Starts `program` as if this process had run it, forked by a template, in one request
@@ -171,6 +181,19 @@ public final class ForkctlClient: Sendable {
       spec, fds: passed, workingDirectory: cwd, from: from, name: name, detach: detach, wantsPIDFD: true,
       attributes: attributes)
     return SpawnedProcess(connection: c, id: started.id, pid: started.pid, pidfd: started.pidfd, owner: self)
+  }
+
+  /// Drops exited process objects that nobody will wait for (`forkctl forget`).
+  @discardableResult
+  public func forget(_ refs: [String]) throws(ForkctlError) -> [(id: UInt64, status: ExitStatus)] {
+    try withConnection { (c) throws(ForkctlError) in try c.forget(refs) }
+  }
+
+  /// Drops every exited process object of this user whose status was never reported
+  /// (`forkctl prune`).
+  @discardableResult
+  public func prune() throws(ForkctlError) -> [(id: UInt64, status: ExitStatus)] {
+    try withConnection { (c) throws(ForkctlError) in try c.prune() }
   }
 
   /// `spawn` with String arguments.

@@ -156,14 +156,17 @@ public struct ForkctlConnection: ~Copyable, Sendable {
   }
 
   /// `run`; with `spec.waitForExit`, the signals `forwarding` catches meanwhile go to the
-  /// program. `attributes` are applied in the program before exec, as with `spawn`.
+  /// program. `attributes` are applied in the program before exec, as with `spawn`. With
+  /// `detach` (not with `spec.waitForExit`) nobody will wait: the daemon forgets the process
+  /// object once it has exited.
   public mutating func run(
     _ ref: String, _ spec: RunSpec, workingDirectory: FileDescriptor? = nil, forwarding: SignalForwarding?,
-    attributes: ProcessAttributes? = nil
+    attributes: ProcessAttributes? = nil, detach: Bool = false
   ) throws(ForkctlError) -> ExitStatus? {
     var spec = spec
     spec.hasWorkingDirectory = workingDirectory != nil
-    let frame = try sendable(.run(ref: Array(ref.utf8), spec: spec, attributes: attributes), spec)
+    let frame = try sendable(
+      .run(ref: Array(ref.utf8), spec: spec, attributes: attributes, detach: detach), spec)
     try send(frame, fds: workingDirectory.map { [$0] } ?? [])
     do throws(ForkctlError) {
       if !spec.waitForExit {
@@ -320,9 +323,7 @@ public struct ForkctlConnection: ~Copyable, Sendable {
 
   /// Waits until every process object in `refs` has ended; their statuses in order.
   public mutating func wait(_ refs: [String]) throws(ForkctlError) -> [(id: UInt64, status: ExitStatus)] {
-    let reply = try request(.wait(refs: refs.map { Array($0.utf8) }))
-    guard case .statuses(let list) = reply else { throw unexpected(reply) }
-    return list.map { ($0.id, $0.status) }
+    try statuses(.wait(refs: refs.map { Array($0.utf8) }))
   }
 
   /// `wait`, giving up after `timeoutMilliseconds`: nil then (the connection must then be
@@ -330,7 +331,26 @@ public struct ForkctlConnection: ~Copyable, Sendable {
   public mutating func wait(
     _ refs: [String], timeoutMilliseconds: Int32
   ) throws(ForkctlError) -> [(id: UInt64, status: ExitStatus)]? {
-    try send(.wait(refs: refs.map { Array($0.utf8) }))
+    try statuses(.wait(refs: refs.map { Array($0.utf8) }), timeoutMilliseconds: timeoutMilliseconds)
+  }
+
+  /// Waits for every process object of this user that has run a program and whose status
+  /// no wait has reported, as they are when the daemon reads the request; their statuses in
+  /// ascending id order, none when there is none.
+  public mutating func waitAll() throws(ForkctlError) -> [(id: UInt64, status: ExitStatus)] {
+    try statuses(.waitAll)
+  }
+
+  /// `waitAll`, giving up after `timeoutMilliseconds`: nil then (the connection must then be
+  /// closed, as its reply may still come).
+  public mutating func waitAll(timeoutMilliseconds: Int32) throws(ForkctlError) -> [(id: UInt64, status: ExitStatus)]? {
+    try statuses(.waitAll, timeoutMilliseconds: timeoutMilliseconds)
+  }
+
+  private mutating func statuses(
+    _ r: Request, timeoutMilliseconds: Int32
+  ) throws(ForkctlError) -> [(id: UInt64, status: ExitStatus)]? {
+    try send(r)
     let ready: [Bool]
     do {
       ready = try Sys.waitReadable([channel.fd], timeoutMilliseconds: timeoutMilliseconds)
@@ -357,9 +377,29 @@ public struct ForkctlConnection: ~Copyable, Sendable {
     return l
   }
 
-  /// Stops the daemon.
-  public mutating func shutdown() throws(ForkctlError) {
-    let reply = try request(.shutdown)
+  /// Stops the daemon; with `drain` (shutdown --wait), once the programs whose clients wait
+  /// for them have ended, starting nothing new meanwhile. Returns once the daemon has let go
+  /// of its socket and pid file.
+  public mutating func shutdown(drain: Bool = false) throws(ForkctlError) {
+    let reply = try request(drain ? .drain : .shutdown)
     guard case .ok = reply else { throw unexpected(reply) }
+  }
+
+  /// Drops exited process objects that nobody will wait for; what was dropped, with each
+  /// status. One that has not exited is refused, and then none is dropped.
+  public mutating func forget(_ refs: [String]) throws(ForkctlError) -> [(id: UInt64, status: ExitStatus)] {
+    try statuses(.forget(refs: refs.map { Array($0.utf8) }))
+  }
+
+  /// Drops every exited process object of this user whose status was never reported; what
+  /// was dropped, with each status.
+  public mutating func prune() throws(ForkctlError) -> [(id: UInt64, status: ExitStatus)] {
+    try statuses(.prune)
+  }
+
+  private mutating func statuses(_ r: Request) throws(ForkctlError) -> [(id: UInt64, status: ExitStatus)] {
+    let reply = try request(r)
+    guard case .statuses(let list) = reply else { throw unexpected(reply) }
+    return list.map { ($0.id, $0.status) }
   }
 }

@@ -73,8 +73,8 @@ enum Forkctl {
   /// In the order `forkctl --help` lists them.
   static let subcommands: [any Subcommand.Type] = [
     SpawnCommand.self, NewCommand.self, ExecCommand.self, ForkCommand.self, SendFDCommand.self,
-    SendArgCommand.self, RunCommand.self, WaitCommand.self, KillCommand.self, ListCommand.self,
-    ShutdownCommand.self, DaemonCommand.self,
+    SendArgCommand.self, RunCommand.self, WaitCommand.self, KillCommand.self, ForgetCommand.self,
+    PruneCommand.self, ListCommand.self, ShutdownCommand.self, DaemonCommand.self,
   ]
 
   static let usage = "forkctl SUBCOMMAND [OPTION...] [ARG...]"
@@ -201,6 +201,9 @@ struct Exit: Error {
   /// forkctl itself failed: daemon unreachable, request refused, unknown process object;
   /// also a usage error of wait, spawn and run --wait, whose status is otherwise a program's.
   static let forkctlFailed = Exit(125)
+  /// The daemon shut down while the program ran: it keeps running, and its status is lost;
+  /// timeout(1)'s status, as `wait --timeout` gives up the same way.
+  static let stillRunning = Exit(124)
   /// The program was found but could not be executed.
   static let notExecutable = Exit(126)
   /// The program was not found.
@@ -227,6 +230,7 @@ func fail(_ error: ForkctlError) -> Exit {
   switch error.refusal {
   case .programNotFound?: return .notFound
   case .programNotExecutable?, .execFailed?: return .notExecutable
+  case .stillRunning?: return .stillRunning
   default: return .forkctlFailed
   }
 }

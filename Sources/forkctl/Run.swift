@@ -24,7 +24,10 @@ struct RunCommand: Subcommand {
     Options:
     \(ClientOptions.help)
       --wait                Exit with PROGRAM's status once it ends; a death by
-                            signal is re-raised.
+                            signal is re-raised; 124 when the daemon shuts down
+                            first (PROGRAM runs on).
+      --detach              Nobody will wait: the daemon forgets the process
+                            object once PROGRAM has ended (not with --wait).
     \(ProgramOptions.help)
       -h, --help            Show this help.
 
@@ -45,14 +48,17 @@ struct RunCommand: Subcommand {
   struct RunOptions: OptionGroup {
     var client = ClientOptions()
     var wait = false
+    var detach = false
     var program = ProgramOptions()
 
     mutating func parse(_ option: String, _ arguments: inout Arguments) throws(ArgumentError) -> Bool {
-      guard option == "--wait" else {
+      switch option {
+      case "--wait": wait = true
+      case "--detach": detach = true
+      default:
         if try program.parse(option, &arguments) { return true }
         return try client.parse(option, &arguments)
       }
-      wait = true
       return true
     }
   }
@@ -66,6 +72,7 @@ struct RunCommand: Subcommand {
     self.options = options
     command = Array(try arguments.remaining())
     if command.isEmpty { throw .usage("run needs a PROGRAM") }
+    if options.wait && options.detach { throw .usage("run --detach cannot --wait: nobody waits for its program") }
   }
 
   func run() throws(Exit) {
@@ -77,7 +84,8 @@ struct RunCommand: Subcommand {
     let cwd = try reporting(Inherited.workingDirectory)
     var c = try options.client.connect()
     let status = try reporting { () throws(ForkctlError) in
-      try c.run(id, spec, workingDirectory: cwd, forwarding: forwarding, attributes: attributes)
+      try c.run(
+        id, spec, workingDirectory: cwd, forwarding: forwarding, attributes: attributes, detach: options.detach)
     }
     if let status { exitLike(status, program: command[0]) }
   }

@@ -18,8 +18,8 @@ struct SpawnCommand: Subcommand {
     SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH, SIGCONT and SIGTSTP sent
     to forkctl go to PROGRAM, unless ignored. If forkctl itself dies first, PROGRAM
     gets SIGTERM, then SIGKILL after a grace period, unless --detach. Exit codes of
-    forkctl's own: 125 forkctl failed, 126 PROGRAM not executable, 127 PROGRAM not
-    found.
+    forkctl's own: 124 the daemon shut down while PROGRAM ran (it runs on), 125
+    forkctl failed, 126 PROGRAM not executable, 127 PROGRAM not found.
 
     Descriptors: 0, 1 and 2 (one the caller has closed is /dev/null in PROGRAM),
     each --fd N, and with --inherit-fds every one the caller has open, each at its

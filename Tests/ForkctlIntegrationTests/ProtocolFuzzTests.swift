@@ -289,17 +289,17 @@ func answer(to request: Request) -> Answer?? {
   case .hello: return .welcome
   case .list: return .listing
   case .signal: return .some(nil)
-  case .wait(let refs):
+  case .wait(let refs), .forget(let refs):
     if refs.isEmpty { return .refused(.badRequest) }
     return refs.contains(where: namesNothing) ? .refused(.unknownProcess) : nil
   case .kill(_, let refs, _):
     if refs.isEmpty { return .ok }
     return namesNothing(refs[0]) ? .refused(.unknownProcess) : nil
-  case .fork(let ref, _), .sendFDs(let ref, _), .sendArgs(let ref, _), .run(let ref, _, _):
+  case .fork(let ref, _), .sendFDs(let ref, _), .sendArgs(let ref, _), .run(let ref, _, _, _):
     return namesNothing(ref) ? .refused(.unknownProcess) : nil
   case .spawn(let s):
     return !s.from.isEmpty && namesNothing(s.from) ? .refused(.unknownProcess) : nil
-  case .new, .exec, .shutdown:
+  case .new, .exec, .shutdown, .drain, .prune, .waitAll:
     return nil
   }
 }
@@ -352,7 +352,7 @@ struct FuzzCase {
 struct FuzzGenerator {
   var rng: FuzzRandom
 
-  static let requestTypes: [UInt8] = (0x01...0x0d).map { $0 }
+  static let requestTypes: [UInt8] = (0x01...0x0f).map { $0 }
 
   mutating func unknownRef() -> [UInt8] {
     switch rng.below(5) {
@@ -383,23 +383,27 @@ struct FuzzGenerator {
 
   /// A well-formed request of any type, mostly naming nothing that exists.
   mutating func validRequest() -> Request {
-    switch rng.below(13) {
+    switch rng.below(15) {
     case 0: return .hello
     case 1: return .new(name: name())
     case 2: return .exec(name: name())
     case 3: return .fork(ref: unknownRef(), name: name())
     case 4: return .sendFDs(ref: unknownRef(), targets: targets())
     case 5: return .sendArgs(ref: unknownRef(), arguments: strings(max: 4))
-    case 6: return .run(ref: unknownRef(), spec: spec(forSpawn: false))
-    case 7: return .wait(refs: (0..<rng.within(1...3)).map { _ in unknownRef() })
+    case 6:
+      let s = spec(forSpawn: false)
+      return .run(ref: unknownRef(), spec: s, detach: !s.waitForExit && rng.oneIn(3))
+    case 7: return rng.oneIn(8) ? .waitAll : .wait(refs: (0..<rng.within(1...3)).map { _ in unknownRef() })
     case 8: return .kill(signal: Int32(rng.within(0...70)), refs: (0..<rng.below(3)).map { _ in unknownRef() })
     case 9: return .list
-    case 10: return .shutdown
+    case 10: return rng.oneIn(2) ? .shutdown : .drain
     case 11:
       return .spawn(
         SpawnRequest(
           from: rng.oneIn(3) ? [] : unknownRef(), name: name(), targets: rng.oneIn(2) ? [] : targets(),
           spec: spec(forSpawn: true), detach: rng.oneIn(2), wantsPIDFD: rng.oneIn(2)))
+    case 12: return .forget(refs: (0..<rng.below(3)).map { _ in unknownRef() })
+    case 13: return .prune
     default: return .signal(Int32(rng.within(1...64)))
     }
   }

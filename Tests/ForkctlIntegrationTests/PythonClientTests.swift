@@ -56,6 +56,10 @@ let pythonFixtures: String = {
         spawn signal status=signaled:15
         kill status=signaled:15
         list name=py-sleeper role=process state=exited status=signaled:15 program=sleep
+        forget dropped=signaled:15 gone=True
+        wait all statuses=exited:3
+        run detach forgotten=True
+        prune dropped=exited:3 gone=True
         wait unknown failure code=1 (unknown process)
         violation unknown-type failure code=11 (protocol error) closed=True
         violation version-2 failure code=11 (protocol error) closed=True

@@ -67,6 +67,21 @@ struct FuzzRegressionTests {
     }
   }
 
+  @Test("forget, prune, wait --all, run --detach and shutdown --wait agree with the model, whole and cut anywhere")
+  func lifecycleRequests() throws {
+    let frames = [
+      Request.forget(refs: [Array("3".utf8), Array("job".utf8)]).frame(), Request.prune.frame(),
+      Request.waitAll.frame(), Request.run(ref: Array("w".utf8), spec: RunSpec(program: [0x73]), detach: true).frame(),
+      Request.drain.frame(), Reply.failure(.stillRunning, "sleep (pid 7) keeps running").frame(),
+    ]
+    for flags in [
+      CodecFuzzFlags.honestDescriptors, CodecFuzzFlags.honestDescriptors | CodecFuzzFlags.readerSizedChunks,
+    ] {
+      let whole = fuzzInput(flags, seed: 11, frames)
+      for end in 0...whole.count { try checkCodec(fuzzInput: Array(whole[..<end])) }
+    }
+  }
+
   @Test("a stream cut off anywhere agrees with the model")
   func truncatedStreams() throws {
     let whole = fuzzInput(

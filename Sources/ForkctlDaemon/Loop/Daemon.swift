@@ -95,7 +95,13 @@ public enum Daemon {
     // Best effort on the way out: a path already gone is fine.
     try? Sys.removeFile(path)
     pidfile.remove()
-    if case .failure(let error) = result {
+    switch result {
+    case .success(let loop):
+      // Only now: a caller that runs `forkctl shutdown && forkctl list` must find the path
+      // and the pid file free, or its next command would start a daemon that cannot take
+      // them.
+      loop.answerStopRequests()
+    case .failure(let error):
       throw DaemonStartError(message: "event loop failed: \(Sys.describe(error))", alreadyRunning: false)
     }
   }
@@ -121,7 +127,9 @@ public enum Daemon {
     }
   }
 
-  private static func serve(_ config: DaemonConfiguration, listener: FileDescriptor) throws(Errno) {
+  /// Serves until the loop stops; returns the loop, which still holds the connections of
+  /// the shutdown requests.
+  private static func serve(_ config: DaemonConfiguration, listener: FileDescriptor) throws(Errno) -> EventLoop {
     Sys.ignoreBrokenPipe()
     // Do not pin the directory the daemon happened to be started from; workers get their
     // client's directory with each run.
@@ -135,5 +143,6 @@ public enum Daemon {
       r.closeQuietly()
     }
     try loop.run()
+    return loop
   }
 }

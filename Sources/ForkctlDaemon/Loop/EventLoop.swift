@@ -98,6 +98,10 @@ final class EventLoop {
   /// Descriptors epoll could not take (ENOMEM, ENOSPC): their owners are let go.
   var unwatchable: [Token] = []
   var stopping = false
+  /// The connections of shutdown requests, answered once the daemon has let go of its
+  /// socket and pid file.
+  private var stopRequests: [Connection] = []
+  private var events: [(token: UInt64, interest: Epoll.Interest)] = []
   /// A descriptor held in reserve (/dev/null) for descriptor exhaustion: when accept fails
   /// with EMFILE or ENFILE, closing it makes room to accept the waiting connection and
   /// refuse it with a clear error. Leaving the connection in the backlog instead would keep
@@ -139,50 +143,71 @@ final class EventLoop {
     spare = openSpare()
   }
 
-  /// Serves until shutdown or a terminating signal, then lets go of every connection.
+  /// How long a stopping daemon waits for the commands already sent to process objects to
+  /// be reported (a fork, a spawn, a run's exec): a template forks in well under a
+  /// millisecond, so only a stuck one takes it all, and is then killed.
+  static let inFlightGrace: Int64 = 5000
+
+  /// Serves until shutdown or a terminating signal, then stops.
   func run() throws(Errno) {
-    var events: [(token: UInt64, interest: Epoll.Interest)] = []
     while !stopping {
-      var timeout: Int32 = -1
-      if let deadline = [supervisor.nextDeadline, listenerPausedUntil, nextTimeoutCheck].compactMap({ $0 }).min() {
-        timeout = Int32(clamping: max(0, deadline - Sys.monotonicMilliseconds()))
-      }
-      try epoll.wait(into: &events, timeoutMS: timeout)
-      if Sys.monotonicMilliseconds() >= nextTimeoutCheck { dropTimedOutClients() }
-      if supervisor.nextDeadline != nil { supervisor.handle(.tick(now: Sys.monotonicMilliseconds())) }
-      if let until = listenerPausedUntil, Sys.monotonicMilliseconds() >= until { resumeListener() }
-      for (t, interest) in events {
-        switch Token(rawValue: t) {
-        case .listener: acceptClients()
-        case .signals: try takeSignals()
-        case .client(let id): serviceClient(id, interest)
-        case .control(let id): serviceControl(id, interest)
-        case .statusPipe(let id): serviceStatusPipe(id)
-        }
-        letGoOfUnwatchable()
-      }
-      while !resumable.isEmpty {
-        let ids = resumable
-        resumable.removeAll()
-        for id in ids { handleBufferedRequests(id) }
-        letGoOfUnwatchable()
-      }
+      let deadline = [supervisor.nextDeadline, listenerPausedUntil, nextTimeoutCheck].compactMap({ $0 }).min()
+      try serveOnce(until: deadline)
     }
     try stop()
   }
 
-  /// Stops answering, lets go of every connection, and ends the process objects that never
-  /// ran; programs that are running keep running (they belong to their users).
+  /// One round: waits for readiness (until `deadline`, monotonic ms, if any) and serves it.
+  private func serveOnce(until deadline: Int64?) throws(Errno) {
+    var timeout: Int32 = -1
+    if let deadline { timeout = Int32(clamping: max(0, deadline - Sys.monotonicMilliseconds())) }
+    try epoll.wait(into: &events, timeoutMS: timeout)
+    if Sys.monotonicMilliseconds() >= nextTimeoutCheck { dropTimedOutClients() }
+    if supervisor.nextDeadline != nil { supervisor.handle(.tick(now: Sys.monotonicMilliseconds())) }
+    if let until = listenerPausedUntil, Sys.monotonicMilliseconds() >= until { resumeListener() }
+    for (t, interest) in events {
+      switch Token(rawValue: t) {
+      case .listener: acceptClients()
+      case .signals: try takeSignals()
+      case .client(let id): serviceClient(id, interest)
+      case .control(let id): serviceControl(id, interest)
+      case .statusPipe(let id): serviceStatusPipe(id)
+      }
+      letGoOfUnwatchable()
+    }
+    while !resumable.isEmpty {
+      let ids = resumable
+      resumable.removeAll()
+      for id in ids { handleBufferedRequests(id) }
+      letGoOfUnwatchable()
+    }
+  }
+
+  /// Stops taking connections and requests; lets the commands in flight finish and be
+  /// reported (issue 11, item 5: a client that retries on 125 must never run a program
+  /// twice); tells the clients that wait for a program that it keeps running; lets go of
+  /// every connection but those that asked for the stop, which are answered once the socket
+  /// and pid file are free; and ends the process objects that never ran. Programs that are
+  /// running keep running (they belong to their users).
   private func stop() throws(Errno) {
-    // Only the signalfd stays in the epoll set below.
     if listenerPausedUntil == nil { epoll.remove(listener) }
+    listenerPausedUntil = nil
     listener.closeQuietly()
     spare?.closeQuietly()
     spare = nil
-    for (_, c) in clients {
+    // Requests are still read, and refused, so that an attached client's signal frames
+    // still reach its program meanwhile.
+    supervisor.handle(.stopRequested)
+    let grace = Sys.monotonicMilliseconds() + Self.inFlightGrace
+    while supervisor.inFlight > 0 && Sys.monotonicMilliseconds() < grace {
+      try serveOnce(until: [grace, supervisor.nextDeadline].compactMap { $0 }.min())
+    }
+    supervisor.handle(.stopping)
+    let requesters = Set(supervisor.stopRequesters)
+    for (id, c) in clients {
       epoll.remove(c.connection.fd)
       c.connection.flush()
-      c.connection.close()
+      if requesters.contains(id) { stopRequests.append(c.connection) } else { c.connection.close() }
     }
     clients.removeAll()
     for (_, fd) in statusPipes {
@@ -190,10 +215,8 @@ final class EventLoop {
       fd.closeQuietly()
     }
     statusPipes.removeAll()
-    supervisor.handle(.stopping)
     // Reap those that exit, so none is left a zombie under an init that does not reap.
     // Bounded: one that is stuck is left behind after 2 s.
-    var events: [(token: UInt64, interest: Epoll.Interest)] = []
     var rounds = 0
     while supervisor.unrunProcessCount > 0 && rounds < 20 {
       rounds += 1
@@ -201,6 +224,17 @@ final class EventLoop {
       while try signals.next() != nil {}
       try reapChildren()
     }
+  }
+
+  /// Answers the shutdown requests, which `stop` kept: to be called once the daemon has let
+  /// go of its socket and pid file, so that the caller's next command starts a new daemon
+  /// that can take them (issue 11, item 16). Best effort: a requester may have gone.
+  func answerStopRequests() {
+    for c in stopRequests {
+      c.sendLast(Reply.ok.frame())
+      c.close()
+    }
+    stopRequests.removeAll()
   }
 
   // MARK: Watching descriptors, with the failure policy above

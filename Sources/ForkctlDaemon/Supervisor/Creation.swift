@@ -36,8 +36,8 @@ extension Supervisor {
   private mutating func refuseForLimit(_ client: ClientID, _ what: String, _ unreported: Int) {
     let advice =
       unreported > 0
-      ? "\(unreported) of them exited and were never waited for: wait for them (their ids are in forkctl list), "
-        + "or kill some; a spawn that is not detached is still served"
+      ? "\(unreported) of them exited and were never waited for: wait for them (their ids are in forkctl list) "
+        + "or drop them (forkctl prune), or kill some; a spawn that is not detached is still served"
       : "wait for exited ones or kill some"
     effects.reply(client, .failure(.limitReached, "\(what); \(advice)"))
   }

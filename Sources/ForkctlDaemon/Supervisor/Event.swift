@@ -23,7 +23,11 @@ public enum Event {
   case childExited(pid: Int32, status: ExitStatus)
   /// The monotonic clock reached `now` (ms): deadlines up to it are due.
   case tick(now: Int64)
-  /// The daemon is stopping: every process object that has not run is ended (they exit on
-  /// end of file); running programs are left alone.
+  /// The daemon is to stop (a terminating signal; a shutdown request says so itself): no
+  /// new request is served, while what is in flight is let finish and be reported.
+  case stopRequested
+  /// The daemon is stopping: whatever is still in flight is given up, clients attached to
+  /// a program or waiting are told it keeps running, and every process object that has not
+  /// run is ended (they exit on end of file); running programs are left alone.
   case stopping
 }

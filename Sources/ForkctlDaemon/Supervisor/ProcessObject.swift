@@ -169,6 +169,8 @@ enum StatusRecipient: Equatable {
   case reported
   /// Killed because its client left before learning its id: forgotten once reaped.
   case abandoned
+  /// run --detach: nobody will wait; forgotten once reaped and its exec outcome known.
+  case detached
 
   var attachedClient: ClientID? {
     if case .attached(let a) = self { return a.client }

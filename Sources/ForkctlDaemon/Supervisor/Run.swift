@@ -6,7 +6,8 @@ import ForkctlWire
 
 extension Supervisor {
   mutating func run(
-    _ ref: [UInt8], _ spec: RunSpec, _ requested: ProcessAttributes?, _ fds: [FileDescriptor], _ client: ClientID
+    _ ref: [UInt8], _ spec: RunSpec, _ requested: ProcessAttributes?, _ fds: [FileDescriptor], _ client: ClientID,
+    detach: Bool = false
   ) {
     guard let id = lookup(ref, client) else { return closeAll(fds) }
     guard case .some(let attributes) = confined(requested, for: client, "run") else { return closeAll(fds) }
@@ -32,6 +33,7 @@ extension Supervisor {
       program: Run.kept(spec.program), keepsControl: spec.keepControl,
       outcome: .pending(client: client, waitForExit: spec.waitForExit))
     registry.update(id) {
+      if detach { $0.status = .detached }
       switch $0.phase {
       // The run queues behind the fork on the control socket; the fork report makes it running.
       case .starting(_, let then): $0.phase = .starting(run: run, then: then)
@@ -44,6 +46,8 @@ extension Supervisor {
 
   /// The program of `id` exec'd.
   mutating func execSucceeded(_ id: UInt64) {
+    // A detached run that has exited already is forgotten once the outcome is known.
+    defer { forgetIfSpent(id) }
     guard let o = registry[id], let run = o.phase.run, case .pending(let client, let waitForExit) = run.outcome
     else { return }
     guard let pid = o.phase.pid else {
@@ -77,6 +81,7 @@ extension Supervisor {
   /// The program of `id` could not be exec'd. `reported` is the word the process reported:
   /// an errno, with the step that failed above it (ExecFailure).
   mutating func execFailed(_ id: UInt64, _ reported: Errno) {
+    defer { forgetIfSpent(id) }
     guard let o = registry[id], let run = o.phase.run, case .pending(let client, _) = run.outcome else { return }
     registry.update(id) { $0.phase.run?.outcome = .failed }
     let failure = ExecFailure(rawValue: reported.rawValue)

@@ -6,7 +6,8 @@
 // indexes in Registry.swift; one file per concern, each an extension of `Supervisor`:
 // Creation (new, exec, fork, fork reports), Input (send-fd, send-arg), Run (run, exec
 // outcome), Spawn (spawn, attachment, signal forwarding, kill deadlines), Wait (wait, kill,
-// statuses, forgetting), Clients (connections coming and going).
+// statuses, forgetting), Forget (forget, prune), Clients (connections coming and going),
+// Shutdown (the daemon's own stop and drain).
 import ForkctlSys
 import ForkctlWire
 
@@ -18,7 +19,11 @@ public struct Supervisor<Effects: SupervisorEffects> {
   var registry = Registry()
   /// Waits not answered yet.
   var waits: [PendingWait] = []
-  private(set) var shuttingDown = false
+  /// Where the daemon stands in its own lifecycle.
+  public internal(set) var daemonPhase = DaemonPhase.serving
+  /// Connections that asked for the stop (shutdown, shutdown --wait): the event loop answers
+  /// them once the daemon has let go of its socket and pid file.
+  public internal(set) var stopRequesters: [ClientID] = []
   /// The process object whose `created` reply each connection got last.
   var lastCreated: [ClientID: UInt64] = [:]
   /// The peer uid of each connection, as the event loop learned it (SO_PEERCRED).
@@ -51,8 +56,10 @@ public struct Supervisor<Effects: SupervisorEffects> {
     case .controlClosed(let id): controlClosed(id)
     case .childExited(let pid, let status): childExited(pid: pid, status: status)
     case .tick(let now): deadlinesPassed(now: now)
-    case .stopping: closeAllControls()
+    case .stopRequested: daemonPhase = .stopping
+    case .stopping: stopNow()
     }
+    stopIfDrained()
   }
 
   private mutating func handle(_ request: Request, fds: [FileDescriptor], from client: ClientID) {
@@ -62,9 +69,9 @@ public struct Supervisor<Effects: SupervisorEffects> {
     }
     // A later request: the client has read its last created reply (or never needs it).
     lastCreated[client] = nil
-    if shuttingDown {
+    if let refusal = refusalWhileStopping(request) {
       closeAll(fds)
-      effects.reply(client, .failure(.shuttingDown, "the daemon is shutting down"))
+      effects.reply(client, .failure(.shuttingDown, refusal))
       return
     }
     switch request {
@@ -82,20 +89,26 @@ public struct Supervisor<Effects: SupervisorEffects> {
       sendFDs(ref, targets, fds, client)
     case .sendArgs(let ref, let list):
       sendArgs(ref, list, client)
-    case .run(let ref, let spec, let attributes):
-      run(ref, spec, attributes, fds, client)
+    case .run(let ref, let spec, let attributes, let detach):
+      run(ref, spec, attributes, fds, client, detach: detach)
     case .wait(let refs):
       wait(refs, client)
+    case .waitAll:
+      waitAll(client)
     case .kill(let signal, let refs, let group):
       kill(signal, refs, group: group, client)
     case .list:
       effects.reply(client, .listing(Self.fitted(listing())))
     case .shutdown:
-      shuttingDown = true
-      effects.reply(client, .ok)
-      effects.shutdown()
+      stop(requestedBy: client)
+    case .drain:
+      drain(requestedBy: client)
     case .spawn(let s):
       spawn(s, fds, client)
+    case .forget(let refs):
+      forget(refs, client)
+    case .prune:
+      prune(client)
     case .signal:
       preconditionFailure("signal frames are forwarded above")
     }

@@ -24,6 +24,23 @@ extension Supervisor {
     answerWaits()
   }
 
+  /// Waits for every process object of the client's user that has run a program and whose
+  /// status nobody has been given: chosen here, in one step, so that none that exits
+  /// meanwhile is missed (a client-side list then wait would race with its exit and a
+  /// concurrent wait).
+  mutating func waitAll(_ client: ClientID) {
+    let uid = clientUIDs[client]
+    let ids = registry.objects.values.filter { o in
+      guard uid != nil, o.owner == uid, o.status == .anyWaiter else { return false }
+      switch o.phase {
+      case .running, .exited: return true
+      case .starting, .ready: return false
+      }
+    }.map(\.id).sorted()
+    waits.append(PendingWait(client: client, ids: ids))
+    answerWaits()
+  }
+
   mutating func kill(_ signal: Int32, _ refs: [[UInt8]], group: Bool = false, _ client: ClientID) {
     var pids: [Int32] = []
     for ref in refs {
@@ -112,7 +129,7 @@ extension Supervisor {
     case .anyWaiter, .attached:
       registry.update(id) { $0.status = .reported }
       registry.reported.append(id)
-    case .reported, .abandoned:
+    case .reported, .abandoned, .detached:
       break
     }
   }
@@ -139,17 +156,19 @@ extension Supervisor {
   /// left), or an abandoned process: nothing can refer to it any more, so `list` does not
   /// fill up with them and they do not count against the limits.
   mutating func forgetIfSpent(_ id: UInt64) {
-    guard let o = registry[id], o.phase.isExited, !waits.contains(where: { $0.ids.contains(id) }) else { return }
+    guard let o = registry[id], o.phase.isExited, !isAwaited(id) else { return }
     switch o.status {
     case .abandoned:
       break
+    case .detached:
+      // Its run's reply still hangs on the exec outcome, which may come after the reaping.
+      if case .pending? = o.phase.run?.outcome { return }
     case .reported where o.origin == .spawn && o.name.isEmpty:
       break
     default:
       return
     }
-    if o.control == .open { effects.closeControl(id) }
-    registry.remove(id)
+    discard(id)
   }
 
   /// Forgets the oldest exited objects that a wait has already reported, down to `keeping`.
@@ -158,15 +177,12 @@ extension Supervisor {
     while registry.reported.count > keeping && i < registry.reported.count {
       let id = registry.reported[i]
       // Still running (a spawn whose client went away): kept until it has exited.
-      if waits.contains(where: { $0.ids.contains(id) }) || registry[id]?.phase.isExited == false {
+      if isAwaited(id) || registry[id]?.phase.isExited == false {
         i += 1
         continue
       }
       registry.reported.remove(at: i)
-      // A descendant of a keep-control program may still hold the socket: close our end
-      // now, as no later controlClosed can find the object.
-      if registry[id]?.control == .open { effects.closeControl(id) }
-      registry.remove(id)
+      discard(id)
     }
   }
 }

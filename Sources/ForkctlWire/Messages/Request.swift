@@ -7,12 +7,21 @@ public enum Request: Equatable, Sendable {
   case sendFDs(ref: [UInt8], targets: [FDTarget])
   case sendArgs(ref: [UInt8], arguments: [[UInt8]])
   /// `attributes`: the caller's, applied before exec (nil: the process object's own).
-  case run(ref: [UInt8], spec: RunSpec, attributes: ProcessAttributes? = nil)
+  /// `detach`: nobody will wait, so the process object is forgotten once it has exited
+  /// (a wait already pending then still gets its status); not with `spec.waitForExit`.
+  case run(ref: [UInt8], spec: RunSpec, attributes: ProcessAttributes? = nil, detach: Bool = false)
   case wait(refs: [[UInt8]])
+  /// Wait for every process object of the caller's user that has run a program and whose
+  /// status no wait has reported, as they are when the request is read; replies `statuses`
+  /// in ascending id order (none: at once, empty).
+  case waitAll
   /// Signal each process object's process, or with `group` the process group it leads.
   case kill(signal: Int32, refs: [[UInt8]], group: Bool = false)
   case list
   case shutdown
+  /// shutdown --wait: start nothing new, and stop once no client is attached to a program.
+  /// Encoded as `shutdown` with flags.
+  case drain
   /// Fork from `from` (empty: the default template), hand the new process the descriptors
   /// (one per target, then the working directory if the spec has one) and run `spec`, all
   /// in one request. Replies `created` once the program runs, then `statuses` when it ends.
@@ -20,9 +29,22 @@ public enum Request: Equatable, Sendable {
   /// Forward a signal to the process this connection is attached to (by spawn or run with
   /// waitForExit). No reply; ignored when nothing is attached.
   case signal(Int32)
+  /// Drop exited process objects nobody will wait for; replies `statuses` with them. One
+  /// that has not exited is refused, and then none is dropped.
+  case forget(refs: [[UInt8]])
+  /// Drop every exited process object of the caller's user whose status was never
+  /// reported; replies `statuses` with them.
+  case prune
 
   /// kill's optional trailing u32 flags: the process group.
   static let killGroupFlag: UInt32 = 1
+  /// A bit of the run request's spec flags, not of the spec: forget the object once it has
+  /// exited (`run --detach`).
+  static let runDetachFlag: UInt32 = 64
+  /// shutdown's optional u32 flags: drain first.
+  static let shutdownDrainFlag: UInt32 = 1
+  /// wait's optional trailing u32 flags: every process object of the caller's user.
+  static let waitAllFlag: UInt32 = 1
 
   public func frame() -> Frame {
     var w = PayloadWriter()
@@ -51,15 +73,22 @@ public enum Request: Equatable, Sendable {
       type = .sendArgs
       w.string(ref)
       w.list(arguments)
-    case .run(let ref, let spec, let attributes):
+    case .run(let ref, let spec, let attributes, let detach):
       type = .run
       w.string(ref)
-      spec.write(to: &w, outerFlags: attributes == nil ? 0 : RunSpec.attributesFlag)
+      spec.write(
+        to: &w,
+        outerFlags: (attributes == nil ? 0 : RunSpec.attributesFlag) | (detach ? Self.runDetachFlag : 0))
       attributes?.write(to: &w)
       fds = spec.fdCount
     case .wait(let refs):
       type = .wait
       w.list(refs)
+    case .waitAll:
+      type = .wait
+      // No refs; the flags, like kill's, came later and are present only when set.
+      w.list([])
+      w.u32(Self.waitAllFlag)
     case .kill(let signal, let refs, let group):
       type = .kill
       w.i32(signal)
@@ -71,6 +100,9 @@ public enum Request: Equatable, Sendable {
       type = .list
     case .shutdown:
       type = .shutdown
+    case .drain:
+      type = .shutdown
+      w.u32(Self.shutdownDrainFlag)
     case .spawn(let s):
       type = .spawn
       w.string(s.from)
@@ -85,6 +117,11 @@ public enum Request: Equatable, Sendable {
     case .signal(let signal):
       type = .signal
       w.i32(signal)
+    case .forget(let refs):
+      type = .forget
+      w.list(refs)
+    case .prune:
+      type = .prune
     }
     return Frame(type: type, payload: w.bytes, fdCount: fds)
   }
@@ -116,13 +153,25 @@ public enum Request: Equatable, Sendable {
       self = .sendArgs(ref: try r.string(), arguments: try r.list())
     case .run:
       let ref = try r.string()
-      let (spec, outer) = try RunSpec.read(&r, outerFlags: RunSpec.attributesFlag)
-      let attributes = outer != 0 ? try ProcessAttributes.read(&r) : nil
+      let (spec, outer) = try RunSpec.read(&r, outerFlags: RunSpec.attributesFlag | Self.runDetachFlag)
+      let attributes = outer & RunSpec.attributesFlag != 0 ? try ProcessAttributes.read(&r) : nil
+      let detach = outer & Self.runDetachFlag != 0
+      // Nobody can wait for a detached program's status, the run's own reply included.
+      if detach && spec.waitForExit { throw .invalid("run flags: detach with wait") }
       try checkFDs(frame, spec.fdCount)
-      self = .run(ref: ref, spec: spec, attributes: attributes)
+      self = .run(ref: ref, spec: spec, attributes: attributes, detach: detach)
     case .wait:
       try checkFDs(frame, 0)
-      self = .wait(refs: try r.list())
+      let refs = try r.list()
+      if r.remaining > 0 {
+        // One encoding per request: flags are present only when one is set, and --all
+        // names no process object.
+        let flags = try r.u32()
+        if flags != Self.waitAllFlag || !refs.isEmpty { throw .invalid("wait flags \(flags)") }
+        self = .waitAll
+      } else {
+        self = .wait(refs: refs)
+      }
     case .kill:
       try checkFDs(frame, 0)
       let signal = try r.i32()
@@ -140,7 +189,14 @@ public enum Request: Equatable, Sendable {
       self = .list
     case .shutdown:
       try checkFDs(frame, 0)
-      self = .shutdown
+      if r.remaining > 0 {
+        // One encoding per request: flags are present only when one is set.
+        let flags = try r.u32()
+        if flags != Self.shutdownDrainFlag { throw .invalid("shutdown flags \(flags)") }
+        self = .drain
+      } else {
+        self = .shutdown
+      }
     case .spawn:
       let from = try r.string()
       let name = try r.string()
@@ -160,6 +216,12 @@ public enum Request: Equatable, Sendable {
       let signal = try r.i32()
       if !WireLimits.signalNumbers.contains(signal) { throw .invalid("signal \(signal)") }
       self = .signal(signal)
+    case .forget:
+      try checkFDs(frame, 0)
+      self = .forget(refs: try r.list())
+    case .prune:
+      try checkFDs(frame, 0)
+      self = .prune
     default:
       throw .unexpected(frame.type)
     }

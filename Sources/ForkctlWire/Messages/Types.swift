@@ -14,6 +14,8 @@ public enum MessageType: UInt8, Sendable, CaseIterable {
   case shutdown = 0x0b
   case spawn = 0x0c
   case signal = 0x0d
+  case forget = 0x0e
+  case prune = 0x0f
 
   case ok = 0x40
   case created = 0x41
@@ -103,12 +105,14 @@ public struct ErrorCode: RawRepresentable, Hashable, Sendable, CustomStringConve
   public static let shuttingDown = ErrorCode(rawValue: 12)
   public static let nameTaken = ErrorCode(rawValue: 13)
   public static let workingDirectoryFailed = ErrorCode(rawValue: 14)
+  /// The daemon shut down while the program ran: it keeps running, and its status is lost.
+  public static let stillRunning = ErrorCode(rawValue: 15)
 
   /// The codes this side knows, in the order of forkctl-protocol(7) ERROR CODES.
   static let names: [String] = [
     "unknownProcess", "wrongState", "badRequest", "limitReached", "templateFailed", "programNotFound",
     "programNotExecutable", "execFailed", "permissionDenied", "internalError", "protocolError",
-    "shuttingDown", "nameTaken", "workingDirectoryFailed",
+    "shuttingDown", "nameTaken", "workingDirectoryFailed", "stillRunning",
   ]
 
   /// The name of a known code (as its `static let`); nil for one this side does not know.

@@ -10,6 +10,7 @@ import os
 import signal
 import struct
 import sys
+import time
 
 sys.dont_write_bytecode = True  # leave no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -113,6 +114,39 @@ def main():
         check("list", ok, "name=%s role=%s state=%s status=%s program=%s" % (
             e and e.name.decode(), e and fc.Entry.ROLES[e.role], e and fc.Entry.STATES[e.state], e and e.status,
             e and e.program.decode()))
+        dropped = c.forget([id])
+        gone = not [e for e in c.list() if e.id == id]
+        check("forget", dropped == [(id, status)] and gone, "dropped=%s gone=%s" % (
+            ",".join(str(s) for _, s in dropped), gone))
+
+    def exited_job():
+        """A process object that ran `exit 3` and has exited, never waited for. -> its id."""
+        id, _ = c.new()
+        c.run(id, "sh", ["-c", "exit 3"], cwd_fd=here, env=env)
+        for _ in range(500):
+            if [e for e in c.list() if e.id == id and e.state == 3]:
+                break
+            time.sleep(0.01)
+        return id
+
+    def wait_all_and_prune():
+        id = exited_job()
+        pending = c.wait_all()
+        check("wait all", (id, fc.Status(fc.Status.EXITED, 3)) in pending and c.wait_all() == [],
+              "statuses=%s" % ",".join(str(s) for i, s in pending if i == id))
+        detached, _ = c.new()
+        c.run(detached, "true", cwd_fd=here, env=env, detach=True)
+        for _ in range(500):
+            if not [e for e in c.list() if e.id == detached]:
+                break
+            time.sleep(0.01)
+        forgotten = not [e for e in c.list() if e.id == detached]
+        check("run detach", forgotten, "forgotten=%s" % forgotten)
+        id = exited_job()
+        dropped = [d for d in c.prune() if d[0] == id]
+        gone = not [e for e in c.list() if e.id == id]
+        check("prune", dropped == [(id, fc.Status(fc.Status.EXITED, 3))] and gone, "dropped=%s gone=%s" % (
+            ",".join(str(s) for _, s in dropped), gone))
 
     def unknown_reference():
         try:
@@ -167,6 +201,7 @@ def main():
         ("hello", hello), ("new", send_and_run), ("run-wait", run_wait), ("spawn printf", spawn_printf),
         ("spawn missing", spawn_missing), ("spawn kill", spawn_killed),
         ("spawn signal", spawn_signalled), ("kill", kill_and_list),
+        ("wait all", wait_all_and_prune),
         ("wait unknown", unknown_reference), ("violation unknown-type", unknown_type),
         ("violation version-2", wrong_version), ("violation fd-count", missing_descriptor),
         ("violation reply-type", reply_type), ("after violations hello", still_serving),

@@ -36,6 +36,8 @@ LIST = 0x0A
 SHUTDOWN = 0x0B
 SPAWN = 0x0C
 SIGNAL = 0x0D
+FORGET = 0x0E
+PRUNE = 0x0F
 
 # Replies (daemon to client).
 OK = 0x40
@@ -50,6 +52,7 @@ RUN_KEEP_CONTROL = 1
 RUN_CWD = 2
 RUN_ENV = 4
 RUN_WAIT = 8
+RUN_DETACH = 64  # request 0x07 only: forget the process object once it has exited
 
 # Spawn flags.
 SPAWN_DETACH = 1
@@ -73,7 +76,7 @@ ERROR_NAMES = {
     1: "unknown process", 2: "wrong state", 3: "bad request", 4: "limit reached",
     5: "template failed", 6: "program not found", 7: "program not executable",
     8: "exec failed", 9: "permission denied", 10: "internal error", 11: "protocol error",
-    12: "shutting down", 13: "name in use", 14: "working directory failed",
+    12: "shutting down", 13: "name in use", 14: "working directory failed", 15: "still running",
 }
 
 HEADER = struct.Struct("<BBHI")
@@ -211,7 +214,7 @@ def enc_environment(env):
     return enc_list(env)
 
 
-def run_spec(program, args=(), *, env=None, cwd=False, keep_control=False, wait=False):
+def run_spec(program, args=(), *, env=None, cwd=False, keep_control=False, wait=False, detach=False):
     """The run spec: u32 flags, string program, list arguments, [list environment]."""
     flags = 0
     if keep_control:
@@ -222,6 +225,8 @@ def run_spec(program, args=(), *, env=None, cwd=False, keep_control=False, wait=
         flags |= RUN_ENV
     if wait:
         flags |= RUN_WAIT
+    if detach:
+        flags |= RUN_DETACH
     out = enc_u32(flags) + enc_string(program) + enc_list(args)
     if env is not None:
         out += enc_environment(env)
@@ -463,11 +468,12 @@ class Client(Connection):
         self.send_frame(SEND_ARGS, enc_ref(ref) + enc_list(strings))
         self._ok()
 
-    def run(self, ref, program, args=(), *, cwd_fd=None, env=None, wait=False, keep_control=False):
+    def run(self, ref, program, args=(), *, cwd_fd=None, env=None, wait=False, keep_control=False, detach=False):
         """Runs program in ref. cwd_fd: a directory descriptor (O_PATH will do), not closed
         here. env: the complete environment, or None for the process object's own.
         -> None once execve(2) succeeded, or with wait=True the Status when it has ended."""
-        spec = run_spec(program, args, env=env, cwd=cwd_fd is not None, keep_control=keep_control, wait=wait)
+        spec = run_spec(program, args, env=env, cwd=cwd_fd is not None, keep_control=keep_control, wait=wait,
+                        detach=detach)
         self.send_frame(RUN, enc_ref(ref) + spec, [] if cwd_fd is None else [cwd_fd])
         if not wait:
             self._ok()
@@ -479,6 +485,12 @@ class Client(Connection):
         """-> [(id, Status)], one per ref in order, once all have ended."""
         refs = list(refs)
         self.send_frame(WAIT, enc_u32(len(refs)) + b"".join(enc_ref(r) for r in refs))
+        return self._statuses()
+
+    def wait_all(self):
+        """wait with flag 1: every process object of our user that has run and is not
+        reported yet. -> [(id, Status)] in ascending id order, possibly none."""
+        self.send_frame(WAIT, enc_u32(0) + enc_u32(1))
         return self._statuses()
 
     def kill(self, signal, refs):
@@ -500,9 +512,22 @@ class Client(Connection):
         r.end()
         return out
 
-    def shutdown(self):
-        self.send_frame(SHUTDOWN)
+    def shutdown(self, wait=False):
+        """Stops the daemon; with wait, once the programs clients wait for have ended. The ok
+        comes once the daemon has let go of its socket and pid file."""
+        self.send_frame(SHUTDOWN, enc_u32(1) if wait else b"")
         self._ok()
+
+    def forget(self, refs):
+        """Drops exited process objects. -> [(id, Status)] of those dropped."""
+        refs = list(refs)
+        self.send_frame(FORGET, enc_u32(len(refs)) + b"".join(enc_ref(r) for r in refs))
+        return self._statuses()
+
+    def prune(self):
+        """Drops every exited, never reported process object of our user. -> [(id, Status)]."""
+        self.send_frame(PRUNE)
+        return self._statuses()
 
     def signal(self, signal):
         """Sends signal (1 to 64) to the program this connection is attached to. No reply."""
