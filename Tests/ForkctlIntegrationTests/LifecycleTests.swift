@@ -62,7 +62,10 @@ private func exited(_ w: World, _ id: String) -> Bool {
   }
 
   @Test(
-    "the README's fork loop with run --detach, past the objects a user may keep, leaves none behind and spawn still works"
+    """
+    the README's fork loop with run --detach, past the objects a user may keep, leaves none behind \
+    and spawn still works
+    """
   )
   func readmeForkLoopDoesNotPileUp() throws {
     let w = World()
