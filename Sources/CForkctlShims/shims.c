@@ -102,6 +102,21 @@ pid_t forkctl_clone_parent(void) {
   return (pid_t)syscall(SYS_clone, (unsigned long)(CLONE_PARENT | SIGCHLD), NULL, NULL, NULL, 0UL);
 }
 
+pid_t forkctl_exited_child(pid_t pid, int *wstatus) {
+  siginfo_t info;
+  info.si_pid = 0;
+  // WNOWAIT leaves the child a zombie (waitid(2)), so its pid names it, and no other
+  // process, until it is reaped.
+  if (waitid(pid > 0 ? P_PID : P_ALL, (id_t)(pid > 0 ? pid : 0), &info, WEXITED | WNOHANG | WNOWAIT) != 0) return -1;
+  // The status as waitpid would encode it, for the W* macros (wait(2)).
+  if (info.si_code == CLD_EXITED) {
+    *wstatus = (info.si_status & 0xff) << 8;
+  } else {
+    *wstatus = (info.si_status & 0x7f) | (info.si_code == CLD_DUMPED ? 0x80 : 0);
+  }
+  return info.si_pid;
+}
+
 int forkctl_set_child_subreaper(void) { return prctl(PR_SET_CHILD_SUBREAPER, 1UL, 0UL, 0UL, 0UL); }
 
 void forkctl_set_cloexec(int fd) { fcntl(fd, F_SETFD, FD_CLOEXEC); }

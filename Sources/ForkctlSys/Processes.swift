@@ -19,20 +19,34 @@ extension Sys {
     _ = try retrying { Glibc.kill(pid, signal.rawValue) }
   }
 
-  /// Collects one exited child without blocking: nil when none is waiting.
-  /// The corresponding C function is `waitpid`.
-  public static func reapChild() throws(Errno) -> (pid: Int32, status: ExitStatusValue)? {
+  /// A child that has exited, and its status, left unreaped so that its pid names it and no
+  /// other process until `reapChild(_:)`: nil when none has exited.
+  /// The corresponding C function is `waitid`, with WNOWAIT.
+  public static func exitedChild() throws(Errno) -> (pid: Int32, status: ExitStatusValue)? {
     var status: CInt = 0
     let pid: Int32
     do {
-      pid = try retrying { waitpid(-1, &status, WNOHANG) }
+      pid = try retrying { forkctl_exited_child(0, &status) }
     } catch {
-      // ECHILD: no children at all, which is the same as none waiting.
+      // ECHILD: no children at all, which is the same as none exited.
       if error == .noChildProcess { return nil }
       throw error
     }
-    if pid == 0 { return nil }
-    return (pid, ExitStatusValue(waitStatus: status))
+    return pid == 0 ? nil : (pid, ExitStatusValue(waitStatus: status))
+  }
+
+  /// Reaps child `pid`, which has exited (`exitedChild`). The corresponding C function is
+  /// `waitpid`.
+  public static func reapChild(_ pid: Int32) throws(Errno) {
+    var status: CInt = 0
+    _ = try retrying { waitpid(pid, &status, WNOHANG) }
+  }
+
+  /// Whether `pid` is a child of this process that has not been reaped: running, stopped or
+  /// exited. The corresponding C function is `waitid`, with WNOWAIT.
+  public static func isUnreapedChild(_ pid: Int32) -> Bool {
+    var status: CInt = 0
+    return pid > 0 && (try? retrying { forkctl_exited_child(pid, &status) }) != nil
   }
 
   /// Waits for one specific child. The corresponding C function is `waitpid`.

@@ -159,6 +159,10 @@ struct RecordingEffects: SupervisorEffects {
   var queuedForControl: [UInt64: (fds: Int, bytes: Int)] = [:]
   func queued(_ id: UInt64) -> (fds: Int, bytes: Int) { queuedForControl[id] ?? (0, 0) }
 
+  /// Pids the fake kernel says are unreaped children of the daemon.
+  var unreapedChildren: Set<Int32> = []
+  func isUnreapedChild(_ pid: Int32) -> Bool { unreapedChildren.contains(pid) }
+
   mutating func openPIDFD(_ pid: Int32) -> FileDescriptor? {
     let fd = makeFD()
     pidfds.append((pid, fd))

@@ -30,6 +30,10 @@ pid_t forkctl_clone_parent(void);
 
 /// prctl(PR_SET_CHILD_SUBREAPER, 1).
 int forkctl_set_child_subreaper(void);
+/// waitid(2) with WEXITED | WNOHANG | WNOWAIT for child `pid` (0: any child): the pid of an
+/// exited child, left unreaped, and its status as waitpid encodes it in `wstatus`; 0 when
+/// none has exited; -1 with errno (ECHILD: no such child).
+pid_t forkctl_exited_child(pid_t pid, int *wstatus);
 
 /// fcntl(F_SETFD, FD_CLOEXEC).
 void forkctl_set_cloexec(int fd);

@@ -83,6 +83,8 @@ struct LoopEffects: SupervisorEffects {
     try? Sys.signalGroup(pid, Signal(rawValue: signal))
   }
 
+  func isUnreapedChild(_ pid: Int32) -> Bool { Sys.isUnreapedChild(pid) }
+
   /// nil on a kernel without pidfd_open (before 5.3) or out of descriptors: the created reply
   /// then goes without one, as the protocol allows.
   mutating func openPIDFD(_ pid: Int32) -> FileDescriptor? { try? Sys.openPIDFD(pid) }

@@ -139,7 +139,8 @@ extension Supervisor {
     guard let id = reserveID(client, keepsStatus: keepsStatus), let ends = controlSocketPair(client) else { return nil }
     registry.insert(child(id, of: parent, name: name, origin: origin, client: client, run: run, control: .open))
     effects.watchControl(id, ends.0)
-    registry.update(parent) { $0.forks.append(PendingFork(child: id, client: run == nil ? client : nil)) }
+    let fork = PendingFork(child: id, client: run == nil ? client : nil, sequence: registry.askFork())
+    registry.update(parent) { $0.forks.append(fork) }
     effects.send(parent, .fork(id: id), fds: [ends.1])
     return id
   }
@@ -187,7 +188,11 @@ extension Supervisor {
   private mutating func born(_ fork: PendingFork, pid: Int32) {
     guard let child = registry[fork.child], case .starting(let run, let then) = child.phase else { return }
     // Taken before the phase changes: the table empties when no fork is in flight.
-    let earlyExit = registry.takeEarlyExit(pid: pid)
+    var earlyExit = registry.takeEarlyExit(pid: pid, forkSequence: fork.sequence)
+    // Reaped after the fork was asked but before the clone (pids wrapped within that window):
+    // the pid is then the child's, alive, while the early exit was its predecessor's.
+    if earlyExit != nil && effects.isUnreapedChild(pid) { earlyExit = nil }
+    registry.dropStaleEarlyExits()
     registry.update(fork.child) { $0.phase = run.map { .running(pid: pid, $0) } ?? .ready(pid: pid) }
     var unknownToAll = false
     if let client = fork.client {

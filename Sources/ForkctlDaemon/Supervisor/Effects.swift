@@ -46,6 +46,9 @@ public protocol SupervisorEffects {
   /// Sends a signal to the process group a worker leads (to the worker alone while it has
   /// not made its group yet), as a terminal does to its foreground job.
   mutating func signalGroup(_ pid: Int32, _ signal: Int32)
+  /// Whether `pid` is a child of the daemon not reaped yet, alive or not (waitid(2) with
+  /// WNOWAIT).
+  func isUnreapedChild(_ pid: Int32) -> Bool
   /// A pidfd for child `pid`, nil where the kernel has none (pidfd_open(2)).
   mutating func openPIDFD(_ pid: Int32) -> FileDescriptor?
 

@@ -204,4 +204,7 @@ struct Holdings {
 struct PendingFork {
   var child: UInt64
   var client: ClientID?
+  /// Its number among every fork asked (Registry.askFork), to tell its child's early exit
+  /// from an older process's with the same pid.
+  var sequence: UInt64
 }

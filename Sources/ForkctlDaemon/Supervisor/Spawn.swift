@@ -77,7 +77,8 @@ extension Supervisor {
     o.holdings.fds += s.targets.count
     o.status = .attached(attachment)
     registry.insert(o)
-    registry.update(parent) { $0.forks.append(PendingFork(child: id, client: nil)) }
+    let fork = PendingFork(child: id, client: nil, sequence: registry.askFork())
+    registry.update(parent) { $0.forks.append(fork) }
     effects.send(parent, .spawn(id: id, targets: s.targets, spec: s.spec, attributes: s.attributes), fds: fds)
   }
 
