@@ -48,4 +48,39 @@ struct StatusAttributionTests {
     #expect(s.registry.starting == 1)
     #expect(!s.registry.hasEarlyExit(pid: 3000))
   }
+
+  @Test("a fork of an object still starting fails when that object is never born, and nothing stays starting")
+  func forkOfUnbornObjectAnswered() throws {
+    var s = makeSupervisor()
+    s.request(.new(name: b("a")), client: 1)
+    // The id is in list at once: a second client forks it before its fork report.
+    #expect(s.request(.fork(ref: ref(2), name: b("b")), client: 2) == [])
+    #expect(s.request(.fork(ref: b("b"), name: []), client: 3) == [])
+    #expect(s.registry.starting == 3)
+    // The template dies before reporting the first fork.
+    s.controlClosed(1)
+    #expect(s.replies(1).map(\.failureCode) == [.templateFailed])
+    #expect(s.replies(2).map(\.failureCode) == [.templateFailed])
+    #expect(s.replies(3).map(\.failureCode) == [.templateFailed])
+    // The dead template stays listed until it is reaped.
+    #expect(s.listing().map(\.id) == [1])
+    #expect(s.registry.starting == 0)
+    #expect(s.effects.openControls.isEmpty)
+  }
+
+  @Test("a run and a spawn queued on an object still starting fail when it is never born")
+  func runAndSpawnOnUnbornObjectAnswered() throws {
+    var s = makeSupervisor()
+    s.request(.new(name: b("a")), client: 1)
+    s.request(.new(name: b("b")), client: 1)
+    #expect(s.request(.run(ref: b("a"), spec: RunSpec(program: b("/bin/true")), attributes: nil), client: 2) == [])
+    let spawn = SpawnRequest(from: b("b"), targets: [], spec: RunSpec(program: b("/bin/true")))
+    #expect(s.request(.spawn(spawn), client: 3) == [])
+    s.handle(.refused(.templateFailed, message: b("no")), from: 1)
+    s.handle(.refused(.templateFailed, message: b("no")), from: 1)
+    #expect(s.replies(2).map(\.failureCode) == [.templateFailed])
+    #expect(s.replies(3).map(\.failureCode) == [.templateFailed])
+    #expect(s.listing().map(\.id) == [1])
+    #expect(s.registry.starting == 0)
+  }
 }

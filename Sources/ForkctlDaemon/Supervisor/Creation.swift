@@ -212,15 +212,24 @@ extension Supervisor {
     if then.contains(.execSucceeded) { execSucceeded(fork.child) }
   }
 
-  /// Forgets a child whose fork failed, answering everyone who waits on it.
+  /// Forgets a child whose fork failed, answering everyone who waits on it: what was asked of
+  /// it before it was born (forks, spawns and a run queue on its control socket) fails with it.
   mutating func discardUnborn(_ child: UInt64, because reason: String) {
     guard let o = registry[child] else { return }
     if o.control == .open { effects.closeControl(child) }
-    // A spawn's only reply: its fork failed.
-    if o.origin == .spawn, let run = o.phase.run, case .pending(let client, _) = run.outcome {
-      fail(client, .templateFailed, "cannot spawn \(String(decoding: run.program, as: UTF8.self)): \(reason)")
+    if let run = o.phase.run, case .pending(let client, _) = run.outcome {
+      let program = String(decoding: run.program, as: UTF8.self)
+      // A spawn's only reply: its fork failed.
+      let action = o.origin == .spawn ? "cannot spawn \(program)" : "cannot run \(program) in \(describe(child))"
+      fail(client, .templateFailed, "\(action): \(reason)")
     }
+    // Forgotten before its own queued forks are: they name it as their parent's reason.
+    let unbornReason = "\(describe(child)) was never born: \(reason)"
     registry.remove(child)
+    for fork in o.forks {
+      discardUnborn(fork.child, because: unbornReason)
+      fail(fork.client, .templateFailed, "cannot fork process \(child): \(unbornReason)")
+    }
     // A wait that names it would never be answered otherwise.
     for w in waits where w.ids.contains(child) {
       effects.reply(w.client, .failure(.templateFailed, "cannot wait for process \(child): its fork failed"))
