@@ -8,6 +8,7 @@
 #include <sched.h>
 #include <signal.h>
 #include <spawn.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -154,6 +155,42 @@ int forkctl_thread_count(void) {
   }
   if (field != 20) return -1;
   return atoi(p);
+}
+
+void forkctl_set_process_name(const char *name) { prctl(PR_SET_NAME, (unsigned long)name, 0UL, 0UL, 0UL); }
+
+int forkctl_has_executed(pid_t pid) {
+  // /proc/PID/stat: "pid (comm) state ...", comm as the process last set it (proc(5)).
+  char path[32], buf[512];
+  snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return -1;
+  ssize_t n;
+  do {
+    n = read(fd, buf, sizeof(buf) - 1);
+  } while (n < 0 && errno == EINTR);
+  close(fd);
+  if (n <= 0) return -1;
+  buf[n] = 0;
+  char *open_paren = strchr(buf, '(');
+  char *close_paren = strrchr(buf, ')');
+  if (!open_paren || !close_paren || close_paren[1] != ' ') return -1;
+  // execve names the process after the base name of the file it ran, which has no '/',
+  // while a process object names itself with one.
+  if (memchr(open_paren + 1, '/', (size_t)(close_paren - open_paren - 1)) == NULL) return 1;
+  // Still its own name: it died (a zombie, or exiting: PF_EXITING, 0x4, in the flags, field
+  // 9, is set before exit closes its descriptors), or it is in execve, which closes
+  // close-on-exec descriptors just before it renames the process.
+  char state = close_paren[2];
+  if (state == 'Z' || state == 'X') return 0;
+  const char *p = close_paren + 2;
+  for (int field = 3; field < 9; field++) {
+    p = strchr(p, ' ');
+    if (!p) return -1;
+    p++;
+  }
+  unsigned long flags = strtoul(p, NULL, 10);
+  return (flags & 0x4) ? 0 : 1;
 }
 
 int forkctl_wifexited(int status) { return WIFEXITED(status); }

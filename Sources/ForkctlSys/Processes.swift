@@ -69,6 +69,22 @@ extension Sys {
     return FileDescriptor(rawValue: fd)
   }
 
+  /// Names this process (the name `ps -o comm` and /proc/PID/stat show, truncated to 15
+  /// bytes); a name with a '/' is one no exec gives. The corresponding C function is `prctl`.
+  public static func setProcessName(_ name: String) { forkctl_set_process_name(name) }
+
+  /// Whether `pid`, a process whose close-on-exec descriptors reached end of file, exec'd
+  /// rather than died first: true when its name no longer has the '/' of `setProcessName`
+  /// (execve sets it to the file's base name, proc(5)) or it is not exiting (then it is in
+  /// execve); nil when /proc cannot tell (not mounted, or the process reaped).
+  public static func hasExecuted(_ pid: Int32) -> Bool? {
+    switch forkctl_has_executed(pid) {
+    case 1: true
+    case 0: false
+    default: nil
+    }
+  }
+
   /// Makes this process the leader of a new process group. The corresponding C function
   /// is `setpgid`.
   public static func makeProcessGroup() { _ = setpgid(0, 0) }

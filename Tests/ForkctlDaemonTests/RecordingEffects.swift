@@ -163,6 +163,10 @@ struct RecordingEffects: SupervisorEffects {
   var unreapedChildren: Set<Int32> = []
   func isUnreapedChild(_ pid: Int32) -> Bool { unreapedChildren.contains(pid) }
 
+  /// Pids the fake /proc says ended before they exec'd a program.
+  var endedBeforeExec: Set<Int32> = []
+  func ranProgram(_ pid: Int32) -> Bool { !endedBeforeExec.contains(pid) }
+
   mutating func openPIDFD(_ pid: Int32) -> FileDescriptor? {
     let fd = makeFD()
     pidfds.append((pid, fd))

@@ -30,6 +30,13 @@ pid_t forkctl_clone_parent(void);
 
 /// prctl(PR_SET_CHILD_SUBREAPER, 1).
 int forkctl_set_child_subreaper(void);
+/// prctl(PR_SET_NAME): the name (comm) of the calling thread, at most 15 bytes kept.
+void forkctl_set_process_name(const char *name);
+/// Whether process `pid`, whose close-on-exec descriptors have closed, exec'd since it last
+/// named itself with a '/' in its name (/proc/PID/stat): 1 when its name has no '/' or it
+/// neither exits nor has exited (it is in execve), 0 when it exits or has exited under that
+/// name, -1 when /proc cannot tell.
+int forkctl_has_executed(pid_t pid);
 /// waitid(2) with WEXITED | WNOHANG | WNOWAIT for child `pid` (0: any child): the pid of an
 /// exited child, left unreaped, and its status as waitpid encodes it in `wstatus`; 0 when
 /// none has exited; -1 with errno (ECHILD: no such child).
@@ -221,12 +228,16 @@ char **forkctl_environ(void);
 /// What posix_spawn does, for a template: clone(CLONE_VM | CLONE_VFORK | CLONE_PARENT) (the
 /// child shares the template's memory and runs only async-signal-safe C until it execs, so no
 /// page table is copied), then forkctl_exec_worker in the child. The new process is a child
-/// of the template's parent, the daemon. Returns its pid with *failure 0 once it has exec'd,
-/// or with the FORKCTL_FAILURE of the failed exec path (the child has then exited 127 or
-/// 126); -1 with errno when clone fails.
+/// of the template's parent, the daemon. Before anything else the child sends on
+/// `announce_fd` (unless -1) the `announcement_size` bytes of `announcement` (at most 64),
+/// its pid written little-endian over the 4 bytes at `pid_offset`. Returns its pid with
+/// *failure 0 once it has exec'd, or with the FORKCTL_FAILURE of the failed exec path (the
+/// child has then exited 127 or 126); -1 with errno when clone (or mmap) fails.
 pid_t forkctl_vfork_sibling(const struct forkctl_fd_move *moves, int nmoves, int cwd_fd, const char *file,
                             char *const argv[], char *const envp[], const char *path, int *keep, int nkeep,
-                            const struct forkctl_attributes *attributes, int *failure);
+                            const struct forkctl_attributes *attributes, int announce_fd,
+                            const unsigned char *announcement, int announcement_size, int pid_offset,
+                            int *failure);
 
 /// A pseudo-terminal (pty(7)): master and slave, both close-on-exec and neither made the
 /// controlling terminal of the caller. Returns 0 or -1 with errno.

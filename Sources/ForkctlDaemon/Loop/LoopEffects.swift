@@ -85,6 +85,8 @@ struct LoopEffects: SupervisorEffects {
 
   func isUnreapedChild(_ pid: Int32) -> Bool { Sys.isUnreapedChild(pid) }
 
+  func ranProgram(_ pid: Int32) -> Bool { Sys.hasExecuted(pid) ?? true }
+
   /// nil on a kernel without pidfd_open (before 5.3) or out of descriptors: the created reply
   /// then goes without one, as the protocol allows.
   mutating func openPIDFD(_ pid: Int32) -> FileDescriptor? { try? Sys.openPIDFD(pid) }

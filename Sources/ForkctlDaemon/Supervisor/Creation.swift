@@ -165,10 +165,15 @@ extension Supervisor {
     case .forked(let pid):
       guard let fork = takeFork(of: id) else { return }
       born(fork, pid: pid)
+    case .spawning(let pid):
+      // From a spawn's new process itself, before it runs anything: its fork stays queued
+      // for the spawned report, but the daemon knows whose status it reaps from now on.
+      guard let fork = registry[id]?.forks.first, registry[fork.child]?.control == ControlSocket.none else { return }
+      born(fork, pid: pid)
     case .spawned(let pid, let errno):
       guard let fork = takeFork(of: id) else { return }
       born(fork, pid: pid)
-      if errno == 0 { execSucceeded(fork.child) } else { execFailed(fork.child, Errno(rawValue: errno)) }
+      if errno == 0 { programStarted(fork.child) } else { execFailed(fork.child, Errno(rawValue: errno)) }
     case .refused(let code, let message):
       guard let fork = takeFork(of: id) else { return }
       let reason = String(decoding: message, as: UTF8.self)
@@ -209,7 +214,7 @@ extension Supervisor {
     if let earlyExit { childExited(pid: pid, status: earlyExit) }
     if unknownToAll { abandon(fork.child) }
     if then.contains(.terminate) { terminate(fork.child) }
-    if then.contains(.execSucceeded) { execSucceeded(fork.child) }
+    if then.contains(.execSucceeded) { execEnded(fork.child) }
   }
 
   /// Forgets a child whose fork failed, answering everyone who waits on it: what was asked of
@@ -249,12 +254,18 @@ extension Supervisor {
         return o.forks
       } ?? []
     for fork in forks {
+      if registry[fork.child]?.phase.pid != nil {
+        // A spawn's process that announced itself: it shared this socket until it exec'd or
+        // died, so this end of file says it did one or the other (issue 11 item 3).
+        execEnded(fork.child)
+        continue
+      }
       discardUnborn(fork.child, because: "\(describe(id)) died while forking")
       fail(fork.client, .templateFailed, "\(describe(id)) died while forking")
     }
-    // The child may already have been reaped (a program that exits at once): the exec
-    // outcome still hangs on this end of file, whatever the phase says by now.
-    if let run = o.phase.run, case .pending = run.outcome, !run.keepsControl { execSucceeded(id) }
+    // The child may already have exited (a program that exits at once): the exec outcome
+    // still hangs on this end of file, whatever the phase says by now.
+    if let run = o.phase.run, case .pending = run.outcome, !run.keepsControl { execEnded(id) }
     if id == registry.defaultTemplate { registry.defaultTemplate = nil }
   }
 

@@ -49,6 +49,10 @@ public protocol SupervisorEffects {
   /// Whether `pid` is a child of the daemon not reaped yet, alive or not (waitid(2) with
   /// WNOWAIT).
   func isUnreapedChild(_ pid: Int32) -> Bool
+  /// Whether child `pid`, not reaped yet, whose descriptor that closes on exec reached end of
+  /// file (or that has exited), ran its program rather than ended before (Sys.hasExecuted);
+  /// true when the system cannot tell.
+  func ranProgram(_ pid: Int32) -> Bool
   /// A pidfd for child `pid`, nil where the kernel has none (pidfd_open(2)).
   mutating func openPIDFD(_ pid: Int32) -> FileDescriptor?
 

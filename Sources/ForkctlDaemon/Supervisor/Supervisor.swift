@@ -47,7 +47,7 @@ public struct Supervisor<Effects: SupervisorEffects> {
     case .clientGone(let client, let unread): clientGone(client, repliesUnread: unread)
     case .report(let report, let id): handle(report, from: id)
     case .execOutcome(let id, let failure):
-      if let failure { execFailed(id, failure) } else { execSucceeded(id) }
+      if let failure { execFailed(id, failure) } else { execEnded(id) }
     case .controlClosed(let id): controlClosed(id)
     case .childExited(let pid, let status): childExited(pid: pid, status: status)
     case .tick(let now): deadlinesPassed(now: now)

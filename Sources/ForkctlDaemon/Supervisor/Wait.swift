@@ -71,7 +71,13 @@ extension Supervisor {
       registry.keepEarlyExit(pid: pid, status, limit: limits.maxEarlyExits)
       return
     }
+    // An exec outcome that hangs on an end of file not read yet: the zombie (reaped after
+    // this) still says whether it ran its program; if not, the end of file decides, after any
+    // exec failure the process reported before it.
+    var ran = false
+    if let run = o.phase.run, case .pending = run.outcome { ran = effects.ranProgram(pid) }
     registry.update(id) { $0.phase = .exited(pid: pid, status, run: o.phase.run) }
+    if ran { programStarted(id) }
     killDeadlines[id] = nil
     if id == registry.defaultTemplate { registry.defaultTemplate = nil }
     answerWaits()
