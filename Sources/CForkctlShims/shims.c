@@ -1,6 +1,7 @@
 #define _GNU_SOURCE
 #include "forkctl_shims.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -191,6 +192,36 @@ int forkctl_has_executed(pid_t pid) {
   }
   unsigned long flags = strtoul(p, NULL, 10);
   return (flags & 0x4) ? 0 : 1;
+}
+
+int forkctl_group_has_other_members(pid_t group) {
+  // Every /proc/PID/stat whose process group (field 5) is `group`, the leader excepted.
+  DIR *proc = opendir("/proc");
+  if (!proc) return -1;
+  int found = 0;
+  struct dirent *e;
+  while (!found && (e = readdir(proc))) {
+    char *end;
+    long pid = strtol(e->d_name, &end, 10);
+    if (*end || pid <= 0 || pid == group) continue;
+    char path[64], buf[512];
+    snprintf(path, sizeof(path), "/proc/%ld/stat", pid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) continue;
+    ssize_t n;
+    do {
+      n = read(fd, buf, sizeof(buf) - 1);
+    } while (n < 0 && errno == EINTR);
+    close(fd);
+    if (n <= 0) continue;
+    buf[n] = 0;
+    // After "(comm) ": state, ppid, pgrp.
+    char *p = strrchr(buf, ')');
+    long pgrp = -1;
+    if (p && sscanf(p + 1, " %*c %*d %ld", &pgrp) == 1 && pgrp == group) found = 1;
+  }
+  closedir(proc);
+  return found;
 }
 
 int forkctl_wifexited(int status) { return WIFEXITED(status); }

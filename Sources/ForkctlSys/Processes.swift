@@ -19,6 +19,23 @@ extension Sys {
     _ = try retrying { Glibc.kill(pid, signal.rawValue) }
   }
 
+  /// Sends `signal` to every member of process group `group`, and to nobody else: never to a
+  /// process that merely has that pid. The corresponding C function is `killpg`.
+  public static func signalOnlyGroup(_ group: Int32, _ signal: Signal) throws(Errno) {
+    guard group > 1 else { throw Errno.invalidArgument }
+    _ = try retrying { Glibc.kill(-group, signal.rawValue) }
+  }
+
+  /// Whether a process other than its leader is in process group `group` (a scan of /proc,
+  /// proc(5)); nil when /proc cannot be read.
+  public static func groupHasOtherMembers(_ group: Int32) -> Bool? {
+    switch forkctl_group_has_other_members(group) {
+    case 1: true
+    case 0: false
+    default: nil
+    }
+  }
+
   /// A child that has exited, and its status, left unreaped so that its pid names it and no
   /// other process until `reapChild(_:)`: nil when none has exited.
   /// The corresponding C function is `waitid`, with WNOWAIT.

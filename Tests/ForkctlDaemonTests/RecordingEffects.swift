@@ -30,6 +30,7 @@ struct RecordingEffects: SupervisorEffects {
     case close(FileDescriptor)
     case signal(pid: Int32, signal: Int32)
     case signalGroup(pid: Int32, signal: Int32)
+    case signalRemainingGroup(group: Int32, signal: Int32)
     case attach(ClientID, Reply?, fds: [FileDescriptor])
     case shutdown
   }
@@ -146,6 +147,14 @@ struct RecordingEffects: SupervisorEffects {
     events.append(.signalGroup(pid: pid, signal: signal))
     groupSignals.append((pid, signal))
   }
+
+  mutating func signalRemainingGroup(_ group: Int32, _ signal: Int32) {
+    events.append(.signalRemainingGroup(group: group, signal: signal))
+  }
+
+  /// Process groups the fake /proc says have members besides their leader.
+  var groupsWithOtherMembers: Set<Int32> = []
+  func groupHasOtherMembers(_ group: Int32) -> Bool { groupsWithOtherMembers.contains(group) }
 
   mutating func attach(_ client: ClientID, _ reply: Reply?, fds: [FileDescriptor]) {
     events.append(.attach(client, reply, fds: fds))

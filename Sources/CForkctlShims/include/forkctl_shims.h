@@ -37,6 +37,9 @@ void forkctl_set_process_name(const char *name);
 /// neither exits nor has exited (it is in execve), 0 when it exits or has exited under that
 /// name, -1 when /proc cannot tell.
 int forkctl_has_executed(pid_t pid);
+/// Whether a process other than `group` itself is in process group `group` (/proc/PID/stat):
+/// 1 or 0; -1 when /proc cannot be read.
+int forkctl_group_has_other_members(pid_t group);
 /// waitid(2) with WEXITED | WNOHANG | WNOWAIT for child `pid` (0: any child): the pid of an
 /// exited child, left unreaped, and its status as waitpid encodes it in `wstatus`; 0 when
 /// none has exited; -1 with errno (ECHILD: no such child).

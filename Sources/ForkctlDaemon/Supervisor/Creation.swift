@@ -86,6 +86,7 @@ extension Supervisor {
       effects.reply(client, .failure(.templateFailed, "cannot start a template: \(Sys.describe(error))"))
       return nil
     }
+    pidTaken(pid)
     registry.insert(
       ProcessObject(
         id: id, name: name, origin: origin, parent: 0,
@@ -199,6 +200,7 @@ extension Supervisor {
     if earlyExit != nil && effects.isUnreapedChild(pid) { earlyExit = nil }
     registry.dropStaleEarlyExits()
     registry.update(fork.child) { $0.phase = run.map { .running(pid: pid, $0) } ?? .ready(pid: pid) }
+    pidTaken(pid)
     var unknownToAll = false
     if let client = fork.client {
       // A client that hung up before this was written never learns the id.

@@ -46,6 +46,12 @@ public protocol SupervisorEffects {
   /// Sends a signal to the process group a worker leads (to the worker alone while it has
   /// not made its group yet), as a terminal does to its foreground job.
   mutating func signalGroup(_ pid: Int32, _ signal: Int32)
+  /// Sends a signal to what remains of process group `group`, whose leader may be gone:
+  /// only to the group, never to a process that has the leader's pid.
+  mutating func signalRemainingGroup(_ group: Int32, _ signal: Int32)
+  /// Whether process group `group` has a member other than its leader; true when the
+  /// system cannot tell.
+  func groupHasOtherMembers(_ group: Int32) -> Bool
   /// Whether `pid` is a child of the daemon not reaped yet, alive or not (waitid(2) with
   /// WNOWAIT).
   func isUnreapedChild(_ pid: Int32) -> Bool

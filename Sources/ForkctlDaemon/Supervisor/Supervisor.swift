@@ -25,8 +25,9 @@ public struct Supervisor<Effects: SupervisorEffects> {
   var clientUIDs: [ClientID: UInt32] = [:]
   /// What the programs of each confined connection are held to.
   var clientConfinement: [ClientID: Confinement] = [:]
-  /// Spawned programs sent SIGTERM because their client went away: SIGKILL is due then.
-  var killDeadlines: [UInt64: Int64] = [:]
+  /// The process groups of spawned programs sent SIGTERM because their client went away:
+  /// SIGKILL is due then to whatever remains of each, its leader exited or not.
+  var killDeadlines: [Int32: Int64] = [:]
 
   public init(effects: Effects, limits: SupervisorLimits = SupervisorLimits(), daemonPID: Int32) {
     self.effects = effects

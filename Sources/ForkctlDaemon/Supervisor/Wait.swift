@@ -78,7 +78,9 @@ extension Supervisor {
     if let run = o.phase.run, case .pending = run.outcome { ran = effects.ranProgram(pid) }
     registry.update(id) { $0.phase = .exited(pid: pid, status, run: o.phase.run) }
     if ran { programStarted(id) }
-    killDeadlines[id] = nil
+    // Its group's SIGKILL stays due while a member remains besides it, a zombie until it is
+    // reaped after this (issue 11 item 9).
+    if killDeadlines[pid] != nil && !effects.groupHasOtherMembers(pid) { killDeadlines[pid] = nil }
     if id == registry.defaultTemplate { registry.defaultTemplate = nil }
     answerWaits()
     forgetIfSpent(id)
