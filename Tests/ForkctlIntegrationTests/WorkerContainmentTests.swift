@@ -11,6 +11,14 @@ private func processGroup(_ pid: Int32) -> Int32? {
   return Int32(f[2])
 }
 
+/// Anonymous memory resident in `pid`, in kB (/proc/PID/status, RssAnon).
+private func anonymousKilobytes(_ pid: Int32) -> Int {
+  for line in readFile("/proc/\(pid)/status").split(separator: "\n") where line.hasPrefix("RssAnon:") {
+    return Int(line.split(separator: " ", omittingEmptySubsequences: true)[1]) ?? 0
+  }
+  return 0
+}
+
 @Suite struct WorkerContainmentTests {
   @Test("a program a template runs itself that signals its own process group leaves the daemon running")
   func templateProgramCannotSignalDaemon() throws {
@@ -51,5 +59,21 @@ private func processGroup(_ pid: Int32) -> Int32? {
     #expect(eventually("no zombie") { zombieChildren(of: d.pid).isEmpty })
     w.ok(["shutdown"])
     #expect(try Sys.waitChild(d.pid).exitCode == 0)
+  }
+
+  @Test("spawning a script without #! with more than 254 arguments does not grow the template's memory")
+  func shellArgumentsLeaveNoMemoryInTemplate() throws {
+    let w = World()
+    let script = w.dir + "/noshebang"
+    writeFile(script, "exit 3\n", mode: 0o755)
+    let arguments = Array(repeating: "x", count: 20_000)
+    // Warm up: the template's heap and the daemon settle first.
+    for _ in 0..<5 { #expect(w.run(["spawn", script] + arguments).code == 3) }
+    let template = w.entries().first { $0.id == 1 }!.pid
+    let before = anonymousKilobytes(template)
+    for _ in 0..<100 { #expect(w.run(["spawn", script] + arguments).code == 3) }
+    let after = anonymousKilobytes(template)
+    // The shell's argv of each spawn is 160 kB: 100 of them left behind would be 16 MB.
+    #expect(after - before < 2048, "the template grew from \(before) kB to \(after) kB")
   }
 }
