@@ -232,7 +232,7 @@ int forkctl_wcoredump(int status) { return WCOREDUMP(status); }
 
 
 int forkctl_posix_spawn(const char *path, char *const argv[], char *const envp[], const int *fds,
-                  int fd_count, int setsid_flag, pid_t *pid) {
+                  int fd_count, int detach, pid_t *pid) {
   posix_spawn_file_actions_t fa;
   posix_spawnattr_t attr;
   int lifted[fd_count > 0 ? fd_count : 1];
@@ -261,7 +261,9 @@ int forkctl_posix_spawn(const char *path, char *const argv[], char *const envp[]
   sigemptyset(&none);
   sigfillset(&all);
   short flags = POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF;
-  if (setsid_flag) flags |= POSIX_SPAWN_SETSID;
+  if (detach == FORKCTL_SPAWN_NEW_SESSION) flags |= POSIX_SPAWN_SETSID;
+  // Process group 0: the new process's own pid (posix_spawnattr_setpgroup(3)).
+  if (detach == FORKCTL_SPAWN_NEW_GROUP) flags |= POSIX_SPAWN_SETPGROUP;
   if (rc == 0) rc = posix_spawnattr_setflags(&attr, flags);
   if (rc == 0) rc = posix_spawnattr_setsigmask(&attr, &none);
   if (rc == 0) rc = posix_spawnattr_setsigdefault(&attr, &all);

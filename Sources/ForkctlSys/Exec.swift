@@ -4,16 +4,19 @@ import Glibc
 
 extension Sys {
   /// Starts `path` with `fds` on 0, 1, 2, ... (nil is /dev/null) and nothing else, an empty
-  /// signal mask and default signal actions. The corresponding C function is `posix_spawn`.
+  /// signal mask and default signal actions; in a session of its own with `newSession`, else
+  /// in a process group of its own with `newProcessGroup`. The corresponding C function is
+  /// `posix_spawn`.
   public static func posixSpawn(
     path: String, arguments: [String], environment: [String], fds: [FileDescriptor?],
-    newSession: Bool = false
+    newSession: Bool = false, newProcessGroup: Bool = false
   ) throws(Errno) -> Int32 {
     var pid: pid_t = 0
     let raw = fds.map { $0?.rawValue ?? -1 }
+    let detach = newSession ? FORKCTL_SPAWN_NEW_SESSION : (newProcessGroup ? FORKCTL_SPAWN_NEW_GROUP : 0)
     let rc = withCStrings(arguments) { argv in
       withCStrings(environment) { envp in
-        forkctl_posix_spawn(path, argv, envp, raw, CInt(raw.count), newSession ? 1 : 0, &pid)
+        forkctl_posix_spawn(path, argv, envp, raw, CInt(raw.count), detach, &pid)
       }
     }
     if rc != 0 { throw Errno(rawValue: rc) }

@@ -161,11 +161,16 @@ int forkctl_get_nice(int *nice);
 /// Async-signal-safe.
 void forkctl_mark_cloexec_from(int low);
 
+#define FORKCTL_SPAWN_NEW_SESSION 1
+#define FORKCTL_SPAWN_NEW_GROUP 2
+
 /// posix_spawn of a helper with `fd_count` descriptors from `fds` placed on 0..fd_count-1
 /// (-1 means /dev/null), nothing else inherited, an empty signal mask and default signal
-/// actions. `setsid_flag` starts a new session. Returns 0 and the pid, or an errno.
+/// actions. `detach` 1 (FORKCTL_SPAWN_NEW_SESSION) starts a new session, 2
+/// (FORKCTL_SPAWN_NEW_GROUP) a new process group in the caller's session. Returns 0 and
+/// the pid, or an errno.
 int forkctl_posix_spawn(const char *path, char *const argv[], char *const envp[], const int *fds,
-                  int fd_count, int setsid_flag, pid_t *pid);
+                  int fd_count, int detach, pid_t *pid);
 
 /// Blocks `sigs` (a 0-terminated list) in the calling thread, for signalfd. Returns 0 or -1.
 int forkctl_block_signals(const int *sigs);

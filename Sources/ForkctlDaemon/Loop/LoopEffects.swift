@@ -70,12 +70,14 @@ struct LoopEffects: SupervisorEffects {
   mutating func startTemplate(id: UInt64, control: FileDescriptor) throws(Errno) -> Int32 {
     defer { control.closeQuietly() }
     // The template gets /dev/null on 0 and 1, the daemon's stderr on 2 (its own errors go
-    // to the daemon's log), the control socket on 3 and nothing else. Its own session, and so
-    // its own process group: neither it nor a program it runs itself (run TEMPLATE) can reach
-    // the daemon with kill(0, ...) (issue 11 item 8), nor get the daemon's terminal.
+    // to the daemon's log), the control socket on 3 and nothing else. Its own process group:
+    // neither it nor a program it runs itself (run TEMPLATE) can reach the daemon with
+    // kill(0, ...) (issue 11 item 8). Not its own session: its workers, in its session and
+    // children of the daemon, would then lead orphaned process groups, which the kernel
+    // does not stop on SIGTSTP (setpgid(2), NOTES).
     return try Sys.posixSpawn(
       path: loop.executable, arguments: ["forkctl", "__template", String(id)], environment: [],
-      fds: [nil, nil, FileDescriptor.standardError, control], newSession: true)
+      fds: [nil, nil, FileDescriptor.standardError, control], newProcessGroup: true)
   }
 
   mutating func signal(_ pid: Int32, _ signal: Int32) throws(Errno) { try Sys.kill(pid, Signal(rawValue: signal)) }
