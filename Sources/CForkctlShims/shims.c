@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
@@ -192,6 +193,19 @@ int forkctl_has_executed(pid_t pid) {
   }
   unsigned long flags = strtoul(p, NULL, 10);
   return (flags & 0x4) ? 0 : 1;
+}
+
+int forkctl_peer_gone_unread(int fd) {
+  struct pollfd p = {.fd = fd, .events = FORKCTL_POLLRDHUP};
+  int n;
+  do {
+    n = poll(&p, 1, 0);
+  } while (n < 0 && errno == EINTR);
+  if (n <= 0 || !(p.revents & (FORKCTL_POLLRDHUP | POLLHUP))) return 0;
+  // The peer's last bytes may still wait to be read (unix(7): FIONREAD, SIOCINQ).
+  int unread = 0;
+  if (ioctl(fd, FIONREAD, &unread) != 0) return 0;
+  return unread == 0;
 }
 
 int forkctl_group_has_other_members(pid_t group) {

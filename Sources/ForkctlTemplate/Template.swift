@@ -147,6 +147,9 @@ public struct Template {
       // signals forwarded by spawn reach the program's children as a terminal's would.
       Sys.makeProcessGroup()
       channel = FrameChannel(FileDescriptor(rawValue: Template.controlFD))
+      // Its pid before anything else: should the parent die before reporting the fork, the
+      // daemon still knows whose status it reaps, and that it was born (issue 11 item 3).
+      report(.spawning(pid: Sys.processID))
       Sys.setProcessTitle("forkctl: process \(id)")
       return
     }

@@ -85,4 +85,54 @@ struct ExecOutcomeTests {
     s.childExited(pid: 700, status: .exited(0))
     #expect(s.replies(2) == [.statuses([(id: id, status: .exited(0))])])
   }
+
+  @Test("a forked child born before its dying parent reported it is created when it announces itself")
+  func orphanedChildAnnounces() throws {
+    var s = makeSupervisor()
+    s.request(.new(name: []), client: 5)
+    s.effects.heldControls = [2]
+    s.controlClosed(1)
+    #expect(s.replies(5).isEmpty)
+    s.handle(.spawning(pid: 2001), from: 2)
+    #expect(s.replies(5) == [.created(id: 2, pid: 2001)])
+    #expect(s.info(2)?.state == .ready)
+    #expect(s.registry.starting == 0)
+  }
+
+  @Test("a forked child whose parent died is failed by its control socket's end of file when it was never born")
+  func orphanedChildNeverBorn() throws {
+    var s = makeSupervisor()
+    s.request(.new(name: []), client: 5)
+    s.effects.heldControls = [2]
+    s.controlClosed(1)
+    s.controlClosed(2)
+    #expect(s.replies(5).map(\.failureCode) == [.templateFailed])
+    #expect(s.replies(5).first?.failureMessage == "process 1 died while forking")
+    #expect(s.info(2) == nil)
+    #expect(s.registry.starting == 0)
+  }
+
+  @Test("a forked child's announcement and its parent's fork report create it once")
+  func announcementThenForkReport() throws {
+    var s = makeSupervisor()
+    s.request(.new(name: []), client: 5)
+    s.handle(.spawning(pid: 2001), from: 2)
+    s.handle(.forked(pid: 2001), from: 1)
+    #expect(s.replies(5) == [.created(id: 2, pid: 2001)])
+    #expect(s.registry[1]?.forks.isEmpty == true)
+  }
+
+  @Test("a keep-control spawn whose template died after forking it reports its program's status")
+  func keepControlSpawnOfDeadTemplate() throws {
+    var s = makeSupervisor()
+    let (id, _) = try s.startSpawn(keepControl: true, client: 2)
+    s.effects.heldControls = [id]
+    s.controlClosed(s.defaultTemplate!)
+    #expect(s.replies(2).isEmpty)
+    s.handle(.spawning(pid: 900), from: id)
+    s.statusPipeResult(id, failure: nil)
+    #expect(s.effects.attachments[2] == [.created(id: id, pid: 900)])
+    s.childExited(pid: 900, status: .exited(5))
+    #expect(s.replies(2) == [.statuses([(id: id, status: .exited(5))])])
+  }
 }

@@ -168,6 +168,11 @@ struct RecordingEffects: SupervisorEffects {
   var queuedForControl: [UInt64: (fds: Int, bytes: Int)] = [:]
   func queued(_ id: UInt64) -> (fds: Int, bytes: Int) { queuedForControl[id] ?? (0, 0) }
 
+  /// Process objects whose control socket the fake kernel says a process still holds (a
+  /// child born whose parent died before reporting it).
+  var heldControls: Set<UInt64> = []
+  func isControlAbandoned(_ id: UInt64) -> Bool { !heldControls.contains(id) }
+
   /// Pids the fake kernel says are unreaped children of the daemon.
   var unreapedChildren: Set<Int32> = []
   func isUnreapedChild(_ pid: Int32) -> Bool { unreapedChildren.contains(pid) }

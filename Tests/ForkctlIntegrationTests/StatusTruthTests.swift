@@ -44,7 +44,9 @@ import Testing
       var clients: [(token: String, client: (pid: Int32, out: String, err: String))] = []
       for i in 0..<4 {
         let token = "\(round)-\(i)"
-        let script = "exec $F spawn --from \(template) sh -c 'echo \(token) >> \(log); exit 7'"
+        // Half of them keep their control socket: a forked process object runs those.
+        let keep = i % 2 == 1 ? "--keep-control " : ""
+        let script = "exec $F spawn \(keep)--from \(template) sh -c 'echo \(token) >> \(log); exit 7'"
         clients.append((token, w.startScript(script, tag: "spawn-\(token)")))
       }
       usleep(UInt32.random(in: 0...20_000))

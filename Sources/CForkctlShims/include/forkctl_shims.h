@@ -40,6 +40,9 @@ int forkctl_has_executed(pid_t pid);
 /// Whether a process other than `group` itself is in process group `group` (/proc/PID/stat):
 /// 1 or 0; -1 when /proc cannot be read.
 int forkctl_group_has_other_members(pid_t group);
+/// Whether the peer of stream socket `fd` has closed it (POLLRDHUP or POLLHUP, at once) and
+/// nothing is left to read: 1 or 0.
+int forkctl_peer_gone_unread(int fd);
 /// waitid(2) with WEXITED | WNOHANG | WNOWAIT for child `pid` (0: any child): the pid of an
 /// exited child, left unreaped, and its status as waitpid encodes it in `wstatus`; 0 when
 /// none has exited; -1 with errno (ECHILD: no such child).

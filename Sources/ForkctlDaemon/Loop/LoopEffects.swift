@@ -89,6 +89,11 @@ struct LoopEffects: SupervisorEffects {
 
   func isUnreapedChild(_ pid: Int32) -> Bool { Sys.isUnreapedChild(pid) }
 
+  func isControlAbandoned(_ id: UInt64) -> Bool {
+    guard let p = loop.controls[id] else { return true }
+    return Sys.isPeerGoneWithNothingUnread(p.fd)
+  }
+
   func ranProgram(_ pid: Int32) -> Bool { Sys.hasExecuted(pid) ?? true }
 
   mutating func signalRemainingGroup(_ group: Int32, _ signal: Int32) {

@@ -167,8 +167,15 @@ extension Supervisor {
       guard let fork = takeFork(of: id) else { return }
       born(fork, pid: pid)
     case .spawning(let pid):
-      // From a spawn's new process itself, before it runs anything: its fork stays queued
-      // for the spawned report, but the daemon knows whose status it reaps from now on.
+      // A new process's own pid, before it runs anything: a forked process object's on its
+      // own control socket, or a spawn's new process's on its parent's. Its fork stays queued
+      // for the parent's report, but the daemon knows whose status it reaps from now on.
+      if let o = registry[id], case .starting = o.phase {
+        guard let fork = o.orphanedFork ?? registry[o.parent]?.forks.first(where: { $0.child == id }) else { return }
+        registry.update(id) { $0.orphanedFork = nil }
+        born(fork, pid: pid)
+        return
+      }
       guard let fork = registry[id]?.forks.first, registry[fork.child]?.control == ControlSocket.none else { return }
       born(fork, pid: pid)
     case .spawned(let pid, let errno):
@@ -244,10 +251,24 @@ extension Supervisor {
     waits.removeAll { $0.ids.contains(child) }
   }
 
+  /// The child of `fork` will never exist: its parent died before forking it.
+  private mutating func neverBorn(_ fork: PendingFork, parent: UInt64) {
+    discardUnborn(fork.child, because: "\(describe(parent)) died while forking")
+    fail(fork.client, .templateFailed, "\(describe(parent)) died while forking")
+  }
+
   /// `id`'s control socket reached end of file or failed: the process exec'd (without
   /// keeping it), closed it, or died.
   mutating func controlClosed(_ id: UInt64) {
     guard let o = registry[id], o.control == .open else { return }
+    if case .starting = o.phase {
+      // Never born: its own announcement would have come before this end of file. Its parent
+      // died (then it is decided now), or refused the fork (its report says so).
+      effects.closeControl(id)
+      registry.update(id) { $0.control = .closed }
+      if let fork = o.orphanedFork { neverBorn(fork, parent: o.parent) }
+      return
+    }
     effects.closeControl(id)
     let forks =
       registry.update(id) { o -> [PendingFork] in
@@ -256,14 +277,21 @@ extension Supervisor {
         return o.forks
       } ?? []
     for fork in forks {
-      if registry[fork.child]?.phase.pid != nil {
-        // A spawn's process that announced itself: it shared this socket until it exec'd or
-        // died, so this end of file says it did one or the other (issue 11 item 3).
-        execEnded(fork.child)
+      guard let child = registry[fork.child] else { continue }
+      if child.phase.pid != nil {
+        // Announced itself. A spawn's process shared this socket until it exec'd or died,
+        // so this end of file says it did one or the other (issue 11 item 3).
+        if child.control == .none { execEnded(fork.child) }
         continue
       }
-      discardUnborn(fork.child, because: "\(describe(id)) died while forking")
-      fail(fork.client, .templateFailed, "\(describe(id)) died while forking")
+      if child.control == .open && !effects.isControlAbandoned(fork.child) {
+        // A forked child may have been born and may run a queued program: it says so on its
+        // own control socket, whose end of file says instead that it never was (the parent's
+        // copy, received or still in flight, goes with the parent).
+        registry.update(fork.child) { $0.orphanedFork = fork }
+        continue
+      }
+      neverBorn(fork, parent: id)
     }
     // The child may already have exited (a program that exits at once): the exec outcome
     // still hangs on this end of file, whatever the phase says by now.

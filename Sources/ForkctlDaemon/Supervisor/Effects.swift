@@ -32,6 +32,9 @@ public protocol SupervisorEffects {
   mutating func watchControl(_ id: UInt64, _ fd: FileDescriptor)
   /// Stops watching and closes `id`'s control socket; the process sees end of file.
   mutating func closeControl(_ id: UInt64)
+  /// Whether the process end of `id`'s control socket is closed with nothing left to read:
+  /// no process holds it, and none announced itself on it.
+  func isControlAbandoned(_ id: UInt64) -> Bool
   /// Starts watching the read end of `id`'s exec status pipe.
   mutating func watchStatusPipe(_ id: UInt64, _ fd: FileDescriptor)
   /// Closes a descriptor the supervisor no longer needs.
