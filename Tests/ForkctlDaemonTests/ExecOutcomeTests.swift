@@ -135,4 +135,16 @@ struct ExecOutcomeTests {
     s.childExited(pid: 900, status: .exited(5))
     #expect(s.replies(2) == [.statuses([(id: id, status: .exited(5))])])
   }
+
+  @Test("a forked child's own announcement read after its parent's report is not taken for its queued spawn's")
+  func lateAnnouncementWithQueuedSpawn() throws {
+    var s = makeSupervisor()
+    s.request(.new(name: b("w")), client: 5)
+    s.handle(.forked(pid: 2001), from: 1)
+    let (spawned, _) = try s.startSpawn(from: "w", client: 6)
+    s.handle(.spawning(pid: 2001), from: 2)
+    #expect(s.info(spawned)?.pid == 0)
+    s.handle(.spawning(pid: 2002), from: 2)
+    #expect(s.info(spawned)?.pid == 2002)
+  }
 }

@@ -176,6 +176,8 @@ extension Supervisor {
         born(fork, pid: pid)
         return
       }
+      // Its own pid, announced after its parent's report was read: nothing to learn.
+      if registry[id]?.phase.pid == pid { return }
       guard let fork = registry[id]?.forks.first, registry[fork.child]?.control == ControlSocket.none else { return }
       born(fork, pid: pid)
     case .spawned(let pid, let errno):
