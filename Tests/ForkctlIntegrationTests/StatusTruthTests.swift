@@ -28,7 +28,7 @@ import Testing
 
   @Test(
     """
-    templates killed at random moments during spawns: each spawn says it failed and its \
+    templates killed at random moments during spawns and forks: each says it failed and its \
     program never ran, or reports its program's own status
     """
   )
@@ -42,11 +42,17 @@ import Testing
       let template = w.ok(["exec"])
       let pid = w.pid(of: template)
       var clients: [(token: String, client: (pid: Int32, out: String, err: String))] = []
-      for i in 0..<4 {
+      for i in 0..<6 {
         let token = "\(round)-\(i)"
-        // Half of them keep their control socket: a forked process object runs those.
-        let keep = i % 2 == 1 ? "--keep-control " : ""
-        let script = "exec $F spawn \(keep)--from \(template) sh -c 'echo \(token) >> \(log); exit 7'"
+        let program = "sh -c 'echo \(token) >> \(log); exit 7'"
+        // A spawn started by the template, one that keeps its control socket (a forked
+        // process object runs it), and a fork then run --wait.
+        let script =
+          switch i % 3 {
+          case 0: "exec $F spawn --from \(template) \(program)"
+          case 1: "exec $F spawn --keep-control --from \(template) \(program)"
+          default: "id=$($F fork \(template)) || exit 125; exec $F run --wait \"$id\" \(program)"
+          }
         clients.append((token, w.startScript(script, tag: "spawn-\(token)")))
       }
       usleep(UInt32.random(in: 0...20_000))
