@@ -94,6 +94,7 @@ private let reports: [Report] = [
   .execFailed(errno: 2),
   .spawned(pid: 556, errno: 0),
   .spawned(pid: 557, errno: ExecFailure(step: .limit(7), errno: 1).rawValue),
+  .spawning(pid: 558),
 ]
 
 private func name(_ type: MessageType) -> String { String(describing: type) }

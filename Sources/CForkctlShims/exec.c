@@ -14,8 +14,10 @@
 #include <linux/capability.h>
 #include <linux/securebits.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -24,29 +26,31 @@
 #define CLOSE_RANGE_CLOEXEC (1U << 2)
 #endif
 
-static int exec_with_shell(const char *file, char *const argv[], char *const envp[]) {
-  // execvp(3): a file that is not a recognised executable format is run by the shell.
-  // On the stack when it fits: after forkctl_vfork_sibling this runs on the template's
-  // memory, where a malloc would outlive the exec as a leak in the template.
+static int exec_with_shell(const char *file, char *const argv[], char *const envp[], char **space) {
+  // execvp(3): a file that is not a recognised executable format is run by the shell. Its
+  // argv goes on the stack when it fits, else in `space` (room for argc + 2 pointers, given
+  // by forkctl_vfork_sibling, whose child runs on the template's memory: nothing it
+  // allocates there may outlive it), else from malloc in a process of its own, which execs
+  // or exits.
   size_t argc = 0;
   while (argv[argc]) argc++;
   char *small[256];
-  char **shargv = argc + 2 <= 256 ? small : malloc((argc + 2) * sizeof(char *));
+  char **shargv = argc + 2 <= 256 ? small : (space ? space : malloc((argc + 2) * sizeof(char *)));
   if (!shargv) return ENOMEM;
   shargv[0] = (char *)"/bin/sh";
   shargv[1] = (char *)file;
   for (size_t i = 1; i <= argc; i++) shargv[i + 1] = argv[i];
   execve("/bin/sh", shargv, envp);
   int e = errno;
-  if (shargv != small) free(shargv);
+  if (shargv != small && shargv != space) free(shargv);
   return e;
 }
 
-static int exec_search(const char *file, char *const argv[], char *const envp[], const char *path) {
+static int exec_search(const char *file, char *const argv[], char *const envp[], const char *path, char **space) {
   if (file[0] == 0) return ENOENT;
   if (strchr(file, '/')) {
     execve(file, argv, envp);
-    if (errno == ENOEXEC) return exec_with_shell(file, argv, envp);
+    if (errno == ENOEXEC) return exec_with_shell(file, argv, envp, space);
     // execve(2) says EACCES for a directory; a shell says what it is. stat is
     // async-signal-safe (signal-safety(7)).
     struct stat st;
@@ -92,7 +96,7 @@ static int exec_search(const char *file, char *const argv[], char *const envp[],
         case ENAMETOOLONG:
           break;
         case ENOEXEC:
-          return exec_with_shell(buf, argv, envp);
+          return exec_with_shell(buf, argv, envp, space);
         default:
           return errno;
       }
@@ -262,10 +266,9 @@ void forkctl_mark_cloexec_from(int low) {
   for (int fd = low; fd < bound; fd++) fcntl(fd, F_SETFD, FD_CLOEXEC);
 }
 
-int forkctl_exec_worker(const struct forkctl_fd_move *moves, int nmoves, int cwd_fd,
-                        const char *file, char *const argv[], char *const envp[],
-                        const char *path, int *keep, int nkeep,
-                        const struct forkctl_attributes *attributes) {
+static int exec_worker(const struct forkctl_fd_move *moves, int nmoves, int cwd_fd, const char *file,
+                       char *const argv[], char *const envp[], const char *path, int *keep, int nkeep,
+                       const struct forkctl_attributes *attributes, char **shell_space) {
   // Actions first, the mask last (apply_attributes): a signal let through can only meet its
   // default action.
   reset_signal_actions();
@@ -316,7 +319,14 @@ int forkctl_exec_worker(const struct forkctl_fd_move *moves, int nmoves, int cwd
 
   int failed = apply_attributes(attributes);
   if (failed) return failed;
-  return exec_search(file, argv, envp, path);
+  return exec_search(file, argv, envp, path, shell_space);
+}
+
+int forkctl_exec_worker(const struct forkctl_fd_move *moves, int nmoves, int cwd_fd,
+                        const char *file, char *const argv[], char *const envp[],
+                        const char *path, int *keep, int nkeep,
+                        const struct forkctl_attributes *attributes) {
+  return exec_worker(moves, nmoves, cwd_fd, file, argv, envp, path, keep, nkeep, attributes, NULL);
 }
 
 struct vfork_sibling_args {
@@ -329,26 +339,48 @@ struct vfork_sibling_args {
   int *keep;
   int nkeep;
   const struct forkctl_attributes *attributes;
+  char **shell_space;
+  int announce_fd;
+  const unsigned char *announcement;
+  int announcement_size, pid_offset;
   int failure;
   // With a terminal: the pipe the failure is written to, instead of `failure`.
   int report;
 };
 
+static void announce(const struct vfork_sibling_args *a) {
+  // The pid goes out before anything else, while the announcement descriptor is still the
+  // one the caller named: whatever then happens to the caller, the reader knows of this
+  // process before it can run a program. send is async-signal-safe (signal-safety(7));
+  // MSG_NOSIGNAL, as the signal actions are not reset yet. A failed send leaves the
+  // caller's own report to say it.
+  if (a->announce_fd < 0 || a->announcement_size > 64) return;
+  unsigned char message[64];
+  memcpy(message, a->announcement, (size_t)a->announcement_size);
+  uint32_t pid = (uint32_t)syscall(SYS_getpid);
+  for (int i = 0; i < 4; i++) message[a->pid_offset + i] = (unsigned char)(pid >> (8 * i));
+  ssize_t n;
+  do {
+    n = send(a->announce_fd, message, (size_t)a->announcement_size, MSG_NOSIGNAL);
+  } while (n < 0 && errno == EINTR);
+}
+
 static int vfork_sibling_child(void *p) {
   struct vfork_sibling_args *a = p;
+  announce(a);
   if (a->report >= 0) {
     // Kept with the template's own descriptors, lifted above every target; close-on-exec, so
     // the parent reads end of file once the program has exec'd (the monitor closes its own).
     int keep[a->nkeep + 1];
     for (int i = 0; i < a->nkeep; i++) keep[i] = a->keep[i];
     keep[a->nkeep] = a->report;
-    int e = forkctl_exec_worker(a->moves, a->nmoves, a->cwd_fd, a->file, a->argv, a->envp, a->path, keep,
-                                a->nkeep + 1, a->attributes);
+    int e = exec_worker(a->moves, a->nmoves, a->cwd_fd, a->file, a->argv, a->envp, a->path, keep, a->nkeep + 1,
+                        a->attributes, a->shell_space);
     while (write(keep[a->nkeep], &e, sizeof(e)) < 0 && errno == EINTR) {}
     _exit(e == ENOENT ? 127 : 126);
   }
-  int e = forkctl_exec_worker(a->moves, a->nmoves, a->cwd_fd, a->file, a->argv, a->envp, a->path, a->keep, a->nkeep,
-                              a->attributes);
+  int e = exec_worker(a->moves, a->nmoves, a->cwd_fd, a->file, a->argv, a->envp, a->path, a->keep, a->nkeep,
+                      a->attributes, a->shell_space);
   // The parent is suspended until this exits, and shares this memory: it reads the failure.
   a->failure = e;
   _exit(e == ENOENT ? 127 : 126);
@@ -360,7 +392,21 @@ static char vfork_sibling_stack[256 * 1024] __attribute__((aligned(16)));
 
 pid_t forkctl_vfork_sibling(const struct forkctl_fd_move *moves, int nmoves, int cwd_fd, const char *file,
                             char *const argv[], char *const envp[], const char *path, int *keep, int nkeep,
-                            const struct forkctl_attributes *attributes, int *failure) {
+                            const struct forkctl_attributes *attributes, int announce_fd,
+                            const unsigned char *announcement, int announcement_size, int pid_offset,
+                            int *failure) {
+  // Room for the shell's argv (exec_with_shell) beyond what its stack holds, mapped here and
+  // unmapped once the child has exec'd or exited: a mapping the child made itself would stay
+  // in the template's memory, shared until exec, for ever (issue 11 item 10).
+  size_t argc = 0;
+  while (argv[argc]) argc++;
+  char **shell_space = NULL;
+  size_t shell_bytes = (argc + 2) * sizeof(char *);
+  if (argc + 2 > 256) {
+    void *m = mmap(NULL, shell_bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (m == MAP_FAILED) return -1;
+    shell_space = m;
+  }
   // As posix_spawn does: no signal may reach a handler in the child, which runs on the
   // template's memory until exec; the child resets every action before it unblocks.
   sigset_t all, old;
@@ -371,11 +417,32 @@ pid_t forkctl_vfork_sibling(const struct forkctl_fd_move *moves, int nmoves, int
   int report[2] = {-1, -1};
   int flags = CLONE_VM | CLONE_VFORK | CLONE_PARENT | SIGCHLD;
   if (attributes && (attributes->flags & FORKCTL_ATTR_NEW_SESSION_TTY)) {
-    if (pipe2(report, O_CLOEXEC) != 0) return -1;
+    if (pipe2(report, O_CLOEXEC) != 0) {
+      int saved = errno;
+      if (shell_space) munmap(shell_space, shell_bytes);
+      errno = saved;
+      return -1;
+    }
     flags = CLONE_PARENT | SIGCHLD;
   }
   sigprocmask(SIG_SETMASK, &all, &old);
-  struct vfork_sibling_args a = {moves, nmoves, cwd_fd, file, argv, envp, path, keep, nkeep, attributes, 0, report[1]};
+  struct vfork_sibling_args a = {.moves = moves,
+                                 .nmoves = nmoves,
+                                 .cwd_fd = cwd_fd,
+                                 .file = file,
+                                 .argv = argv,
+                                 .envp = envp,
+                                 .path = path,
+                                 .keep = keep,
+                                 .nkeep = nkeep,
+                                 .attributes = attributes,
+                                 .shell_space = shell_space,
+                                 .announce_fd = announce_fd,
+                                 .announcement = announcement,
+                                 .announcement_size = announcement_size,
+                                 .pid_offset = pid_offset,
+                                 .failure = 0,
+                                 .report = report[1]};
   pid_t pid = clone(vfork_sibling_child, vfork_sibling_stack + sizeof(vfork_sibling_stack), flags, &a);
   int saved = errno;
   sigprocmask(SIG_SETMASK, &old, NULL);
@@ -387,6 +454,7 @@ pid_t forkctl_vfork_sibling(const struct forkctl_fd_move *moves, int nmoves, int
     if (n != (ssize_t)sizeof(a.failure)) a.failure = 0;
     close(report[0]);
   }
+  if (shell_space) munmap(shell_space, shell_bytes);
   if (pid < 0) {
     errno = saved;
     return -1;

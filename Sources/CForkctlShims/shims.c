@@ -1,6 +1,7 @@
 #define _GNU_SOURCE
 #include "forkctl_shims.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -8,9 +9,11 @@
 #include <sched.h>
 #include <signal.h>
 #include <spawn.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
@@ -102,6 +105,21 @@ pid_t forkctl_clone_parent(void) {
   return (pid_t)syscall(SYS_clone, (unsigned long)(CLONE_PARENT | SIGCHLD), NULL, NULL, NULL, 0UL);
 }
 
+pid_t forkctl_exited_child(pid_t pid, int *wstatus) {
+  siginfo_t info;
+  info.si_pid = 0;
+  // WNOWAIT leaves the child a zombie (waitid(2)), so its pid names it, and no other
+  // process, until it is reaped.
+  if (waitid(pid > 0 ? P_PID : P_ALL, (id_t)(pid > 0 ? pid : 0), &info, WEXITED | WNOHANG | WNOWAIT) != 0) return -1;
+  // The status as waitpid would encode it, for the W* macros (wait(2)).
+  if (info.si_code == CLD_EXITED) {
+    *wstatus = (info.si_status & 0xff) << 8;
+  } else {
+    *wstatus = (info.si_status & 0x7f) | (info.si_code == CLD_DUMPED ? 0x80 : 0);
+  }
+  return info.si_pid;
+}
+
 int forkctl_set_child_subreaper(void) { return prctl(PR_SET_CHILD_SUBREAPER, 1UL, 0UL, 0UL, 0UL); }
 
 void forkctl_set_cloexec(int fd) { fcntl(fd, F_SETFD, FD_CLOEXEC); }
@@ -141,6 +159,85 @@ int forkctl_thread_count(void) {
   return atoi(p);
 }
 
+void forkctl_set_process_name(const char *name) { prctl(PR_SET_NAME, (unsigned long)name, 0UL, 0UL, 0UL); }
+
+int forkctl_has_executed(pid_t pid) {
+  // /proc/PID/stat: "pid (comm) state ...", comm as the process last set it (proc(5)).
+  char path[32], buf[512];
+  snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return -1;
+  ssize_t n;
+  do {
+    n = read(fd, buf, sizeof(buf) - 1);
+  } while (n < 0 && errno == EINTR);
+  close(fd);
+  if (n <= 0) return -1;
+  buf[n] = 0;
+  char *open_paren = strchr(buf, '(');
+  char *close_paren = strrchr(buf, ')');
+  if (!open_paren || !close_paren || close_paren[1] != ' ') return -1;
+  // execve names the process after the base name of the file it ran, which has no '/',
+  // while a process object names itself with one.
+  if (memchr(open_paren + 1, '/', (size_t)(close_paren - open_paren - 1)) == NULL) return 1;
+  // Still its own name: it died (a zombie, or exiting: PF_EXITING, 0x4, in the flags, field
+  // 9, is set before exit closes its descriptors), or it is in execve, which closes
+  // close-on-exec descriptors just before it renames the process.
+  char state = close_paren[2];
+  if (state == 'Z' || state == 'X') return 0;
+  const char *p = close_paren + 2;
+  for (int field = 3; field < 9; field++) {
+    p = strchr(p, ' ');
+    if (!p) return -1;
+    p++;
+  }
+  unsigned long flags = strtoul(p, NULL, 10);
+  return (flags & 0x4) ? 0 : 1;
+}
+
+int forkctl_peer_gone_unread(int fd) {
+  struct pollfd p = {.fd = fd, .events = FORKCTL_POLLRDHUP};
+  int n;
+  do {
+    n = poll(&p, 1, 0);
+  } while (n < 0 && errno == EINTR);
+  if (n <= 0 || !(p.revents & (FORKCTL_POLLRDHUP | POLLHUP))) return 0;
+  // The peer's last bytes may still wait to be read (unix(7): FIONREAD, SIOCINQ).
+  int unread = 0;
+  if (ioctl(fd, FIONREAD, &unread) != 0) return 0;
+  return unread == 0;
+}
+
+int forkctl_group_has_other_members(pid_t group) {
+  // Every /proc/PID/stat whose process group (field 5) is `group`, the leader excepted.
+  DIR *proc = opendir("/proc");
+  if (!proc) return -1;
+  int found = 0;
+  struct dirent *e;
+  while (!found && (e = readdir(proc))) {
+    char *end;
+    long pid = strtol(e->d_name, &end, 10);
+    if (*end || pid <= 0 || pid == group) continue;
+    char path[64], buf[512];
+    snprintf(path, sizeof(path), "/proc/%ld/stat", pid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) continue;
+    ssize_t n;
+    do {
+      n = read(fd, buf, sizeof(buf) - 1);
+    } while (n < 0 && errno == EINTR);
+    close(fd);
+    if (n <= 0) continue;
+    buf[n] = 0;
+    // After "(comm) ": state, ppid, pgrp.
+    char *p = strrchr(buf, ')');
+    long pgrp = -1;
+    if (p && sscanf(p + 1, " %*c %*d %ld", &pgrp) == 1 && pgrp == group) found = 1;
+  }
+  closedir(proc);
+  return found;
+}
+
 int forkctl_wifexited(int status) { return WIFEXITED(status); }
 int forkctl_wexitstatus(int status) { return WEXITSTATUS(status); }
 int forkctl_wifsignaled(int status) { return WIFSIGNALED(status); }
@@ -149,7 +246,7 @@ int forkctl_wcoredump(int status) { return WCOREDUMP(status); }
 
 
 int forkctl_posix_spawn(const char *path, char *const argv[], char *const envp[], const int *fds,
-                  int fd_count, int setsid_flag, pid_t *pid) {
+                  int fd_count, int detach, pid_t *pid) {
   posix_spawn_file_actions_t fa;
   posix_spawnattr_t attr;
   int lifted[fd_count > 0 ? fd_count : 1];
@@ -178,7 +275,9 @@ int forkctl_posix_spawn(const char *path, char *const argv[], char *const envp[]
   sigemptyset(&none);
   sigfillset(&all);
   short flags = POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF;
-  if (setsid_flag) flags |= POSIX_SPAWN_SETSID;
+  if (detach == FORKCTL_SPAWN_NEW_SESSION) flags |= POSIX_SPAWN_SETSID;
+  // Process group 0: the new process's own pid (posix_spawnattr_setpgroup(3)).
+  if (detach == FORKCTL_SPAWN_NEW_GROUP) flags |= POSIX_SPAWN_SETPGROUP;
   if (rc == 0) rc = posix_spawnattr_setflags(&attr, flags);
   if (rc == 0) rc = posix_spawnattr_setsigmask(&attr, &none);
   if (rc == 0) rc = posix_spawnattr_setsigdefault(&attr, &all);

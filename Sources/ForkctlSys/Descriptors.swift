@@ -77,6 +77,12 @@ extension Sys {
     return (try? retrying { poll(&p, 1, 0) }) != 0
   }
 
+  /// Whether the peer of stream socket `fd` has closed it and nothing it sent is left to read,
+  /// right now. The corresponding C functions are `poll` and `ioctl(FIONREAD)`.
+  public static func isPeerGoneWithNothingUnread(_ fd: FileDescriptor) -> Bool {
+    forkctl_peer_gone_unread(fd.rawValue) == 1
+  }
+
   /// Waits until `fds` are readable (or hung up); returns which, in order. The
   /// corresponding C function is `poll`.
   /// With `timeoutMilliseconds` (-1: none), all false when it passes first.

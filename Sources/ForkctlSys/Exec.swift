@@ -4,16 +4,19 @@ import Glibc
 
 extension Sys {
   /// Starts `path` with `fds` on 0, 1, 2, ... (nil is /dev/null) and nothing else, an empty
-  /// signal mask and default signal actions. The corresponding C function is `posix_spawn`.
+  /// signal mask and default signal actions; in a session of its own with `newSession`, else
+  /// in a process group of its own with `newProcessGroup`. The corresponding C function is
+  /// `posix_spawn`.
   public static func posixSpawn(
     path: String, arguments: [String], environment: [String], fds: [FileDescriptor?],
-    newSession: Bool = false
+    newSession: Bool = false, newProcessGroup: Bool = false
   ) throws(Errno) -> Int32 {
     var pid: pid_t = 0
     let raw = fds.map { $0?.rawValue ?? -1 }
+    let detach = newSession ? FORKCTL_SPAWN_NEW_SESSION : (newProcessGroup ? FORKCTL_SPAWN_NEW_GROUP : 0)
     let rc = withCStrings(arguments) { argv in
       withCStrings(environment) { envp in
-        forkctl_posix_spawn(path, argv, envp, raw, CInt(raw.count), newSession ? 1 : 0, &pid)
+        forkctl_posix_spawn(path, argv, envp, raw, CInt(raw.count), detach, &pid)
       }
     }
     if rc != 0 { throw Errno(rawValue: rc) }
@@ -48,21 +51,28 @@ extension Sys {
   /// Starts `program` as `execute` would run it, in a new child of this process's parent
   /// (clone(CLONE_VM | CLONE_VFORK | CLONE_PARENT), as posix_spawn does: nothing of this
   /// process is copied). `keep` are descriptors of this process that the program must not
-  /// get. Returns the pid and nil once the program runs, or the pid of the child (which
-  /// exits 127 or 126) and why it did not. The corresponding C function is `clone`.
+  /// get. `announcement`, if given, is sent on its descriptor by the new process before
+  /// anything else, with the new pid written (little-endian, 4 bytes) at `pidOffset` of its
+  /// bytes (at most 64): the reader then knows of the process before any program can run in
+  /// it. Returns the pid and nil once the program runs, or the pid of the child (which exits
+  /// 127 or 126) and why it did not. The corresponding C function is `clone`.
   public static func vforkSibling(
     program: [UInt8], arguments: [[UInt8]], environment: [[UInt8]],
     moves: [(source: FileDescriptor, target: Int32)], workingDirectory: FileDescriptor?,
-    attributes: ProcessAttributes? = nil, keep: [FileDescriptor]
+    attributes: ProcessAttributes? = nil, keep: [FileDescriptor],
+    announcement: (fd: FileDescriptor, bytes: [UInt8], pidOffset: Int)? = nil
   ) throws(Errno) -> (pid: Int32, execFailure: ExecFailure?) {
+    precondition(announcement.map { $0.bytes.count <= 64 && $0.pidOffset + 4 <= $0.bytes.count } ?? true)
     var rawKeep = keep.map(\.rawValue)
     var failure: CInt = 0
+    let message = announcement?.bytes ?? []
     let pid = try retrying {
       withExecArguments(program, arguments, environment, moves) { file, argv, envp, path, rawMoves in
         ProcessAttributes.withC(attributes) { attributes in
           forkctl_vfork_sibling(
             rawMoves, CInt(rawMoves.count), workingDirectory?.rawValue ?? -1, file, argv, envp, path, &rawKeep,
-            CInt(rawKeep.count), attributes, &failure)
+            CInt(rawKeep.count), attributes, announcement?.fd.rawValue ?? -1, message, CInt(message.count),
+            CInt(announcement?.pidOffset ?? 0), &failure)
         }
       }
     }

@@ -19,20 +19,51 @@ extension Sys {
     _ = try retrying { Glibc.kill(pid, signal.rawValue) }
   }
 
-  /// Collects one exited child without blocking: nil when none is waiting.
-  /// The corresponding C function is `waitpid`.
-  public static func reapChild() throws(Errno) -> (pid: Int32, status: ExitStatusValue)? {
+  /// Sends `signal` to every member of process group `group`, and to nobody else: never to a
+  /// process that merely has that pid. The corresponding C function is `killpg`.
+  public static func signalOnlyGroup(_ group: Int32, _ signal: Signal) throws(Errno) {
+    guard group > 1 else { throw Errno.invalidArgument }
+    _ = try retrying { Glibc.kill(-group, signal.rawValue) }
+  }
+
+  /// Whether a process other than its leader is in process group `group` (a scan of /proc,
+  /// proc(5)); nil when /proc cannot be read.
+  public static func groupHasOtherMembers(_ group: Int32) -> Bool? {
+    switch forkctl_group_has_other_members(group) {
+    case 1: true
+    case 0: false
+    default: nil
+    }
+  }
+
+  /// A child that has exited, and its status, left unreaped so that its pid names it and no
+  /// other process until `reapChild(_:)`: nil when none has exited.
+  /// The corresponding C function is `waitid`, with WNOWAIT.
+  public static func exitedChild() throws(Errno) -> (pid: Int32, status: ExitStatusValue)? {
     var status: CInt = 0
     let pid: Int32
     do {
-      pid = try retrying { waitpid(-1, &status, WNOHANG) }
+      pid = try retrying { forkctl_exited_child(0, &status) }
     } catch {
-      // ECHILD: no children at all, which is the same as none waiting.
+      // ECHILD: no children at all, which is the same as none exited.
       if error == .noChildProcess { return nil }
       throw error
     }
-    if pid == 0 { return nil }
-    return (pid, ExitStatusValue(waitStatus: status))
+    return pid == 0 ? nil : (pid, ExitStatusValue(waitStatus: status))
+  }
+
+  /// Reaps child `pid`, which has exited (`exitedChild`). The corresponding C function is
+  /// `waitpid`.
+  public static func reapChild(_ pid: Int32) throws(Errno) {
+    var status: CInt = 0
+    _ = try retrying { waitpid(pid, &status, WNOHANG) }
+  }
+
+  /// Whether `pid` is a child of this process that has not been reaped: running, stopped or
+  /// exited. The corresponding C function is `waitid`, with WNOWAIT.
+  public static func isUnreapedChild(_ pid: Int32) -> Bool {
+    var status: CInt = 0
+    return pid > 0 && (try? retrying { forkctl_exited_child(pid, &status) }) != nil
   }
 
   /// Waits for one specific child. The corresponding C function is `waitpid`.
@@ -53,6 +84,22 @@ extension Sys {
   public static func openPIDFD(_ pid: Int32) throws(Errno) -> FileDescriptor {
     let fd = try retrying { forkctl_pidfd_open(pid) }
     return FileDescriptor(rawValue: fd)
+  }
+
+  /// Names this process (the name `ps -o comm` and /proc/PID/stat show, truncated to 15
+  /// bytes); a name with a '/' is one no exec gives. The corresponding C function is `prctl`.
+  public static func setProcessName(_ name: String) { forkctl_set_process_name(name) }
+
+  /// Whether `pid`, a process whose close-on-exec descriptors reached end of file, exec'd
+  /// rather than died first: true when its name no longer has the '/' of `setProcessName`
+  /// (execve sets it to the file's base name, proc(5)) or it is not exiting (then it is in
+  /// execve); nil when /proc cannot tell (not mounted, or the process reaped).
+  public static func hasExecuted(_ pid: Int32) -> Bool? {
+    switch forkctl_has_executed(pid) {
+    case 1: true
+    case 0: false
+    default: nil
+    }
   }
 
   /// Makes this process the leader of a new process group. The corresponding C function

@@ -13,6 +13,9 @@ public struct Template {
   /// Environment variable that tells a program run with --keep-control where its control
   /// socket is.
   public static let controlFDVariable = "FORKCTL_CONTROL_FD"
+  /// The name (comm) of every process object until it execs: with a '/', which exec never
+  /// gives (Sys.hasExecuted).
+  public static let processName = "forkctl/object"
 
   private var channel = FrameChannel(FileDescriptor(rawValue: Template.controlFD))
   private var fds: [(fd: FileDescriptor, target: FDTarget)] = []
@@ -23,6 +26,9 @@ public struct Template {
   public static func main(id: String) -> Never {
     Sys.initializeProcessTitle()
     Sys.setProcessTitle("forkctl: template \(id)")
+    // A name no exec can give (it has a '/'), inherited by every fork: the daemon tells from
+    // it whether a process that ended with a run pending had exec'd its program.
+    Sys.setProcessName(Template.processName)
     var t = Template()
     t.serve()
   }
@@ -83,10 +89,14 @@ public struct Template {
     guard singleThreaded("spawning from") else { return }
     let moves = placements(fds + zip(extra, targets).map { ($0, $1) })
     let argv = [spec.program] + arguments + spec.arguments
+    // The new process reports its own pid before it can run anything: if this process dies
+    // once the program runs, the daemon still knows whose status it reaps (issue 11 item 3).
+    let control = FileDescriptor(rawValue: Template.controlFD)
+    let announcement = (control, Report.spawning(pid: 0).frame().encoded(), Report.spawningPIDOffset)
     do {
       let started = try Sys.vforkSibling(
         program: spec.program, arguments: argv, environment: spec.environment ?? Sys.environment(), moves: moves,
-        workingDirectory: cwd, attributes: attributes, keep: [FileDescriptor(rawValue: Template.controlFD)])
+        workingDirectory: cwd, attributes: attributes, keep: [control], announcement: announcement)
       report(.spawned(pid: started.pid, errno: started.execFailure?.rawValue ?? 0))
     } catch {
       report(.refused(.templateFailed, message: Self.cannotCreateProcess(error)))
@@ -137,6 +147,9 @@ public struct Template {
       // signals forwarded by spawn reach the program's children as a terminal's would.
       Sys.makeProcessGroup()
       channel = FrameChannel(FileDescriptor(rawValue: Template.controlFD))
+      // Its pid before anything else: should the parent die before reporting the fork, the
+      // daemon still knows whose status it reaps, and that it was born (issue 11 item 3).
+      report(.spawning(pid: Sys.processID))
       Sys.setProcessTitle("forkctl: process \(id)")
       return
     }

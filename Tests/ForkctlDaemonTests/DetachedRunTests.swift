@@ -21,15 +21,35 @@ struct DetachedRunTests {
     #expect(s.request(.waitAll) == [.statuses([])])
   }
 
-  @Test("a detached program reaped before its exec outcome is read still gets its run answered, then is forgotten")
+  @Test("a detached program reaped before its exec outcome is read gets its run answered, then is forgotten")
   func detachedRunReapedBeforeOutcome() throws {
     var s = makeSupervisor()
     let w = try s.newWorker(pid: 2001)
     #expect(s.request(.run(ref: ref(w), spec: spec, detach: true)) == [])
+    // The zombie says it ran its program (issue 11 item 4): the run is answered then.
     s.childExited(pid: 2001, status: .exited(0))
+    #expect(s.replies(1).last == .ok)
+    #expect(s.info(w) == nil)
+    let answered = s.replies(1).count
+    s.controlClosed(w)
+    #expect(s.replies(1).count == answered, "the end of file read afterwards answers nothing more")
+  }
+
+  @Test(
+    """
+    a detached process reaped before it ran its program keeps its run pending to the end of file, \
+    then fails and is forgotten
+    """
+  )
+  func detachedRunReapedBeforeExec() throws {
+    var s = makeSupervisor()
+    let w = try s.newWorker(pid: 2001)
+    #expect(s.request(.run(ref: ref(w), spec: spec, detach: true)) == [])
+    s.effects.endedBeforeExec = [2001]
+    s.childExited(pid: 2001, status: .signaled(9, coreDumped: false))
     #expect(s.info(w)?.state == .exited)
     s.controlClosed(w)
-    #expect(s.replies(1).last == .ok)
+    #expect(s.replies(1).last?.failureCode == .templateFailed)
     #expect(s.info(w) == nil)
   }
 

@@ -30,6 +30,7 @@ struct RecordingEffects: SupervisorEffects {
     case close(FileDescriptor)
     case signal(pid: Int32, signal: Int32)
     case signalGroup(pid: Int32, signal: Int32)
+    case signalRemainingGroup(group: Int32, signal: Int32)
     case attach(ClientID, Reply?, fds: [FileDescriptor])
     case shutdown
   }
@@ -147,6 +148,14 @@ struct RecordingEffects: SupervisorEffects {
     groupSignals.append((pid, signal))
   }
 
+  mutating func signalRemainingGroup(_ group: Int32, _ signal: Int32) {
+    events.append(.signalRemainingGroup(group: group, signal: signal))
+  }
+
+  /// Process groups the fake /proc says have members besides their leader.
+  var groupsWithOtherMembers: Set<Int32> = []
+  func groupHasOtherMembers(_ group: Int32) -> Bool { groupsWithOtherMembers.contains(group) }
+
   mutating func attach(_ client: ClientID, _ reply: Reply?, fds: [FileDescriptor]) {
     events.append(.attach(client, reply, fds: fds))
     attachedFDs[client, default: []].append(fds)
@@ -158,6 +167,19 @@ struct RecordingEffects: SupervisorEffects {
   /// What the fake loop says is still queued per process object (nothing unless set).
   var queuedForControl: [UInt64: (fds: Int, bytes: Int)] = [:]
   func queued(_ id: UInt64) -> (fds: Int, bytes: Int) { queuedForControl[id] ?? (0, 0) }
+
+  /// Process objects whose control socket the fake kernel says a process still holds (a
+  /// child born whose parent died before reporting it).
+  var heldControls: Set<UInt64> = []
+  func isControlAbandoned(_ id: UInt64) -> Bool { !heldControls.contains(id) }
+
+  /// Pids the fake kernel says are unreaped children of the daemon.
+  var unreapedChildren: Set<Int32> = []
+  func isUnreapedChild(_ pid: Int32) -> Bool { unreapedChildren.contains(pid) }
+
+  /// Pids the fake /proc says ended before they exec'd a program.
+  var endedBeforeExec: Set<Int32> = []
+  func ranProgram(_ pid: Int32) -> Bool { !endedBeforeExec.contains(pid) }
 
   mutating func openPIDFD(_ pid: Int32) -> FileDescriptor? {
     let fd = makeFD()

@@ -127,6 +127,7 @@ let reportSamples: [Report] = [
   .refused(.limitReached, message: notUTF8),
   .execFailed(errno: 2),
   .execFailed(errno: -1),
+  .spawning(pid: 7),
 ]
 
 @Suite("Message round trips through bytes")

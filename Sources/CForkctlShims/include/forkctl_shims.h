@@ -30,6 +30,23 @@ pid_t forkctl_clone_parent(void);
 
 /// prctl(PR_SET_CHILD_SUBREAPER, 1).
 int forkctl_set_child_subreaper(void);
+/// prctl(PR_SET_NAME): the name (comm) of the calling thread, at most 15 bytes kept.
+void forkctl_set_process_name(const char *name);
+/// Whether process `pid`, whose close-on-exec descriptors have closed, exec'd since it last
+/// named itself with a '/' in its name (/proc/PID/stat): 1 when its name has no '/' or it
+/// neither exits nor has exited (it is in execve), 0 when it exits or has exited under that
+/// name, -1 when /proc cannot tell.
+int forkctl_has_executed(pid_t pid);
+/// Whether a process other than `group` itself is in process group `group` (/proc/PID/stat):
+/// 1 or 0; -1 when /proc cannot be read.
+int forkctl_group_has_other_members(pid_t group);
+/// Whether the peer of stream socket `fd` has closed it (POLLRDHUP or POLLHUP, at once) and
+/// nothing is left to read: 1 or 0.
+int forkctl_peer_gone_unread(int fd);
+/// waitid(2) with WEXITED | WNOHANG | WNOWAIT for child `pid` (0: any child): the pid of an
+/// exited child, left unreaped, and its status as waitpid encodes it in `wstatus`; 0 when
+/// none has exited; -1 with errno (ECHILD: no such child).
+pid_t forkctl_exited_child(pid_t pid, int *wstatus);
 
 /// fcntl(F_SETFD, FD_CLOEXEC).
 void forkctl_set_cloexec(int fd);
@@ -147,11 +164,16 @@ int forkctl_get_nice(int *nice);
 /// Async-signal-safe.
 void forkctl_mark_cloexec_from(int low);
 
+#define FORKCTL_SPAWN_NEW_SESSION 1
+#define FORKCTL_SPAWN_NEW_GROUP 2
+
 /// posix_spawn of a helper with `fd_count` descriptors from `fds` placed on 0..fd_count-1
 /// (-1 means /dev/null), nothing else inherited, an empty signal mask and default signal
-/// actions. `setsid_flag` starts a new session. Returns 0 and the pid, or an errno.
+/// actions. `detach` 1 (FORKCTL_SPAWN_NEW_SESSION) starts a new session, 2
+/// (FORKCTL_SPAWN_NEW_GROUP) a new process group in the caller's session. Returns 0 and
+/// the pid, or an errno.
 int forkctl_posix_spawn(const char *path, char *const argv[], char *const envp[], const int *fds,
-                  int fd_count, int setsid_flag, pid_t *pid);
+                  int fd_count, int detach, pid_t *pid);
 
 /// Blocks `sigs` (a 0-terminated list) in the calling thread, for signalfd. Returns 0 or -1.
 int forkctl_block_signals(const int *sigs);
@@ -218,12 +240,17 @@ char **forkctl_environ(void);
 /// child shares the template's memory and runs only async-signal-safe C until it execs, so no
 /// page table is copied), then forkctl_exec_worker in the child; with
 /// FORKCTL_ATTR_NEW_SESSION_TTY a plain fork instead, which lives on as the program's monitor
-/// (forkctl_monitor_start). The new process is a child of the template's parent, the daemon. Returns its pid with *failure 0 once it has exec'd,
-/// or with the FORKCTL_FAILURE of the failed exec path (the child has then exited 127 or
-/// 126); -1 with errno when clone fails.
+/// (forkctl_monitor_start). The new process is a child of the template's parent, the daemon.
+/// Before anything else the child sends on `announce_fd` (unless -1) the
+/// `announcement_size` bytes of `announcement` (at most 64), its pid written little-endian
+/// over the 4 bytes at `pid_offset`. Returns its pid with *failure 0 once it has exec'd, or
+/// with the FORKCTL_FAILURE of the failed exec path (the child has then exited 127 or 126);
+/// -1 with errno when clone (or mmap) fails.
 pid_t forkctl_vfork_sibling(const struct forkctl_fd_move *moves, int nmoves, int cwd_fd, const char *file,
                             char *const argv[], char *const envp[], const char *path, int *keep, int nkeep,
-                            const struct forkctl_attributes *attributes, int *failure);
+                            const struct forkctl_attributes *attributes, int announce_fd,
+                            const unsigned char *announcement, int announcement_size, int pid_offset,
+                            int *failure);
 
 /// A pseudo-terminal (pty(7)): master and slave, both close-on-exec and neither made the
 /// controlling terminal of the caller. Returns 0 or -1 with errno.

@@ -70,10 +70,14 @@ struct LoopEffects: SupervisorEffects {
   mutating func startTemplate(id: UInt64, control: FileDescriptor) throws(Errno) -> Int32 {
     defer { control.closeQuietly() }
     // The template gets /dev/null on 0 and 1, the daemon's stderr on 2 (its own errors go
-    // to the daemon's log), the control socket on 3 and nothing else.
+    // to the daemon's log), the control socket on 3 and nothing else. Its own process group:
+    // neither it nor a program it runs itself (run TEMPLATE) can reach the daemon with
+    // kill(0, ...) (issue 11 item 8). Not its own session: its workers, in its session and
+    // children of the daemon, would then lead orphaned process groups, which the kernel
+    // does not stop on SIGTSTP (setpgid(2), NOTES).
     return try Sys.posixSpawn(
       path: loop.executable, arguments: ["forkctl", "__template", String(id)], environment: [],
-      fds: [nil, nil, FileDescriptor.standardError, control])
+      fds: [nil, nil, FileDescriptor.standardError, control], newProcessGroup: true)
   }
 
   mutating func signal(_ pid: Int32, _ signal: Int32) throws(Errno) { try Sys.kill(pid, Signal(rawValue: signal)) }
@@ -82,6 +86,22 @@ struct LoopEffects: SupervisorEffects {
     // Best effort: the group may have ended since the supervisor last heard of it.
     try? Sys.signalGroup(pid, Signal(rawValue: signal))
   }
+
+  func isUnreapedChild(_ pid: Int32) -> Bool { Sys.isUnreapedChild(pid) }
+
+  func isControlAbandoned(_ id: UInt64) -> Bool {
+    guard let p = loop.controls[id] else { return true }
+    return Sys.isPeerGoneWithNothingUnread(p.fd)
+  }
+
+  func ranProgram(_ pid: Int32) -> Bool { Sys.hasExecuted(pid) ?? true }
+
+  mutating func signalRemainingGroup(_ group: Int32, _ signal: Int32) {
+    // Best effort: ESRCH when no member is left.
+    try? Sys.signalOnlyGroup(group, Signal(rawValue: signal))
+  }
+
+  func groupHasOtherMembers(_ group: Int32) -> Bool { Sys.groupHasOtherMembers(group) ?? true }
 
   /// nil on a kernel without pidfd_open (before 5.3) or out of descriptors: the created reply
   /// then goes without one, as the protocol allows.

@@ -18,10 +18,14 @@ extension EventLoop {
   }
 
   func reapChildren() throws(Errno) {
-    while let (pid, v) = try Sys.reapChild() {
+    // Each child is handled while it is still a zombie and reaped after: until then its pid
+    // names it and no newer process (waitid(2), WNOWAIT), so what the supervisor does with
+    // that pid (a signal to its group, a look at /proc) reaches no stranger.
+    while let (pid, v) = try Sys.exitedChild() {
       let status: ExitStatus =
         if let code = v.exitCode { .exited(code) } else { .signaled(v.signal ?? 0, coreDumped: v.coreDumped) }
       supervisor.handle(.childExited(pid: pid, status: status))
+      try Sys.reapChild(pid)
     }
   }
 

@@ -86,6 +86,7 @@ extension Supervisor {
       effects.reply(client, .failure(.templateFailed, "cannot start a template: \(Sys.describe(error))"))
       return nil
     }
+    pidTaken(pid)
     registry.insert(
       ProcessObject(
         id: id, name: name, origin: origin, parent: 0,
@@ -139,7 +140,8 @@ extension Supervisor {
     guard let id = reserveID(client, keepsStatus: keepsStatus), let ends = controlSocketPair(client) else { return nil }
     registry.insert(child(id, of: parent, name: name, origin: origin, client: client, run: run, control: .open))
     effects.watchControl(id, ends.0)
-    registry.update(parent) { $0.forks.append(PendingFork(child: id, client: run == nil ? client : nil)) }
+    let fork = PendingFork(child: id, client: run == nil ? client : nil, sequence: registry.askFork())
+    registry.update(parent) { $0.forks.append(fork) }
     effects.send(parent, .fork(id: id), fds: [ends.1])
     return id
   }
@@ -164,10 +166,24 @@ extension Supervisor {
     case .forked(let pid):
       guard let fork = takeFork(of: id) else { return }
       born(fork, pid: pid)
+    case .spawning(let pid):
+      // A new process's own pid, before it runs anything: a forked process object's on its
+      // own control socket, or a spawn's new process's on its parent's. Its fork stays queued
+      // for the parent's report, but the daemon knows whose status it reaps from now on.
+      if let o = registry[id], case .starting = o.phase {
+        guard let fork = o.orphanedFork ?? registry[o.parent]?.forks.first(where: { $0.child == id }) else { return }
+        registry.update(id) { $0.orphanedFork = nil }
+        born(fork, pid: pid)
+        return
+      }
+      // Its own pid, announced after its parent's report was read: nothing to learn.
+      if registry[id]?.phase.pid == pid { return }
+      guard let fork = registry[id]?.forks.first, registry[fork.child]?.control == ControlSocket.none else { return }
+      born(fork, pid: pid)
     case .spawned(let pid, let errno):
       guard let fork = takeFork(of: id) else { return }
       born(fork, pid: pid)
-      if errno == 0 { execSucceeded(fork.child) } else { execFailed(fork.child, Errno(rawValue: errno)) }
+      if errno == 0 { programStarted(fork.child) } else { execFailed(fork.child, Errno(rawValue: errno)) }
     case .refused(let code, let message):
       guard let fork = takeFork(of: id) else { return }
       let reason = String(decoding: message, as: UTF8.self)
@@ -187,8 +203,13 @@ extension Supervisor {
   private mutating func born(_ fork: PendingFork, pid: Int32) {
     guard let child = registry[fork.child], case .starting(let run, let then) = child.phase else { return }
     // Taken before the phase changes: the table empties when no fork is in flight.
-    let earlyExit = registry.takeEarlyExit(pid: pid)
+    var earlyExit = registry.takeEarlyExit(pid: pid, forkSequence: fork.sequence)
+    // Reaped after the fork was asked but before the clone (pids wrapped within that window):
+    // the pid is then the child's, alive, while the early exit was its predecessor's.
+    if earlyExit != nil && effects.isUnreapedChild(pid) { earlyExit = nil }
+    registry.dropStaleEarlyExits()
     registry.update(fork.child) { $0.phase = run.map { .running(pid: pid, $0) } ?? .ready(pid: pid) }
+    pidTaken(pid)
     var unknownToAll = false
     if let client = fork.client {
       // A client that hung up before this was written never learns the id.
@@ -204,18 +225,27 @@ extension Supervisor {
     if let earlyExit { childExited(pid: pid, status: earlyExit) }
     if unknownToAll { abandon(fork.child) }
     if then.contains(.terminate) { terminate(fork.child) }
-    if then.contains(.execSucceeded) { execSucceeded(fork.child) }
+    if then.contains(.execSucceeded) { execEnded(fork.child) }
   }
 
-  /// Forgets a child whose fork failed, answering everyone who waits on it.
+  /// Forgets a child whose fork failed, answering everyone who waits on it: what was asked of
+  /// it before it was born (forks, spawns and a run queue on its control socket) fails with it.
   mutating func discardUnborn(_ child: UInt64, because reason: String) {
     guard let o = registry[child] else { return }
     if o.control == .open { effects.closeControl(child) }
-    // A spawn's only reply: its fork failed.
-    if o.origin == .spawn, let run = o.phase.run, case .pending(let client, _) = run.outcome {
-      fail(client, .templateFailed, "cannot spawn \(String(decoding: run.program, as: UTF8.self)): \(reason)")
+    if let run = o.phase.run, case .pending(let client, _) = run.outcome {
+      let program = String(decoding: run.program, as: UTF8.self)
+      // A spawn's only reply: its fork failed.
+      let action = o.origin == .spawn ? "cannot spawn \(program)" : "cannot run \(program) in \(describe(child))"
+      fail(client, .templateFailed, "\(action): \(reason)")
     }
+    // Forgotten before its own queued forks are: they name it as their parent's reason.
+    let unbornReason = "\(describe(child)) was never born: \(reason)"
     registry.remove(child)
+    for fork in o.forks {
+      discardUnborn(fork.child, because: unbornReason)
+      fail(fork.client, .templateFailed, "cannot fork process \(child): \(unbornReason)")
+    }
     // A wait that names it would never be answered otherwise.
     for w in waits where w.ids.contains(child) {
       effects.reply(w.client, .failure(.templateFailed, "cannot wait for process \(child): its fork failed"))
@@ -223,10 +253,24 @@ extension Supervisor {
     waits.removeAll { $0.ids.contains(child) }
   }
 
+  /// The child of `fork` will never exist: its parent died before forking it.
+  private mutating func neverBorn(_ fork: PendingFork, parent: UInt64) {
+    discardUnborn(fork.child, because: "\(describe(parent)) died while forking")
+    fail(fork.client, .templateFailed, "\(describe(parent)) died while forking")
+  }
+
   /// `id`'s control socket reached end of file or failed: the process exec'd (without
   /// keeping it), closed it, or died.
   mutating func controlClosed(_ id: UInt64) {
     guard let o = registry[id], o.control == .open else { return }
+    if case .starting = o.phase {
+      // Never born: its own announcement would have come before this end of file. Its parent
+      // died (then it is decided now), or refused the fork (its report says so).
+      effects.closeControl(id)
+      registry.update(id) { $0.control = .closed }
+      if let fork = o.orphanedFork { neverBorn(fork, parent: o.parent) }
+      return
+    }
     effects.closeControl(id)
     let forks =
       registry.update(id) { o -> [PendingFork] in
@@ -235,12 +279,25 @@ extension Supervisor {
         return o.forks
       } ?? []
     for fork in forks {
-      discardUnborn(fork.child, because: "\(describe(id)) died while forking")
-      fail(fork.client, .templateFailed, "\(describe(id)) died while forking")
+      guard let child = registry[fork.child] else { continue }
+      if child.phase.pid != nil {
+        // Announced itself. A spawn's process shared this socket until it exec'd or died,
+        // so this end of file says it did one or the other (issue 11 item 3).
+        if child.control == .none { execEnded(fork.child) }
+        continue
+      }
+      if child.control == .open && !effects.isControlAbandoned(fork.child) {
+        // A forked child may have been born and may run a queued program: it says so on its
+        // own control socket, whose end of file says instead that it never was (the parent's
+        // copy, received or still in flight, goes with the parent).
+        registry.update(fork.child) { $0.orphanedFork = fork }
+        continue
+      }
+      neverBorn(fork, parent: id)
     }
-    // The child may already have been reaped (a program that exits at once): the exec
-    // outcome still hangs on this end of file, whatever the phase says by now.
-    if let run = o.phase.run, case .pending = run.outcome, !run.keepsControl { execSucceeded(id) }
+    // The child may already have exited (a program that exits at once): the exec outcome
+    // still hangs on this end of file, whatever the phase says by now.
+    if let run = o.phase.run, case .pending = run.outcome, !run.keepsControl { execEnded(id) }
     if id == registry.defaultTemplate { registry.defaultTemplate = nil }
   }
 

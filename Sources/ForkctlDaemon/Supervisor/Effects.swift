@@ -32,6 +32,9 @@ public protocol SupervisorEffects {
   mutating func watchControl(_ id: UInt64, _ fd: FileDescriptor)
   /// Stops watching and closes `id`'s control socket; the process sees end of file.
   mutating func closeControl(_ id: UInt64)
+  /// Whether the process end of `id`'s control socket is closed with nothing left to read:
+  /// no process holds it, and none announced itself on it.
+  func isControlAbandoned(_ id: UInt64) -> Bool
   /// Starts watching the read end of `id`'s exec status pipe.
   mutating func watchStatusPipe(_ id: UInt64, _ fd: FileDescriptor)
   /// Closes a descriptor the supervisor no longer needs.
@@ -46,6 +49,19 @@ public protocol SupervisorEffects {
   /// Sends a signal to the process group a worker leads (to the worker alone while it has
   /// not made its group yet), as a terminal does to its foreground job.
   mutating func signalGroup(_ pid: Int32, _ signal: Int32)
+  /// Sends a signal to what remains of process group `group`, whose leader may be gone:
+  /// only to the group, never to a process that has the leader's pid.
+  mutating func signalRemainingGroup(_ group: Int32, _ signal: Int32)
+  /// Whether process group `group` has a member other than its leader; true when the
+  /// system cannot tell.
+  func groupHasOtherMembers(_ group: Int32) -> Bool
+  /// Whether `pid` is a child of the daemon not reaped yet, alive or not (waitid(2) with
+  /// WNOWAIT).
+  func isUnreapedChild(_ pid: Int32) -> Bool
+  /// Whether child `pid`, not reaped yet, whose descriptor that closes on exec reached end of
+  /// file (or that has exited), ran its program rather than ended before (Sys.hasExecuted);
+  /// true when the system cannot tell.
+  func ranProgram(_ pid: Int32) -> Bool
   /// A pidfd for child `pid`, nil where the kernel has none (pidfd_open(2)).
   mutating func openPIDFD(_ pid: Int32) -> FileDescriptor?
 

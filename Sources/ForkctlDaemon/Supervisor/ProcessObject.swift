@@ -21,6 +21,9 @@ struct ProcessObject {
   var holdings = Holdings()
   /// Forks (and spawns) asked of this process object, answered by its reports in order.
   var forks: [PendingFork] = []
+  /// Starting, the fork that makes it, once its parent died before reporting it: its own
+  /// announcement (it was born) or its control socket's end of file (it never was) decides.
+  var orphanedFork: PendingFork?
 }
 
 /// How a process object came to be.
@@ -206,4 +209,7 @@ struct Holdings {
 struct PendingFork {
   var child: UInt64
   var client: ClientID?
+  /// Its number among every fork asked (Registry.askFork), to tell its child's early exit
+  /// from an older process's with the same pid.
+  var sequence: UInt64
 }

@@ -22,8 +22,11 @@ struct Registry {
   var defaultTemplate: UInt64?
   /// Ids whose status has been reported, oldest first: the first to forget.
   var reported: [UInt64] = []
-  /// Exits of children whose pid no fork report has named yet, kept while forks are in flight.
-  private(set) var earlyExits: [Int32: ExitStatus] = [:]
+  /// Exits of children whose pid no fork report has named yet, kept while forks are in flight,
+  /// each with the number of forks asked when it was reaped.
+  private(set) var earlyExits: [Int32: (status: ExitStatus, forksAsked: UInt64)] = [:]
+  /// Forks (and spawns) asked of templates so far: a fork's sequence number.
+  private var forksAsked: UInt64 = 0
 
   subscript(id: UInt64) -> ProcessObject? { objects[id] }
 
@@ -92,14 +95,34 @@ struct Registry {
   /// The reserved name of the default template.
   static let defaultTemplateName = Array("default".utf8)
 
+  /// The sequence number of a fork about to be asked of a template.
+  mutating func askFork() -> UInt64 {
+    forksAsked += 1
+    return forksAsked
+  }
+
   /// Keeps the exit of a child no fork report has named yet, while forks are in flight (it
   /// may be one of theirs); bounded.
   mutating func keepEarlyExit(pid: Int32, _ status: ExitStatus, limit: Int) {
-    if starting > 0 && earlyExits.count < limit { earlyExits[pid] = status }
+    if starting > 0 && earlyExits.count < limit { earlyExits[pid] = (status, forksAsked) }
   }
 
-  /// The early exit of `pid`, taken out.
-  mutating func takeEarlyExit(pid: Int32) -> ExitStatus? { earlyExits.removeValue(forKey: pid) }
+  /// The early exit of `pid`, taken out, if it can be the exit of the child of fork number
+  /// `sequence`: a pid is free for a new process only once its last holder is reaped, so a
+  /// status reaped before that fork was even asked belongs to an earlier process with the same
+  /// pid (an orphan the subreaper inherited, once pids wrapped: issue 11 item 1).
+  mutating func takeEarlyExit(pid: Int32, forkSequence sequence: UInt64) -> ExitStatus? {
+    guard let exit = earlyExits.removeValue(forKey: pid), exit.forksAsked >= sequence else { return nil }
+    return exit.status
+  }
+
+  /// Drops the early exits no fork in flight can claim: those reaped before the oldest of them
+  /// was asked.
+  mutating func dropStaleEarlyExits() {
+    if earlyExits.isEmpty { return }
+    let oldest = objects.values.lazy.flatMap(\.forks).map(\.sequence).min() ?? UInt64.max
+    earlyExits = earlyExits.filter { $0.value.forksAsked >= oldest }
+  }
 
   func hasEarlyExit(pid: Int32) -> Bool { earlyExits[pid] != nil }
 

@@ -44,12 +44,11 @@ extension Supervisor {
     effects.send(id, .run(spec, statusPipe: spec.keepControl, attributes: attributes), fds: sent)
   }
 
-  /// The program of `id` exec'd.
-  mutating func execSucceeded(_ id: UInt64) {
-    // A detached run that has exited already is forgotten once the outcome is known.
-    defer { forgetIfSpent(id) }
-    guard let o = registry[id], let run = o.phase.run, case .pending(let client, let waitForExit) = run.outcome
-    else { return }
+  /// What closes on exec in `id` (its control socket, or a status pipe) reached end of file
+  /// with no failure said: the program exec'd, or the process died before it could (killed
+  /// while the run was in flight: issue 11 item 4), which its name tells (`ranProgram`).
+  mutating func execEnded(_ id: UInt64) {
+    guard let o = registry[id], let run = o.phase.run, case .pending = run.outcome else { return }
     guard let pid = o.phase.pid else {
       // Before its template's fork report: `created` needs the pid, so it waits for it.
       registry.update(id) {
@@ -59,6 +58,39 @@ extension Supervisor {
       }
       return
     }
+    // Exited with the outcome still pending: its reaping found it had not exec'd (childExited).
+    if o.phase.isExited || !effects.ranProgram(pid) {
+      diedBeforeExec(id)
+    } else {
+      programStarted(id)
+    }
+  }
+
+  /// The process of `id` ended without running its program, and said no exec failure: it was
+  /// killed first. Its status goes to a wait, as any process's.
+  mutating func diedBeforeExec(_ id: UInt64) {
+    // A detached run that has exited already is forgotten once the outcome is known.
+    defer { forgetIfSpent(id) }
+    guard let o = registry[id], let run = o.phase.run, case .pending(let client, _) = run.outcome else { return }
+    registry.update(id) { $0.phase.run?.outcome = .failed }
+    let program = String(decoding: run.program, as: UTF8.self)
+    // Its status may not be reaped yet: `wait` tells it.
+    let how = "it ended before running it"
+    if o.origin == .spawn {
+      fail(client, .templateFailed, "cannot spawn \(program): \(how)")
+      // Nobody will wait for a spawn whose program never ran.
+      markReported(id)
+    } else {
+      fail(client, .templateFailed, "cannot run \(program) in \(describe(id)): \(how)")
+    }
+  }
+
+  /// The program of `id` exec'd.
+  mutating func programStarted(_ id: UInt64) {
+    defer { forgetIfSpent(id) }
+    guard let o = registry[id], let run = o.phase.run, case .pending(let client, let waitForExit) = run.outcome,
+      let pid = o.phase.pid
+    else { return }
     registry.update(id) { $0.phase.run?.outcome = .started }
     guard let client else { return }
     guard waitForExit else {

@@ -78,7 +78,8 @@ extension Supervisor {
     o.holdings.fds += s.targets.count
     o.status = .attached(attachment)
     registry.insert(o)
-    registry.update(parent) { $0.forks.append(PendingFork(child: id, client: nil)) }
+    let fork = PendingFork(child: id, client: nil, sequence: registry.askFork())
+    registry.update(parent) { $0.forks.append(fork) }
     effects.send(parent, .spawn(id: id, targets: s.targets, spec: s.spec, attributes: s.attributes), fds: fds)
   }
 
@@ -99,17 +100,28 @@ extension Supervisor {
       registry.update(id) { $0.phase = .starting(run: run, then: then.union(.terminate)) }
     case .ready(let pid), .running(let pid, _):
       effects.signalGroup(pid, Signal.terminate.rawValue)
-      killDeadlines[id] = effects.now() + limits.killGraceMilliseconds
+      killDeadlines[pid] = effects.now() + limits.killGraceMilliseconds
     case .exited:
       break
     }
   }
 
-  /// Sends SIGKILL to terminated programs whose grace has run out by `now`.
+  /// Sends SIGKILL to terminated programs whose grace has run out by `now`: to the whole
+  /// group, also once its leader has exited, as members that ignore SIGTERM run on otherwise
+  /// (issue 11 item 9).
   mutating func deadlinesPassed(now: Int64) {
-    for (id, deadline) in killDeadlines where deadline <= now {
-      killDeadlines[id] = nil
-      if let pid = registry[id]?.phase.livePID { effects.signalGroup(pid, Signal.kill.rawValue) }
+    for (group, deadline) in killDeadlines where deadline <= now {
+      killDeadlines[group] = nil
+      if registry.id(ofPID: group) != nil {
+        // The leader still runs, perhaps before it has made its group.
+        effects.signalGroup(group, Signal.kill.rawValue)
+      } else {
+        effects.signalRemainingGroup(group, Signal.kill.rawValue)
+      }
     }
   }
+
+  /// A new process has `pid`: no group with that id had a member left (a pid stays taken
+  /// while its process group exists), so no SIGKILL is due to one any more.
+  mutating func pidTaken(_ pid: Int32) { killDeadlines[pid] = nil }
 }

@@ -30,8 +30,9 @@ public struct Supervisor<Effects: SupervisorEffects> {
   var clientUIDs: [ClientID: UInt32] = [:]
   /// What the programs of each confined connection are held to.
   var clientConfinement: [ClientID: Confinement] = [:]
-  /// Spawned programs sent SIGTERM because their client went away: SIGKILL is due then.
-  var killDeadlines: [UInt64: Int64] = [:]
+  /// The process groups of spawned programs sent SIGTERM because their client went away:
+  /// SIGKILL is due then to whatever remains of each, its leader exited or not.
+  var killDeadlines: [Int32: Int64] = [:]
 
   public init(effects: Effects, limits: SupervisorLimits = SupervisorLimits(), daemonPID: Int32) {
     self.effects = effects
@@ -52,7 +53,7 @@ public struct Supervisor<Effects: SupervisorEffects> {
     case .clientGone(let client, let unread): clientGone(client, repliesUnread: unread)
     case .report(let report, let id): handle(report, from: id)
     case .execOutcome(let id, let failure):
-      if let failure { execFailed(id, failure) } else { execSucceeded(id) }
+      if let failure { execFailed(id, failure) } else { execEnded(id) }
     case .controlClosed(let id): controlClosed(id)
     case .childExited(let pid, let status): childExited(pid: pid, status: status)
     case .tick(let now): deadlinesPassed(now: now)

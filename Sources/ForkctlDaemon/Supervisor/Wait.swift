@@ -88,8 +88,16 @@ extension Supervisor {
       registry.keepEarlyExit(pid: pid, status, limit: limits.maxEarlyExits)
       return
     }
+    // An exec outcome that hangs on an end of file not read yet: the zombie (reaped after
+    // this) still says whether it ran its program; if not, the end of file decides, after any
+    // exec failure the process reported before it.
+    var ran = false
+    if let run = o.phase.run, case .pending = run.outcome { ran = effects.ranProgram(pid) }
     registry.update(id) { $0.phase = .exited(pid: pid, status, run: o.phase.run) }
-    killDeadlines[id] = nil
+    if ran { programStarted(id) }
+    // Its group's SIGKILL stays due while a member remains besides it, a zombie until it is
+    // reaped after this (issue 11 item 9).
+    if killDeadlines[pid] != nil && !effects.groupHasOtherMembers(pid) { killDeadlines[pid] = nil }
     if id == registry.defaultTemplate { registry.defaultTemplate = nil }
     answerWaits()
     forgetIfSpent(id)

@@ -6,6 +6,12 @@ public enum Report: Equatable, Sendable {
   /// The answer to a spawn command: the new process's pid, and 0 when it runs or the errno
   /// of its failed exec.
   case spawned(pid: Int32, errno: Int32)
+  /// Sent by the new process of a spawn itself, before it runs anything: its pid. The
+  /// `spawned` report for it follows from the process object, unless that dies first.
+  case spawning(pid: Int32)
+
+  /// Where the pid lies in a `spawning` frame's bytes: the new process writes it there.
+  public static let spawningPIDOffset = WireLimits.headerSize
 
   public func frame() -> Frame {
     var w = PayloadWriter()
@@ -17,6 +23,9 @@ public enum Report: Equatable, Sendable {
     case .forked(let pid):
       w.i32(pid)
       return Frame(type: .forked, payload: w.bytes, fdCount: 0)
+    case .spawning(let pid):
+      w.i32(pid)
+      return Frame(type: .spawning, payload: w.bytes, fdCount: 0)
     case .refused(let code, let message):
       w.u16(code.rawValue)
       w.string(message)
@@ -38,6 +47,7 @@ public enum Report: Equatable, Sendable {
       self = .refused(code, message: try r.string())
     case .execFailed: self = .execFailed(errno: try r.i32())
     case .spawned: self = .spawned(pid: try r.i32(), errno: try r.i32())
+    case .spawning: self = .spawning(pid: try r.i32())
     default: throw .unexpected(frame.type)
     }
     try r.finish()

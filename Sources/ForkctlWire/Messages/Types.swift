@@ -34,6 +34,7 @@ public enum MessageType: UInt8, Sendable, CaseIterable {
   case refused = 0xc1
   case execFailed = 0xc2
   case spawned = 0xc3
+  case spawning = 0xc4
 }
 
 /// How a process ended, as waitid(2) tells it.
