@@ -3,23 +3,38 @@ import ForkctlWire
 
 /// Connects to the daemon, starting one when none answers. Two clients racing end with one
 /// daemon: starters take an exclusive lock on `start.lock` beside the socket, and the one that
-/// gets it second finds the first one's daemon answering.
+/// gets it second finds the first one's daemon answering. Each wait (the connect, the
+/// daemon's ready line) lasts at most `timeoutMilliseconds` (-1: for ever).
 enum DaemonStarter {
-  static func connect(_ path: String, autoStart: Bool, executable: String?) throws(ForkctlError) -> FileDescriptor {
+  static func connect(
+    _ path: String, autoStart: Bool, executable: String?, timeoutMilliseconds: Int32
+  ) throws(ForkctlError) -> FileDescriptor {
     // Before anything is created beside it (.start.lock, .log), and whether or not a daemon
     // runs: no daemon can listen there.
     if let problem = UnixSocket.listeningPathProblem(path) {
       throw ForkctlError(.daemonUnavailable, "cannot connect to daemon: \(problem)", underlying: .fileNameTooLong)
     }
     do {
-      return try UnixSocket.connect(to: path)
+      return try UnixSocket.connect(to: path, timeoutMilliseconds: timeoutMilliseconds)
     } catch {
       guard autoStart, error == .noSuchFileOrDirectory || error == .connectionRefused else {
-        throw ForkctlError(
-          .daemonUnavailable, "cannot connect to daemon at \(path): \(Sys.describe(error))", underlying: error)
+        throw connectFailure(path, error, timeoutMilliseconds)
       }
     }
-    return try start(path, executable: executable)
+    return try start(path, executable: executable, timeoutMilliseconds: timeoutMilliseconds)
+  }
+
+  /// Why connecting to `path` failed; EAGAIN is the bound running out while the daemon's
+  /// backlog stayed full (it accepts nothing: stopped, or a socket nobody serves).
+  private static func connectFailure(
+    _ path: String, _ error: Errno, _ timeoutMilliseconds: Int32, after: String = ""
+  ) -> ForkctlError {
+    let why =
+      error == .wouldBlock
+      ? "it accepted no connection within \(ForkctlConnection.seconds(timeoutMilliseconds)) s "
+        + "(is it stopped? FORKCTL_TIMEOUT sets this bound)"
+      : Sys.describe(error)
+    return ForkctlError(.daemonUnavailable, "cannot connect to daemon at \(path)\(after): \(why)", underlying: error)
   }
 
   /// The forkctl executable that starts a daemon: `executable`, else $FORKCTL_EXECUTABLE,
@@ -39,7 +54,9 @@ enum DaemonStarter {
     return slash == path.startIndex ? "/" : String(path[..<slash])
   }
 
-  private static func start(_ path: String, executable: String?) throws(ForkctlError) -> FileDescriptor {
+  private static func start(
+    _ path: String, executable: String?, timeoutMilliseconds: Int32
+  ) throws(ForkctlError) -> FileDescriptor {
     let dir = directory(of: path)
     do {
       try Sys.makePrivateDirectory(dir)
@@ -55,19 +72,18 @@ enum DaemonStarter {
         .daemonUnavailable, "cannot lock \(path).start.lock: \(Sys.describe(error))", underlying: error)
     }
     defer { lock.closeQuietly() }
-    if let fd = try? UnixSocket.connect(to: path) { return fd }
-    try spawnDaemon(path, executable: executable)
+    if let fd = try? UnixSocket.connect(to: path, timeoutMilliseconds: timeoutMilliseconds) { return fd }
+    try spawnDaemon(path, executable: executable, timeoutMilliseconds: timeoutMilliseconds)
     do {
-      return try UnixSocket.connect(to: path)
+      return try UnixSocket.connect(to: path, timeoutMilliseconds: timeoutMilliseconds)
     } catch {
-      throw ForkctlError(
-        .daemonUnavailable, "cannot connect to daemon at \(path) after starting it: \(Sys.describe(error))",
-        underlying: error)
+      throw connectFailure(path, error, timeoutMilliseconds, after: " after starting it")
     }
   }
 
   /// Starts `forkctl daemon` in the background and waits for it to say it is listening.
-  private static func spawnDaemon(_ path: String, executable: String?) throws(ForkctlError) {
+  private static func spawnDaemon(_ path: String, executable: String?, timeoutMilliseconds: Int32) throws(ForkctlError)
+  {
     let fail = { (what: String, e: Errno) in
       ForkctlError(.daemonUnavailable, "cannot start daemon for \(path): \(what): \(Sys.describe(e))", underlying: e)
     }
@@ -100,6 +116,17 @@ enum DaemonStarter {
     }
     ready.write.closeQuietly()
     log.closeQuietly()
+    // The ready line (or end of file) first: the parent half waits for it before it exits.
+    let answered = (try? Sys.waitReadable([ready.read], timeoutMilliseconds: timeoutMilliseconds))?[0] ?? true
+    if !answered {
+      // It is stuck before it could listen; no zombie of it may be left in a long-lived client.
+      try? Sys.kill(pid, .kill)
+      _ = try? Sys.waitChild(pid)
+      throw ForkctlError(
+        .daemonUnavailable,
+        "cannot start daemon for \(path): it did not say it was ready within "
+          + "\(ForkctlConnection.seconds(timeoutMilliseconds)) s (see \(path).log; FORKCTL_TIMEOUT sets this bound)")
+    }
     // The daemon forks once into the background; reap the parent half so no zombie of it is
     // left in a long-lived client.
     _ = try? Sys.waitChild(pid)

@@ -140,6 +140,7 @@ extension Supervisor {
     registry.insert(child(id, of: parent, name: name, origin: origin, client: client, run: run, control: .open))
     effects.watchControl(id, ends.0)
     registry.update(parent) { $0.forks.append(PendingFork(child: id, client: run == nil ? client : nil)) }
+    expectReport(from: parent)
     effects.send(parent, .fork(id: id), fds: [ends.1])
     return id
   }
@@ -180,7 +181,8 @@ extension Supervisor {
 
   /// The oldest fork asked of `id`, taken out of its queue.
   private mutating func takeFork(of id: UInt64) -> PendingFork? {
-    registry.update(id) { $0.forks.isEmpty ? nil : $0.forks.removeFirst() } ?? nil
+    defer { reportArrived(from: id) }
+    return registry.update(id) { $0.forks.isEmpty ? nil : $0.forks.removeFirst() } ?? nil
   }
 
   /// The fork of `fork.child` happened: it has a pid now.
@@ -224,8 +226,8 @@ extension Supervisor {
   }
 
   /// `id`'s control socket reached end of file or failed: the process exec'd (without
-  /// keeping it), closed it, or died.
-  mutating func controlClosed(_ id: UInt64) {
+  /// keeping it), closed it, or died; or the daemon gave up on it, `because`.
+  mutating func controlClosed(_ id: UInt64, because reason: String? = nil) {
     guard let o = registry[id], o.control == .open else { return }
     effects.closeControl(id)
     let forks =
@@ -234,9 +236,10 @@ extension Supervisor {
         defer { o.forks = [] }
         return o.forks
       } ?? []
+    let reason = reason ?? "\(describe(id)) died while forking"
     for fork in forks {
-      discardUnborn(fork.child, because: "\(describe(id)) died while forking")
-      fail(fork.client, .templateFailed, "\(describe(id)) died while forking")
+      discardUnborn(fork.child, because: reason)
+      fail(fork.client, .templateFailed, reason)
     }
     // The child may already have been reaped (a program that exits at once): the exec
     // outcome still hangs on this end of file, whatever the phase says by now.

@@ -78,6 +78,7 @@ extension Supervisor {
     o.status = .attached(attachment)
     registry.insert(o)
     registry.update(parent) { $0.forks.append(PendingFork(child: id, client: nil)) }
+    expectReport(from: parent)
     effects.send(parent, .spawn(id: id, targets: s.targets, spec: s.spec, attributes: s.attributes), fds: fds)
   }
 

@@ -27,6 +27,8 @@ public struct Supervisor<Effects: SupervisorEffects> {
   var clientConfinement: [ClientID: Confinement] = [:]
   /// Spawned programs sent SIGTERM because their client went away: SIGKILL is due then.
   var killDeadlines: [UInt64: Int64] = [:]
+  /// Process objects asked to fork: when their next report is due (Deadlines.swift).
+  var reportDeadlines: [UInt64: Int64] = [:]
 
   public init(effects: Effects, limits: SupervisorLimits = SupervisorLimits(), daemonPID: Int32) {
     self.effects = effects
@@ -50,7 +52,7 @@ public struct Supervisor<Effects: SupervisorEffects> {
       if let failure { execFailed(id, failure) } else { execSucceeded(id) }
     case .controlClosed(let id): controlClosed(id)
     case .childExited(let pid, let status): childExited(pid: pid, status: status)
-    case .tick(let now): deadlinesPassed(now: now)
+    case .tick(let now): tick(now: now)
     case .stopping: closeAllControls()
     }
   }
@@ -133,7 +135,7 @@ public struct Supervisor<Effects: SupervisorEffects> {
   // MARK: Read by the event loop
 
   /// When the next deadline is due (monotonic ms), if any.
-  public var nextDeadline: Int64? { killDeadlines.values.min() }
+  public var nextDeadline: Int64? { [killDeadlines.values.min(), nextReportDeadline].compactMap { $0 }.min() }
 
   /// Process objects alive that never ran a program (templates included).
   public var unrunProcessCount: Int { registry.unrun }
