@@ -120,4 +120,19 @@ struct HangTests {
     usleep(200_000)
     #expect(access(marker, F_OK) != 0)
   }
+
+  @Test("a daemon whose descriptor limit leaves no room to serve refuses to start, naming the limit, creating nothing")
+  func descriptorLimitWithoutRoomRefusesStart() {
+    let w = World()
+    let (daemon, took) = w.timed(
+      ["/bin/sh", "-c", #"ulimit -n 12 && exec "$0" daemon --socket "$1""#, forkctlBinary, w.socket], tag: "daemon")
+    #expect(daemon.code == 1, "\(daemon.stderr)")
+    #expect(
+      daemon.stderr.hasPrefix(
+        "forkctl daemon: not enough descriptors: its descriptor limit (RLIMIT_NOFILE) of 12 leaves room for "),
+      "\(daemon.stderr)")
+    #expect(daemon.stderr.contains("a daemon needs 16"), "\(daemon.stderr)")
+    #expect(took < 5000)
+    #expect(access(w.dir + "/run", F_OK) != 0, "the socket directory was created")
+  }
 }
