@@ -9,6 +9,42 @@ enum DaemonStarter {
   static func connect(
     _ path: String, autoStart: Bool, executable: String?, timeoutMilliseconds: Int32
   ) throws(ForkctlError) -> FileDescriptor {
+    let fd = try connectOrStart(
+      path, autoStart: autoStart, executable: executable, timeoutMilliseconds: timeoutMilliseconds)
+    do throws(ForkctlError) {
+      try checkPeer(fd, path)
+    } catch {
+      fd.closeQuietly()
+      throw error
+    }
+    return fd
+  }
+
+  /// Refuses a daemon that runs as neither this user nor root: whatever listens on the path
+  /// gets this process's descriptors, environment and programs to run, and a path under
+  /// another user's control (a FORKCTL_SOCKET or XDG_RUNTIME_DIR that `su` kept) may be
+  /// served by that user (issue 11, item 12). For a connection still in the backlog,
+  /// SO_PEERCRED names whoever called listen(2) (unix(7)).
+  private static func checkPeer(_ fd: FileDescriptor, _ path: String) throws(ForkctlError) {
+    let peer: UInt32
+    do {
+      peer = try UnixSocket.peerCredentials(fd).uid
+    } catch {
+      throw ForkctlError(
+        .daemonUnavailable, "cannot tell who serves \(path) (SO_PEERCRED): \(Sys.describe(error))", underlying: error)
+    }
+    let own = Sys.userID
+    guard peer != own && peer != 0 else { return }
+    throw ForkctlError(
+      .daemonUnavailable,
+      "refusing the daemon at \(path): it runs as uid \(peer), neither this user (uid \(own)) nor root, and would get "
+        + "this process's descriptors and environment; check FORKCTL_SOCKET and XDG_RUNTIME_DIR, "
+        + "or use --socket with a path of your own")
+  }
+
+  private static func connectOrStart(
+    _ path: String, autoStart: Bool, executable: String?, timeoutMilliseconds: Int32
+  ) throws(ForkctlError) -> FileDescriptor {
     // Before anything is created beside it (.start.lock, .log), and whether or not a daemon
     // runs: no daemon can listen there.
     if let problem = UnixSocket.listeningPathProblem(path) {

@@ -21,8 +21,10 @@ extension World {
     let o = try! Sys.open(out, .writeOnly, options: [.create, .truncate])
     let e = try! Sys.open(err, .writeOnly, options: [.create, .truncate])
     let started = Sys.monotonicMilliseconds()
-    let pid = try! Sys.posixSpawn(
-      path: command[0], arguments: command, environment: environment + extra, fds: [nil, o, e])
+    // An entry of `extra` replaces the world's of that name.
+    let names = Set(extra.map { $0.prefix { $0 != "=" } })
+    let base = environment.filter { !names.contains($0.prefix { $0 != "=" }) }
+    let pid = try! Sys.posixSpawn(path: command[0], arguments: command, environment: base + extra, fds: [nil, o, e])
     o.closeQuietly()
     e.closeQuietly()
     let status = try! Sys.waitChild(pid)

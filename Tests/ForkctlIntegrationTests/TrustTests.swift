@@ -1,0 +1,62 @@
+// Whom the client trusts (issue 11, items 12 to 14): the daemon at the other end, the
+// directory of the default socket, and a second daemon started next to a running one.
+// Other users are played by setpriv(1) with numeric uids, as in AccessTests.swift.
+import ForkctlSys
+import ForkctlWire
+import Glibc
+import Testing
+
+@Suite("Trust: the client talks only to its own user's or root's daemon", .serialized)
+struct TrustTests {
+  @Test("a socket served by another uid is refused before anything is sent to it")
+  func socketServedByAnotherUserIsRefused() throws {
+    try requireRootAndSetpriv()
+    try requireProgram("/usr/bin/python3", package: "python3")
+    let w = World()
+    let other: UInt32 = 4712
+    // The other user's directory, reachable by it through the world's.
+    let theirs = w.dir + "/theirs"
+    #expect(chmod(w.dir, 0o711) == 0)
+    #expect(mkdir(theirs, 0o700) == 0 && chown(theirs, other, other) == 0)
+    let socket = theirs + "/sock"
+    let script = """
+      import socket, sys
+      s = socket.socket(socket.AF_UNIX); s.bind(sys.argv[1]); s.listen(8)
+      print("listening", flush=True)
+      c, _ = s.accept(); n = 0
+      while True:
+          data = c.recv(65536)
+          if not data: break
+          n += len(data)
+      print(n, flush=True)
+      """
+    let out = try Sys.pipe()
+    let listener = try Sys.posixSpawn(
+      path: setprivBinary,
+      arguments: [
+        "setpriv", "--reuid=\(other)", "--regid=\(other)", "--clear-groups", "--", "/usr/bin/python3", "-c", script,
+        socket,
+      ],
+      environment: [], fds: [nil, out.write, nil])
+    out.write.closeQuietly()
+    defer {
+      kill(listener, SIGKILL)
+      _ = try? Sys.waitChild(listener)
+      out.read.closeQuietly()
+    }
+    #expect(String(decoding: try out.read.readSome(max: 10), as: UTF8.self) == "listening\n")
+    let (list, _) = w.timed(
+      [forkctlBinary, "spawn", "--", "true"], environment: ["FORKCTL_SOCKET=\(socket)"], tag: "spawn")
+    #expect(list.code == 125)
+    #expect(
+      list.stderr.hasPrefix(
+        "forkctl: refusing the daemon at \(socket): it runs as uid \(other), neither this user (uid 0) nor root"),
+      "\(list.stderr)")
+    // It got the connection and not one byte (it says so once the client has closed it).
+    if (try? Sys.waitReadable([out.read], timeoutMilliseconds: 5000))?[0] == true {
+      #expect(String(decoding: (try? out.read.readSome(max: 100)) ?? [], as: UTF8.self) == "0\n")
+    } else {
+      Issue.record("the client neither connected nor closed its connection")
+    }
+  }
+}
