@@ -60,3 +60,21 @@ struct TrustTests {
     }
   }
 }
+
+@Suite("Trust: a second daemon leaves the first one's directory alone")
+struct SecondDaemonTests {
+  @Test("a second daemon next to a running one exits 3 and leaves the directory's mode as it was, 0711 or 0700")
+  func secondDaemonLeavesDirectoryMode() {
+    for (first, second, mode) in [(["--allow-uid", "4713"], [String](), 0o711), ([], ["--allow-uid", "4713"], 0o700)] {
+      let w = World()
+      w.startDaemon(first)
+      let directory = w.dir + "/run"
+      var st = stat()
+      #expect(stat(directory, &st) == 0 && st.st_mode & 0o7777 == mode)
+      let again = w.run(["daemon", "--socket", w.socket] + second)
+      #expect(again.code == 3, "\(again.stderr)")
+      #expect(again.stderr.contains("a daemon is already running on \(w.socket)"), "\(again.stderr)")
+      #expect(stat(directory, &st) == 0 && st.st_mode & 0o7777 == mode, "mode \(String(st.st_mode & 0o7777, radix: 8))")
+    }
+  }
+}

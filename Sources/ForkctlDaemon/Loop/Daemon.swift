@@ -84,8 +84,9 @@ public enum Daemon {
       throw DaemonStartError(message: "not enough descriptors: \(problem)", alreadyRunning: false)
     }
     do {
-      // Admitted others must reach the socket by its name: the directory is 0711 then.
-      try Sys.makePrivateDirectory(config.directory, searchableByOthers: config.admitsOthers)
+      // Made (0700) if missing, checked, and never changed here: the pidfile's lock in it
+      // must say first whether another daemon runs there (issue 11, item 14).
+      try Sys.makePrivateDirectory(config.directory)
     } catch {
       throw DaemonStartError(message: error.description, alreadyRunning: false)
     }
@@ -99,6 +100,16 @@ public enum Daemon {
           message: "a daemon is already running on \(path)\(pid > 0 ? " (pid \(pid))" : "")", alreadyRunning: true)
       case .system(let e):
         throw DaemonStartError(message: "cannot lock \(config.pidfilePath): \(Sys.describe(e))", alreadyRunning: false)
+      }
+    }
+    if config.admitsOthers {
+      do {
+        // Ours now: admitted others must reach the socket by its name, so the directory is
+        // opened to 0711.
+        try Sys.makePrivateDirectory(config.directory, searchableByOthers: true)
+      } catch {
+        pidfile.remove()
+        throw DaemonStartError(message: error.description, alreadyRunning: false)
       }
     }
     let listener: FileDescriptor
