@@ -97,7 +97,7 @@ enum DaemonStarter {
     do {
       try Sys.makePrivateDirectory(dir)
     } catch {
-      throw ForkctlError(.daemonUnavailable, "cannot start daemon: \(error.description)")
+      throw ForkctlError(.daemonUnavailable, "cannot start daemon: \(error.description)\(advice(error))")
     }
     let lock: FileDescriptor
     do throws(Errno) {
@@ -115,6 +115,20 @@ enum DaemonStarter {
     } catch {
       throw connectFailure(path, error, timeoutMilliseconds, after: " after starting it")
     }
+  }
+
+  /// What to do about a socket directory that is not ours: another user may have made it
+  /// first, to lock us out or to serve our connections.
+  private static func advice(_ error: PrivateDirectoryError) -> String {
+    let status = try? Sys.linkStatus(error.path)
+    guard let status, status.owner != Sys.userID || status.isSymbolicLink else { return "" }
+    let what = status.isSymbolicLink ? "a symbolic link" : status.isDirectory ? "a directory" : "a file"
+    let home =
+      error.path == sharedSocketDirectory
+      ? "; with HOME set, forkctl uses $HOME/.forkctl/sock instead" : ""
+    return "; it is \(what) of uid \(status.owner), which another user can create first to lock you out or "
+      + "to serve your connections: set FORKCTL_SOCKET (or --socket) to a path in a directory of your own, "
+      + "or have root remove it\(home)"
   }
 
   /// Starts `forkctl daemon` in the background and waits for it to say it is listening.

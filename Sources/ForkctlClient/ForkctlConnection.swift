@@ -5,12 +5,23 @@ import ForkctlSys
 import ForkctlWire
 
 /// Where the daemon's socket is: `FORKCTL_SOCKET`, else `$XDG_RUNTIME_DIR/forkctl/sock`,
-/// else `/tmp/forkctl-$UID/sock`.
+/// else `/tmp/forkctl-$UID/sock`, unless another user took `/tmp/forkctl-$UID` first (a
+/// directory not ours, or a symbolic link: anyone may create it in the sticky /tmp), then
+/// `$HOME/.forkctl/sock`, in a directory nobody else can write (issue 11, item 13).
 public func defaultSocketPath() -> String {
   if let s = Sys.environmentValue("FORKCTL_SOCKET"), !s.isEmpty { return s }
   if let d = Sys.environmentValue("XDG_RUNTIME_DIR"), !d.isEmpty { return "\(d)/forkctl/sock" }
-  return "/tmp/forkctl-\(Sys.userID)/sock"
+  let shared = sharedSocketDirectory
+  if let status = try? Sys.linkStatus(shared), !status.isDirectory || status.owner != Sys.userID,
+    let home = Sys.environmentValue("HOME"), home.hasPrefix("/")
+  {
+    return "\(home)/.forkctl/sock"
+  }
+  return "\(shared)/sock"
 }
+
+/// The default socket's directory without XDG_RUNTIME_DIR, which any user can create first.
+var sharedSocketDirectory: String { "/tmp/forkctl-\(Sys.userID)" }
 
 /// How long a client waits for the daemon (to accept its connection, to start, to answer a
 /// request that does not wait for a program to end), in ms, -1 for ever: `FORKCTL_TIMEOUT`

@@ -78,3 +78,53 @@ struct SecondDaemonTests {
     }
   }
 }
+
+@Suite("Trust: /tmp/forkctl-UID taken first by another user", .serialized)
+struct SquattedDirectoryTests {
+  /// Runs `forkctl ARGS` as `uid` with only PATH and `environment` (no FORKCTL_SOCKET,
+  /// no XDG_RUNTIME_DIR): the default socket path.
+  func forkctl(as uid: UInt32, _ args: [String], environment: [String], in w: World, tag: String) -> Outcome {
+    let (outcome, _) = w.timed(
+      [
+        setprivBinary, "--reuid=\(uid)", "--regid=\(uid)", "--clear-groups", "--", "/usr/bin/env", "-i", "-C", "/",
+        "PATH=/usr/bin:/bin",
+      ] + environment + [forkctlBinary] + args, tag: tag)
+    return outcome
+  }
+
+  @Test(
+    "a squatted /tmp/forkctl-UID, a directory or a symbolic link of another uid, leaves the user $HOME/.forkctl",
+    arguments: [false, true])
+  func squattedDirectoryFallsBackToHome(symbolicLink: Bool) throws {
+    try requireRootAndSetpriv()
+    let w = World()
+    let victim: UInt32 = symbolicLink ? 4717 : 4715
+    let squatter: UInt32 = 4716
+    let shared = "/tmp/forkctl-\(victim)"
+    _ = system("rm -rf '\(shared)'")
+    if symbolicLink {
+      #expect(symlink(w.dir, shared) == 0 && lchown(shared, squatter, squatter) == 0)
+    } else {
+      #expect(mkdir(shared, 0o755) == 0 && chown(shared, squatter, squatter) == 0)
+    }
+    defer { _ = system("rm -rf '\(shared)'") }
+    #expect(chmod(w.dir, 0o711) == 0)
+    let home = w.dir + "/home"
+    #expect(mkdir(home, 0o700) == 0 && chown(home, victim, victim) == 0)
+    let r = forkctl(as: victim, ["spawn", "--", "true"], environment: ["HOME=\(home)"], in: w, tag: "spawn")
+    #expect(r.code == 0, "\(r.stderr)")
+    var st = stat()
+    #expect(lstat(home + "/.forkctl/sock", &st) == 0 && st.st_mode & S_IFMT == S_IFSOCK && st.st_uid == victim)
+    _ = forkctl(as: victim, ["shutdown"], environment: ["HOME=\(home)"], in: w, tag: "shutdown")
+    // Nothing of the victim's went into the squatter's directory.
+    #expect(access(shared + "/sock", F_OK) != 0)
+
+    // Without HOME there is nowhere else to go: the message says what happened and what to do.
+    let lost = forkctl(as: victim, ["spawn", "--", "true"], environment: [], in: w, tag: "nohome")
+    #expect(lost.code == 125)
+    let what = symbolicLink ? "a symbolic link" : "a directory"
+    #expect(
+      lost.stderr.contains("it is \(what) of uid \(squatter), which another user can create first"), "\(lost.stderr)")
+    #expect(lost.stderr.contains("set FORKCTL_SOCKET (or --socket) to a path in a directory of your own"))
+  }
+}
