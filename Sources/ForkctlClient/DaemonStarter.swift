@@ -34,12 +34,19 @@ enum DaemonStarter {
         .daemonUnavailable, "cannot tell who serves \(path) (SO_PEERCRED): \(Sys.describe(error))", underlying: error)
     }
     let own = Sys.userID
-    guard peer != own && peer != 0 else { return }
+    guard peer != own && peer != 0 && peer != trustedDaemonUID else { return }
     throw ForkctlError(
       .daemonUnavailable,
       "refusing the daemon at \(path): it runs as uid \(peer), neither this user (uid \(own)) nor root, and would get "
         + "this process's descriptors and environment; check FORKCTL_SOCKET and XDG_RUNTIME_DIR, "
-        + "or use --socket with a path of your own")
+        + "or use --socket with a path of your own (FORKCTL_DAEMON_UID=\(peer) trusts that user's daemon, "
+        + "one that admits you with --allow-uid)")
+  }
+
+  /// The one other user whose daemon the caller trusts: `FORKCTL_DAEMON_UID`, for a daemon
+  /// of that user which admits this one (`forkctl daemon --allow-uid`).
+  private static var trustedDaemonUID: UInt32? {
+    Sys.environmentValue("FORKCTL_DAEMON_UID").flatMap { UInt32($0) }
   }
 
   private static func connectOrStart(
