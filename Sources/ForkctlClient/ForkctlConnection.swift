@@ -5,33 +5,78 @@ import ForkctlSys
 import ForkctlWire
 
 /// Where the daemon's socket is: `FORKCTL_SOCKET`, else `$XDG_RUNTIME_DIR/forkctl/sock`,
-/// else `/tmp/forkctl-$UID/sock`.
+/// else `/tmp/forkctl-$UID/sock`, unless another user took `/tmp/forkctl-$UID` first (a
+/// directory not ours, or a symbolic link: anyone may create it in the sticky /tmp), then
+/// `$HOME/.forkctl/sock`, in a directory nobody else can write (issue 11, item 13).
 public func defaultSocketPath() -> String {
   if let s = Sys.environmentValue("FORKCTL_SOCKET"), !s.isEmpty { return s }
   if let d = Sys.environmentValue("XDG_RUNTIME_DIR"), !d.isEmpty { return "\(d)/forkctl/sock" }
-  return "/tmp/forkctl-\(Sys.userID)/sock"
+  let shared = sharedSocketDirectory
+  if let status = try? Sys.linkStatus(shared), !status.isDirectory || status.owner != Sys.userID,
+    let home = Sys.environmentValue("HOME"), home.hasPrefix("/")
+  {
+    return "\(home)/.forkctl/sock"
+  }
+  return "\(shared)/sock"
+}
+
+/// The default socket's directory without XDG_RUNTIME_DIR, which any user can create first.
+var sharedSocketDirectory: String { "/tmp/forkctl-\(Sys.userID)" }
+
+/// How long a client waits for the daemon (to accept its connection, to start, to answer a
+/// request that does not wait for a program to end), in ms, -1 for ever: `FORKCTL_TIMEOUT`
+/// seconds (0: for ever), else `ForkctlConnection.defaultTimeoutMilliseconds`.
+public func timeoutFromEnvironment() throws(ForkctlError) -> Int32 {
+  guard let text = Sys.environmentValue("FORKCTL_TIMEOUT"), !text.isEmpty else {
+    return ForkctlConnection.defaultTimeoutMilliseconds
+  }
+  guard let seconds = Double(text), seconds >= 0, seconds <= 86400 else {
+    throw ForkctlError(.daemonUnavailable, "FORKCTL_TIMEOUT=\(text) is not a number of seconds from 0 to 86400")
+  }
+  return seconds == 0 ? -1 : max(1, Int32(seconds * 1000))
 }
 
 /// One connection to the daemon, one request at a time: not for sharing between threads
 /// (`ForkctlClient` is). Closing it (its end of life) abandons what it was waiting for, and
 /// ends a program it spawned without `detach`.
 public struct ForkctlConnection: ~Copyable, Sendable {
+  /// The bound when FORKCTL_TIMEOUT is not set: longer than the daemon's own bound on a
+  /// template's answer (`forkctl daemon --template-timeout`), so that its clearer error
+  /// comes first.
+  public static let defaultTimeoutMilliseconds: Int32 = 30_000
+
   public let socketPath: String
+  /// How long a reply that does not wait for a program may take, in ms; -1: for ever.
+  public let timeoutMilliseconds: Int32
   private var channel: FrameChannel
   private var owned = true
 
   /// Connects to the daemon at `socketPath`, starting one if none answers and `autoStart`
   /// with `daemonExecutable` (by default $FORKCTL_EXECUTABLE, else forkctl in $PATH).
+  /// `timeoutMilliseconds` (by default `timeoutFromEnvironment()`, -1: for ever) bounds
+  /// the connect, the start and each reply that does not wait for a program to end.
   public init(
-    socketPath: String = defaultSocketPath(), autoStart: Bool = true, daemonExecutable: String? = nil
+    socketPath: String = defaultSocketPath(), autoStart: Bool = true, daemonExecutable: String? = nil,
+    timeoutMilliseconds: Int32? = nil
   ) throws(ForkctlError) {
+    let bound = try Self.bound(timeoutMilliseconds)
+    let fd = try DaemonStarter.connect(
+      socketPath, autoStart: autoStart, executable: daemonExecutable, timeoutMilliseconds: bound)
     self.socketPath = socketPath
-    channel = FrameChannel(try DaemonStarter.connect(socketPath, autoStart: autoStart, executable: daemonExecutable))
+    self.timeoutMilliseconds = bound
+    channel = FrameChannel(fd)
+  }
+
+  private static func bound(_ given: Int32?) throws(ForkctlError) -> Int32 {
+    if let given { return given }
+    return try timeoutFromEnvironment()
   }
 
   /// Takes over an open connection to the daemon at `socketPath`, between requests.
-  public init(adopting fd: FileDescriptor, socketPath: String) {
+  public init(adopting fd: FileDescriptor, socketPath: String, timeoutMilliseconds: Int32? = nil) {
     self.socketPath = socketPath
+    self.timeoutMilliseconds =
+      timeoutMilliseconds ?? (try? timeoutFromEnvironment()) ?? Self.defaultTimeoutMilliseconds
     channel = FrameChannel(fd)
   }
 
@@ -78,11 +123,19 @@ public struct ForkctlConnection: ~Copyable, Sendable {
   }
 
   /// The next reply, with the descriptor a `created` reply to a spawn may carry (the
-  /// caller's to close).
-  private mutating func receiveReply() throws(ForkctlError) -> (reply: Reply, fds: [FileDescriptor]) {
+  /// caller's to close). Unless `bounded` is false (a reply that waits for a program to
+  /// end), it must come within `timeoutMilliseconds`; with `interruptible`, a signal that
+  /// ends a wait before the program runs ends this one (`SignalForwarding.interruption`).
+  private mutating func receiveReply(
+    bounded: Bool = true, interruptible: SignalForwarding? = nil
+  ) throws(ForkctlError) -> (reply: Reply, fds: [FileDescriptor]) {
+    try awaitAnswer(within: bounded ? timeoutMilliseconds : -1, interruptible: interruptible)
     let incoming: FrameChannel.Incoming
     do {
       incoming = try channel.receive()
+    } catch  where error == .wouldBlock {
+      // SO_RCVTIMEO (setTimeouts) ran out in the middle of a frame.
+      throw notAnswering(underlying: error)
     } catch {
       throw ForkctlError(
         .connectionLost, "cannot read from daemon at \(socketPath): \(Sys.describe(error))", underlying: error)
@@ -106,6 +159,42 @@ public struct ForkctlConnection: ~Copyable, Sendable {
       }
       return (reply, fds)
     }
+  }
+
+  /// Waits until a reply starts to arrive, for at most `ms` (-1: for ever), or until
+  /// `interruptible` catches a signal that ends the wait.
+  private func awaitAnswer(within ms: Int32, interruptible: SignalForwarding?) throws(ForkctlError) {
+    let deadline = ms < 0 ? nil : Sys.monotonicMilliseconds() + Int64(ms)
+    let watched = [channel.fd] + (interruptible.map { [$0.descriptor.fd] } ?? [])
+    while true {
+      let left = deadline.map { Int32(clamping: max(0, $0 - Sys.monotonicMilliseconds())) } ?? -1
+      let ready: [Bool]
+      do {
+        ready = try Sys.waitReadable(watched, timeoutMilliseconds: left)
+      } catch {
+        throw ForkctlError(.connectionLost, "cannot wait for the daemon: \(Sys.describe(error))", underlying: error)
+      }
+      if ready[0] { return }
+      if let interruptible, ready[1] {
+        if let signal = interruptible.takeInterruption() {
+          throw ForkctlError(.interrupted, "interrupted by \(signal) before the program ran")
+        }
+        continue
+      }
+      throw notAnswering(underlying: nil)
+    }
+  }
+
+  private func notAnswering(underlying: Errno?) -> ForkctlError {
+    ForkctlError(
+      .daemonUnavailable,
+      "daemon at \(socketPath) did not answer within \(Self.seconds(timeoutMilliseconds)) s "
+        + "(is it stopped? FORKCTL_TIMEOUT sets this bound)", underlying: underlying)
+  }
+
+  /// `ms` in seconds as people write them: `30` for 30000, `2.5` for 2500.
+  static func seconds(_ ms: Int32) -> String {
+    ms % 1000 == 0 ? String(ms / 1000) : String(Double(ms) / 1000)
   }
 
   private func unexpected(_ r: Reply) -> ForkctlError {
@@ -202,7 +291,7 @@ public struct ForkctlConnection: ~Copyable, Sendable {
   public mutating func spawn(
     _ spec: RunSpec, fds: [(fd: FileDescriptor, target: FDTarget)], workingDirectory: FileDescriptor? = nil,
     from: String? = nil, name: String = "", detach: Bool = false, wantsPIDFD: Bool,
-    attributes: ProcessAttributes? = nil
+    attributes: ProcessAttributes? = nil, forwarding: SignalForwarding? = nil
   ) throws(ForkctlError) -> (id: UInt64, pid: Int32, pidfd: FileDescriptor?) {
     var spec = spec
     spec.hasWorkingDirectory = workingDirectory != nil
@@ -214,13 +303,17 @@ public struct ForkctlConnection: ~Copyable, Sendable {
     try send(try sendable(.spawn(request), spec), fds: fds.map(\.fd) + (workingDirectory.map { [$0] } ?? []))
     let (reply, received): (Reply, [FileDescriptor])
     do throws(ForkctlError) {
-      (reply, received) = try receiveReply()
+      (reply, received) = try receiveReply(interruptible: forwarding)
     } catch {
       throw naming(workingDirectory, in: error)
     }
     guard case .created(let id, let pid, _) = reply else {
       for f in received { f.closeQuietly() }
       throw unexpected(reply)
+    }
+    // The program runs now: what was caught while it did not is its.
+    if let forwarding {
+      for signal in forwarding.takeEarly() { try forward(signal) }
     }
     return (id, pid, received.first)
   }
@@ -307,23 +400,26 @@ public struct ForkctlConnection: ~Copyable, Sendable {
           throw ForkctlError(.connectionLost, "cannot wait for the daemon: \(Sys.describe(error))", underlying: error)
         }
         if ready[0] { break }
-        while let sig = (try? forwarding.descriptor.next()) ?? nil {
-          try send(.signal(sig.rawValue))
-          // A terminal's stop request stops this process too, as it would a direct child's
-          // parent shell job; the program was stopped first.
-          if sig == .terminalStop { Sys.stopSelf() }
-        }
+        while let sig = (try? forwarding.descriptor.next()) ?? nil { try forward(sig) }
       }
     }
-    let (reply, fds) = try receiveReply()
+    let (reply, fds) = try receiveReply(bounded: false)
     for f in fds { f.closeQuietly() }
     guard case .statuses(let list) = reply, list.count == 1 else { throw unexpected(reply) }
     return list[0].status
   }
 
+  /// Sends `signal` on to the attached program.
+  private mutating func forward(_ signal: Signal) throws(ForkctlError) {
+    try send(.signal(signal.rawValue))
+    // A terminal's stop request stops this process too, as it would a direct child's
+    // parent shell job; the program was stopped first.
+    if signal == .terminalStop { Sys.stopSelf() }
+  }
+
   /// Waits until every process object in `refs` has ended; their statuses in order.
   public mutating func wait(_ refs: [String]) throws(ForkctlError) -> [(id: UInt64, status: ExitStatus)] {
-    try statuses(.wait(refs: refs.map { Array($0.utf8) }))
+    try statuses(.wait(refs: refs.map { Array($0.utf8) }), bounded: false)
   }
 
   /// `wait`, giving up after `timeoutMilliseconds`: nil then (the connection must then be
@@ -338,7 +434,7 @@ public struct ForkctlConnection: ~Copyable, Sendable {
   /// no wait has reported, as they are when the daemon reads the request; their statuses in
   /// ascending id order, none when there is none.
   public mutating func waitAll() throws(ForkctlError) -> [(id: UInt64, status: ExitStatus)] {
-    try statuses(.waitAll)
+    try statuses(.waitAll, bounded: false)
   }
 
   /// `waitAll`, giving up after `timeoutMilliseconds`: nil then (the connection must then be
@@ -358,7 +454,7 @@ public struct ForkctlConnection: ~Copyable, Sendable {
       throw ForkctlError(.connectionLost, "cannot wait for the daemon: \(Sys.describe(error))", underlying: error)
     }
     guard ready[0] else { return nil }
-    let (reply, fds) = try receiveReply()
+    let (reply, fds) = try receiveReply(bounded: false)
     for f in fds { f.closeQuietly() }
     guard case .statuses(let list) = reply else { throw unexpected(reply) }
     return list.map { ($0.id, $0.status) }
@@ -381,7 +477,9 @@ public struct ForkctlConnection: ~Copyable, Sendable {
   /// for them have ended, starting nothing new meanwhile. Returns once the daemon has let go
   /// of its socket and pid file.
   public mutating func shutdown(drain: Bool = false) throws(ForkctlError) {
-    let reply = try request(drain ? .drain : .shutdown)
+    // A drain lasts as long as the attached programs do: FORKCTL_TIMEOUT does not bound it.
+    try send(drain ? .drain : .shutdown)
+    let reply = try receiveReply(bounded: !drain).reply
     guard case .ok = reply else { throw unexpected(reply) }
   }
 
@@ -397,8 +495,14 @@ public struct ForkctlConnection: ~Copyable, Sendable {
     try statuses(.prune)
   }
 
-  private mutating func statuses(_ r: Request) throws(ForkctlError) -> [(id: UInt64, status: ExitStatus)] {
-    let reply = try request(r)
+  /// Sends `r` and takes its statuses; `bounded: false` for a request answered only once
+  /// programs have ended, which FORKCTL_TIMEOUT must not cut short.
+  private mutating func statuses(
+    _ r: Request, bounded: Bool = true
+  ) throws(ForkctlError) -> [(id: UInt64, status: ExitStatus)] {
+    try send(r)
+    let (reply, fds) = try receiveReply(bounded: bounded)
+    for f in fds { f.closeQuietly() }
     guard case .statuses(let list) = reply else { throw unexpected(reply) }
     return list.map { ($0.id, $0.status) }
   }

@@ -7,7 +7,7 @@ public struct ForkctlError: Error, CustomStringConvertible, Sendable {
   /// `SubprocessError.Code`, so that a kind added later breaks no switch in a caller.
   public struct Code: Hashable, Sendable, CustomStringConvertible {
     enum Storage: Hashable, Sendable {
-      case daemonUnavailable, connectionLost, refused, badDescriptor
+      case daemonUnavailable, connectionLost, refused, badDescriptor, interrupted
     }
 
     let storage: Storage
@@ -22,6 +22,8 @@ public struct ForkctlError: Error, CustomStringConvertible, Sendable {
     public static var refused: Self { .init(.refused) }
     /// A descriptor to send is not open in this process.
     public static var badDescriptor: Self { .init(.badDescriptor) }
+    /// A signal ended the wait before the program ran (`SignalForwarding.interruption`).
+    public static var interrupted: Self { .init(.interrupted) }
 
     public var description: String { "\(storage)" }
   }

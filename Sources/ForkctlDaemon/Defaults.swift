@@ -13,6 +13,9 @@ public enum DaemonDefaults {
   /// How long a spawned program whose client went away has between SIGTERM and SIGKILL
   /// (`--kill-grace`, which takes seconds).
   public static let killGraceMilliseconds: Int64 = 3000
+  /// How long a template asked to fork may take to answer before it is killed and the
+  /// requests queued on it fail (`--template-timeout`, which takes seconds).
+  public static let templateTimeoutMilliseconds: Int64 = 10_000
   /// Descriptors sent to one process object.
   public static let maxFDsPerProcess = 256
   /// Strings sent to one process object (empty ones cost no bytes, so they are counted).

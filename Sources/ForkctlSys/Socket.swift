@@ -56,10 +56,12 @@ public enum UnixSocket {
     return fd
   }
 
-  /// A socket connected to `path`. The corresponding C function is `connect`.
-  public static func connect(to path: String) throws(Errno) -> FileDescriptor {
+  /// A socket connected to `path`; with `timeoutMilliseconds` (-1: none), its connect, sends
+  /// and receives bounded by `setTimeouts`. The corresponding C function is `connect`.
+  public static func connect(to path: String, timeoutMilliseconds: Int32 = -1) throws(Errno) -> FileDescriptor {
     let fd = try makeSocket()
     do throws(Errno) {
+      if timeoutMilliseconds >= 0 { try setTimeouts(fd, milliseconds: timeoutMilliseconds) }
       try withAddress(path) { address, length throws(Errno) in
         try connectCompleting(fd) { Glibc.connect(fd.rawValue, address, length) }
       }

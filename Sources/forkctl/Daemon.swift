@@ -24,6 +24,10 @@ struct DaemonCommand: Subcommand {
       --max-connections N   Most client connections at once (default \(DaemonDefaults.maxConnections)).
       --kill-grace SECONDS  Seconds a spawned program whose client died has between
                             SIGTERM and SIGKILL (default \(Self.seconds(defaultGrace))).
+      --template-timeout SECONDS
+                            Seconds a template asked to fork has to answer; one
+                            that does not (stopped, wedged) is killed and the
+                            requests queued on it fail (default \(Self.seconds(defaultTemplateTimeout))).
       --background          Fork into the background and start a new session.
       -h, --help            Show this help.
 
@@ -37,6 +41,7 @@ struct DaemonCommand: Subcommand {
   var maxProcessesPerUser = DaemonDefaults.maxProcessesPerUser
   var maxConnections = DaemonDefaults.maxConnections
   var killGraceMilliseconds = DaemonDefaults.killGraceMilliseconds
+  var templateTimeoutMilliseconds = DaemonDefaults.templateTimeoutMilliseconds
   var background = false
   /// Hidden: where the auto-starting client waits for the daemon to be ready.
   var readyFD: Int32?
@@ -51,11 +56,8 @@ struct DaemonCommand: Subcommand {
       case "--max-processes": maxProcesses = try arguments.integer(Int.self, "a number")
       case "--max-processes-per-user": maxProcessesPerUser = try arguments.integer(Int.self, "a number")
       case "--max-connections": maxConnections = try arguments.integer(Int.self, "a number")
-      case "--kill-grace":
-        guard let seconds = Double(try arguments.value()), seconds >= 0, seconds <= 86400 else {
-          throw .usage("--kill-grace must be from 0 to 86400 seconds")
-        }
-        killGraceMilliseconds = Int64(seconds * 1000)
+      case "--kill-grace": killGraceMilliseconds = try arguments.seconds(option, from: 0)
+      case "--template-timeout": templateTimeoutMilliseconds = try arguments.seconds(option, from: 0.001)
       case "--background": background = true
       case "--ready-fd": readyFD = try arguments.integer(Int32.self, "a descriptor number")
       default: throw arguments.unknown(option)
@@ -83,6 +85,7 @@ struct DaemonCommand: Subcommand {
     config.limits.maxProcessesPerUser = maxProcessesPerUser
     config.maxConnections = maxConnections
     config.limits.killGraceMilliseconds = killGraceMilliseconds
+    config.limits.templateTimeoutMilliseconds = templateTimeoutMilliseconds
     config.readyFD = ready
     throw Exit(Daemon.run(config))
   }
@@ -132,9 +135,20 @@ struct DaemonCommand: Subcommand {
   }
 
   private static let defaultGrace = DaemonDefaults.killGraceMilliseconds
+  private static let defaultTemplateTimeout = DaemonDefaults.templateTimeoutMilliseconds
 
   /// `ms` as the seconds --kill-grace takes: `3` for 3000, `2.5` for 2500.
   static func seconds(_ ms: Int64) -> String {
     ms % 1000 == 0 ? String(ms / 1000) : String(Double(ms) / 1000)
+  }
+}
+
+extension Arguments {
+  /// The value of `option`, seconds from `least` to 86400 (a day), in ms.
+  mutating func seconds(_ option: String, from least: Double) throws(ArgumentError) -> Int64 {
+    guard let seconds = Double(try value()), seconds >= least, seconds <= 86400 else {
+      throw .usage("\(option) must be from \(least == 0 ? "0" : String(least)) to 86400 seconds")
+    }
+    return Int64(seconds * 1000)
   }
 }

@@ -16,10 +16,12 @@ struct SpawnCommand: Subcommand {
     forkctl exits with PROGRAM's status, or re-raises the signal that killed it
     (without a core of its own; it says when PROGRAM dumped core). SIGINT,
     SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH, SIGCONT and SIGTSTP sent
-    to forkctl go to PROGRAM, unless ignored. If forkctl itself dies first, PROGRAM
-    gets SIGTERM, then SIGKILL after a grace period, unless --detach. Exit codes of
-    forkctl's own: 124 the daemon shut down while PROGRAM ran (it runs on), 125
-    forkctl failed, 126 PROGRAM not executable, 127 PROGRAM not found.
+    to forkctl go to PROGRAM, unless ignored; SIGINT, SIGTERM and SIGHUP that come
+    before PROGRAM runs end forkctl and its request. If forkctl itself dies first,
+    PROGRAM gets SIGTERM, then SIGKILL after a grace period, unless --detach. Exit
+    codes of forkctl's own: 124 the daemon shut down while PROGRAM ran (it runs on),
+    125 forkctl failed, 126 PROGRAM not executable, 127 PROGRAM not found.
+    FORKCTL_TIMEOUT bounds each wait for the daemon (not for PROGRAM).
 
     Descriptors: 0, 1 and 2 (one the caller has closed is /dev/null in PROGRAM),
     each --fd N, and with --inherit-fds every one the caller has open, each at its
@@ -101,14 +103,15 @@ struct SpawnCommand: Subcommand {
     // The pseudo-terminal is the program's controlling terminal, in a session of its own.
     if terminal != nil { attributes.flags.insert(.newSessionWithControllingTerminal) }
     let passed = terminal?.descriptors(inherited) ?? inherited
-    // Caught from here on: a signal that comes before PROGRAM runs reaches it once it does.
+    // Caught from here on: a signal that comes before PROGRAM runs reaches it once it does,
+    // except SIGINT, SIGTERM and SIGHUP, which end forkctl and its request.
     let forwarding = try reporting { () throws(ForkctlError) in try SignalForwarding() }
     let cwd = try reporting(Inherited.workingDirectory)
     var c = try client.connect()
-    let started = try reporting { () throws(ForkctlError) in
+    let started = try reporting(interruptedBy: forwarding) { () throws(ForkctlError) in
       try c.spawn(
         spec, fds: passed, workingDirectory: cwd, from: from, name: name ?? "", detach: detach,
-        wantsPIDFD: terminal != nil, attributes: attributes)
+        wantsPIDFD: terminal != nil, attributes: attributes, forwarding: forwarding)
     }
     cwd.closeQuietly()
     if detach {
@@ -129,5 +132,21 @@ struct SpawnCommand: Subcommand {
     started.pidfd?.closeQuietly()
     let status = try reporting { () throws(ForkctlError) in try c.awaitStatus(forwarding: forwarding) }
     exitLike(status, program: command[0])
+  }
+}
+
+/// `reporting(body)`, except that a signal that interrupted it before PROGRAM ran ends
+/// forkctl by that signal, as it would have ended a shell's child (`timeout` then says 124).
+/// The connection closes with it: the daemon ends the program if it starts after all.
+private func reporting<T>(
+  interruptedBy forwarding: SignalForwarding, _ body: () throws(ForkctlError) -> T
+) throws(Exit) -> T {
+  do {
+    return try body()
+  } catch {
+    if let signal = forwarding.interruption {
+      Sys.reraise(signal)
+    }
+    throw fail(error)
   }
 }

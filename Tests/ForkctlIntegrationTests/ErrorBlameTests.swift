@@ -13,6 +13,8 @@ import Testing
     try requireRootAndSetpriv()
     let daemonUID: UInt32 = 64020
     let w = World()
+    // Root's clients trust that user's daemon only when told to (forkctl(1), SECURITY).
+    w.extraEnvironment = ["FORKCTL_DAEMON_UID=\(daemonUID)"]
     // The daemon is an unprivileged user that admits root; root's 0700 directory is closed
     // to it, and so to its workers.
     #expect(chmod(w.dir, 0o711) == 0)

@@ -54,8 +54,11 @@ final class World {
     socket = dir + "/run/sock"
   }
 
+  /// Set in every forkctl this world runs, besides the socket, PATH and HOME.
+  var extraEnvironment: [String] = []
+
   var environment: [String] {
-    ["FORKCTL_SOCKET=\(socket)", "PATH=/usr/local/bin:/usr/bin:/bin", "HOME=\(dir)"]
+    ["FORKCTL_SOCKET=\(socket)", "PATH=/usr/local/bin:/usr/bin:/bin", "HOME=\(dir)"] + extraEnvironment
   }
 
   /// Runs forkctl with `args`; `fds` become the child's descriptors 0, 1, 2, ... (nil

@@ -33,11 +33,13 @@ extension EventLoop {
           case .impossible: break
           }
         }
-        log(
-          "forkctl daemon: cannot accept a connection: \(Sys.describe(error)); "
-            + "not listening for \(Self.listenerPause) ms")
+        logAcceptFailure(error)
         pauseListener()
         return
+      }
+      if let since = acceptFailures.since {
+        log("forkctl daemon: accepting connections again, \(Sys.monotonicMilliseconds() - since) ms after one failed")
+        acceptFailures = (0, nil, 0)
       }
       if refusedForDescriptors > 0 {
         log(
@@ -58,6 +60,26 @@ extension EventLoop {
         watch(fd, c.interest, .client(id))
       }
     }
+  }
+
+  /// How often an accept that keeps failing is logged: the listener is retried every
+  /// `listenerPause` ms for as long as a client waits, and a line each time would fill the
+  /// log (issue 11, item 7).
+  static let acceptFailureLogInterval: Int64 = 60_000
+
+  /// Logs a failed accept: the first of a run, then at most once per
+  /// `acceptFailureLogInterval`, with how many there were in between.
+  private func logAcceptFailure(_ error: Errno) {
+    let now = Sys.monotonicMilliseconds()
+    if acceptFailures.since != nil, now - acceptFailures.loggedAt < Self.acceptFailureLogInterval {
+      acceptFailures.unlogged += 1
+      return
+    }
+    let repeated = acceptFailures.unlogged > 0 ? " (\(acceptFailures.unlogged) more failed since the last line)" : ""
+    log(
+      "forkctl daemon: cannot accept a connection: \(Sys.describe(error))\(repeated); "
+        + "retrying every \(Self.listenerPause) ms, logged at most once a minute")
+    acceptFailures = (0, acceptFailures.since ?? now, now)
   }
 
   /// The spare descriptor; nil when even that cannot be had (then an accept that fails for

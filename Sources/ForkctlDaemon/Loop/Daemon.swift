@@ -56,11 +56,37 @@ public enum Daemon {
     }
   }
 
+  /// Descriptors the daemon opens for itself once started: the pidfile, the listening
+  /// socket, epoll, the signalfd and the spare kept to refuse connections with.
+  static let ownDescriptors = 5
+  /// The least room beyond those for clients to be served: a few connections, the default
+  /// template's control socket pair, and the stdio a spawn passes.
+  static let minimumClientDescriptors = 11
+
+  /// Why the descriptor limit leaves too little room to serve anybody, or nil. Below it the
+  /// daemon would say ready and then neither accept nor refuse a connection (issue 11,
+  /// item 7), so it refuses to start instead.
+  static func descriptorRoomProblem() -> String? {
+    // Far above what is needed, nothing to count (and a poll of that many would be slow).
+    guard let limit = Sys.descriptorLimit(), limit < 1 << 16 else { return nil }
+    let open = limit > 0 ? Sys.openDescriptors(upTo: Int32(limit - 1)).filter { $0 }.count : 0
+    let needed = ownDescriptors + minimumClientDescriptors
+    guard limit - open < needed else { return nil }
+    return "its descriptor limit (RLIMIT_NOFILE) of \(limit) leaves room for \(max(0, limit - open)) more besides "
+      + "the \(open) open at start, and a daemon needs \(needed) (\(ownDescriptors) of its own and "
+      + "\(minimumClientDescriptors) to serve a client); raise it (ulimit -n) or close descriptors it inherits"
+  }
+
   private static func runThrowing(_ config: DaemonConfiguration) throws(DaemonStartError) {
     let path = config.socketPath
+    // Before anything is created: a daemon that could serve nobody must not take the path.
+    if let problem = descriptorRoomProblem() {
+      throw DaemonStartError(message: "not enough descriptors: \(problem)", alreadyRunning: false)
+    }
     do {
-      // Admitted others must reach the socket by its name: the directory is 0711 then.
-      try Sys.makePrivateDirectory(config.directory, searchableByOthers: config.admitsOthers)
+      // Made (0700) if missing, checked, and never changed here: the pidfile's lock in it
+      // must say first whether another daemon runs there (issue 11, item 14).
+      try Sys.makePrivateDirectory(config.directory)
     } catch {
       throw DaemonStartError(message: error.description, alreadyRunning: false)
     }
@@ -74,6 +100,16 @@ public enum Daemon {
           message: "a daemon is already running on \(path)\(pid > 0 ? " (pid \(pid))" : "")", alreadyRunning: true)
       case .system(let e):
         throw DaemonStartError(message: "cannot lock \(config.pidfilePath): \(Sys.describe(e))", alreadyRunning: false)
+      }
+    }
+    if config.admitsOthers {
+      do {
+        // Ours now: admitted others must reach the socket by its name, so the directory is
+        // opened to 0711.
+        try Sys.makePrivateDirectory(config.directory, searchableByOthers: true)
+      } catch {
+        pidfile.remove()
+        throw DaemonStartError(message: error.description, alreadyRunning: false)
       }
     }
     let listener: FileDescriptor

@@ -112,6 +112,9 @@ final class EventLoop {
   var listenerPausedUntil: Int64?
   /// Connections refused for want of descriptors since the last one accepted, for the log.
   var refusedForDescriptors = 0
+  /// Accepts failed since the last one logged, when the run of failures began, and when
+  /// one was last logged (ClientService.swift).
+  var acceptFailures = (unlogged: 0, since: Int64?.none, loggedAt: Int64(0))
   /// The daemon's own namespaces and restrictions, which a client's must not exceed.
   let ownRestrictions: ProcessRestrictions
   /// What the incomplete frames of all clients may take together.

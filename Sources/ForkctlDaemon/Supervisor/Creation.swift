@@ -142,6 +142,7 @@ extension Supervisor {
     effects.watchControl(id, ends.0)
     let fork = PendingFork(child: id, client: run == nil ? client : nil, sequence: registry.askFork())
     registry.update(parent) { $0.forks.append(fork) }
+    expectReport(from: parent)
     effects.send(parent, .fork(id: id), fds: [ends.1])
     return id
   }
@@ -171,7 +172,9 @@ extension Supervisor {
       // own control socket, or a spawn's new process's on its parent's. Its fork stays queued
       // for the parent's report, but the daemon knows whose status it reaps from now on.
       if let o = registry[id], case .starting = o.phase {
-        guard let fork = o.orphanedFork ?? registry[o.parent]?.forks.first(where: { $0.child == id }) else { return }
+        guard let fork = o.orphanedFork?.fork ?? registry[o.parent]?.forks.first(where: { $0.child == id }) else {
+          return
+        }
         registry.update(id) { $0.orphanedFork = nil }
         born(fork, pid: pid)
         return
@@ -196,7 +199,8 @@ extension Supervisor {
 
   /// The oldest fork asked of `id`, taken out of its queue.
   private mutating func takeFork(of id: UInt64) -> PendingFork? {
-    registry.update(id) { $0.forks.isEmpty ? nil : $0.forks.removeFirst() } ?? nil
+    defer { reportArrived(from: id) }
+    return registry.update(id) { $0.forks.isEmpty ? nil : $0.forks.removeFirst() } ?? nil
   }
 
   /// The fork of `fork.child` happened: it has a pid now.
@@ -254,21 +258,21 @@ extension Supervisor {
   }
 
   /// The child of `fork` will never exist: its parent died before forking it.
-  private mutating func neverBorn(_ fork: PendingFork, parent: UInt64) {
-    discardUnborn(fork.child, because: "\(describe(parent)) died while forking")
-    fail(fork.client, .templateFailed, "\(describe(parent)) died while forking")
+  private mutating func neverBorn(_ fork: PendingFork, because reason: String) {
+    discardUnborn(fork.child, because: reason)
+    fail(fork.client, .templateFailed, reason)
   }
 
   /// `id`'s control socket reached end of file or failed: the process exec'd (without
-  /// keeping it), closed it, or died.
-  mutating func controlClosed(_ id: UInt64) {
+  /// keeping it), closed it, or died; or the daemon gave up on it, `because`.
+  mutating func controlClosed(_ id: UInt64, because reason: String? = nil) {
     guard let o = registry[id], o.control == .open else { return }
     if case .starting = o.phase {
       // Never born: its own announcement would have come before this end of file. Its parent
       // died (then it is decided now), or refused the fork (its report says so).
       effects.closeControl(id)
       registry.update(id) { $0.control = .closed }
-      if let fork = o.orphanedFork { neverBorn(fork, parent: o.parent) }
+      if let orphaned = o.orphanedFork { neverBorn(orphaned.fork, because: orphaned.parentGone) }
       return
     }
     effects.closeControl(id)
@@ -278,6 +282,7 @@ extension Supervisor {
         defer { o.forks = [] }
         return o.forks
       } ?? []
+    let reason = reason ?? "\(describe(id)) died while forking"
     for fork in forks {
       guard let child = registry[fork.child] else { continue }
       if child.phase.pid != nil {
@@ -290,10 +295,10 @@ extension Supervisor {
         // A forked child may have been born and may run a queued program: it says so on its
         // own control socket, whose end of file says instead that it never was (the parent's
         // copy, received or still in flight, goes with the parent).
-        registry.update(fork.child) { $0.orphanedFork = fork }
+        registry.update(fork.child) { $0.orphanedFork = OrphanedFork(fork: fork, parentGone: reason) }
         continue
       }
-      neverBorn(fork, parent: id)
+      neverBorn(fork, because: reason)
     }
     // The child may already have exited (a program that exits at once): the exec outcome
     // still hangs on this end of file, whatever the phase says by now.

@@ -18,6 +18,8 @@ public struct SupervisorLimits: Sendable {
   public var maxNameLength = DaemonDefaults.maxNameLength
   /// How long a spawned program whose client went away has between SIGTERM and SIGKILL.
   public var killGraceMilliseconds = DaemonDefaults.killGraceMilliseconds
+  /// How long a template asked to fork may take to answer before it is killed.
+  public var templateTimeoutMilliseconds = DaemonDefaults.templateTimeoutMilliseconds
   /// Exits of children reaped before any fork report named their pid, kept while forks are
   /// in flight (a child can exit before its template's report arrives).
   public var maxEarlyExits = DaemonDefaults.maxEarlyExits

@@ -23,7 +23,7 @@ struct ProcessObject {
   var forks: [PendingFork] = []
   /// Starting, the fork that makes it, once its parent died before reporting it: its own
   /// announcement (it was born) or its control socket's end of file (it never was) decides.
-  var orphanedFork: PendingFork?
+  var orphanedFork: OrphanedFork?
 }
 
 /// How a process object came to be.
@@ -206,6 +206,13 @@ struct Holdings {
 
 /// A fork asked of a process object: the child's id, and the client told when it exists
 /// (nil: nobody, as for a spawn, or its client left).
+/// A fork whose parent went away before reporting it, with why: the reason its client is
+/// given if the child turns out never to have been born.
+struct OrphanedFork {
+  var fork: PendingFork
+  var parentGone: String
+}
+
 struct PendingFork {
   var child: UInt64
   var client: ClientID?

@@ -80,6 +80,7 @@ extension Supervisor {
     registry.insert(o)
     let fork = PendingFork(child: id, client: nil, sequence: registry.askFork())
     registry.update(parent) { $0.forks.append(fork) }
+    expectReport(from: parent)
     effects.send(parent, .spawn(id: id, targets: s.targets, spec: s.spec, attributes: s.attributes), fds: fds)
   }
 

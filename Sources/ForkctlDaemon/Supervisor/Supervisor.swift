@@ -33,6 +33,8 @@ public struct Supervisor<Effects: SupervisorEffects> {
   /// The process groups of spawned programs sent SIGTERM because their client went away:
   /// SIGKILL is due then to whatever remains of each, its leader exited or not.
   var killDeadlines: [Int32: Int64] = [:]
+  /// Process objects asked to fork: when their next report is due (Deadlines.swift).
+  var reportDeadlines: [UInt64: Int64] = [:]
 
   public init(effects: Effects, limits: SupervisorLimits = SupervisorLimits(), daemonPID: Int32) {
     self.effects = effects
@@ -56,7 +58,7 @@ public struct Supervisor<Effects: SupervisorEffects> {
       if let failure { execFailed(id, failure) } else { execEnded(id) }
     case .controlClosed(let id): controlClosed(id)
     case .childExited(let pid, let status): childExited(pid: pid, status: status)
-    case .tick(let now): deadlinesPassed(now: now)
+    case .tick(let now): tick(now: now)
     case .stopRequested: daemonPhase = .stopping
     case .stopping: stopNow()
     }
@@ -147,7 +149,7 @@ public struct Supervisor<Effects: SupervisorEffects> {
   // MARK: Read by the event loop
 
   /// When the next deadline is due (monotonic ms), if any.
-  public var nextDeadline: Int64? { killDeadlines.values.min() }
+  public var nextDeadline: Int64? { [killDeadlines.values.min(), nextReportDeadline].compactMap { $0 }.min() }
 
   /// Process objects alive that never ran a program (templates included).
   public var unrunProcessCount: Int { registry.unrun }
