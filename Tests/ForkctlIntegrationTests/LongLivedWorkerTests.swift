@@ -40,7 +40,7 @@ import Testing
     defer { out.closeQuietly() }
     let (id, _) = try client.new()
     try client.sendFDs(String(id), [(out, 1)])
-    try client.run(
+    _ = try client.run(
       String(id), RunSpec(program: Array("python3".utf8), arguments: [Array(script.utf8)], keepControl: true))
     // 600 descriptors against a limit of 256, and 2 MiB of strings against 1 MiB; each is
     // retried while it is still queued (the reader is slower than the sender).

@@ -134,6 +134,7 @@ func workers(_ w: World, running program: String) -> [Int32] {
         + #"$F spawn --env A=new --env C=3 sh -c 'echo "$A $C"'; "#
         + #"$F spawn --clear-env --env ONLY=1 /usr/bin/env"#
     )
+    #expect(r.code == 0, "\(r.stderr)")
     #expect(
       readBytes(w.dir + "/script.out") == Array("b=c=d|x".utf8) + [0xff]
         + Array("y|/usr/local/bin:/usr/bin:/bin\nnew 3\nONLY=1\n".utf8))
