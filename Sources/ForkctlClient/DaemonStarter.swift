@@ -107,14 +107,24 @@ enum DaemonStarter {
       throw ForkctlError(.daemonUnavailable, "cannot start daemon: \(error.description)\(advice(error))")
     }
     let lock: FileDescriptor
+    let locked: Bool
     do throws(Errno) {
       lock = try Sys.openOrCreate(path + ".start.lock")
-      try Sys.lockExclusive(lock)
+      // Another client may be starting the daemon: its start is bounded, but it may be
+      // stopped or wedged, so this wait is bounded too (issue 11 item 6).
+      locked = try Sys.lockExclusive(lock, timeoutMilliseconds: timeoutMilliseconds)
     } catch {
       throw ForkctlError(
         .daemonUnavailable, "cannot lock \(path).start.lock: \(Sys.describe(error))", underlying: error)
     }
     defer { lock.closeQuietly() }
+    guard locked else {
+      throw ForkctlError(
+        .daemonUnavailable,
+        "cannot start the daemon at \(path): another process held \(path).start.lock for "
+          + "\(ForkctlConnection.seconds(timeoutMilliseconds)) s (FORKCTL_TIMEOUT) while starting one; "
+          + "see who holds it with fuser \(path).start.lock")
+    }
     if let fd = try? UnixSocket.connect(to: path, timeoutMilliseconds: timeoutMilliseconds) { return fd }
     try spawnDaemon(path, executable: executable, timeoutMilliseconds: timeoutMilliseconds)
     do {

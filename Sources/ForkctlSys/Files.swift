@@ -93,6 +93,29 @@ extension Sys {
     _ = try retrying { flock(fd.rawValue, LOCK_EX) }
   }
 
+  /// Takes an exclusive lock on an open file within `timeoutMilliseconds` (-1: blocking);
+  /// false when another holder kept it that long. flock(2) has no timeout of its own, so a
+  /// held lock is tried again every 10 ms; only a contended start, which is rare, pays it.
+  public static func lockExclusive(_ fd: FileDescriptor, timeoutMilliseconds: Int32) throws(Errno) -> Bool {
+    guard timeoutMilliseconds >= 0 else {
+      try lockExclusive(fd)
+      return true
+    }
+    let deadline = monotonicMilliseconds() + Int64(timeoutMilliseconds)
+    while true {
+      do {
+        _ = try retrying { flock(fd.rawValue, LOCK_EX | LOCK_NB) }
+        return true
+      } catch  where error == .wouldBlock {
+        let left = deadline - monotonicMilliseconds()
+        if left <= 0 { return false }
+        var pause = timespec(tv_sec: 0, tv_nsec: Int(min(left, 10)) * 1_000_000)
+        var rest = timespec()
+        while nanosleep(&pause, &rest) != 0 && errno == EINTR { pause = rest }
+      }
+    }
+  }
+
   /// Changes the working directory. The corresponding C function is `chdir`.
   public static func changeDirectory(_ path: String) throws(Errno) {
     _ = try retrying { chdir(path) }

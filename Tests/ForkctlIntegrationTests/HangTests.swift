@@ -60,6 +60,32 @@ struct HangTests {
     #expect(spawnTook < 5000, "spawn took \(spawnTook) ms")
   }
 
+  @Test("a start lock another process holds makes a client fail within FORKCTL_TIMEOUT, naming the lock")
+  func heldStartLockFailsClient() throws {
+    try requireProgram("/usr/bin/flock", package: "util-linux")
+    let w = World()
+    _ = mkdir(w.dir + "/run", 0o700)
+    // A starter that never finishes: flock(1) holds the lock until it is killed.
+    let ready = try Sys.pipe()
+    let holder = try Sys.posixSpawn(
+      path: "/usr/bin/flock",
+      arguments: ["flock", w.socket + ".start.lock", "sh", "-c", "echo held; exec sleep 60"], environment: [],
+      fds: [nil, ready.write, nil])
+    ready.write.closeQuietly()
+    defer {
+      kill(holder, SIGKILL)
+      _ = try? Sys.waitChild(holder)
+    }
+    _ = try ready.read.readAll(limit: 5)  // "held\n": the lock is taken
+    ready.read.closeQuietly()
+    let (list, took) = w.timed([forkctlBinary, "list"], environment: ["FORKCTL_TIMEOUT=1"], tag: "list")
+    #expect(list.code == 125)
+    #expect(
+      list.stderr.contains("another process held \(w.socket).start.lock for 1 s (FORKCTL_TIMEOUT)"), "\(list.stderr)")
+    #expect(took < 5000, "list took \(took) ms")
+    #expect(daemons(for: w.socket).isEmpty)
+  }
+
   @Test("a stopped daemon makes a client fail within FORKCTL_TIMEOUT, saying so")
   func stoppedDaemonFailsClient() {
     let w = World()
