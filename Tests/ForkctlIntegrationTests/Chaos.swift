@@ -12,7 +12,8 @@ import Synchronization
 struct ChaosProgram {
   let log: String
 
-  static func code(_ token: Int) -> Int32 { Int32(token % 200 + 1) }
+  /// 1 to 100: never 125 to 127, which forkctl spawn exits with when it fails.
+  static func code(_ token: Int) -> Int32 { Int32(token % 100 + 1) }
 
   func arguments(_ token: Int) -> [String] {
     ["-c", "echo \(token) $$ >> \(log); exit \(Self.code(token))"]
@@ -41,6 +42,7 @@ struct ChaosProgram {
 final class ChaosActor: Sendable {
   private struct State {
     var targets: [(pid: Int32, forkOnly: Bool)] = []
+    var leftStopped: [Int32] = []
     var done = false
     var actions: [String: Int] = [:]
   }
@@ -64,19 +66,35 @@ final class ChaosActor: Sendable {
   /// have been reused by a process of the test.
   func run(seed: UInt64) {
     var rng = FuzzRandom(seed: seed)
+    var stoppedOne = false
     while !state.withLock({ $0.done }) {
       usleep(UInt32(rng.within(1_000...12_000)))
-      let targets = state.withLock { $0.targets }
+      // One action in three goes to a template, where most forks are in flight; the others
+      // mostly find a process that has ended or is about to.
+      var targets = state.withLock { $0.targets }
+      if rng.oneIn(3) && targets.contains(where: \.forkOnly) { targets = targets.filter(\.forkOnly) }
       guard !targets.isEmpty else { continue }
       let (pid, forkOnly) = targets[rng.below(targets.count)]
-      guard let f = statFields(pid), f.count > 1, Int32(f[1]) == daemon, f[0] != "Z" else { continue }
+      guard let f = statFields(pid), f.count > 1, Int32(f[1]) == daemon, f[0] != "Z" else {
+        // Ended: not a target any more.
+        state.withLock { $0.targets.removeAll { $0.pid == pid } }
+        continue
+      }
       let action: String
-      switch rng.below(4) {
+      // The first template it acts on is left stopped, so that every run tests the bound
+      // on forks from a template that does not answer.
+      switch stoppedOne || !forkOnly ? rng.below(4) : 1 {
       case 0:
         kill(pid, SIGKILL)
         action = "SIGKILL"
       case 1 where forkOnly:
+        // Left alone from now on: only the daemon's --template-timeout ends it.
         kill(pid, SIGSTOP)
+        stoppedOne = true
+        state.withLock { s in
+          s.targets.removeAll { $0.pid == pid }
+          s.leftStopped.append(pid)
+        }
         action = "SIGSTOP left"
       default:
         kill(pid, SIGSTOP)
@@ -112,7 +130,7 @@ final class ChaosActor: Sendable {
 
   /// Continues every target, at the end, so that nothing the test left stopped outlives it.
   func continueAll() {
-    for (pid, _) in state.withLock({ $0.targets }) {
+    for pid in state.withLock({ $0.targets.map(\.pid) + $0.leftStopped }) {
       if let f = statFields(pid), f.count > 1, Int32(f[1]) == daemon { kill(pid, SIGCONT) }
     }
   }
