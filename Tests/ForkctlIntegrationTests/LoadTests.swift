@@ -315,7 +315,6 @@ extension ExitStatusValue {
 /// What the clients of the chaos load test saw, by token.
 final class ChaosLedger: Sendable {
   struct Started {
-    var id: UInt64?
     var pid: Int32?
     var what: String
   }
@@ -329,8 +328,8 @@ final class ChaosLedger: Sendable {
 
   private let state = Mutex(State())
 
-  func started(_ token: Int, id: UInt64? = nil, pid: Int32? = nil, _ what: String) {
-    state.withLock { $0.started[token] = Started(id: id, pid: pid, what: what) }
+  func started(_ token: Int, pid: Int32? = nil, _ what: String) {
+    state.withLock { $0.started[token] = Started(pid: pid, what: what) }
   }
 
   func refused(_ token: Int, _ what: String) { state.withLock { $0.refused[token] = what } }
@@ -401,14 +400,14 @@ extension LoadTests {
         let p = try timed("spawn") { () throws(ForkctlError) in
           try client.spawn(program: Array("/bin/sh".utf8), arguments: arguments, fds: [], environment: path)
         }
-        ledger.started(token, id: p.id, pid: p.pid, "spawn \(p.id), token \(token)")
+        ledger.started(token, pid: p.pid, "spawn \(p.id), token \(token)")
         started = true
         ledger.status(token, try timed("wait for spawn \(p.id)") { () throws(ForkctlError) in try p.wait() })
         p.pidfd?.closeQuietly()
       case 1:
         let n = try timed("new") { () throws(ForkctlError) in try client.new() }
         _ = try timed("run \(n.id)") { () throws(ForkctlError) in try client.run(String(n.id), program.spec(token)) }
-        ledger.started(token, id: n.id, pid: n.pid, "run \(n.id), token \(token)")
+        ledger.started(token, pid: n.pid, "run \(n.id), token \(token)")
         started = true
         let s = try timed("wait \(n.id)") { () throws(ForkctlError) in try client.wait([String(n.id)]) }
         if s.count != 1 || s[0].id != n.id { ledger.fail("token \(token): wait \(n.id) answered \(s)") }
@@ -422,7 +421,7 @@ extension LoadTests {
         let s = try timed("run --wait \(n.id)") { () throws(ForkctlError) in
           try client.run(String(n.id), program.spec(token, wait: true))
         }
-        ledger.started(token, id: n.id, pid: n.pid, "run --wait \(n.id), token \(token)")
+        ledger.started(token, pid: n.pid, "run --wait \(n.id), token \(token)")
         started = true
         if let s { ledger.status(token, s) } else { ledger.fail("token \(token): run --wait \(n.id) gave no status") }
       }
