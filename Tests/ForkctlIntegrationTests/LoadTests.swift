@@ -4,7 +4,8 @@
 // index (an exit code, or a signal); every status must come back exactly once and right.
 // Afterwards no zombie is left, and the daemon's descriptors and memory are back to their
 // baseline. A watchdog ends the test (it kills the daemon, so every call fails) if the
-// operations have not finished after `deadlineSeconds`.
+// operations have not finished after `deadlineSeconds`. A second test runs a smaller load
+// while a chaos actor (Chaos.swift) kills and stops templates and process objects.
 import ForkctlClient
 import ForkctlSys
 import ForkctlWire
@@ -304,6 +305,276 @@ extension ExitStatusValue {
       library threads, \(Self.cliClients * Self.cliOperations) by \(Self.cliClients) CLI clients) in \(elapsed) ms, \
       \(Self.total * 1000 / max(1, Int(elapsed))) per s; \(ledger.idCount) ids; daemon fds \(baselineFDs.count), \
       VmRSS \(baselineRSS) -> \(rss) KiB; \(entries.count) listed
+      """
+    )
+  }
+}
+
+// MARK: Load under chaos
+
+/// What the clients of the chaos load test saw, by token.
+final class ChaosLedger: Sendable {
+  struct Started {
+    var pid: Int32?
+    var what: String
+  }
+
+  private struct State {
+    var started: [Int: Started] = [:]
+    var refused: [Int: String] = [:]
+    var statuses: [Int: [WorkerStatus]] = [:]
+    var failures: [String] = []
+  }
+
+  private let state = Mutex(State())
+
+  func started(_ token: Int, pid: Int32? = nil, _ what: String) {
+    state.withLock { $0.started[token] = Started(pid: pid, what: what) }
+  }
+
+  func refused(_ token: Int, _ what: String) { state.withLock { $0.refused[token] = what } }
+  func status(_ token: Int, _ s: WorkerStatus) { state.withLock { $0.statuses[token, default: []].append(s) } }
+  func fail(_ s: String) { state.withLock { $0.failures.append(s) } }
+
+  var failures: [String] { state.withLock { $0.failures } }
+  var startedCount: Int { state.withLock { $0.started.count } }
+  var refusedCount: Int { state.withLock { $0.refused.count } }
+
+  /// Every started program has one status, its own or SIGKILL, and ran as the pid reported;
+  /// no refused program ran.
+  func wrong(ran: [Int: Int32]) -> [String] {
+    state.withLock { s in
+      var out: [String] = []
+      for (token, r) in s.started.sorted(by: { $0.key < $1.key }) {
+        let got = s.statuses[token] ?? []
+        guard got.count == 1 else {
+          out.append("\(r.what): \(got.count) statuses \(got)")
+          continue
+        }
+        if let pid = r.pid, let p = ran[token], p != pid { out.append("\(r.what): process \(pid), yet it ran as \(p)") }
+        switch got[0] {
+        case .exited(ChaosProgram.code(token)) where ran[token] != nil: break
+        case .signaled(SIGKILL, _): break
+        default: out.append("\(r.what): status \(got[0]), its program \(ran[token] == nil ? "never ran" : "ran")")
+        }
+      }
+      for (token, pid) in ran where s.started[token] == nil {
+        out.append("\(s.refused[token] ?? "token \(token)") was refused, yet its program ran as \(pid)")
+      }
+      return out
+    }
+  }
+}
+
+extension LoadTests {
+  static let chaosLibraryThreads = 6
+  static let chaosCLIClients = 2
+  static let chaosOperations = 150
+  /// The daemon's --template-timeout, the client's FORKCTL_TIMEOUT, and the slack over the
+  /// template timeout that one request may take on a loaded machine.
+  static let chaosTemplateTimeoutMilliseconds: Int64 = 1000
+  static let chaosClientTimeoutSeconds = 5
+  static let chaosSlackMilliseconds: Int64 = 3000
+
+  /// Operation `token` through the library: a spawn, new + run + wait, new + fork + run
+  /// --wait, or new + run --wait; each call timed against `bound`.
+  static func chaosLibraryOperation(
+    _ token: Int, _ client: ForkctlClient, _ program: ChaosProgram, _ ledger: ChaosLedger, bound: Int64
+  ) {
+    var step = "new"
+    func timed<T>(_ what: String, _ call: () throws(ForkctlError) -> T) throws(ForkctlError) -> T {
+      step = what
+      let started = Sys.monotonicMilliseconds()
+      defer {
+        let took = Sys.monotonicMilliseconds() - started
+        if took > bound { ledger.fail("token \(token): \(what) took \(took) ms, bound \(bound) ms") }
+      }
+      return try call()
+    }
+    let arguments = program.arguments(token).map { Array($0.utf8) }
+    let path = [Array("PATH=/bin:/usr/bin".utf8)]
+    var started = false
+    do throws(ForkctlError) {
+      switch token % 4 {
+      case 0:
+        let p = try timed("spawn") { () throws(ForkctlError) in
+          try client.spawn(program: Array("/bin/sh".utf8), arguments: arguments, fds: [], environment: path)
+        }
+        ledger.started(token, pid: p.pid, "spawn \(p.id), token \(token)")
+        started = true
+        ledger.status(token, try timed("wait for spawn \(p.id)") { () throws(ForkctlError) in try p.wait() })
+        p.pidfd?.closeQuietly()
+      case 1:
+        let n = try timed("new") { () throws(ForkctlError) in try client.new() }
+        _ = try timed("run \(n.id)") { () throws(ForkctlError) in try client.run(String(n.id), program.spec(token)) }
+        ledger.started(token, pid: n.pid, "run \(n.id), token \(token)")
+        started = true
+        let s = try timed("wait \(n.id)") { () throws(ForkctlError) in try client.wait([String(n.id)]) }
+        if s.count != 1 || s[0].id != n.id { ledger.fail("token \(token): wait \(n.id) answered \(s)") }
+        for e in s { ledger.status(token, e.status) }
+      default:
+        var n = try timed("new") { () throws(ForkctlError) in try client.new() }
+        if token % 4 == 2 {
+          let parent = n.id
+          n = try timed("fork \(parent)") { () throws(ForkctlError) in try client.fork(String(parent)) }
+        }
+        let s = try timed("run --wait \(n.id)") { () throws(ForkctlError) in
+          try client.run(String(n.id), program.spec(token, wait: true))
+        }
+        ledger.started(token, pid: n.pid, "run --wait \(n.id), token \(token)")
+        started = true
+        if let s { ledger.status(token, s) } else { ledger.fail("token \(token): run --wait \(n.id) gave no status") }
+      }
+    } catch {
+      // Refused before its program started: fine, if the program never runs. A started
+      // program whose status cannot be had is a failure.
+      if started {
+        ledger.fail("token \(token): \(step): \(error)")
+      } else {
+        ledger.refused(token, "\(step): \(error)")
+      }
+    }
+  }
+
+  /// Operation `token` through `forkctl spawn`: its program's code, 137 when the chaos killed
+  /// it, or 125 when it did not start.
+  static func chaosCLIOperation(
+    _ token: Int, environment: [String], log: FileDescriptor, _ program: ChaosProgram, _ ledger: ChaosLedger,
+    bound: Int64
+  ) {
+    let started = Sys.monotonicMilliseconds()
+    let what = "forkctl spawn, token \(token)"
+    guard
+      let pid = try? Sys.posixSpawn(
+        path: forkctlBinary, arguments: ["forkctl", "spawn", "--", "/bin/sh"] + program.arguments(token),
+        environment: environment, fds: [nil, nil, log]),
+      let status = try? Sys.waitChild(pid)
+    else { return ledger.fail("\(what): cannot run forkctl") }
+    let took = Sys.monotonicMilliseconds() - started
+    if took > bound { ledger.fail("\(what) took \(took) ms, bound \(bound) ms") }
+    if status.exitCode == 125 { return ledger.refused(token, what) }
+    ledger.started(token, what)
+    ledger.status(token, status.exitStatus)
+  }
+
+  @Test(
+    """
+    load under chaos: 8 clients spawn, new, fork, run and wait while templates and objects are killed and stopped; \
+    every program's own status once, bounded waits, no zombie, fds back
+    """
+  )
+  func loadUnderChaos() throws {
+    let seed = fuzzSeed
+    let tag = "FORKCTL_FUZZ_SEED=\(seed)"
+    let w = World()
+    w.extraEnvironment = ["FORKCTL_TIMEOUT=\(Self.chaosClientTimeoutSeconds)"]
+    w.startDaemon(["--template-timeout", String(Double(Self.chaosTemplateTimeoutMilliseconds) / 1000)])
+    w.ok(["spawn", "true"])
+    let daemon = w.daemonPID
+    try #require(daemon > 0)
+    #expect(eventually("warm-up connections closed") { clientConnections(of: daemon).isEmpty })
+    let baselineFDs = openDescriptors(daemon)
+    let program = ChaosProgram(log: w.dir + "/ran")
+    let ledger = ChaosLedger()
+    let chaos = ChaosActor(daemon: daemon)
+    let bound = Self.chaosTemplateTimeoutMilliseconds + Self.chaosSlackMilliseconds
+    let environment = w.environment
+    let dir = w.dir
+    let socket = w.socket
+
+    // The default template is only forked: it may be left stopped, for its forks to fail
+    // within --template-timeout.
+    let templates = w.entries().map(\.pid)
+    for pid in templates { chaos.add(pid, forkOnly: true) }
+    let actor = chaos.begin(seed: seed)
+    // A watcher adds the daemon's children as they come, so that the actor also hits
+    // templates and objects in the middle of their forks; it ends with the last client.
+    let clients = Self.chaosLibraryThreads + Self.chaosCLIClients
+    let running = Mutex(clients)
+    let started = Sys.monotonicMilliseconds()
+    onThreads(clients + 1) { t in
+      if t == clients {
+        // A template (the default one started again after a kill) may be left stopped: the
+        // listing says which processes are templates, a fresh fork still bears its
+        // template's title.
+        let client = ForkctlClient(socketPath: socket, autoStart: false)
+        var seen = Set(templates)
+        var seenTemplates = Set(templates)
+        var round = 0
+        while running.withLock({ $0 }) > 0 {
+          round += 1
+          if round % 10 == 0, let listed = try? client.list() {
+            for e in listed where e.role != .forked && e.state == .ready && !seenTemplates.contains(e.pid) {
+              seenTemplates.insert(e.pid)
+              chaos.add(e.pid, forkOnly: true)
+            }
+          }
+          for pid in childProcesses(of: daemon).subtracting(seen) {
+            seen.insert(pid)
+            chaos.add(pid, forkOnly: false)
+          }
+          usleep(2_000)
+        }
+        return
+      }
+      defer { running.withLock { $0 -= 1 } }
+      if t < Self.chaosLibraryThreads {
+        let client = ForkctlClient(socketPath: socket, autoStart: false)
+        for k in 0..<Self.chaosOperations {
+          Self.chaosLibraryOperation(t * Self.chaosOperations + k, client, program, ledger, bound: bound)
+        }
+        return
+      }
+      guard let log = try? Sys.open("\(dir)/cli\(t).err", .writeOnly, options: [.create, .append]) else {
+        return ledger.fail("cannot open the log of CLI client \(t)")
+      }
+      defer { log.closeQuietly() }
+      for k in 0..<Self.chaosOperations {
+        Self.chaosCLIOperation(
+          t * Self.chaosOperations + k, environment: environment, log: log, program, ledger, bound: bound)
+      }
+    }
+    chaos.end(actor)
+    let elapsed = Sys.monotonicMilliseconds() - started
+
+    let failures = ledger.failures
+    #expect(failures.isEmpty, "\(tag): \(failures.count) failures, e.g. \(failures.prefix(8))")
+    let wrong = ledger.wrong(ran: program.ran())
+    #expect(wrong.isEmpty, "\(tag): \(wrong.count) wrong statuses, e.g.:\n\(wrong.prefix(8).joined(separator: "\n"))")
+    #expect(w.daemonPID == daemon && isAlive(daemon), "\(tag): the daemon died; log:\n\(daemonLogTail(w))")
+    // Nothing left behind: no zombie, every child of the daemon a template or an unrun
+    // process object (ready), nothing starting or running, and the descriptors as before
+    // but for the sockets of templates that replaced killed ones.
+    #expect(eventually("no zombie") { zombieChildren(of: daemon).isEmpty }, "\(tag)")
+    let entries = w.entries()
+    let busy = entries.filter { $0.state != "exited" && $0.state != "ready" }
+    #expect(busy.isEmpty, "\(tag): process objects not settled: \(busy.prefix(5))")
+    let ready = Set(entries.filter { $0.state == "ready" }.map(\.pid))
+    #expect(
+      eventually("only templates and unrun objects are left") { childProcesses(of: daemon).isSubset(of: ready) },
+      "\(tag): children of the daemon: \(childProcesses(of: daemon).map { "\($0) \(commandLine($0))" })")
+    // The unrun objects and templates killed, the next spawn starts a default template
+    // again: the descriptors are then those of the baseline.
+    for e in entries where e.state == "ready" { kill(e.pid, SIGKILL) }
+    #expect(eventually("everything reaped") { childProcesses(of: daemon).isEmpty }, "\(tag)")
+    w.ok(["spawn", "true"])
+    func shape(_ fds: [Int32: String]) -> [Int32: String] {
+      fds.mapValues { $0.hasPrefix("socket:") ? "socket" : $0 }
+    }
+    let fdsBack = eventually("daemon fds back to baseline") {
+      clientConnections(of: daemon).isEmpty && shape(openDescriptors(daemon)) == shape(baselineFDs)
+    }
+    #expect(
+      fdsBack,
+      """
+      \(tag): daemon descriptors \(baselineFDs.count) before, \(openDescriptors(daemon).count) after: \
+      \(descriptorDifference(shape(baselineFDs), shape(openDescriptors(daemon))))
+      """
+    )
+    print(
+      """
+      \(tag): load under chaos in \(elapsed) ms: chaos \(chaos.actions); \(ledger.startedCount) programs started, \
+      \(ledger.refusedCount) refused
       """
     )
   }

@@ -2,7 +2,8 @@
 // oversized and mutated frames of every request type, wrong descriptor counts, requests out
 // of order, and thousands of connections dropped mid-frame. Afterwards the daemon (the same
 // process) still serves with exact statuses, its descriptors and memory are back to their
-// baseline, and garbage created no process object and no process.
+// baseline, and garbage created no process object and no process. A second run sends real
+// requests while a chaos actor (Chaos.swift) kills and stops templates and process objects.
 //
 // The generator is seeded: FORKCTL_FUZZ_SEED=N reproduces a run exactly; without it every
 // run draws a new seed. Every failure message names the seed. FORKCTL_FUZZ_CASES=N sends N
@@ -1029,5 +1030,193 @@ struct FuzzGenerator {
       }
       for fd in open { fd.closeQuietly() }
     }
+  }
+}
+
+// MARK: Requests under chaos
+
+/// What the chaos run learnt of one program it asked for.
+struct ChaosRequest {
+  var token: Int
+  var id: UInt64
+  var pid: Int32
+  var what: String
+}
+
+extension ProtocolFuzzTests {
+  /// --template-timeout of the chaos run's daemon, and the slack over it that a request may
+  /// take on a loaded machine (a fork answered late after a stop of up to 300 ms included).
+  static let chaosTemplateTimeoutMilliseconds: Int64 = 500
+  static let chaosSlackMilliseconds: Int64 = 3000
+  static let chaosRequests = 400
+
+  @Test(
+    """
+    requests while templates and process objects are killed and stopped at random: every program that ran has \
+    its own status reported once, to its id; every request is answered within its bound
+    """
+  )
+  func requestsUnderChaos() throws {
+    let seed = fuzzSeed
+    let tag = "FORKCTL_FUZZ_SEED=\(seed)"
+    var rng = FuzzRandom(seed: seed)
+    let w = World()
+    w.startDaemon(["--template-timeout", String(Double(Self.chaosTemplateTimeoutMilliseconds) / 1000)])
+    w.ok(["spawn", "true"])
+    let daemon = w.daemonPID
+    try #require(daemon > 0)
+    let program = ChaosProgram(log: w.dir + "/ran")
+    let bound = Self.chaosTemplateTimeoutMilliseconds + Self.chaosSlackMilliseconds
+    let chaos = ChaosActor(daemon: daemon)
+    if let template = w.entries().first?.pid { chaos.add(template, forkOnly: true) }
+
+    var templates: [[UInt8]] = [Array("default".utf8)]
+    var runnable: [(id: UInt64, pid: Int32)] = []
+    var started: [ChaosRequest] = []
+    var refused: [Int: String] = [:]
+    var statuses: [UInt64: [WorkerStatus]] = [:]
+    var late: [String] = []
+    var unanswered: [String] = []
+
+    /// One request on a connection of its own: its replies (two for an attached spawn), or
+    /// how it went unanswered, and its wall time against the bound.
+    func exchange(_ request: Request, replies: Int = 1, _ what: String) -> [Reply] {
+      let started = Sys.monotonicMilliseconds()
+      defer {
+        let took = Sys.monotonicMilliseconds() - started
+        if took > bound { late.append("\(what): \(took) ms, bound \(bound) ms") }
+      }
+      guard let c = try? RawConnection(w) else {
+        unanswered.append("\(what): cannot connect")
+        return []
+      }
+      c.send(request)
+      var out: [Reply] = []
+      while out.count < replies {
+        switch c.reply() {
+        case .success(let r):
+          out.append(r)
+          if case .failure = r { return out }
+        case .failure(let f):
+          unanswered.append("\(what): \(f)")
+          return out
+        }
+      }
+      return out
+    }
+
+    func created(_ replies: [Reply], _ what: String) -> (UInt64, Int32)? {
+      switch replies.first {
+      case .created(let id, let pid, _): return (id, pid)
+      case .failure(let code, _) where code != .protocolError: return nil
+      case let r:
+        unanswered.append("\(what): \(r.map { describe(.success($0)) } ?? "nothing")")
+        return nil
+      }
+    }
+
+    func record(_ reply: Reply?, _ id: UInt64, _ what: String) {
+      guard case .statuses(let entries) = reply else { return }
+      for e in entries {
+        if e.id != id { unanswered.append("\(what): a status for \(e.id), not \(id)") }
+        statuses[e.id, default: []].append(e.status)
+      }
+    }
+
+    /// A template made by exec that failed a fork was killed (or killed for not answering):
+    /// the run forks from it no more, so that each stopped one costs one --template-timeout.
+    func dropTemplate(_ ref: [UInt8]) {
+      if ref != Array("default".utf8) { templates.removeAll { $0 == ref } }
+    }
+
+    let actor = chaos.begin(seed: rng.next())
+    for step in 0..<Self.chaosRequests {
+      let token = step + 1
+      switch rng.below(8) {
+      case 0:
+        if let (id, pid) = created(exchange(.exec(name: []), "exec (step \(step))"), "exec") {
+          templates.append(Array(String(id).utf8))
+          chaos.add(pid, forkOnly: true)
+        }
+      case 1, 2:
+        let from = rng.oneIn(3) && !runnable.isEmpty ? Array(String(rng.pick(runnable).id).utf8) : rng.pick(templates)
+        let what = "fork \(String(decoding: from, as: UTF8.self)) (step \(step))"
+        if let (id, pid) = created(exchange(.fork(ref: from, name: []), what), what) {
+          runnable.append((id, pid))
+          chaos.add(pid, forkOnly: false)
+        } else {
+          dropTemplate(from)
+        }
+      case 3, 4:
+        guard !runnable.isEmpty else { continue }
+        let (id, pid) = runnable.remove(at: rng.below(runnable.count))
+        let wait = rng.oneIn(2)
+        let what = "run\(wait ? " --wait" : "") \(id), token \(token)"
+        let replies = exchange(.run(ref: Array(String(id).utf8), spec: program.spec(token, wait: wait)), what)
+        switch replies.first {
+        case .ok where !wait, .statuses where wait:
+          started.append(ChaosRequest(token: token, id: id, pid: pid, what: what))
+          record(replies.first, id, what)
+        case .failure(let code, _) where code != .protocolError:
+          refused[token] = what
+        case let r:
+          unanswered.append("\(what): \(r.map { describe(.success($0)) } ?? "nothing")")
+        }
+      case 5, 6:
+        let from = rng.pick(templates)
+        let what = "spawn from \(String(decoding: from, as: UTF8.self)), token \(token)"
+        let spec = program.spec(token)
+        let request = Request.spawn(SpawnRequest(from: from, targets: [], spec: spec))
+        let replies = exchange(request, replies: 2, what)
+        if let (id, pid) = created(replies, what) {
+          started.append(ChaosRequest(token: token, id: id, pid: pid, what: what))
+          chaos.add(pid, forkOnly: false)
+          record(replies.dropFirst().first, id, what)
+        } else {
+          refused[token] = what
+          dropTemplate(from)
+        }
+      default:
+        let replies = exchange(.list, "list (step \(step))")
+        if case .listing = replies.first {} else { unanswered.append("list (step \(step)): \(replies)") }
+      }
+    }
+    chaos.end(actor)
+
+    // The statuses not reported yet: one wait each.
+    for r in started where statuses[r.id] == nil {
+      record(exchange(.wait(refs: [Array(String(r.id).utf8)]), "wait \(r.id)").first, r.id, "wait \(r.id)")
+    }
+    let ran = program.ran()
+    var wrong: [String] = []
+    for r in started {
+      let got = statuses[r.id] ?? []
+      guard got.count == 1 else {
+        wrong.append("\(r.what): \(got.count) statuses \(got)")
+        continue
+      }
+      switch got[0] {
+      case .exited(ChaosProgram.code(r.token)):
+        if ran[r.token] != r.pid {
+          wrong.append("\(r.what): its program's status, but it ran as \(ran[r.token].map(String.init) ?? "nothing")")
+        }
+      case .signaled(SIGKILL, _):
+        if let p = ran[r.token], p != r.pid { wrong.append("\(r.what): process \(r.pid), yet it ran as \(p)") }
+      default:
+        wrong.append("\(r.what) (process \(r.pid)): status \(got[0]), not \(ChaosProgram.code(r.token)) or SIGKILL")
+      }
+    }
+    let startedTokens = Set(started.map(\.token))
+    for (token, pid) in ran where !startedTokens.contains(token) {
+      wrong.append("\(refused[token] ?? "token \(token)") was refused, yet its program ran as \(pid)")
+    }
+    print(
+      "\(tag): chaos \(chaos.actions); \(started.count) programs started, \(refused.count) refused, \(ran.count) ran")
+    #expect(unanswered.isEmpty, "\(tag): \(unanswered.count) requests unanswered: \(unanswered.prefix(8))")
+    #expect(late.isEmpty, "\(tag): \(late.count) requests over their bound: \(late.prefix(8))")
+    #expect(wrong.isEmpty, "\(tag): \(wrong.count) wrong statuses: \(wrong.prefix(8))")
+    #expect(!w.entries().contains { $0.state == "starting" }, "\(tag): objects left starting")
+    #expect(eventually("no zombie") { zombieChildren(of: daemon).isEmpty }, "\(tag)")
+    #expect(w.daemonPID == daemon && isAlive(daemon), "\(tag): the daemon died; log:\n\(daemonLogTail(w))")
   }
 }
