@@ -133,19 +133,26 @@ int forkctl_set_nonblocking(int fd, int on) {
 
 int forkctl_fd_flags(int fd) { return fcntl(fd, F_GETFD); }
 
-int forkctl_thread_count(void) {
-  // /proc/self/stat: "pid (comm) state ppid ..." where comm may hold spaces and parentheses,
-  // so parse from the last ')'. num_threads is field 20 (proc(5)).
-  char buf[1024];
-  int fd = open("/proc/self/stat", O_RDONLY | O_CLOEXEC);
+// Reads a /proc stat file (one read: the kernel writes it whole) into `buf`, NUL-terminated;
+// -1 when it cannot be opened or is empty.
+static int read_stat(const char *path, char *buf, size_t size) {
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
   if (fd < 0) return -1;
   ssize_t n;
   do {
-    n = read(fd, buf, sizeof(buf) - 1);
+    n = read(fd, buf, size - 1);
   } while (n < 0 && errno == EINTR);
   close(fd);
   if (n <= 0) return -1;
   buf[n] = 0;
+  return 0;
+}
+
+int forkctl_thread_count(void) {
+  // /proc/self/stat: "pid (comm) state ppid ..." where comm may hold spaces and parentheses,
+  // so parse from the last ')'. num_threads is field 20 (proc(5)).
+  char buf[1024];
+  if (read_stat("/proc/self/stat", buf, sizeof(buf)) < 0) return -1;
   char *p = strrchr(buf, ')');
   if (!p) return -1;
   p++;
@@ -165,15 +172,7 @@ int forkctl_has_executed(pid_t pid) {
   // /proc/PID/stat: "pid (comm) state ...", comm as the process last set it (proc(5)).
   char path[32], buf[512];
   snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return -1;
-  ssize_t n;
-  do {
-    n = read(fd, buf, sizeof(buf) - 1);
-  } while (n < 0 && errno == EINTR);
-  close(fd);
-  if (n <= 0) return -1;
-  buf[n] = 0;
+  if (read_stat(path, buf, sizeof(buf)) < 0) return -1;
   char *open_paren = strchr(buf, '(');
   char *close_paren = strrchr(buf, ')');
   if (!open_paren || !close_paren || close_paren[1] != ' ') return -1;
