@@ -73,27 +73,6 @@ struct ExecOutcomeTests {
     #expect(s.info(id) == nil)
   }
 
-  @Test(
-    """
-    a spawn whose process failed exec and was reaped before its announcement was read \
-    is failed by the template's report, not answered as started
-    """
-  )
-  func spawnReapedBeforeAnnouncementFailsByReport() throws {
-    var s = makeSupervisor()
-    let (id, _) = try s.startSpawn(client: 2)
-    let template = s.defaultTemplate!
-    // Reaped first, as an unknown child (its announcement still unread): /proc can no
-    // longer tell whether it exec'd, which the recording effects answer as the loop does.
-    s.childExited(pid: 700, status: .exited(127))
-    s.handle(.spawning(pid: 700), from: template)
-    #expect(s.effects.attachments[2] == nil, "answered as started: \(String(describing: s.effects.attachments[2]))")
-    s.handle(.spawned(pid: 700, errno: Errno.noSuchFileOrDirectory.rawValue), from: template)
-    #expect(s.replies(2).map(\.failureCode) == [.programNotFound])
-    #expect(s.effects.attachments[2] == nil)
-    #expect(s.registry.starting == 0, "spawn \(id) still starting")
-  }
-
   @Test("the spawned report after the announcement answers the spawn once")
   func spawnAnnouncedThenReported() throws {
     var s = makeSupervisor()

@@ -81,8 +81,7 @@ extension Supervisor {
   }
 
   /// A child was reaped.
-  /// `replayed`: an early exit given to its process once that was born, long reaped.
-  mutating func childExited(pid: Int32, status: ExitStatus, replayed: Bool = false) {
+  mutating func childExited(pid: Int32, status: ExitStatus) {
     guard let id = registry.id(ofPID: pid), let o = registry[id] else {
       // Not known yet (its fork report is still on the way) or an orphan that the
       // subreaper inherited. Only the first kind matters, and only while forks are in flight.
@@ -93,11 +92,7 @@ extension Supervisor {
     // this) still says whether it ran its program; if not, the end of file decides, after any
     // exec failure the process reported before it.
     var ran = false
-    if let run = o.phase.run, case .pending = run.outcome {
-      // A replayed exit's process is reaped, and /proc no longer tells whether it exec'd: a
-      // spawn's template still reports that (`spawned`), which decides, rather than a guess.
-      ran = replayed && o.origin == .spawn ? false : effects.ranProgram(pid)
-    }
+    if let run = o.phase.run, case .pending = run.outcome { ran = effects.ranProgram(pid) }
     registry.update(id) { $0.phase = .exited(pid: pid, status, run: o.phase.run) }
     if ran { programStarted(id) }
     // Its group's SIGKILL stays due while a member remains besides it, a zombie until it is
