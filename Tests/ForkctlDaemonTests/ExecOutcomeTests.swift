@@ -73,6 +73,54 @@ struct ExecOutcomeTests {
     #expect(s.info(id) == nil)
   }
 
+  @Test("a spawn whose failed exec is reaped before its announcement is read fails with the exec's reason")
+  func failedExecReapedBeforeAnnouncement() throws {
+    var s = makeSupervisor()
+    let (id, _) = try s.startSpawn("missing", client: 2)
+    let template = s.defaultTemplate!
+    // The zombie, reaped before any report named its pid, had not exec'd; once reaped,
+    // /proc can no longer tell, and LoopEffects then answers that it ran.
+    s.effects.endedBeforeExec = [700]
+    s.childExited(pid: 700, status: .exited(127))
+    s.effects.endedBeforeExec = []
+    s.handle(.spawning(pid: 700), from: template)
+    #expect(s.effects.attachments[2] == nil)
+    s.handle(.spawned(pid: 700, errno: 2), from: template)
+    #expect(s.replies(2).map(\.failureCode) == [.programNotFound])
+    #expect(s.replies(2).first?.failureMessage?.hasPrefix("missing: ") == true)
+    #expect(s.effects.attachments[2] == nil)
+    #expect(s.info(id) == nil)
+  }
+
+  @Test("a spawn reaped before its announcement, whose template then dies, fails when it had not exec'd")
+  func unexecutedSpawnReapedThenTemplateDied() throws {
+    var s = makeSupervisor()
+    let (id, _) = try s.startSpawn("missing", client: 2)
+    let template = s.defaultTemplate!
+    s.effects.endedBeforeExec = [700]
+    s.childExited(pid: 700, status: .exited(127))
+    s.effects.endedBeforeExec = []
+    s.handle(.spawning(pid: 700), from: template)
+    s.controlClosed(template)
+    #expect(s.replies(2).map(\.failureCode) == [.templateFailed])
+    #expect(s.effects.attachments[2] == nil)
+    #expect(s.info(id) == nil)
+    #expect(s.registry.starting == 0)
+  }
+
+  @Test("a spawn reaped before its announcement, whose template then dies, reports the status when it had exec'd")
+  func programReapedBeforeAnnouncementThenTemplateDied() throws {
+    var s = makeSupervisor()
+    let (id, _) = try s.startSpawn(client: 2)
+    let template = s.defaultTemplate!
+    s.childExited(pid: 700, status: .exited(7))
+    s.handle(.spawning(pid: 700), from: template)
+    s.controlClosed(template)
+    #expect(s.effects.attachments[2] == [.created(id: id, pid: 700)])
+    #expect(s.replies(2) == [.statuses([(id: id, status: .exited(7))])])
+    #expect(s.registry.starting == 0)
+  }
+
   @Test("the spawned report after the announcement answers the spawn once")
   func spawnAnnouncedThenReported() throws {
     var s = makeSupervisor()

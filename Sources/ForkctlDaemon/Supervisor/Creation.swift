@@ -226,7 +226,7 @@ extension Supervisor {
       // Its client left before learning of it: nobody can ever use it.
       unknownToAll = true
     }
-    if let earlyExit { childExited(pid: pid, status: earlyExit) }
+    if let earlyExit { processExited(fork.child, pid: pid, earlyExit.status, ranProgram: earlyExit.ranProgram) }
     if unknownToAll { abandon(fork.child) }
     if then.contains(.terminate) { terminate(fork.child) }
     if then.contains(.execSucceeded) { execEnded(fork.child) }

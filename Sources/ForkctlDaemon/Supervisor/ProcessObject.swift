@@ -106,6 +106,12 @@ enum Phase {
 
   var isExited: Bool { exitStatus != nil }
 
+  /// A run whose exec outcome is not known yet.
+  var awaitsExec: Bool {
+    if case .pending? = run?.outcome { return true }
+    return false
+  }
+
   /// Unrun: starting or ready, with no run queued.
   var isUnrun: Bool {
     switch self {

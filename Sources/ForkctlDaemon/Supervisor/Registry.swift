@@ -22,9 +22,8 @@ struct Registry {
   var defaultTemplate: UInt64?
   /// Ids whose status has been reported, oldest first: the first to forget.
   var reported: [UInt64] = []
-  /// Exits of children whose pid no fork report has named yet, kept while forks are in flight,
-  /// each with the number of forks asked when it was reaped.
-  private(set) var earlyExits: [Int32: (status: ExitStatus, forksAsked: UInt64)] = [:]
+  /// Exits of children whose pid no fork report has named yet, kept while forks are in flight.
+  private(set) var earlyExits: [Int32: EarlyExit] = [:]
   /// Forks (and spawns) asked of templates so far: a fork's sequence number.
   private var forksAsked: UInt64 = 0
 
@@ -102,18 +101,20 @@ struct Registry {
   }
 
   /// Keeps the exit of a child no fork report has named yet, while forks are in flight (it
-  /// may be one of theirs); bounded.
-  mutating func keepEarlyExit(pid: Int32, _ status: ExitStatus, limit: Int) {
-    if starting > 0 && earlyExits.count < limit { earlyExits[pid] = (status, forksAsked) }
+  /// may be one of theirs); bounded. `ranProgram` is asked of its zombie, the last moment
+  /// anything can tell.
+  mutating func keepEarlyExit(pid: Int32, _ status: ExitStatus, ranProgram: @autoclosure () -> Bool, limit: Int) {
+    guard starting > 0 && earlyExits.count < limit else { return }
+    earlyExits[pid] = EarlyExit(status: status, ranProgram: ranProgram(), forksAsked: forksAsked)
   }
 
   /// The early exit of `pid`, taken out, if it can be the exit of the child of fork number
   /// `sequence`: a pid is free for a new process only once its last holder is reaped, so a
   /// status reaped before that fork was even asked belongs to an earlier process with the same
   /// pid (an orphan the subreaper inherited, once pids wrapped: issue 11 item 1).
-  mutating func takeEarlyExit(pid: Int32, forkSequence sequence: UInt64) -> ExitStatus? {
+  mutating func takeEarlyExit(pid: Int32, forkSequence sequence: UInt64) -> EarlyExit? {
     guard let exit = earlyExits.removeValue(forKey: pid), exit.forksAsked >= sequence else { return nil }
-    return exit.status
+    return exit
   }
 
   /// Drops the early exits no fork in flight can claim: those reaped before the oldest of them
@@ -163,4 +164,15 @@ struct Registry {
     if case .ready = phase { return 1 }
     return 0
   }
+}
+
+/// The exit of a child reaped before any fork report named its pid.
+struct EarlyExit {
+  var status: ExitStatus
+  /// Whether it had exec'd a program when it was reaped (Effects.ranProgram): once a process
+  /// is reaped, /proc can no longer tell, and a spawn's failed exec would pass for a program
+  /// that ran and exited 127.
+  var ranProgram: Bool
+  /// The number of forks asked when it was reaped.
+  var forksAsked: UInt64
 }

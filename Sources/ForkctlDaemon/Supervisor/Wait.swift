@@ -82,17 +82,24 @@ extension Supervisor {
 
   /// A child was reaped.
   mutating func childExited(pid: Int32, status: ExitStatus) {
-    guard let id = registry.id(ofPID: pid), let o = registry[id] else {
+    guard let id = registry.id(ofPID: pid) else {
       // Not known yet (its fork report is still on the way) or an orphan that the
       // subreaper inherited. Only the first kind matters, and only while forks are in flight.
-      registry.keepEarlyExit(pid: pid, status, limit: limits.maxEarlyExits)
+      registry.keepEarlyExit(pid: pid, status, ranProgram: effects.ranProgram(pid), limit: limits.maxEarlyExits)
       return
     }
     // An exec outcome that hangs on an end of file not read yet: the zombie (reaped after
-    // this) still says whether it ran its program; if not, the end of file decides, after any
-    // exec failure the process reported before it.
-    var ran = false
-    if let run = o.phase.run, case .pending = run.outcome { ran = effects.ranProgram(pid) }
+    // this) still says whether it ran its program.
+    let ran = registry[id]?.phase.awaitsExec == true && effects.ranProgram(pid)
+    processExited(id, pid: pid, status, ranProgram: ran)
+  }
+
+  /// The process of `id` ended with `status`. `ranProgram`: its zombie said it had exec'd, so
+  /// a pending exec outcome is that it started; if not, the end of file decides, after any
+  /// exec failure the process reported before it.
+  mutating func processExited(_ id: UInt64, pid: Int32, _ status: ExitStatus, ranProgram: Bool) {
+    guard let o = registry[id] else { return }
+    let ran = ranProgram && o.phase.awaitsExec
     registry.update(id) { $0.phase = .exited(pid: pid, status, run: o.phase.run) }
     if ran { programStarted(id) }
     // Its group's SIGKILL stays due while a member remains besides it, a zombie until it is
