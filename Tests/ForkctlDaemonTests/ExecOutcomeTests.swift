@@ -76,14 +76,7 @@ struct ExecOutcomeTests {
   @Test("a spawn whose failed exec is reaped before its announcement is read fails with the exec's reason")
   func failedExecReapedBeforeAnnouncement() throws {
     var s = makeSupervisor()
-    let (id, _) = try s.startSpawn("missing", client: 2)
-    let template = s.defaultTemplate!
-    // The zombie, reaped before any report named its pid, had not exec'd; once reaped,
-    // /proc can no longer tell, and LoopEffects then answers that it ran.
-    s.effects.endedBeforeExec = [700]
-    s.childExited(pid: 700, status: .exited(127))
-    s.effects.endedBeforeExec = []
-    s.handle(.spawning(pid: 700), from: template)
+    let (id, template) = try s.unexecutedSpawnReapedBeforeAnnouncement()
     #expect(s.effects.attachments[2] == nil)
     s.handle(.spawned(pid: 700, errno: 2), from: template)
     #expect(s.replies(2).map(\.failureCode) == [.programNotFound])
@@ -95,12 +88,7 @@ struct ExecOutcomeTests {
   @Test("a spawn reaped before its announcement, whose template then dies, fails when it had not exec'd")
   func unexecutedSpawnReapedThenTemplateDied() throws {
     var s = makeSupervisor()
-    let (id, _) = try s.startSpawn("missing", client: 2)
-    let template = s.defaultTemplate!
-    s.effects.endedBeforeExec = [700]
-    s.childExited(pid: 700, status: .exited(127))
-    s.effects.endedBeforeExec = []
-    s.handle(.spawning(pid: 700), from: template)
+    let (id, template) = try s.unexecutedSpawnReapedBeforeAnnouncement()
     s.controlClosed(template)
     #expect(s.replies(2).map(\.failureCode) == [.templateFailed])
     #expect(s.effects.attachments[2] == nil)
@@ -194,5 +182,20 @@ struct ExecOutcomeTests {
     #expect(s.info(spawned)?.pid == 0)
     s.handle(.spawning(pid: 2002), from: 2)
     #expect(s.info(spawned)?.pid == 2002)
+  }
+}
+
+extension Supervisor<RecordingEffects> {
+  /// A spawn of "missing" for client 2 whose process (pid 700) failed its exec and was reaped
+  /// before its announcement was read. The zombie had not exec'd; once reaped, /proc can no
+  /// longer tell, and LoopEffects then answers that it ran.
+  fileprivate mutating func unexecutedSpawnReapedBeforeAnnouncement() throws -> (id: UInt64, template: UInt64) {
+    let (id, _) = try startSpawn("missing", client: 2)
+    let template = defaultTemplate!
+    effects.endedBeforeExec = [700]
+    childExited(pid: 700, status: .exited(127))
+    effects.endedBeforeExec = []
+    handle(.spawning(pid: 700), from: template)
+    return (id, template)
   }
 }
