@@ -11,6 +11,12 @@ import Testing
 /// Whether `fd` is open in this process.
 private func isOpen(_ fd: FileDescriptor) -> Bool { fcntl(fd.rawValue, F_GETFD) >= 0 }
 
+/// Whether `fd`, which was the file `identity` (an `inode`), was closed: tests run in
+/// parallel in this process, so another may have opened its number again since.
+private func isClosed(_ fd: FileDescriptor, was identity: (UInt, UInt)) -> Bool {
+  !isOpen(fd) || inode(fd) != identity
+}
+
 /// Identity of what a descriptor refers to.
 private func inode(_ fd: FileDescriptor) -> (UInt, UInt) {
   var st = stat()
@@ -39,7 +45,7 @@ struct ConnectionTests {
     var frame = Reply.ok.frame()
     frame.fdCount = 1
     #expect(c.enqueue(frame, fds: [w]) == .flushed)
-    #expect(!isOpen(w) && c.queue.isEmpty && !c.wantsWrite)
+    #expect(isClosed(w, was: identity) && c.queue.isEmpty && !c.wantsWrite)
     var channel = FrameChannel(peer)
     guard case .frame(let got, let fds) = try channel.receive() else {
       Issue.record("no frame")
@@ -93,10 +99,11 @@ struct ConnectionTests {
     peer.closeQuietly()
     let (r, w) = try Sys.pipe()
     defer { r.closeQuietly() }
+    let identity = inode(w)
     var frame = Reply.ok.frame()
     frame.fdCount = 1
     #expect(c.enqueue(frame, fds: [w]) == .broken)
-    #expect(!isOpen(w) && c.queue.isEmpty)
+    #expect(isClosed(w, was: identity) && c.queue.isEmpty)
   }
 
   @Test("two frames sent at once are read one at a time, each with exactly its descriptors")
@@ -145,8 +152,9 @@ struct ConnectionTests {
     c.enqueue(frame, fds: [w])
     #expect(isOpen(w) && isOpen(received))
     let socket = c.fd
+    let identities = [w, received, socket].map(inode)
     c.close()
-    #expect(!isOpen(w) && !isOpen(received) && !isOpen(socket))
+    #expect(zip([w, received, socket], identities).allSatisfy { isClosed($0, was: $1) })
     r.closeQuietly()
   }
 }
