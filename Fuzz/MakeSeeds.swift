@@ -57,6 +57,9 @@ private let requests: [Request] = [
   .waitAll,
   .drain,
   .run(ref: b("w"), spec: RunSpec(program: b("true")), detach: true),
+  .load(ref: b("scorer"), LoadSpec(path: b("./libscorer.so"), arguments: [b("model.bin")])),
+  .load(ref: b("7"), LoadSpec(path: b("libz.so.1"), initSymbol: b("my_init"), global: true)),
+  .run(ref: b("w"), spec: RunSpec(program: b("score"), arguments: [b("in.txt")], entry: .call(quickExit: true))),
 ]
 
 private let replies: [Reply] = [
@@ -75,6 +78,8 @@ private let replies: [Reply] = [
       fdsSent: 1, argumentsSent: 2, program: b("/bin/false")),
   ]),
   .welcome(version: WireLimits.version, daemonPID: 99),
+  .loaded(ThreadCensus(names: [b("forkctl/object")])),
+  .failure(.symbolNotFound, "cannot call nope in process 4: no library it loaded exports it (./libscorer.so)"),
 ]
 
 private let commands: [Command] = [
@@ -86,6 +91,8 @@ private let commands: [Command] = [
   .spawn(id: 9, targets: [0, 1, 2], spec: RunSpec(program: b("env"), environment: [b("X=1")])),
   .spawn(id: 10, targets: [0], spec: RunSpec(program: b("true")), attributes: attributes),
   .run(RunSpec(program: b("true")), statusPipe: true, attributes: attributes),
+  .load(LoadSpec(path: b("./libscorer.so"), arguments: [b("model.bin")])),
+  .spawn(id: 11, targets: [0, 1, 2], spec: RunSpec(program: b("score"), entry: .call(quickExit: false))),
 ]
 
 private let reports: [Report] = [
@@ -95,6 +102,8 @@ private let reports: [Report] = [
   .spawned(pid: 556, errno: 0),
   .spawned(pid: 557, errno: ExecFailure(step: .limit(7), errno: 1).rawValue),
   .spawning(pid: 558),
+  .loaded(ThreadCensus(names: [b("forkctl/object"), b("ticker")])),
+  .loadRefused(.loadFailed, message: b("./libx.so: cannot open shared object file: No such file or directory")),
 ]
 
 private func name(_ type: MessageType) -> String { String(describing: type) }

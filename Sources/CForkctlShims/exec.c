@@ -170,7 +170,7 @@ static int limit_capabilities(const struct forkctl_attributes *a) {
 // Called after the descriptors are placed: a caller's low RLIMIT_NOFILE must not stop a
 // descriptor from reaching a number above it, as an inherited one would be. Every call is a
 // bare system call (signal-safety(7) lists umask, setsid, setpgid; the others take no lock).
-static int apply_attributes(const struct forkctl_attributes *a) {
+int forkctl_apply_attributes(const struct forkctl_attributes *a) {
   if (a && (a->flags & FORKCTL_ATTR_NEW_SESSION_TTY)) {
     // setsid fails with EPERM in a process group leader: a process object forked by the
     // template already leads its own group, so only a spawn's new process can do this.
@@ -266,32 +266,37 @@ void forkctl_mark_cloexec_from(int low) {
   for (int fd = low; fd < bound; fd++) fcntl(fd, F_SETFD, FD_CLOEXEC);
 }
 
+int forkctl_lift_descriptors(const struct forkctl_fd_move *moves, int nmoves, int *lifted, int *keep, int nkeep) {
+  int highest = 2;
+  for (int i = 0; i < nmoves; i++)
+    if (moves[i].target > highest) highest = moves[i].target;
+  // Every source, and everything kept, goes above the highest target, so that placing one
+  // descriptor can never overwrite another still to be placed.
+  for (int i = 0; i < nkeep; i++) {
+    int k = fcntl(keep[i], F_DUPFD_CLOEXEC, highest + 1);
+    if (k < 0) return -errno;
+    close(keep[i]);
+    keep[i] = k;
+  }
+  for (int i = 0; i < nmoves; i++) {
+    lifted[i] = fcntl(moves[i].src, F_DUPFD_CLOEXEC, highest + 1);
+    if (lifted[i] < 0) return -errno;
+  }
+  return highest;
+}
+
 static int exec_worker(const struct forkctl_fd_move *moves, int nmoves, int cwd_fd, const char *file,
                        char *const argv[], char *const envp[], const char *path, int *keep, int nkeep,
                        const struct forkctl_attributes *attributes, char **shell_space) {
-  // Actions first, the mask last (apply_attributes): a signal let through can only meet its
+  // Actions first, the mask last (forkctl_apply_attributes): a signal let through can only meet its
   // default action.
   reset_signal_actions();
 
   if (cwd_fd >= 0 && fchdir(cwd_fd) < 0) return FORKCTL_FAILURE(FORKCTL_STEP_WORKING_DIRECTORY, errno);
 
-  int highest = 2;
-  for (int i = 0; i < nmoves; i++)
-    if (moves[i].target > highest) highest = moves[i].target;
-
-  // First lift every source, and everything we keep, above the highest target, so that
-  // placing one descriptor can never overwrite another still to be placed.
-  for (int i = 0; i < nkeep; i++) {
-    int k = fcntl(keep[i], F_DUPFD_CLOEXEC, highest + 1);
-    if (k < 0) return errno;
-    close(keep[i]);
-    keep[i] = k;
-  }
   int lifted[nmoves > 0 ? nmoves : 1];
-  for (int i = 0; i < nmoves; i++) {
-    lifted[i] = fcntl(moves[i].src, F_DUPFD_CLOEXEC, highest + 1);
-    if (lifted[i] < 0) return errno;
-  }
+  int highest = forkctl_lift_descriptors(moves, nmoves, lifted, keep, nkeep);
+  if (highest < 0) return -highest;
   int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
   if (devnull < 0) return errno;
   int lifted_null = fcntl(devnull, F_DUPFD_CLOEXEC, highest + 1);
@@ -317,7 +322,7 @@ static int exec_worker(const struct forkctl_fd_move *moves, int nmoves, int cwd_
   if (syscall(SYS_close_range, (unsigned)(highest + 1), ~0U, CLOSE_RANGE_CLOEXEC) != 0)
     forkctl_mark_cloexec_from(highest + 1);
 
-  int failed = apply_attributes(attributes);
+  int failed = forkctl_apply_attributes(attributes);
   if (failed) return failed;
   return exec_search(file, argv, envp, path, shell_space);
 }

@@ -65,8 +65,7 @@ public final class ForkctlClient: Sendable {
 
   /// Runs one request on a pooled connection. A connection that failed is closed; one the
   /// daemon answered, even with a refusal, goes back to the pool.
-  private func withConnection<T>(_ body: (inout ForkctlConnection) throws(ForkctlError) -> T) throws(ForkctlError) -> T
-  {
+  func withConnection<T>(_ body: (inout ForkctlConnection) throws(ForkctlError) -> T) throws(ForkctlError) -> T {
     var c = try checkOut()
     do {
       let result = try body(&c)
@@ -155,6 +154,8 @@ public final class ForkctlClient: Sendable {
   ///   - from: the process object to fork; nil for the default template.
   ///   - detach: let the program outlive the returned object; without it, dropping the
   ///     object before `wait()` sends the program SIGTERM, then SIGKILL.
+  ///   - entry: `.call` makes `program` the name of a function of a library loaded into
+  ///     `from` (`load`), called in the worker instead of a program exec'd.
   ///   - attributes: applied in the program before exec. By default this process's umask,
   ///     resource limits and nice value, with every signal at its default action and an
   ///     empty mask: a server's threads block signals for a signalfd or ignore SIGPIPE for
@@ -165,12 +166,12 @@ public final class ForkctlClient: Sendable {
   public func spawn(
     program: [UInt8], arguments: [[UInt8]] = [], fds: [(fd: FileDescriptor, target: Int32)]? = nil,
     environment: [[UInt8]]? = nil, workingDirectory: FileDescriptor? = nil, from: String? = nil,
-    name: String = "", detach: Bool = false, keepControl: Bool = false,
+    name: String = "", detach: Bool = false, keepControl: Bool = false, entry: RunEntry = .exec,
     attributes: ProcessAttributes? = Inherited.attributes(signals: false)
   ) throws(ForkctlError) -> SpawnedProcess {
     let spec = RunSpec(
       program: program, arguments: arguments, environment: environment ?? Inherited.environment(),
-      keepControl: keepControl)
+      keepControl: keepControl, entry: entry)
     let passed = fds.map { $0.map { ($0.fd, FDTarget($0.target)) } } ?? Inherited.descriptors()
     let ownCWD = workingDirectory == nil ? try Inherited.workingDirectory() : nil
     let cwd = workingDirectory ?? ownCWD

@@ -17,9 +17,12 @@ public struct Template {
   /// gives (Sys.hasExecuted).
   public static let processName = "forkctl/object"
 
-  private var channel = FrameChannel(FileDescriptor(rawValue: Template.controlFD))
-  private var fds: [(fd: FileDescriptor, target: FDTarget)] = []
-  private var arguments: [[UInt8]] = []
+  var channel = FrameChannel(FileDescriptor(rawValue: Template.controlFD))
+  var fds: [(fd: FileDescriptor, target: FDTarget)] = []
+  var arguments: [[UInt8]] = []
+  /// The libraries loaded so far, in order (Library.swift): a call looks its entry up in
+  /// them, and once there is one, forks are glibc's fork(), which library code needs.
+  var libraries: [LibraryHandle] = []
 
   /// Runs the template loop of process object `id` until the daemon closes the control
   /// socket or the process executes a program.
@@ -70,9 +73,19 @@ public struct Template {
     case .fork(let id):
       fork(id: id, control: received[0])
     case .run(let spec, let statusPipe, let attributes):
-      run(spec, statusPipe: statusPipe, attributes, received)
+      if case .call(let quickExit) = spec.entry {
+        call(spec, quickExit: quickExit, statusPipe: statusPipe, attributes, received)
+      } else {
+        run(spec, statusPipe: statusPipe, attributes, received)
+      }
     case .spawn(_, let targets, let spec, let attributes):
-      spawn(targets, spec, attributes, received)
+      if case .call(let quickExit) = spec.entry {
+        spawnCall(targets, spec, quickExit: quickExit, attributes, received)
+      } else {
+        spawn(targets, spec, attributes, received)
+      }
+    case .load(let spec):
+      load(spec)
     }
   }
 
@@ -105,18 +118,17 @@ public struct Template {
 
   /// fork(2) in a process with more than one thread copies only the caller, and a lock
   /// another thread held stays held for ever in the child (a CLONE_VM child shares them
-  /// all): refuses, reporting why, unless this process has exactly one thread.
-  private func singleThreaded(_ action: String) -> Bool {
-    let threads = Sys.threadCount()
-    if threads == 1 { return true }
-    report(
-      .refused(
-        .templateFailed, message: Array("process \(Sys.processID) has \(threads) threads; \(action) it is unsafe".utf8))
-    )
+  /// all): refuses, reporting why, unless this process has exactly one thread. Threads
+  /// that are exiting get a short grace, as Android's zygote gives them.
+  func singleThreaded(_ action: String) -> Bool {
+    if Sys.threadCount() == 1 { return true }
+    let names = Sys.threadNames(graceMilliseconds: Template.threadGraceMilliseconds)
+    if names.count <= 1 { return true }
+    report(.refused(.templateFailed, message: Array(Template.threadRefusal(names, action).utf8)))
     return false
   }
 
-  private func report(_ r: Report) {
+  func report(_ r: Report) {
     // The daemon is the only peer; if it is gone the next receive sees end of file.
     try? channel.send(r.frame())
   }
@@ -128,7 +140,7 @@ public struct Template {
     }
     let pid: Int32
     do {
-      pid = try Sys.forkAsSibling()
+      pid = try forkWorker()
     } catch {
       control.closeQuietly()
       report(.refused(.templateFailed, message: Self.cannotCreateProcess(error)))
@@ -159,10 +171,9 @@ public struct Template {
 
   /// Fixed targets first; every other descriptor takes the lowest number nobody else has, in
   /// the order it was sent.
-  private func placements() -> [(source: FileDescriptor, target: Int32)] { placements(fds) }
+  func placements() -> [(source: FileDescriptor, target: Int32)] { placements(fds) }
 
-  private func placements(_ fds: [(fd: FileDescriptor, target: FDTarget)]) -> [(source: FileDescriptor, target: Int32)]
-  {
+  func placements(_ fds: [(fd: FileDescriptor, target: FDTarget)]) -> [(source: FileDescriptor, target: Int32)] {
     let fixed = Set(fds.compactMap(\.target))
     var next: Int32 = 0
     var out: [(source: FileDescriptor, target: Int32)] = []
@@ -178,35 +189,56 @@ public struct Template {
     return out
   }
 
+  /// What a run (or a call) prepares: where each descriptor goes, the environment, and what
+  /// the daemon watches for its outcome (`keep`: the control socket unless the program
+  /// keeps it, then the status pipe if there is one).
+  struct RunSetup {
+    var workingDirectory: FileDescriptor?
+    var pipe: FileDescriptor?
+    var moves: [(source: FileDescriptor, target: Int32)]
+    var environment: [[UInt8]]
+    var keep: [FileDescriptor]
+  }
+
+  func runSetup(_ spec: RunSpec, statusPipe: Bool, _ received: [FileDescriptor]) -> RunSetup {
+    let pipe = statusPipe ? received.last : nil
+    var setup = RunSetup(
+      workingDirectory: spec.hasWorkingDirectory ? received.first : nil, pipe: pipe, moves: placements(),
+      environment: spec.environment ?? Sys.environment(), keep: [])
+    let control = FileDescriptor(rawValue: Template.controlFD)
+    if spec.keepControl {
+      let slot = max(2, setup.moves.map(\.target).max() ?? 2) + 1
+      setup.moves.append((control, slot))
+      let prefix = Array("\(Template.controlFDVariable)=".utf8)
+      setup.environment.removeAll { $0.starts(with: prefix) }
+      setup.environment.append(prefix + Array(String(slot).utf8))
+    } else {
+      setup.keep.append(control)
+    }
+    if let pipe { setup.keep.append(pipe) }
+    return setup
+  }
+
   private mutating func run(
     _ spec: RunSpec, statusPipe: Bool, _ attributes: ProcessAttributes?, _ received: [FileDescriptor]
   ) -> Never {
-    let cwd = spec.hasWorkingDirectory ? received.first : nil
-    let pipe = statusPipe ? received.last : nil
-    var moves = placements()
-    var environment = spec.environment ?? Sys.environment()
-    let control = FileDescriptor(rawValue: Template.controlFD)
-    var keep: [FileDescriptor] = []
-    if spec.keepControl {
-      let slot = max(2, moves.map(\.target).max() ?? 2) + 1
-      moves.append((control, slot))
-      let prefix = Array("\(Template.controlFDVariable)=".utf8)
-      environment.removeAll { $0.starts(with: prefix) }
-      environment.append(prefix + Array(String(slot).utf8))
-    } else {
-      keep.append(control)
-    }
-    if let pipe { keep.append(pipe) }
+    var setup = runSetup(spec, statusPipe: statusPipe, received)
     let argv = [spec.program] + arguments + spec.arguments
     let failure = Sys.execute(
-      program: spec.program, arguments: argv, environment: environment, moves: moves,
-      workingDirectory: cwd, attributes: attributes, keep: &keep)
-    // exec failed. Tell the daemon why, then exit as a shell does: 127 not found, 126 other.
-    if pipe != nil {
-      try? keep.last!.writeFully(ExecFailureReport(errno: failure.rawValue).encode())
+      program: spec.program, arguments: argv, environment: setup.environment, moves: setup.moves,
+      workingDirectory: setup.workingDirectory, attributes: attributes, keep: &setup.keep)
+    failRun(failure, setup)
+  }
+
+  /// The program did not start: tells the daemon why (on the status pipe, or the control
+  /// socket), then exits as a shell does: 127 not found, 126 other.
+  func failRun(_ failure: ExecFailure, _ setup: RunSetup) -> Never {
+    if setup.pipe != nil {
+      try? setup.keep.last!.writeFully(ExecFailureReport(errno: failure.rawValue).encode())
     } else {
-      try? FrameChannel(keep[0]).send(Report.execFailed(errno: failure.rawValue).frame())
+      try? FrameChannel(setup.keep[0]).send(Report.execFailed(errno: failure.rawValue).frame())
     }
-    Sys.exitImmediately(failure == ExecFailure(errno: Errno.noSuchFileOrDirectory.rawValue) ? 127 : 126)
+    let notFound = failure.errno == Errno.noSuchFileOrDirectory.rawValue && [.exec, .symbol].contains(failure.step)
+    Sys.exitImmediately(notFound ? 127 : 126)
   }
 }

@@ -41,6 +41,9 @@ public struct ExecFailure: Equatable, Sendable {
     public static let noNewPrivileges = Step(rawValue: 5)
     public static let capabilities = Step(rawValue: 6)
     public static let signals = Step(rawValue: 7)
+    /// Looking up a call's entry symbol in the libraries the process loaded (dlsym(3)):
+    /// answered with its own error code, as nothing ran.
+    public static let symbol = Step(rawValue: 8)
     /// Setting the limit of `resource` (0 to 15, RLIMIT_CPU to RLIMIT_RTTIME).
     public static func limit(_ resource: UInt32) -> Step { Step(rawValue: 0x100 + resource) }
 
@@ -62,6 +65,7 @@ public struct ExecFailure: Equatable, Sendable {
       case .noNewPrivileges: return "cannot set no_new_privs"
       case .capabilities: return "cannot limit the capabilities to the caller's"
       case .signals: return "cannot apply the caller's signal dispositions and mask"
+      case .symbol: return "cannot find the function in the loaded libraries"
       default: return "cannot prepare the program (step \(rawValue))"
       }
     }

@@ -73,7 +73,8 @@ enum Forkctl {
   /// In the order `forkctl --help` lists them.
   static let subcommands: [any Subcommand.Type] = [
     SpawnCommand.self, NewCommand.self, ExecCommand.self, ForkCommand.self, SendFDCommand.self,
-    SendArgCommand.self, RunCommand.self, WaitCommand.self, KillCommand.self, ForgetCommand.self,
+    SendArgCommand.self, RunCommand.self, LoadCommand.self, CallCommand.self, WaitCommand.self, KillCommand.self,
+    ForgetCommand.self,
     PruneCommand.self, ListCommand.self, ShutdownCommand.self, DaemonCommand.self,
   ]
 
@@ -228,7 +229,7 @@ extension ClientOptions {
 func fail(_ error: ForkctlError) -> Exit {
   Sys.printError("forkctl: \(escapingControls(error.message))")
   switch error.refusal {
-  case .programNotFound?: return .notFound
+  case .programNotFound?, .symbolNotFound?: return .notFound
   case .programNotExecutable?, .execFailed?: return .notExecutable
   case .stillRunning?: return .stillRunning
   default: return .forkctlFailed

@@ -42,19 +42,23 @@ struct RunCommand: Subcommand {
 
   let options: RunOptions
   let id: String
-  /// PROGRAM and its ARGs, as the caller passed them.
+  /// PROGRAM and its ARGs (or SYMBOL and its ARGs), as the caller passed them.
   let command: [[UInt8]]
+  /// Exec PROGRAM, or call SYMBOL (the call subcommand).
+  let entry: RunEntry
 
   struct RunOptions: OptionGroup {
     var client = ClientOptions()
     var wait = false
     var detach = false
+    var quickExit = false
     var program = ProgramOptions()
 
     mutating func parse(_ option: String, _ arguments: inout Arguments) throws(ArgumentError) -> Bool {
       switch option {
       case "--wait": wait = true
       case "--detach": detach = true
+      case "--quick-exit": quickExit = true
       default:
         if try program.parse(option, &arguments) { return true }
         return try client.parse(option, &arguments)
@@ -64,20 +68,31 @@ struct RunCommand: Subcommand {
   }
 
   init(parsing arguments: inout Arguments) throws(ArgumentError) {
+    try self.init(parsing: &arguments, calling: false)
+  }
+
+  /// `run`, or with `calling` the `call` subcommand, whose PROGRAM is a function's SYMBOL.
+  init(parsing arguments: inout Arguments, calling: Bool) throws(ArgumentError) {
+    let (verb, operand) = calling ? ("call", "SYMBOL") : ("run", "PROGRAM")
     // Options before ID, then (`run ID --wait PROGRAM`) between ID and PROGRAM or `--`.
     var options = RunOptions()
     try arguments.parseOptions(into: &options)
-    id = try arguments.operand(or: "run needs an ID")
+    id = try arguments.operand(or: "\(verb) needs an ID")
     try arguments.parseOptions(into: &options)
     self.options = options
     command = Array(try arguments.remaining())
-    if command.isEmpty { throw .usage("run needs a PROGRAM") }
-    if options.wait && options.detach { throw .usage("run --detach cannot --wait: nobody waits for its program") }
+    if command.isEmpty { throw .usage("\(verb) needs a \(operand)") }
+    if options.wait && options.detach {
+      throw .usage("\(verb) --detach cannot --wait: nobody waits for its \(calling ? "function" : "program")")
+    }
+    if options.quickExit && !calling { throw .usage("run has no --quick-exit: it is call's") }
+    entry = calling ? .call(quickExit: options.quickExit) : .exec
   }
 
   func run() throws(Exit) {
     var spec = options.program.spec(command)
     spec.waitForExit = options.wait
+    spec.entry = entry
     // Before SignalForwarding blocks signals of its own: the mask is the caller's.
     let attributes = Inherited.attributes()
     let forwarding = options.wait ? try reporting { () throws(ForkctlError) in try SignalForwarding() } : nil

@@ -5,7 +5,10 @@ import ForkctlWire
 struct SpawnCommand: Subcommand {
   static let name = "spawn"
   static let summary = "Run PROGRAM as if directly, forked by the daemon's template."
-  static let usage = "forkctl spawn [OPTION...] [--] PROGRAM [ARG...]"
+  static let usage = """
+    forkctl spawn [OPTION...] [--] PROGRAM [ARG...]
+           forkctl spawn [OPTION...] --from ID --call SYMBOL [--] [ARG...]
+    """
   static let help = """
     Run PROGRAM as if directly, forked by the daemon's template: one request.
 
@@ -27,6 +30,10 @@ struct SpawnCommand: Subcommand {
     each --fd N, and with --inherit-fds every one the caller has open, each at its
     number; no other, and never one of forkctl's own.
 
+    With --call, the worker calls int SYMBOL(int argc, char **argv), a function of
+    a library loaded into the --from process object (forkctl load), instead of
+    executing a program, prepared the same way; its return value is the status.
+
     Arguments:
       PROGRAM [ARG...]      PROGRAM and its arguments, byte for byte.
 
@@ -34,6 +41,10 @@ struct SpawnCommand: Subcommand {
     \(ClientOptions.help)
       --from ID             Fork from this process object instead of the default
                             template.
+      --call SYMBOL         Call SYMBOL in the worker instead of running PROGRAM;
+                            the words after the options are its ARGs.
+      --quick-exit          With --call: end the worker with _exit(2), so no
+                            atexit handler, destructor or stdio flush runs.
       --name NAME           Name the new process object.
       --fd N                Also pass descriptor N, at N (repeatable). One that is
                             not open is an error.
@@ -45,7 +56,7 @@ struct SpawnCommand: Subcommand {
       --tty WHEN            Give PROGRAM a terminal of its own, a pseudo-terminal
                             relayed to this one: auto (the default) when standard
                             input is forkctl's controlling terminal and not with
-                            --detach, always, or never.
+                            --detach or --call, always, or never.
     \(ProgramOptions.help)
       -h, --help            Show this help.
 
@@ -62,7 +73,10 @@ struct SpawnCommand: Subcommand {
   var detach = false
   var tty = TerminalMode.auto
   var program = ProgramOptions()
-  /// PROGRAM and its ARGs, as the caller passed them.
+  /// --call SYMBOL
+  var call: [UInt8]?
+  var quickExit = false
+  /// PROGRAM and its ARGs (with --call, SYMBOL and its ARGs), as the caller passed them.
   let command: [[UInt8]]
 
   init(parsing arguments: inout Arguments) throws(ArgumentError) {
@@ -77,6 +91,11 @@ struct SpawnCommand: Subcommand {
         }
         fds.append(fd)
       case "--inherit-fds": inheritFDs = true
+      case "--call":
+        let symbol = try arguments.rawValue()
+        if symbol.isEmpty { throw .usage("--call needs a SYMBOL") }
+        call = symbol
+      case "--quick-exit": quickExit = true
       case "--detach": detach = true
       case "--tty":
         let when = try arguments.value()
@@ -88,12 +107,22 @@ struct SpawnCommand: Subcommand {
         guard try program.parse(option, &arguments) else { throw arguments.unknown(option) }
       }
     }
-    command = Array(try arguments.remaining())
-    if command.isEmpty { throw .usage("spawn needs a PROGRAM") }
+    if let call {
+      arguments.skipSeparator()
+      command = [call] + Array(try arguments.remaining())
+      if from == nil { throw .usage("spawn --call needs --from: the default template loads no library") }
+      // A function runs in the worker itself: no monitor to relay a terminal's job control.
+      if tty == .auto { tty = .never }
+    } else {
+      command = Array(try arguments.remaining())
+      if command.isEmpty { throw .usage("spawn needs a PROGRAM") }
+      if quickExit { throw .usage("spawn --quick-exit needs --call") }
+    }
   }
 
   func run() throws(Exit) {
-    let spec = program.spec(command)
+    var spec = program.spec(command)
+    if call != nil { spec.entry = .call(quickExit: quickExit) }
     let inherited = try reporting { () throws(ForkctlError) in
       try Inherited.descriptors(adding: fds, openAtStart: Caller.descriptors, all: inheritFDs)
     }

@@ -228,6 +228,7 @@ extension Reply {
     case .statuses: return "statuses"
     case .listing: return "listing"
     case .welcome: return "welcome"
+    case .loaded: return "loaded"
     }
   }
 }
@@ -296,7 +297,7 @@ func answer(to request: Request) -> Answer?? {
   case .kill(_, let refs, _):
     if refs.isEmpty { return .ok }
     return namesNothing(refs[0]) ? .refused(.unknownProcess) : nil
-  case .fork(let ref, _), .sendFDs(let ref, _), .sendArgs(let ref, _), .run(let ref, _, _, _):
+  case .fork(let ref, _), .sendFDs(let ref, _), .sendArgs(let ref, _), .run(let ref, _, _, _), .load(let ref, _):
     return namesNothing(ref) ? .refused(.unknownProcess) : nil
   case .spawn(let s):
     return !s.from.isEmpty && namesNothing(s.from) ? .refused(.unknownProcess) : nil

@@ -36,13 +36,14 @@ struct ErrorCodeTests {
       (.internalError, 10, "internalError"), (.protocolError, 11, "protocolError"),
       (.shuttingDown, 12, "shuttingDown"), (.nameTaken, 13, "nameTaken"),
       (.workingDirectoryFailed, 14, "workingDirectoryFailed"), (.stillRunning, 15, "stillRunning"),
+      (.loadFailed, 16, "loadFailed"), (.symbolNotFound, 17, "symbolNotFound"),
     ]
     for (code, number, name) in known {
       #expect(code.rawValue == number)
       #expect(code.name == name && code.description == name)
       #expect(ErrorCode(rawValue: number) == code)
     }
-    for number: UInt16 in [0, 16, 999, .max] {
+    for number: UInt16 in [0, 18, 999, .max] {
       #expect(ErrorCode(rawValue: number).name == nil)
       #expect(ErrorCode(rawValue: number).description == "error code \(number)")
     }

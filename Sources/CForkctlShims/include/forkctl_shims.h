@@ -143,6 +143,34 @@ int forkctl_exec_worker(const struct forkctl_fd_move *moves, int nmoves, int cwd
                         const char *path, int *keep, int nkeep,
                         const struct forkctl_attributes *attributes);
 
+/// A worker made by the C library's fork(2), called from a helper made with
+/// clone(CLONE_VM | CLONE_VFORK) that exits at once: the worker is a real fork (the atfork
+/// handlers ran, pthread_self() is its own, its robust-mutex list is empty) whose parent,
+/// once the helper has exited (reaped here before this returns), is the nearest subreaper.
+/// The atfork prepare and parent handlers run in the helper, on this process's memory.
+/// Returns the worker's pid, 0 in the worker, or -1 with errno.
+pid_t forkctl_fork_adopted(void);
+
+/// Prepares this process to call a function as forkctl_exec_worker prepares one for exec,
+/// without the exec: `moves` placed (a number no descriptor was sent for, above 2, is left
+/// as it is), /dev/null on 0, 1, 2 when not sent, `close_fds` closed, `keep` lifted above
+/// every target (new numbers written back), `cwd_fd` entered, `attributes` applied (signal
+/// handlers are left as they are: the library's stay), `environ` replaced by copies of
+/// `envp`, and the process named `name` (PR_SET_NAME). Returns 0 or FORKCTL_FAILURE(step,
+/// errno).
+int forkctl_prepare_call(const struct forkctl_fd_move *moves, int nmoves, int cwd_fd, char *const envp[],
+                         const int *close_fds, int nclose, int *keep, int nkeep,
+                         const struct forkctl_attributes *attributes, const char *name);
+
+/// Whether the dynamic loader started this process (getauxval(AT_BASE) is its address, 0 in
+/// a statically linked program): only then can it load code without a second C library.
+int forkctl_has_dynamic_loader(void);
+
+/// The names of this process's threads (/proc/self/task/*/comm), the main thread first, each
+/// ended by a newline, into `buf`; waits up to `grace_ms` for threads that are exiting while
+/// there is more than one. Returns the bytes written, or -1.
+int forkctl_thread_names(char *buf, int size, int grace_ms);
+
 /// The signals whose action is SIG_IGN in this process, bit n-1 for signal n (1 to 64).
 uint64_t forkctl_ignored_signals(void);
 

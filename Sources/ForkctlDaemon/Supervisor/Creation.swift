@@ -190,10 +190,14 @@ extension Supervisor {
     case .refused(let code, let message):
       guard let fork = takeFork(of: id) else { return }
       let reason = String(decoding: message, as: UTF8.self)
-      discardUnborn(fork.child, because: reason)
+      discardUnborn(fork.child, because: reason, code: code)
       fail(fork.client, code, "cannot fork \(describe(id)): \(reason)")
     case .execFailed(let errno):
       execFailed(id, Errno(rawValue: errno))
+    case .loaded(let threads):
+      loadAnswered(id, .success(threads))
+    case .loadRefused(let code, let message):
+      loadAnswered(id, .failure(LoadRefusal(code: code, message: String(decoding: message, as: UTF8.self))))
     }
   }
 
@@ -234,14 +238,14 @@ extension Supervisor {
 
   /// Forgets a child whose fork failed, answering everyone who waits on it: what was asked of
   /// it before it was born (forks, spawns and a run queue on its control socket) fails with it.
-  mutating func discardUnborn(_ child: UInt64, because reason: String) {
+  mutating func discardUnborn(_ child: UInt64, because reason: String, code: ErrorCode = .templateFailed) {
     guard let o = registry[child] else { return }
     if o.control == .open { effects.closeControl(child) }
     if let run = o.phase.run, case .pending(let client, _) = run.outcome {
       let program = String(decoding: run.program, as: UTF8.self)
       // A spawn's only reply: its fork failed.
       let action = o.origin == .spawn ? "cannot spawn \(program)" : "cannot run \(program) in \(describe(child))"
-      fail(client, .templateFailed, "\(action): \(reason)")
+      fail(client, code, "\(action): \(reason)")
     }
     // Forgotten before its own queued forks are: they name it as their parent's reason.
     let unbornReason = "\(describe(child)) was never born: \(reason)"
@@ -276,12 +280,16 @@ extension Supervisor {
       return
     }
     effects.closeControl(id)
-    let forks =
-      registry.update(id) { o -> [PendingFork] in
+    let (forks, loads) =
+      registry.update(id) { o -> ([PendingFork], [PendingLoad]) in
         o.control = .closed
-        defer { o.forks = [] }
-        return o.forks
-      } ?? []
+        defer {
+          o.forks = []
+          o.loads = []
+        }
+        return (o.forks, o.loads)
+      } ?? ([], [])
+    loadsLost(id, loads)
     let reason = reason ?? "\(describe(id)) died while forking"
     for fork in forks {
       guard let child = registry[fork.child] else { continue }

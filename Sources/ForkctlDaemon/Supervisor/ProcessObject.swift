@@ -21,6 +21,8 @@ struct ProcessObject {
   var holdings = Holdings()
   /// Forks (and spawns) asked of this process object, answered by its reports in order.
   var forks: [PendingFork] = []
+  /// Loads asked of it, answered by its `loaded` and `loadRefused` reports in order.
+  var loads: [PendingLoad] = []
   /// Starting, the fork that makes it, once its parent died before reporting it: its own
   /// announcement (it was born) or its control socket's end of file (it never was) decides.
   var orphanedFork: OrphanedFork?
@@ -208,6 +210,14 @@ struct Holdings {
   var fds = 0
   var arguments = 0
   var argumentBytes = 0
+  /// The paths of the libraries it loaded, in order: a call needs one.
+  var libraries: [[UInt8]] = []
+}
+
+/// A load asked of a process object, and who is told how it went.
+struct PendingLoad {
+  var client: ClientID
+  var path: [UInt8]
 }
 
 /// A fork asked of a process object: the child's id, and the client told when it exists

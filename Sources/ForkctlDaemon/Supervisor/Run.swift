@@ -16,7 +16,7 @@ extension Supervisor {
       effects.reply(client, .failure(.wrongState, "cannot run the default template; fork it with new"))
       return
     }
-    guard requireUnrun(id, "run", client) else { return closeAll(fds) }
+    guard requireUnrun(id, "run", client), requireLibrary(id, spec, client) else { return closeAll(fds) }
     var sent = fds
     if spec.keepControl {
       do {
@@ -124,6 +124,11 @@ extension Supervisor {
     case .workingDirectory:
       // The client names the directory: the daemon has only its descriptor.
       fail(client, .workingDirectoryFailed, Sys.describe(errno))
+    case .symbol:
+      let libraries = o.holdings.libraries.map { String(decoding: $0, as: UTF8.self) }.joined(separator: ", ")
+      fail(
+        client, .symbolNotFound,
+        "cannot call \(program)\(spawned ? "" : " in \(describe(id))"): no library it loaded exports it (\(libraries))")
     case .exec:
       let code: ErrorCode =
         errno == .noSuchFileOrDirectory

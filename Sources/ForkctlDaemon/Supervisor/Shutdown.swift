@@ -29,7 +29,7 @@ extension Supervisor {
     case .draining:
       switch request {
       case .hello, .list, .wait, .waitAll, .kill, .forget, .prune, .shutdown, .drain, .signal: return nil
-      case .new, .exec, .fork, .sendFDs, .sendArgs, .run, .spawn:
+      case .new, .exec, .fork, .sendFDs, .sendArgs, .run, .spawn, .load:
         return "the daemon is shutting down once the programs its clients wait for have ended "
           + "(shutdown --wait); it starts nothing new"
       }

@@ -16,7 +16,8 @@ extension Supervisor {
       guard let id = lookup(s.from, client) else { return closeAll(fds) }
       parent = id
     }
-    guard requireUnrun(parent, "spawn from", client), acceptName(s.name, client) else { return closeAll(fds) }
+    guard requireUnrun(parent, "spawn from", client), requireLibrary(parent, s.spec, client), acceptName(s.name, client)
+    else { return closeAll(fds) }
     let sent = Array(fds.prefix(s.targets.count))
     var rest = Array(fds.dropFirst(s.targets.count))
     if (registry[parent]?.holdings.fds ?? 0) + sent.count > limits.maxFDsPerProcess {

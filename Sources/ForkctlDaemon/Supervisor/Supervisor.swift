@@ -5,7 +5,8 @@
 // Where things are: the legal states of a process object in ProcessObject.swift; its
 // indexes in Registry.swift; one file per concern, each an extension of `Supervisor`:
 // Creation (new, exec, fork, fork reports), Input (send-fd, send-arg), Run (run, exec
-// outcome), Spawn (spawn, attachment, signal forwarding, kill deadlines), Wait (wait, kill,
+// outcome), Load (libraries loaded into templates), Spawn (spawn, attachment, signal
+// forwarding, kill deadlines), Wait (wait, kill,
 // statuses, forgetting), Forget (forget, prune), Clients (connections coming and going),
 // Shutdown (the daemon's own stop and drain).
 import ForkctlSys
@@ -112,6 +113,8 @@ public struct Supervisor<Effects: SupervisorEffects> {
       forget(refs, client)
     case .prune:
       prune(client)
+    case .load(let ref, let spec):
+      load(ref, spec, client)
     case .signal:
       preconditionFailure("signal frames are forwarded above")
     }

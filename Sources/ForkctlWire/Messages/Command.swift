@@ -14,6 +14,9 @@ public enum Command: Equatable, Sendable {
   /// target, then the working directory if the spec has one). Answered by `spawned`.
   /// `attributes`: the client's, applied in the new process before exec.
   case spawn(id: UInt64, targets: [FDTarget], spec: RunSpec, attributes: ProcessAttributes? = nil)
+  /// Load a library and run its init. Answered by `libraryLoaded` or `refused`; an init that
+  /// fails ends the process with its code instead.
+  case load(LoadSpec)
 
   /// The run command's own bit in its spec's flags word: a status pipe comes with the frame.
   static let statusPipeFlag: UInt32 = 16
@@ -36,6 +39,9 @@ public enum Command: Equatable, Sendable {
     case .arguments(let list):
       w.list(list)
       return Frame(type: .commandArgs, payload: w.bytes, fdCount: 0)
+    case .load(let spec):
+      spec.write(to: &w)
+      return Frame(type: .commandLoad, payload: w.bytes, fdCount: 0)
     case .run(let spec, let statusPipe, let attributes):
       let outer = (statusPipe ? Self.statusPipeFlag : 0) | (attributes == nil ? 0 : RunSpec.attributesFlag)
       spec.write(to: &w, outerFlags: outer)
@@ -63,6 +69,9 @@ public enum Command: Equatable, Sendable {
       let attributes = flags & RunSpec.attributesFlag != 0 ? try ProcessAttributes.read(&r) : nil
       try checkFDs(frame, spec.fdCount + (statusPipe ? 1 : 0))
       self = .run(spec, statusPipe: statusPipe, attributes: attributes)
+    case .commandLoad:
+      try checkFDs(frame, 0)
+      self = .load(try LoadSpec.read(&r))
     case .commandSpawn:
       let id = try r.u64()
       let targets = try readTargets(&r)

@@ -111,6 +111,8 @@ public enum Reply: Equatable, Sendable {
   case statuses([StatusEntry])
   case listing([ProcessEntry])
   case welcome(version: UInt8, daemonPID: Int32)
+  /// A load succeeded; the process object's threads after its init.
+  case loaded(ThreadCensus)
 
   public static func failure(_ code: ErrorCode, _ message: String) -> Reply {
     .failure(code, message: Array(message.utf8))
@@ -149,6 +151,9 @@ public enum Reply: Equatable, Sendable {
       type = .welcome
       w.u8(version)
       w.i32(pid)
+    case .loaded(let threads):
+      type = .loaded
+      threads.write(to: &w)
     }
     return Frame(type: type, payload: w.bytes, fdCount: fds)
   }
@@ -178,6 +183,7 @@ public enum Reply: Equatable, Sendable {
       for _ in 0..<n { list.append(try ProcessEntry.read(&r)) }
       self = .listing(list)
     case .welcome: self = .welcome(version: try r.u8(), daemonPID: try r.i32())
+    case .loaded: self = .loaded(try ThreadCensus.read(&r))
     default: throw .unexpected(frame.type)
     }
     try r.finish()

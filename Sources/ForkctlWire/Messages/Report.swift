@@ -9,6 +9,12 @@ public enum Report: Equatable, Sendable {
   /// Sent by the new process of a spawn itself, before it runs anything: its pid. The
   /// `spawned` report for it follows from the process object, unless that dies first.
   case spawning(pid: Int32)
+  /// The answer to a load command: the library is loaded and its init returned 0; the
+  /// threads the process has now.
+  case loaded(ThreadCensus)
+  /// The answer to a load command that failed: the library did not load (nothing changed),
+  /// or its init returned non-zero (the process exits with that code after this).
+  case loadRefused(ErrorCode, message: [UInt8])
 
   /// Where the pid lies in a `spawning` frame's bytes: the new process writes it there.
   public static let spawningPIDOffset = WireLimits.headerSize
@@ -26,13 +32,17 @@ public enum Report: Equatable, Sendable {
     case .spawning(let pid):
       w.i32(pid)
       return Frame(type: .spawning, payload: w.bytes, fdCount: 0)
-    case .refused(let code, let message):
+    case .refused(let code, let message), .loadRefused(let code, let message):
       w.u16(code.rawValue)
       w.string(message)
-      return Frame(type: .refused, payload: w.bytes, fdCount: 0)
+      return Frame(
+        type: self == .refused(code, message: message) ? .refused : .loadRefused, payload: w.bytes, fdCount: 0)
     case .execFailed(let errno):
       w.i32(errno)
       return Frame(type: .execFailed, payload: w.bytes, fdCount: 0)
+    case .loaded(let threads):
+      threads.write(to: &w)
+      return Frame(type: .libraryLoaded, payload: w.bytes, fdCount: 0)
     }
   }
 
@@ -45,9 +55,11 @@ public enum Report: Equatable, Sendable {
       // Any code: one this side does not know is a newer daemon's refusal, not a broken frame.
       let code = ErrorCode(rawValue: try r.u16())
       self = .refused(code, message: try r.string())
+    case .loadRefused: self = .loadRefused(ErrorCode(rawValue: try r.u16()), message: try r.string())
     case .execFailed: self = .execFailed(errno: try r.i32())
     case .spawned: self = .spawned(pid: try r.i32(), errno: try r.i32())
     case .spawning: self = .spawning(pid: try r.i32())
+    case .libraryLoaded: self = .loaded(try ThreadCensus.read(&r))
     default: throw .unexpected(frame.type)
     }
     try r.finish()

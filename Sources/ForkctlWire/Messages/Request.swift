@@ -35,6 +35,9 @@ public enum Request: Equatable, Sendable {
   /// Drop every exited process object of the caller's user whose status was never
   /// reported; replies `statuses` with them.
   case prune
+  /// Load a library into a process object that has not run, and run its init; replies
+  /// `loaded` with its threads after the init.
+  case load(ref: [UInt8], LoadSpec)
 
   /// kill's optional trailing u32 flags: the process group.
   static let killGroupFlag: UInt32 = 1
@@ -122,6 +125,10 @@ public enum Request: Equatable, Sendable {
       w.list(refs)
     case .prune:
       type = .prune
+    case .load(let ref, let spec):
+      type = .load
+      w.string(ref)
+      spec.write(to: &w)
     }
     return Frame(type: type, payload: w.bytes, fdCount: fds)
   }
@@ -222,6 +229,9 @@ public enum Request: Equatable, Sendable {
     case .prune:
       try checkFDs(frame, 0)
       self = .prune
+    case .load:
+      try checkFDs(frame, 0)
+      self = .load(ref: try r.string(), try LoadSpec.read(&r))
     default:
       throw .unexpected(frame.type)
     }

@@ -16,6 +16,7 @@ public enum MessageType: UInt8, Sendable, CaseIterable {
   case signal = 0x0d
   case forget = 0x0e
   case prune = 0x0f
+  case load = 0x10
 
   case ok = 0x40
   case created = 0x41
@@ -23,18 +24,22 @@ public enum MessageType: UInt8, Sendable, CaseIterable {
   case statuses = 0x43
   case listing = 0x44
   case welcome = 0x45
+  case loaded = 0x46
 
   case commandFork = 0x80
   case commandFDs = 0x81
   case commandArgs = 0x82
   case commandRun = 0x83
   case commandSpawn = 0x84
+  case commandLoad = 0x85
 
   case forked = 0xc0
   case refused = 0xc1
   case execFailed = 0xc2
   case spawned = 0xc3
   case spawning = 0xc4
+  case libraryLoaded = 0xc5
+  case loadRefused = 0xc6
 }
 
 /// How a process ended, as waitid(2) tells it.
@@ -108,12 +113,16 @@ public struct ErrorCode: RawRepresentable, Hashable, Sendable, CustomStringConve
   public static let workingDirectoryFailed = ErrorCode(rawValue: 14)
   /// The daemon shut down while the program ran: it keeps running, and its status is lost.
   public static let stillRunning = ErrorCode(rawValue: 15)
+  /// A library did not load (the dlerror() text), or its init returned non-zero.
+  public static let loadFailed = ErrorCode(rawValue: 16)
+  /// An init or entry symbol the library does not export; nothing ran.
+  public static let symbolNotFound = ErrorCode(rawValue: 17)
 
   /// The codes this side knows, in the order of forkctl-protocol(7) ERROR CODES.
   static let names: [String] = [
     "unknownProcess", "wrongState", "badRequest", "limitReached", "templateFailed", "programNotFound",
     "programNotExecutable", "execFailed", "permissionDenied", "internalError", "protocolError",
-    "shuttingDown", "nameTaken", "workingDirectoryFailed", "stillRunning",
+    "shuttingDown", "nameTaken", "workingDirectoryFailed", "stillRunning", "loadFailed", "symbolNotFound",
   ]
 
   /// The name of a known code (as its `static let`); nil for one this side does not know.
@@ -123,89 +132,6 @@ public struct ErrorCode: RawRepresentable, Hashable, Sendable, CustomStringConve
   }
 
   public var description: String { name ?? "error code \(rawValue)" }
-}
-
-/// What `run` asks a process object to do.
-public struct RunSpec: Equatable, Sendable {
-  /// The program, found through PATH (of `environment` when given) unless it has a '/'.
-  public var program: [UInt8]
-  /// Arguments after the strings sent earlier with send-arg.
-  public var arguments: [[UInt8]]
-  /// The complete environment ("K=V" strings); nil keeps the process's own.
-  public var environment: [[UInt8]]?
-  /// Keep the control socket in the program, announced in FORKCTL_CONTROL_FD.
-  public var keepControl: Bool
-  /// A directory descriptor to change to comes with the frame.
-  public var hasWorkingDirectory: Bool
-  /// Reply only when the program has ended, with its status.
-  public var waitForExit: Bool
-
-  public init(
-    program: [UInt8], arguments: [[UInt8]] = [], environment: [[UInt8]]? = nil,
-    keepControl: Bool = false, hasWorkingDirectory: Bool = false, waitForExit: Bool = false
-  ) {
-    self.program = program
-    self.arguments = arguments
-    self.environment = environment
-    self.keepControl = keepControl
-    self.hasWorkingDirectory = hasWorkingDirectory
-    self.waitForExit = waitForExit
-  }
-
-  static let keepControlFlag: UInt32 = 1
-  static let workingDirectoryFlag: UInt32 = 2
-  static let environmentFlag: UInt32 = 4
-  static let waitFlag: UInt32 = 8
-  static let flags = keepControlFlag | workingDirectoryFlag | environmentFlag | waitFlag
-  /// A bit of the message around the spec (the run request, the run and spawn commands),
-  /// not of the spec: an attributes block follows the spec.
-  static let attributesFlag: UInt32 = 32
-
-  /// Writes the spec; its flags word also carries `outerFlags`, bits of the message around
-  /// it that are not the spec's (the run command's status pipe).
-  func write(to w: inout PayloadWriter, outerFlags: UInt32 = 0) {
-    var flags = outerFlags
-    if keepControl { flags |= Self.keepControlFlag }
-    if hasWorkingDirectory { flags |= Self.workingDirectoryFlag }
-    if environment != nil { flags |= Self.environmentFlag }
-    if waitForExit { flags |= Self.waitFlag }
-    w.u32(flags)
-    w.string(program)
-    w.list(arguments)
-    if let environment { w.list(environment) }
-  }
-
-  /// Reads a spec whose flags word holds no bit but its own.
-  static func read(_ r: inout PayloadReader) throws(WireError) -> RunSpec {
-    try read(&r, outerFlags: 0).spec
-  }
-
-  /// Reads a spec whose flags word may also hold `outerFlags`; those found are returned
-  /// apart, and any other unknown bit is refused.
-  static func read(
-    _ r: inout PayloadReader, outerFlags: UInt32
-  ) throws(WireError) -> (spec: RunSpec, outerFlags: UInt32) {
-    let flags = try r.u32()
-    if flags & ~(Self.flags | outerFlags) != 0 { throw .invalid("run flags \(flags)") }
-    let program = try r.string()
-    if program.isEmpty { throw .invalid("empty program name") }
-    if program.contains(0) { throw .invalid("program name holds a NUL byte") }
-    let arguments = try r.list()
-    let environment = flags & environmentFlag != 0 ? try r.list() : nil
-    for s in arguments where s.contains(0) { throw .invalid("argument holds a NUL byte") }
-    for s in environment ?? [] where s.contains(0) || !s.contains(UInt8(ascii: "=")) {
-      throw .invalid("environment string is not NAME=VALUE without NUL")
-    }
-    let spec = RunSpec(
-      program: program, arguments: arguments, environment: environment,
-      keepControl: flags & keepControlFlag != 0,
-      hasWorkingDirectory: flags & workingDirectoryFlag != 0,
-      waitForExit: flags & waitFlag != 0)
-    return (spec, flags & outerFlags)
-  }
-
-  /// Descriptors that travel with a run frame.
-  var fdCount: Int { hasWorkingDirectory ? 1 : 0 }
 }
 
 /// Where a descriptor sent with send-fd lands in the worker: the next free slot in order,

@@ -1,0 +1,66 @@
+// load: a library loaded into a process object that has not run (a template), so that every
+// worker forked from it afterwards shares its code and data; answered by the object's
+// `loaded` or `loadRefused` report, in the order asked. A call needs a library loaded.
+import ForkctlSys
+import ForkctlWire
+
+extension Supervisor {
+  mutating func load(_ ref: [UInt8], _ spec: LoadSpec, _ client: ClientID) {
+    guard let id = lookup(ref, client), let o = registry[id] else { return }
+    if o.origin == .defaultTemplate {
+      effects.reply(
+        client,
+        .failure(
+          .wrongState,
+          "cannot load into the default template, which every client shares; start a template of your own with exec"))
+      return
+    }
+    guard requireUnrun(id, "load into", client) else { return }
+    registry.update(id) { $0.loads.append(PendingLoad(client: client, path: spec.path)) }
+    effects.send(id, .load(spec), fds: [])
+  }
+
+  /// `id` answered its oldest load: loaded, with the threads it has now, or refused.
+  mutating func loadAnswered(_ id: UInt64, _ outcome: Result<ThreadCensus, LoadRefusal>) {
+    guard let load = registry.update(id, { $0.loads.isEmpty ? nil : $0.loads.removeFirst() }) ?? nil else { return }
+    // Forks asked while it was loading have their whole bound again (Deadlines.swift).
+    reportArrived(from: id)
+    switch outcome {
+    case .success(let threads):
+      registry.update(id) { $0.holdings.libraries.append(load.path) }
+      effects.reply(load.client, .loaded(threads))
+    case .failure(let refusal):
+      let path = String(decoding: load.path, as: UTF8.self)
+      effects.reply(load.client, .failure(refusal.code, "cannot load \(path) into \(describe(id)): \(refusal.message)"))
+    }
+  }
+
+  /// `id`'s control socket closed with loads pending: it died loading (its init crashed, or
+  /// it was killed).
+  mutating func loadsLost(_ id: UInt64, _ loads: [PendingLoad]) {
+    for load in loads {
+      let path = String(decoding: load.path, as: UTF8.self)
+      effects.reply(
+        load.client,
+        .failure(
+          .loadFailed, "cannot load \(path) into \(describe(id)): it ended while loading (forkctl wait tells how)"))
+    }
+  }
+
+  /// Refuses, saying why, a call in (or a spawn --call from) `id` when it loaded no library.
+  mutating func requireLibrary(_ id: UInt64, _ spec: RunSpec, _ client: ClientID) -> Bool {
+    guard case .call = spec.entry, registry[id]?.holdings.libraries.isEmpty == true else { return true }
+    let symbol = String(decoding: spec.program, as: UTF8.self)
+    effects.reply(
+      client,
+      .failure(
+        .wrongState, "cannot call \(symbol) in \(describe(id)): it has loaded no library (load one with forkctl load)"))
+    return false
+  }
+}
+
+/// Why a load failed, as the process object reported it.
+struct LoadRefusal: Error {
+  var code: ErrorCode
+  var message: String
+}

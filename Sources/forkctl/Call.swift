@@ -1,0 +1,128 @@
+import ForkctlClient
+import ForkctlSys
+import ForkctlWire
+
+struct CallCommand: Subcommand {
+  static let name = "call"
+  static let summary = "Make a process object call a function of a library it loaded."
+  static let usage = "forkctl call [OPTION...] ID [OPTION...] [--] SYMBOL [ARG...]"
+  static let help = """
+    Make a process object call int SYMBOL(int argc, char **argv), a function of a
+    library loaded into it (or into the template it was forked from) with load,
+    instead of executing a program. Its return value is the exit status.
+
+    argv is SYMBOL, then the strings sent with send-arg, then ARGs. Descriptors,
+    environment, working directory, umask, resource limits, nice value and signal
+    mask are prepared as run prepares them for a program; what a library's init
+    set up (its descriptors, its signal handlers, its data) stays. The worker ends
+    with exit(3), so atexit handlers and destructors run, or with --quick-exit
+    _exit(2). Returns once SYMBOL is being called, or with --wait once it has
+    returned, with its status.
+
+    Arguments:
+      ID                    The id or name of the process object.
+      SYMBOL [ARG...]       The function and its arguments, byte for byte.
+
+    Options:
+    \(ClientOptions.help)
+      --wait                Exit with the worker's status once it ends; a death by
+                            signal is re-raised; 124 when the daemon shuts down
+                            first (the worker runs on).
+      --detach              Nobody will wait: the daemon forgets the process
+                            object once the worker has ended (not with --wait).
+      --quick-exit          End the worker with _exit(2): no atexit handler,
+                            destructor or stdio flush runs.
+    \(ProgramOptions.help)
+      -h, --help            Show this help.
+
+    """
+
+  static func usageStatus(_ words: ArraySlice<[UInt8]>) -> Exit { RunCommand.usageStatus(words) }
+
+  /// `run`, whose PROGRAM is SYMBOL.
+  let command: RunCommand
+
+  init(parsing arguments: inout Arguments) throws(ArgumentError) {
+    command = try RunCommand(parsing: &arguments, calling: true)
+  }
+
+  func run() throws(Exit) { try command.run() }
+}
+
+struct LoadCommand: Subcommand {
+  static let name = "load"
+  static let summary = "Load a shared library into a template, and run its init once."
+  static let usage = "forkctl load [OPTION...] ID [OPTION...] LIBRARY [-- ARG...]"
+  static let help = """
+    Load a shared library into a process object that has not run (a template made
+    with exec, or a worker forked from one), so that every worker forked from it
+    afterwards shares the library's code and the data its init built, and can call
+    its functions with call or spawn --call.
+
+    The library is opened with dlopen(3) and RTLD_NOW, so a symbol it cannot
+    resolve fails here. Its init, int forkctl_init(int argc, char **argv) when it
+    exports one (or the function named by --init), then runs once, with argv
+    LIBRARY, then ARGs. An init that returns non-zero ends the process object with
+    that status. Prints the number of threads the process object has after the
+    init, and their names when there is more than one: a process object with more
+    than one thread refuses to fork.
+
+    Arguments:
+      ID                    The id or name of the process object.
+      LIBRARY               The library's path (dlopen's search without a '/').
+      ARG...                The init's arguments, byte for byte.
+
+    Options:
+    \(ClientOptions.help)
+      --init SYMBOL         Run SYMBOL as the init instead of forkctl_init; it
+                            must exist.
+      --global              Load with RTLD_GLOBAL: libraries loaded later may use
+                            this one's symbols.
+      -h, --help            Show this help.
+
+    """
+
+  struct LoadOptions: OptionGroup {
+    var client = ClientOptions()
+    var initSymbol: [UInt8] = []
+    var global = false
+
+    mutating func parse(_ option: String, _ arguments: inout Arguments) throws(ArgumentError) -> Bool {
+      switch option {
+      case "--init":
+        initSymbol = try arguments.rawValue()
+        if initSymbol.isEmpty { throw .usage("--init needs a SYMBOL") }
+      case "--global": global = true
+      default: return try client.parse(option, &arguments)
+      }
+      return true
+    }
+  }
+
+  let options: LoadOptions
+  let id: String
+  let spec: LoadSpec
+
+  init(parsing arguments: inout Arguments) throws(ArgumentError) {
+    var options = LoadOptions()
+    try arguments.parseOptions(into: &options)
+    id = try arguments.operand(or: "load needs an ID")
+    try arguments.parseOptions(into: &options)
+    let library = Array(try arguments.operand(or: "load needs a LIBRARY").utf8)
+    try arguments.parseOptions(into: &options)
+    arguments.skipSeparator()
+    self.options = options
+    spec = LoadSpec(
+      path: library, initSymbol: options.initSymbol, arguments: Array(try arguments.remaining()),
+      global: options.global)
+  }
+
+  func run() throws(Exit) {
+    var c = try options.client.connect()
+    let threads = try reporting { () throws(ForkctlError) in try c.load(id, spec) }
+    guard threads.names.count > 1 else { return }
+    let names = threads.names.map { String(decoding: $0, as: UTF8.self) }.joined(separator: ", ")
+    Sys.printError(
+      "forkctl: \(id) has \(threads.names.count) threads after loading (\(names)); it will refuse to fork")
+  }
+}
