@@ -42,6 +42,10 @@ extension Sys {
     return withCStrings([name]) { dlsym(library.raw, $0[0]!) }.map(EntryPoint.init(raw:))
   }
 
+  /// Closes a library no function of which will be called (dlclose(3): its destructors run
+  /// if nothing else holds it).
+  public static func closeLibrary(_ library: LibraryHandle) { _ = dlclose(library.raw) }
+
   /// Calls `f` with argv made of `arguments` (NUL-terminated, then a NULL), and returns what
   /// it returns.
   public static func callEntry(_ f: EntryPoint, arguments: [[UInt8]]) -> Int32 {

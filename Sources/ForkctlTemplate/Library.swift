@@ -48,6 +48,7 @@ extension Template {
         Sys.exitImmediately(code)
       }
     } else if !spec.initSymbol.isEmpty {
+      Sys.closeLibrary(library)
       let message = "\(path) does not export \(String(decoding: spec.initSymbol, as: UTF8.self))"
       return report(.loadRefused(.symbolNotFound, message: Array(message.utf8)))
     }
@@ -75,8 +76,10 @@ extension Template {
     guard let function = entry(spec.program) else {
       failRun(ExecFailure(step: .symbol, errno: Errno.noSuchFileOrDirectory.rawValue), setup)
     }
-    // forkctl's own descriptors go; the library's (opened by its init) stay.
-    let own = received.filter { $0 != setup.pipe } + fds.map(\.fd)
+    // forkctl's own descriptors go; the library's (opened by its init) stay. A control socket
+    // the function keeps has its copy on its slot (a move) by then.
+    var own = received.filter { $0 != setup.pipe } + fds.map(\.fd)
+    if spec.keepControl { own.append(FileDescriptor(rawValue: Template.controlFD)) }
     if let failure = Sys.prepareCall(
       moves: setup.moves, workingDirectory: setup.workingDirectory, environment: setup.environment,
       attributes: attributes, close: own, keep: &setup.keep, name: spec.program)
