@@ -32,8 +32,10 @@ struct adopted_fork {
 };
 
 // The helper's stack, in the template's memory; only one helper runs at a time, and the
-// template is suspended meanwhile (CLONE_VFORK).
-static char helper_stack[64 * 1024] __attribute__((aligned(16)));
+// template is suspended meanwhile (CLONE_VFORK). The libraries' atfork prepare and parent
+// handlers run on it, hence as much as a thread's minimum stack and more; untouched pages
+// cost nothing.
+static char helper_stack[256 * 1024] __attribute__((aligned(16)));
 
 static int adopted_fork_helper(void *p) {
   struct adopted_fork *a = p;
