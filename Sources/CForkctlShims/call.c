@@ -85,6 +85,33 @@ pid_t forkctl_fork_adopted(void) {
   return a.child;
 }
 
+// The signal actions this process had before any library was loaded: forkctl's own (the
+// Swift runtime's crash handlers among them), which a worker must not keep.
+static void (*own_actions[65])(int);
+static int own_actions_recorded;
+
+void forkctl_record_signal_actions(void) {
+  for (int sig = 1; sig <= 64; sig++) {
+    struct kernel_sigaction old;
+    if (syscall(SYS_rt_sigaction, sig, NULL, &old, sizeof(uint64_t)) == 0) own_actions[sig] = old.handler;
+  }
+  own_actions_recorded = 1;
+}
+
+// Every action still as this process had it before it loaded code goes back to SIG_DFL, as
+// exec would reset it; one a library installed since stays. Raw calls, as in exec.c, for
+// the signals glibc keeps for itself.
+static void reset_own_signal_actions(void) {
+  if (!own_actions_recorded) return;
+  for (int sig = 1; sig <= 64; sig++) {
+    if (sig == SIGKILL || sig == SIGSTOP || own_actions[sig] == SIG_DFL) continue;
+    struct kernel_sigaction now;
+    if (syscall(SYS_rt_sigaction, sig, NULL, &now, sizeof(uint64_t)) != 0 || now.handler != own_actions[sig]) continue;
+    struct kernel_sigaction dfl = {.handler = SIG_DFL};
+    syscall(SYS_rt_sigaction, sig, &dfl, NULL, sizeof(uint64_t));
+  }
+}
+
 int forkctl_prepare_call(const struct forkctl_fd_move *moves, int nmoves, int cwd_fd, char *const envp[],
                          const int *close_fds, int nclose, int *keep, int nkeep,
                          const struct forkctl_attributes *attributes, const char *name) {
@@ -113,6 +140,7 @@ int forkctl_prepare_call(const struct forkctl_fd_move *moves, int nmoves, int cw
   for (int i = 0; i < nmoves; i++) close(lifted[i]);
   if (null_fd >= 0) close(null_fd);
 
+  reset_own_signal_actions();
   int failed = forkctl_apply_attributes(attributes);
   if (failed) return failed;
   // The environment, as exec would give it: environ replaced by copies (the strings the

@@ -17,11 +17,18 @@ extension Sys {
     return pid
   }
 
+  /// Takes this process's signal actions as its own, before any library is loaded:
+  /// `prepareCall` resets those still unchanged then (the Swift runtime's crash handlers
+  /// among them), as exec would, and leaves a library's. The corresponding C function is
+  /// `forkctl_record_signal_actions`.
+  public static func recordOwnSignalActions() { forkctl_record_signal_actions() }
+
   /// Prepares this process to call a function as `execute` prepares it to run a program,
   /// without exec: `moves` placed (numbers nothing was sent for, above 2, are left as they
   /// are, the library's), stdio not given on /dev/null, `close` closed, `keep` lifted above
   /// the targets (new numbers written back), the working directory entered, `attributes`
-  /// applied (handlers installed by the library stay), the environment replaced, and the
+  /// applied (this process's own signal actions reset, a library's kept), the environment
+  /// replaced, and the
   /// process named `name`, as exec would name it after its program. Nil on success, else
   /// the step that failed.
   public static func prepareCall(

@@ -151,11 +151,16 @@ int forkctl_exec_worker(const struct forkctl_fd_move *moves, int nmoves, int cwd
 /// Returns the worker's pid, 0 in the worker, or -1 with errno.
 pid_t forkctl_fork_adopted(void);
 
+/// Records this process's signal actions as its own, before any library is loaded:
+/// forkctl_prepare_call resets to SIG_DFL those still unchanged, as exec would.
+void forkctl_record_signal_actions(void);
+
 /// Prepares this process to call a function as forkctl_exec_worker prepares one for exec,
 /// without the exec: `moves` placed (a number no descriptor was sent for, above 2, is left
 /// as it is), /dev/null on 0, 1, 2 when not sent, `close_fds` closed, `keep` lifted above
-/// every target (new numbers written back), `cwd_fd` entered, `attributes` applied (signal
-/// handlers are left as they are: the library's stay), `environ` replaced by copies of
+/// every target (new numbers written back), `cwd_fd` entered, the actions recorded by
+/// forkctl_record_signal_actions and still unchanged reset to SIG_DFL (a library's stay),
+/// `attributes` applied, `environ` replaced by copies of
 /// `envp`, and the process named `name` (PR_SET_NAME). Returns 0 or FORKCTL_FAILURE(step,
 /// errno).
 int forkctl_prepare_call(const struct forkctl_fd_move *moves, int nmoves, int cwd_fd, char *const envp[],
