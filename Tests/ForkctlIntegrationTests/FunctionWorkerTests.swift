@@ -17,7 +17,9 @@ private func buildLibrary(_ name: String) -> String? {
   let dir = makeTemporaryDirectory()
   let out = "\(dir)/lib\(name).so"
   let log = "\(dir)/cc.log"
-  let rc = system("cc -shared -fPIC -O1 -Wall -o '\(out)' '\(librarySources)/\(name).c' -lpthread >'\(log)' 2>&1")
+  let include = librarySources + "/../../../include"
+  let source = "\(librarySources)/\(name).c"
+  let rc = system("cc -shared -fPIC -O1 -Wall -Werror -I'\(include)' -o '\(out)' '\(source)' -lpthread >'\(log)' 2>&1")
   if rc != 0 {
     Issue.record("cc \(name).c failed: \(readFile(log))")
     return nil
@@ -31,7 +33,10 @@ private let workerLibrary = buildLibrary("worker")
   func library() throws -> String { try #require(workerLibrary, "the test library did not build") }
 
   @Test(
-    "a function called in a worker gets argv (name, strings sent, ARGs), descriptors, env and cwd; its return is the status"
+    """
+    a function called in a worker gets argv (name, strings sent, ARGs), descriptors, env and cwd; \
+    its return is the status
+    """
   )
   func loadAndCall() throws {
     let lib = try library()
@@ -48,6 +53,18 @@ private let workerLibrary = buildLibrary("worker")
       """)
     #expect(r.code == 4, "stderr: \(r.stderr)")
     #expect(r.stdout == "model=model.bin argv=show|sent|a|b c FOO=bar cwd=/tmp fds=0,1,2\n", "\(r.stderr)")
+  }
+
+  @Test("a call with --keep-control finds its control socket through forkctl.h")
+  func keepControl() throws {
+    let lib = try library()
+    let w = World()
+    let r = w.script(
+      """
+      $F exec --name t >/dev/null && $F load t '\(lib)' || exit 90
+      w=$($F fork t) && $F send-fd "$w" 0 1 2 && exec $F call --wait --keep-control "$w" -- control
+      """)
+    #expect(r.stdout == "control=3 socket=1\n", "\(r.stderr)")
   }
 
   @Test("spawn --from --call runs the function with the caller's stdio, environment and directory")
