@@ -27,7 +27,8 @@ private func buildLibrary(_ name: String) -> String? {
   return out
 }
 
-private let workerLibrary = buildLibrary("worker")
+/// Tests/Fixtures/libraries/worker.c, built; nil when it did not build.
+let workerLibrary = buildLibrary("worker")
 
 @Suite struct FunctionWorkerTests {
   func library() throws -> String { try #require(workerLibrary, "the test library did not build") }
