@@ -54,8 +54,7 @@ private let realHome = Sys.environmentValue("HOME") ?? "/root"
 
   @Test("the Swift example builds with swiftc and scores", .enabled(if: swiftc != nil, "swiftc is not installed"))
   func swift() {
-    check(
-      "HOME='\(realHome)' '\(swiftc!)' -emit-library -parse-as-library -O -module-name Scorer -o libscorer.so '\(examples)/swift/Scorer.swift'",
-      "swift")
+    let flags = "-emit-library -parse-as-library -O -module-name Scorer -o libscorer.so"
+    check("HOME='\(realHome)' '\(swiftc!)' \(flags) '\(examples)/swift/Scorer.swift'", "swift")
   }
 }
