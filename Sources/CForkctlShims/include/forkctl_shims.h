@@ -276,6 +276,8 @@ long forkctl_read_syscall_number(void);
 /// forks; the parent becomes the program's monitor (monitor.c) and never returns, ending with
 /// the program's status; the child, the program, returns 0 in a process group of its own in
 /// the terminal's foreground, with SIGKILL as its parent-death signal, or an errno value.
-int forkctl_monitor_start(void);
+/// Every signal must be blocked. `glibc_fork` 1: the child is made by glibc's fork() (for a
+/// function of a loaded library, forkctl_prepare_call); 0: by a raw clone (before an exec).
+int forkctl_monitor_start(int glibc_fork);
 
 #endif
