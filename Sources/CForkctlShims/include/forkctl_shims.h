@@ -280,4 +280,37 @@ long forkctl_read_syscall_number(void);
 /// function of a loaded library, forkctl_prepare_call); 0: by a raw clone (before an exec).
 int forkctl_monitor_start(int glibc_fork);
 
+/// Records the action of every signal, 1 to 64, the first time it is called (later calls do
+/// nothing): what this process itself set up before it loaded any library.
+/// forkctl_prepare_call resets to SIG_DFL only the actions still as recorded here.
+void forkctl_record_signal_actions(void);
+
+/// glibc's fork(), called from a clone(CLONE_VM | CLONE_VFORK) helper that then exits: the
+/// new process is a real glibc fork of the caller (atfork handlers, its own thread id in
+/// glibc's thread descriptor, robust mutex list reset) whose parent, once this returns in
+/// either process, is the nearest child subreaper (PR_SET_CHILD_SUBREAPER, prctl(2)) or init.
+/// Returns 0 in the new process, on the caller's own stack with the caller's signal mask; the
+/// new pid in the caller, once the helper is reaped; -1 with errno when clone or fork failed.
+/// The atfork prepare and parent handlers run in the helper, which shares the caller's memory
+/// while the caller is suspended: a parent handler that starts a thread starts it in the
+/// helper, which then exits.
+pid_t forkctl_fork_adopted(void);
+
+/// What forkctl_exec_worker does before execve, for a worker that calls a function of a
+/// library loaded in this process instead: `moves` placed (sources and `close_fds` lifted
+/// first, so that any of them may be a target; close-on-exec cleared on the targets), /dev/null
+/// on any of 0, 1, 2 not among the targets, `cwd_fd` (>= 0) made the working directory, signal
+/// actions this process set before its first library was loaded reset to SIG_DFL
+/// (forkctl_record_signal_actions; a library's own handlers stay), `attributes` applied as
+/// forkctl_exec_worker applies them (a signal the caller ignores is ignored only where no
+/// library handles it), the mask last, as the caller's (empty for NULL). No descriptor other
+/// than targets and `close_fds` is touched. Then `environ` becomes `envp` (not copied: it must
+/// live as long as the process, and the old one is left as it is, as a library may hold its
+/// strings), the process is named `name` (PR_SET_NAME), and the `nclose` descriptors of
+/// `close_fds` are closed. Returns 0; or FORKCTL_FAILURE(step, errno) as forkctl_exec_worker
+/// does, with `close_fds` still open on the new numbers written back to it, and every signal
+/// blocked.
+int forkctl_prepare_call(const struct forkctl_fd_move *moves, int nmoves, int cwd_fd, int *close_fds, int nclose,
+                         char **envp, const struct forkctl_attributes *attributes, const char *name);
+
 #endif
