@@ -76,7 +76,7 @@ struct LoopEffects: SupervisorEffects {
     // children of the daemon, would then lead orphaned process groups, which the kernel
     // does not stop on SIGTSTP (setpgid(2), NOTES).
     return try Sys.posixSpawn(
-      path: loop.executable, arguments: ["forkctl", "__template", String(id)], environment: [],
+      path: loop.templateImage.path, arguments: ["forkctl", "__template", String(id)], environment: [],
       fds: [nil, nil, FileDescriptor.standardError, control], newProcessGroup: true)
   }
 
