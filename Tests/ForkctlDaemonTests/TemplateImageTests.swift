@@ -42,6 +42,14 @@ import Testing
     #expect(inLibexec.path == "/libexec/forkctl/forkctl-template")
   }
 
+  @Test func theDefaultTemplateRunsTheDaemonItselfAndExecTemplatesTheImage() throws {
+    // Forking from the static forkctl is cheaper, and only templates made by exec load code.
+    let image = try TemplateImage.find(
+      executable: "/opt/fk/bin/forkctl", configured: "/img", isExecutable: { $0 == "/img" })
+    #expect(image.path(for: .defaultTemplate) == "/opt/fk/bin/forkctl")
+    #expect(image.path(for: .template) == "/img")
+  }
+
   @Test func aConfiguredImageThatIsMissingStopsTheStart() {
     #expect {
       _ = try found(["/opt/fk/bin/forkctl-template"], configured: "/missing")

@@ -1,5 +1,6 @@
-// The executable templates run: FORKCTL_TEMPLATE_IMAGE, else forkctl-template beside forkctl
-// or in ../libexec/forkctl, else forkctl itself; read from /proc/PID/exe of real templates.
+// The executables templates run, read from /proc/PID/exe of real templates: the default
+// template runs forkctl; one made by exec FORKCTL_TEMPLATE_IMAGE, else forkctl-template
+// beside forkctl or in ../libexec/forkctl, else forkctl itself.
 import ForkctlSys
 import Glibc
 import Testing
@@ -45,10 +46,13 @@ let templateImageBinary: String = {
     let w = World()
     let daemon = startDaemon(binary, w, environment: environment)
     #expect(daemon.ready == "ready\n", "daemon start: \(daemon.ready)", sourceLocation: sourceLocation)
-    let started = w.ok(["exec"], sourceLocation: sourceLocation)
+    // The first `new` starts the default template (id 1); a worker forked from it runs (exit
+    // status 0, which w.ok checks), as does one forked from the template exec makes.
     let id = w.ok(["new"], sourceLocation: sourceLocation)
-    // A worker forked from the default template runs (exit status 0, which w.ok checks).
     w.ok(["run", "--wait", id, "--", "true"], sourceLocation: sourceLocation)
+    let started = w.ok(["exec"], sourceLocation: sourceLocation)
+    let forked = w.ok(["fork", started], sourceLocation: sourceLocation)
+    w.ok(["run", "--wait", forked, "--", "true"], sourceLocation: sourceLocation)
     let pids = [w.pid(of: "1"), w.pid(of: started)]
     let exes = pids.map(executable(of:))
     w.ok(["shutdown"], sourceLocation: sourceLocation)
@@ -56,33 +60,39 @@ let templateImageBinary: String = {
     return exes
   }
 
-  @Test("templates run the image FORKCTL_TEMPLATE_IMAGE names")
+  @Test("templates made by exec run the image FORKCTL_TEMPLATE_IMAGE names; the default template runs forkctl")
   func configuredImage() {
     let dir = makeTemporaryDirectory()
     defer { _ = system("rm -rf '\(dir)'") }
+    install(forkctlBinary, "\(dir)/bin/forkctl")
     install(templateImageBinary, "\(dir)/elsewhere/image")
+    let image = "FORKCTL_TEMPLATE_IMAGE=\(dir)/elsewhere/image"
     #expect(
-      templateExecutables(forkctlBinary, environment: ["FORKCTL_TEMPLATE_IMAGE=\(dir)/elsewhere/image"]) == [
-        "\(dir)/elsewhere/image", "\(dir)/elsewhere/image",
-      ])
+      templateExecutables("\(dir)/bin/forkctl", environment: [image])
+        == ["\(dir)/bin/forkctl", "\(dir)/elsewhere/image"])
   }
 
-  @Test("without FORKCTL_TEMPLATE_IMAGE templates run forkctl-template beside forkctl, else in libexec, else forkctl")
+  @Test(
+    """
+    without FORKCTL_TEMPLATE_IMAGE templates made by exec run forkctl-template beside forkctl, else in libexec, \
+    else forkctl
+    """
+  )
   func imageFoundBesideForkctl() {
     let dir = makeTemporaryDirectory()
     defer { _ = system("rm -rf '\(dir)'") }
     install(forkctlBinary, "\(dir)/beside/forkctl")
     install(templateImageBinary, "\(dir)/beside/forkctl-template")
     #expect(
-      templateExecutables("\(dir)/beside/forkctl") == Array(repeating: "\(dir)/beside/forkctl-template", count: 2))
+      templateExecutables("\(dir)/beside/forkctl") == ["\(dir)/beside/forkctl", "\(dir)/beside/forkctl-template"])
     install(forkctlBinary, "\(dir)/prefix/bin/forkctl")
     install(templateImageBinary, "\(dir)/prefix/libexec/forkctl/forkctl-template")
     #expect(
       templateExecutables("\(dir)/prefix/bin/forkctl")
-        == Array(repeating: "\(dir)/prefix/libexec/forkctl/forkctl-template", count: 2))
+        == ["\(dir)/prefix/bin/forkctl", "\(dir)/prefix/libexec/forkctl/forkctl-template"])
     // forkctl's own `__template` role, as before the template image existed.
     install(forkctlBinary, "\(dir)/alone/forkctl")
-    #expect(templateExecutables("\(dir)/alone/forkctl") == Array(repeating: "\(dir)/alone/forkctl", count: 2))
+    #expect(templateExecutables("\(dir)/alone/forkctl") == ["\(dir)/alone/forkctl", "\(dir)/alone/forkctl"])
   }
 
   @Test("a daemon whose FORKCTL_TEMPLATE_IMAGE names a missing file does not start, and says why")

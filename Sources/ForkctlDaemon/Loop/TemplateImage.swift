@@ -1,25 +1,35 @@
-// Which executable the daemon starts its templates from. The release forkctl is fully static
-// for its start-up time, and a static glibc program cannot load code: dlopen(3) in it maps a
-// second C library, whose fork skips the loaded library's atfork handlers (README, "Design
-// decisions"). So templates run a dynamically linked image, forkctl-template, when there is
-// one, and forkctl's own `__template` role otherwise.
+// Which executables the daemon starts its templates from. The release forkctl is fully
+// static for its start-up time, and a static glibc program cannot load code: dlopen(3) in it
+// maps a second C library, whose fork skips the loaded library's atfork handlers (README,
+// "Design decisions"). So a template made by `exec`, the kind that loads code, runs a
+// dynamically linked image, forkctl-template, when there is one. The default template keeps
+// forkctl itself: forking from the dynamic image cost 15 % more (its 51 mappings against 10,
+// measured in the README), and `new` and `spawn` fork from the default template.
 import ForkctlSys
+import ForkctlWire
 
-/// The executable templates are started from as `IMAGE __template ID`, found once when the
+/// The executables templates are started from as `IMAGE __template ID`, found once when the
 /// daemon starts.
 struct TemplateImage: Equatable {
-  /// Names the image: for a package that installs it elsewhere, and for tests.
+  /// Names the image for templates made by `exec`: for a package that installs it
+  /// elsewhere, and for tests.
   static let variable = "FORKCTL_TEMPLATE_IMAGE"
   /// The image's file name, beside forkctl or in PREFIX/libexec/forkctl.
   static let fileName = "forkctl-template"
 
+  /// What templates made by `exec` run.
   let path: String
+  /// What the default template runs: the daemon's own executable.
+  let ownPath: String
 
-  /// $FORKCTL_TEMPLATE_IMAGE when set and not empty, which must then name an executable
-  /// file by an absolute path (the daemon changes to / before it starts any template); else
-  /// forkctl-template beside `executable`; else ../libexec/forkctl/forkctl-template from
-  /// `executable`'s directory; else `executable` itself. Throws when the variable names
-  /// nothing usable.
+  /// The executable of a template of `role`.
+  func path(for role: ProcessEntry.Role) -> String { role == .defaultTemplate ? ownPath : path }
+
+  /// For templates made by `exec`: $FORKCTL_TEMPLATE_IMAGE when set and not empty, which
+  /// must then name an executable file by an absolute path (the daemon changes to / before
+  /// it starts any template); else forkctl-template beside `executable`; else
+  /// ../libexec/forkctl/forkctl-template from `executable`'s directory; else `executable`
+  /// itself. Throws when the variable names nothing usable.
   static func find(
     executable: String, configured: String?, isExecutable: (String) -> Bool
   ) throws(DaemonStartError) -> Self {
@@ -30,14 +40,14 @@ struct TemplateImage: Equatable {
       guard isExecutable(configured) else {
         throw problem("\(variable) names '\(configured)', which is not an executable file")
       }
-      return Self(path: configured)
+      return Self(path: configured, ownPath: executable)
     }
     let bin = directory(of: executable)
     let candidates = ["\(bin)/\(fileName)", "\(directory(of: bin))/libexec/forkctl/\(fileName)"]
-    return Self(path: candidates.first(where: isExecutable) ?? executable)
+    return Self(path: candidates.first(where: isExecutable) ?? executable, ownPath: executable)
   }
 
-  /// The image for this process: `find` with /proc/self/exe, the environment and access(2).
+  /// The images for this process: `find` with /proc/self/exe, the environment and stat(2).
   static func current() throws(DaemonStartError) -> Self {
     let executable: String
     do {
