@@ -41,7 +41,9 @@ extension Template {
       }
     }
     guard Sys.canLoadCode else {
-      let message = "process \(Sys.processID) runs a statically linked image, which cannot load code"
+      let message =
+        "it runs a statically linked image, which cannot load code (the default template's, as a process "
+        + "forked from it does): start a template with forkctl exec"
       return report(.loadRefused(.wrongState, message: Array(message.utf8)))
     }
     let library: LibraryHandle
