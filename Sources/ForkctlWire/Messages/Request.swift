@@ -38,6 +38,12 @@ public enum Request: Equatable, Sendable {
   /// Load a library into a process object that has not run, and run its init; replies
   /// `loaded` with its threads after the init.
   case load(ref: [UInt8], LoadSpec)
+  /// The memory of each process object named, read from /proc now; none named: every one
+  /// the caller's user made. Replies `memory`.
+  case memory(refs: [[UInt8]])
+  /// The files a process object forked from another maps that its parent did not map when it
+  /// forked it. Replies `mappings`.
+  case audit(ref: [UInt8])
 
   /// kill's optional trailing u32 flags: the process group.
   static let killGroupFlag: UInt32 = 1
@@ -129,6 +135,12 @@ public enum Request: Equatable, Sendable {
       type = .load
       w.string(ref)
       spec.write(to: &w)
+    case .memory(let refs):
+      type = .memory
+      w.list(refs)
+    case .audit(let ref):
+      type = .audit
+      w.string(ref)
     }
     return Frame(type: type, payload: w.bytes, fdCount: fds)
   }
@@ -232,6 +244,12 @@ public enum Request: Equatable, Sendable {
     case .load:
       try checkFDs(frame, 0)
       self = .load(ref: try r.string(), try LoadSpec.read(&r))
+    case .memory:
+      try checkFDs(frame, 0)
+      self = .memory(refs: try r.list())
+    case .audit:
+      try checkFDs(frame, 0)
+      self = .audit(ref: try r.string())
     default:
       throw .unexpected(frame.type)
     }
