@@ -60,6 +60,7 @@ let pythonFixtures: String = {
         wait all statuses=exited:3
         run detach forgotten=True
         prune dropped=exited:3 gone=True
+        memory measured=[True, True] parents=True audit=[] template audit code=2 (wrong state)
         wait unknown failure code=1 (unknown process)
         violation unknown-type failure code=11 (protocol error) closed=True
         violation version-2 failure code=11 (protocol error) closed=True
