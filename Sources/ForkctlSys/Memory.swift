@@ -47,26 +47,41 @@ public struct MappedFiles: Equatable, Sendable {
 }
 
 extension MemoryFigures {
+  /// The fields read, by their names in smaps_rollup, in the order of `init`'s arguments.
+  static let rollupNames = [
+    "Rss", "Pss", "Shared_Clean", "Shared_Dirty", "Private_Clean", "Private_Dirty", "Anonymous", "Swap",
+  ].map { Array($0.utf8) }
+
   /// The figures of /proc/PID/smaps_rollup text: one "Name:   N kB" line per field after a
   /// header line; nil when it has no Rss line (a process without memory, such as a zombie's,
-  /// reads empty).
+  /// reads empty). Bytes are compared as they are, without a String per line: the daemon
+  /// parses one per process object of a `mem`.
   public init?(smapsRollup text: [UInt8]) {
-    var fields: [String: UInt64] = [:]
-    for line in text.split(separator: UInt8(ascii: "\n")) {
-      guard let colon = line.firstIndex(of: UInt8(ascii: ":")) else { continue }
-      let name = String(decoding: line[..<colon], as: UTF8.self)
-      let words = line[(colon + 1)...].split(separator: UInt8(ascii: " "))
-      // The header line ("55d0...-7ffc... ---p 00000000 00:00 0 [rollup]") has no kB.
-      guard words.count == 2, words[1].elementsEqual("kB".utf8),
-        let kilobytes = UInt64(String(decoding: words[0], as: UTF8.self))
+    var values = [UInt64?](repeating: nil, count: Self.rollupNames.count)
+    var start = text.startIndex
+    while start < text.endIndex {
+      let end = text[start...].firstIndex(of: UInt8(ascii: "\n")) ?? text.endIndex
+      let line = text[start..<end]
+      start = end + 1
+      // The header line ("55d0...-7ffc... ---p 00000000 00:00 0 [rollup]") has no colon
+      // right after a known name.
+      guard let colon = line.firstIndex(of: UInt8(ascii: ":")),
+        let field = Self.rollupNames.firstIndex(where: { $0.elementsEqual(line[..<colon]) })
       else { continue }
-      fields[name] = kilobytes * 1024
+      var kilobytes: UInt64 = 0
+      var digits = 0
+      for byte in line[(colon + 1)...] {
+        if byte == UInt8(ascii: " ") && digits == 0 { continue }
+        guard byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9") else { break }
+        kilobytes = kilobytes &* 10 &+ UInt64(byte - UInt8(ascii: "0"))
+        digits += 1
+      }
+      if digits > 0 && line.suffix(3).elementsEqual(" kB".utf8) { values[field] = kilobytes &* 1024 }
     }
-    guard let resident = fields["Rss"] else { return nil }
+    guard let resident = values[0] else { return nil }
     self.init(
-      resident: resident, proportional: fields["Pss"] ?? 0, sharedClean: fields["Shared_Clean"] ?? 0,
-      sharedDirty: fields["Shared_Dirty"] ?? 0, privateClean: fields["Private_Clean"] ?? 0,
-      privateDirty: fields["Private_Dirty"] ?? 0, anonymous: fields["Anonymous"] ?? 0, swap: fields["Swap"] ?? 0)
+      resident: resident, proportional: values[1] ?? 0, sharedClean: values[2] ?? 0, sharedDirty: values[3] ?? 0,
+      privateClean: values[4] ?? 0, privateDirty: values[5] ?? 0, anonymous: values[6] ?? 0, swap: values[7] ?? 0)
   }
 }
 
