@@ -123,6 +123,14 @@ private let megabyte: UInt64 = 1 << 20
     #expect(try client.audit(before) == [])
   }
 
+  @Test("memory naming more than 1024 process objects is refused before any is read, as wait is")
+  func memoryRefsBounded() throws {
+    let id = String(try client.exec().id)
+    #expect(
+      refusal { () throws(ForkctlError) in _ = try client.memory(Array(repeating: id, count: 1025)) } == .limitReached)
+    #expect(try client.memory(Array(repeating: id, count: 1024)).count == 1024)
+  }
+
   @Test("mem without ids measures every object of the caller's; an exited one has no figures")
   func memAll() throws {
     let template = try client.exec(name: "m").id
