@@ -43,6 +43,15 @@ private func le64(_ v: UInt64) -> [UInt8] { (0..<8).map { UInt8(truncatingIfNeed
     #expect(Self.figures.shared == 7 && Self.figures.unshared == 11)
   }
 
+  @Test("47,126 entries fill one memory reply, as forkctl-protocol(7) says; one more does not fit")
+  func memoryReplyRoom() {
+    let entry = MemoryEntry(id: 1, parent: 0, pid: 1, reading: .noProcess)
+    let room = (WireLimits.maxPayload - 4) / MemoryEntry.size
+    #expect(room == 47126)
+    #expect(Reply.memory(Array(repeating: entry, count: room)).frame().payload.count <= WireLimits.maxPayload)
+    #expect(Reply.memory(Array(repeating: entry, count: room + 1)).frame().payload.count > WireLimits.maxPayload)
+  }
+
   @Test("the mappings reply 0x48 is a list of paths")
   func mappingsReplyBytes() throws {
     let reply = Reply.mappings([b("/a"), notUTF8])

@@ -27,6 +27,13 @@ extension Supervisor {
         ids.append(id)
       }
     }
+    // One reply carries them all: 47,126 entries fit in a frame (forkctl-protocol(7)).
+    let room = (WireLimits.maxPayload - 4) / MemoryEntry.size
+    if ids.count > room {
+      let what = "cannot report the memory of \(ids.count) process objects in one reply: at most \(room); name them"
+      effects.reply(client, .failure(.limitReached, what))
+      return
+    }
     let entries = ids.compactMap { registry[$0] }.map { o in
       MemoryEntry(id: o.id, parent: o.parent, pid: o.phase.pid ?? 0, reading: memoryReading(o.phase.livePID))
     }

@@ -88,7 +88,7 @@ public struct MemoryEntry: Equatable, Sendable {
   }
 
   /// u64 id, u64 parent, i32 pid, u8 reading, i32 errno, then the figures (zero unless measured).
-  static let size = 8 + 8 + 4 + 1 + 4 + MemoryFigures.size
+  public static let size = 8 + 8 + 4 + 1 + 4 + MemoryFigures.size
 
   func write(to w: inout PayloadWriter) {
     w.u64(id)
