@@ -80,6 +80,30 @@ private let megabyte: UInt64 = 1 << 20
     try client.kill([worker], signal: 9)
   }
 
+  @Test("a program run in a worker that writes 32 MB shows 32 MB more private memory, and nothing inherited")
+  func programWritesMemory() throws {
+    try requireProgram(python3Binary, package: "python3")
+    let id = String(try client.new().id)
+    let p = try Sys.pipe()
+    defer { p.read.closeQuietly() }
+    try client.sendFDs(id, [(fd: p.write, target: 1)])
+    p.write.closeQuietly()
+    // 32 MB of bytes written, not calloc'ed zero pages, which would stay unmapped.
+    let script = "import sys, time; b = b'x' * (32 << 20); print('ready', flush=True); time.sleep(60)"
+    _ = try client.run(
+      id, RunSpec(program: Array(python3Binary.utf8), arguments: [Array("-c".utf8), Array(script.utf8)]))
+    try #require(try Sys.waitReadable([p.read], timeoutMilliseconds: 20_000)[0], "python said nothing")
+    let entry = try measured(id)
+    guard case .measured(let m) = entry.reading else {
+      Issue.record("no figures: \(entry)")
+      return
+    }
+    #expect((32 * megabyte)...(48 * megabyte) ~= m.privateDirty, "\(m)")
+    // exec replaced the template's memory: nothing written before the fork is left to share.
+    #expect(m.sharedDirty < megabyte, "\(m)")
+    try client.kill([id], signal: 9)
+  }
+
   @Test("audit names the library a function worker opened after the fork, and nothing for one that opened none")
   func auditFunctionWorkers() throws {
     let lib = try #require(telemetryLibrary)
