@@ -60,6 +60,9 @@ private let requests: [Request] = [
   .load(ref: b("scorer"), LoadSpec(path: b("./libscorer.so"), arguments: [b("model.bin")])),
   .load(ref: b("7"), LoadSpec(path: b("libz.so.1"), initSymbol: b("my_init"), global: true)),
   .run(ref: b("w"), spec: RunSpec(program: b("score"), arguments: [b("in.txt")], entry: .call(quickExit: true))),
+  .memory(refs: []),
+  .memory(refs: [b("3"), b("scorer")]),
+  .audit(ref: b("7")),
 ]
 
 private let replies: [Reply] = [
@@ -80,6 +83,17 @@ private let replies: [Reply] = [
   .welcome(version: WireLimits.version, daemonPID: 99),
   .loaded(ThreadCensus(names: [b("forkctl/object")])),
   .failure(.symbolNotFound, "cannot call nope in process 4: no library it loaded exports it (./libscorer.so)"),
+  .memory([
+    MemoryEntry(
+      id: 3, parent: 0, pid: 300,
+      reading: .measured(
+        MemoryFigures(
+          resident: 206_048 << 10, proportional: 50_931 << 10, sharedClean: 1028 << 10, sharedDirty: 184_408 << 10,
+          privateClean: 72 << 10, privateDirty: 20_540 << 10, anonymous: 204_936 << 10))),
+    MemoryEntry(id: 4, parent: 3, pid: 0, reading: .noProcess),
+    MemoryEntry(id: 5, parent: 3, pid: 500, reading: .unreadable(errno: 13)),
+  ]),
+  .mappings([b("/usr/lib/x86_64-linux-gnu/libz.so.1.2.13"), b("/tmp/data (deleted)")]),
 ]
 
 private let commands: [Command] = [

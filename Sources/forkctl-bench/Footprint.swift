@@ -42,6 +42,7 @@ enum Footprint {
     let daemonBusy = measure("the daemon with \(o.workers) workers", daemon)
     Report.value("daemon_busy_kb", daemonBusy)
     Report.value("template_busy_kb", measure("the default template with \(o.workers) workers", template))
+    Report.value("mem_all_us", timeMemory(client, refs))
     let running: Int
     do {
       running = try client.list().filter { $0.role == .forked && $0.state == .running }.count
@@ -61,6 +62,29 @@ enum Footprint {
           + "(\(leastBytesPerObject) B): not measured right")
     }
     Report.value("daemon_bytes_per_object", perObject)
+  }
+
+  /// The median of five `memory` requests over every live worker (the daemon reads each
+  /// one's smaps_rollup), in microseconds: what `forkctl mem` costs the daemon.
+  static func timeMemory(_ client: ForkctlClient, _ refs: [String]) -> Int {
+    var times: [UInt64] = []
+    for _ in 0..<5 {
+      let t0 = nanoseconds()
+      let entries: [MemoryEntry]
+      do {
+        entries = try client.memory()
+      } catch {
+        cleanUp(client, refs)
+        fail("ForkctlClient memory: \(error)")
+      }
+      times.append(nanoseconds() - t0)
+      let measured = entries.filter { if case .measured = $0.reading { true } else { false } }.count
+      if measured < refs.count {
+        cleanUp(client, refs)
+        fail("memory measured \(measured) process objects, not the \(refs.count) live workers")
+      }
+    }
+    return Int(times.sorted()[times.count / 2] / 1000)
   }
 
   /// The least a live process object can cost the daemon, in bytes: its record alone (a

@@ -193,9 +193,15 @@ struct Groups {
       .value("default template, \(w) workers live", r.value("template_busy_kb"), unit: "kB"),
       .value("daemon after they ended", r.value("daemon_after_kb"), unit: "kB"),
       .value("daemon bytes per process object", r.value("daemon_bytes_per_object"), unit: "B", .below(2048)),
+      .value(
+        "forkctl mem, \(w) workers live (median of 5)", Double(r.value("mem_all_us")) / 1000,
+        text: milliseconds(r.value("mem_all_us")), unit: "ms", nil),
     ]
     return g
   }
+
+  /// Microseconds as milliseconds with one decimal.
+  func milliseconds(_ us: Int) -> String { "\(us / 1000).\(us % 1000 / 100)" }
 
   /// A group of `contenders` timed round-robin, N calls per loop, R loops each.
   func timedGroup(_ title: String, notes: [String] = [], _ contenders: [Contender]) -> Group {

@@ -75,7 +75,7 @@ enum Forkctl {
     SpawnCommand.self, NewCommand.self, ExecCommand.self, ForkCommand.self, SendFDCommand.self,
     SendArgCommand.self, RunCommand.self, LoadCommand.self, CallCommand.self, WaitCommand.self, KillCommand.self,
     ForgetCommand.self,
-    PruneCommand.self, ListCommand.self, ShutdownCommand.self, DaemonCommand.self,
+    PruneCommand.self, ListCommand.self, MemCommand.self, AuditCommand.self, ShutdownCommand.self, DaemonCommand.self,
   ]
 
   static let usage = "forkctl SUBCOMMAND [OPTION...] [ARG...]"

@@ -6,7 +6,7 @@ struct ListCommand: Subcommand {
   static let name = "list"
   static let optionsAnywhere = true
   static let summary = "List process objects with their state and status."
-  static let usage = "forkctl list [--socket PATH] [--json]"
+  static let usage = "forkctl list [--socket PATH] [--json] [--memory]"
   static let help = """
     List process objects: the default template, templates (which have not run a
     program) and workers (which have: running or exited).
@@ -14,17 +14,22 @@ struct ListCommand: Subcommand {
     Options:
     \(ClientOptions.help)
       --json                Print a JSON array instead of a table.
+      --memory              Add the memory of each process object you made, as
+                            forkctl mem shows it (in KiB; in bytes with --json).
       -h, --help            Show this help.
 
     """
 
   var client = ClientOptions()
   var json = false
+  /// --memory
+  var memory = false
 
   init(parsing arguments: inout Arguments) throws(ArgumentError) {
     while let option = try arguments.nextOption(besides: &client) {
       switch option {
       case "--json": json = true
+      case "--memory": memory = true
       default: throw arguments.unknown(option)
       }
     }
@@ -34,7 +39,13 @@ struct ListCommand: Subcommand {
   func run() throws(Exit) {
     var c = try client.connect()
     let list = try reporting { () throws(ForkctlError) in try c.list() }
-    print(json ? Self.json(list) : Self.table(list), terminator: "")
+    // Only the caller's own are measured: the others show none.
+    let figures: [UInt64: MemoryEntry]? =
+      memory
+      ? try reporting { () throws(ForkctlError) in
+        Dictionary(try c.memory().map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
+      } : nil
+    print(json ? Self.json(list, memory: figures) : Self.table(list, memory: figures), terminator: "")
   }
 
   /// The table's ROLE, in forkctl(1)'s words: a process object is a template until it is told
@@ -82,15 +93,25 @@ struct ListCommand: Subcommand {
 
   /// The table for a person: names and programs with their control characters escaped
   /// (Escaping.swift), so that none can move the cursor or forge a row.
-  static func table(_ list: [ProcessEntry]) -> String {
-    var rows = [["ID", "NAME", "ROLE", "PID", "PARENT", "STATE", "STATUS", "FDS", "ARGS", "PROGRAM"]]
+  /// With `memory`, the columns of forkctl mem before PROGRAM.
+  static func table(_ list: [ProcessEntry], memory: [UInt64: MemoryEntry]? = nil) -> String {
+    let extra = memory == nil ? [] : MemCommand.headers
+    var rows = [["ID", "NAME", "ROLE", "PID", "PARENT", "STATE", "STATUS", "FDS", "ARGS"] + extra + ["PROGRAM"]]
     for p in list {
-      rows.append([
-        String(p.id), p.name.isEmpty ? "-" : displayed(p.name), role(p), p.pid == 0 ? "-" : String(p.pid),
-        p.parent == 0 ? "-" : String(p.parent), state(p), p.status.map { String($0.shellStatus) } ?? "-",
-        String(p.fdsSent), String(p.argumentsSent), p.program.isEmpty ? "-" : displayed(p.program),
-      ])
+      rows.append(
+        [
+          String(p.id), p.name.isEmpty ? "-" : displayed(p.name), role(p), p.pid == 0 ? "-" : String(p.pid),
+          p.parent == 0 ? "-" : String(p.parent), state(p), p.status.map { String($0.shellStatus) } ?? "-",
+          String(p.fdsSent), String(p.argumentsSent),
+        ] + (memory.map { MemCommand.columns($0[p.id]) } ?? []) + [
+          p.program.isEmpty ? "-" : displayed(p.program)
+        ])
     }
+    return aligned(rows)
+  }
+
+  /// `rows` as columns two spaces apart, the last one unpadded.
+  static func aligned(_ rows: [[String]]) -> String {
     var widths = [Int](repeating: 0, count: rows[0].count)
     for r in rows { for (i, c) in r.enumerated() { widths[i] = max(widths[i], c.count) } }
     var out = ""
@@ -125,7 +146,8 @@ struct ListCommand: Subcommand {
     return s + "\""
   }
 
-  static func json(_ list: [ProcessEntry]) -> String {
+  /// With `memory`, a "memory" object per process object: mem --json's fields, or null.
+  static func json(_ list: [ProcessEntry], memory: [UInt64: MemoryEntry]? = nil) -> String {
     let items = list.map { p -> String in
       var fields = [
         "\"id\":\(p.id)", "\"name\":\(p.name.isEmpty ? "null" : quote(p.name))",
@@ -143,6 +165,10 @@ struct ListCommand: Subcommand {
         "\"fds\":\(p.fdsSent)", "\"args\":\(p.argumentsSent)",
         "\"program\":\(p.program.isEmpty ? "null" : quote(p.program))",
       ]
+      if let memory {
+        fields.append(
+          "\"memory\":" + (memory[p.id].map { "{" + MemCommand.jsonFields($0).joined(separator: ",") + "}" } ?? "null"))
+      }
       return "{" + fields.joined(separator: ",") + "}"
     }
     return "[" + items.joined(separator: ",") + "]\n"

@@ -181,6 +181,27 @@ struct RecordingEffects: SupervisorEffects {
   var endedBeforeExec: Set<Int32> = []
   func ranProgram(_ pid: Int32) -> Bool { !endedBeforeExec.contains(pid) }
 
+  /// The fake /proc: each pid's smaps_rollup figures and maps; a pid in neither reads as
+  /// exited (ESRCH), one in `unreadable` fails with that errno.
+  var memory: [Int32: MemoryFigures] = [:]
+  var maps: [Int32: MappedFiles] = [:]
+  var unreadable: [Int32: Errno] = [:]
+  /// Every pid whose maps were read, in order.
+  var mapsRead: [Int32] = []
+
+  mutating func memoryFigures(_ pid: Int32) throws(Errno) -> MemoryFigures {
+    if let e = unreadable[pid] { throw e }
+    guard let figures = memory[pid] else { throw Errno.noSuchProcess }
+    return figures
+  }
+
+  mutating func mappedFiles(_ pid: Int32) throws(Errno) -> MappedFiles {
+    mapsRead.append(pid)
+    if let e = unreadable[pid] { throw e }
+    guard let files = maps[pid] else { throw Errno.noSuchProcess }
+    return files
+  }
+
   mutating func openPIDFD(_ pid: Int32) -> FileDescriptor? {
     let fd = makeFD()
     pidfds.append((pid, fd))

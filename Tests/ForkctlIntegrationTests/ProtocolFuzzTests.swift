@@ -229,6 +229,8 @@ extension Reply {
     case .listing: return "listing"
     case .welcome: return "welcome"
     case .loaded: return "loaded"
+    case .memory: return "memory"
+    case .mappings: return "mappings"
     }
   }
 }
@@ -294,10 +296,14 @@ func answer(to request: Request) -> Answer?? {
   case .wait(let refs), .forget(let refs):
     if refs.isEmpty { return .refused(.badRequest) }
     return refs.contains(where: namesNothing) ? .refused(.unknownProcess) : nil
+  case .memory(let refs):
+    // None named: the caller's objects, measured for real.
+    return refs.contains(where: namesNothing) ? .refused(.unknownProcess) : nil
   case .kill(_, let refs, _):
     if refs.isEmpty { return .ok }
     return namesNothing(refs[0]) ? .refused(.unknownProcess) : nil
-  case .fork(let ref, _), .sendFDs(let ref, _), .sendArgs(let ref, _), .run(let ref, _, _, _), .load(let ref, _):
+  case .fork(let ref, _), .sendFDs(let ref, _), .sendArgs(let ref, _), .run(let ref, _, _, _), .load(let ref, _),
+    .audit(let ref):
     return namesNothing(ref) ? .refused(.unknownProcess) : nil
   case .spawn(let s):
     return !s.from.isEmpty && namesNothing(s.from) ? .refused(.unknownProcess) : nil

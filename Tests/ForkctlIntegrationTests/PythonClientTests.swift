@@ -64,6 +64,7 @@ let pythonFixtures: String = {
         load threads=1
         call status=exited:42
         call missing failure code=17 (symbol not found)
+        memory measured=[True, True] parents=True audit=[] template audit code=2 (wrong state)
         wait unknown failure code=1 (unknown process)
         violation unknown-type failure code=11 (protocol error) closed=True
         violation version-2 failure code=11 (protocol error) closed=True

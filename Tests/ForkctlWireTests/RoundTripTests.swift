@@ -62,6 +62,9 @@ let requestSamples: [Request] = [
       wantsPIDFD: true, attributes: fullAttributes)),
   .signal(1),
   .signal(64),
+  .memory(refs: []),
+  .memory(refs: [b("1"), notUTF8]),
+  .audit(ref: b("w")),
 ]
 
 let replySamples: [Reply] = [
@@ -98,6 +101,16 @@ let replySamples: [Reply] = [
       status: .signaled(15, coreDumped: false), fdsSent: 0, argumentsSent: 0, program: b("sleep")),
   ]),
   .welcome(version: 1, daemonPID: 4242),
+  .memory([]),
+  .memory([
+    MemoryEntry(
+      id: 1, parent: 0, pid: 100,
+      reading: .measured(MemoryFigures(resident: .max, proportional: 1, sharedDirty: 2, anonymous: 3))),
+    MemoryEntry(id: 2, parent: 1, pid: 0, reading: .noProcess),
+    MemoryEntry(id: UInt64.max, parent: 1, pid: Int32.max, reading: .unreadable(errno: 13)),
+  ]),
+  .mappings([]),
+  .mappings([b("/usr/lib/x86_64-linux-gnu/libz.so.1.2.13"), notUTF8]),
 ]
 
 let commandSamples: [Command] = [

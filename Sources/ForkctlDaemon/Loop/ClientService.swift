@@ -336,7 +336,7 @@ extension EventLoop {
   /// Why a request is refused before the Supervisor sees it, if it is.
   static func refusal(of request: Request, fds: [FileDescriptor]) -> (ErrorCode, String)? {
     switch request {
-    case .wait(let refs), .kill(_, let refs, _):
+    case .wait(let refs), .kill(_, let refs, _), .memory(let refs):
       // Each ref is a lookup, and each wait is checked again at every exit: bounded.
       if refs.count > DaemonDefaults.maxRefsPerRequest {
         return (

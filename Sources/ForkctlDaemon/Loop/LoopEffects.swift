@@ -107,6 +107,10 @@ struct LoopEffects: SupervisorEffects {
   /// then goes without one, as the protocol allows.
   mutating func openPIDFD(_ pid: Int32) -> FileDescriptor? { try? Sys.openPIDFD(pid) }
 
+  mutating func memoryFigures(_ pid: Int32) throws(Errno) -> MemoryFigures { try Sys.memoryFigures(of: pid) }
+
+  mutating func mappedFiles(_ pid: Int32) throws(Errno) -> MappedFiles { try Sys.mappedFiles(of: pid) }
+
   mutating func now() -> Int64 { Sys.monotonicMilliseconds() }
 
   mutating func shutdown() { loop.stopping = true }

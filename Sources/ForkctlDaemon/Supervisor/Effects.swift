@@ -65,6 +65,10 @@ public protocol SupervisorEffects {
   func ranProgram(_ pid: Int32) -> Bool
   /// A pidfd for child `pid`, nil where the kernel has none (pidfd_open(2)).
   mutating func openPIDFD(_ pid: Int32) -> FileDescriptor?
+  /// The memory of child `pid` now (/proc/PID/smaps_rollup); ESRCH once it has exited.
+  mutating func memoryFigures(_ pid: Int32) throws(Errno) -> MemoryFigures
+  /// The files child `pid` maps now (/proc/PID/maps) and its executable.
+  mutating func mappedFiles(_ pid: Int32) throws(Errno) -> MappedFiles
 
   // MARK: Clock and daemon
 

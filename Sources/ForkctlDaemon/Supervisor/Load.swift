@@ -29,6 +29,7 @@ extension Supervisor {
     switch outcome {
     case .success(let threads):
       registry.update(id) { $0.holdings.libraries.append(load.path) }
+      mappingsChanged(id)
       effects.reply(load.client, .loaded(threads))
     case .failure(let refusal):
       let path = String(decoding: load.path, as: UTF8.self)

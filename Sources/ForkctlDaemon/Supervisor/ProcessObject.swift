@@ -26,6 +26,8 @@ struct ProcessObject {
   /// Starting, the fork that makes it, once its parent died before reporting it: its own
   /// announcement (it was born) or its control socket's end of file (it never was) decides.
   var orphanedFork: OrphanedFork?
+  /// The files it and its parent map, for `audit` (Telemetry.swift).
+  var mappings = MappingSnapshots()
 }
 
 /// How a process object came to be.

@@ -28,7 +28,8 @@ extension Supervisor {
       return nil
     case .draining:
       switch request {
-      case .hello, .list, .wait, .waitAll, .kill, .forget, .prune, .shutdown, .drain, .signal: return nil
+      case .hello, .list, .wait, .waitAll, .kill, .forget, .prune, .shutdown, .drain, .signal, .memory, .audit:
+        return nil
       case .new, .exec, .fork, .sendFDs, .sendArgs, .run, .spawn, .load:
         return "the daemon is shutting down once the programs its clients wait for have ended "
           + "(shutdown --wait); it starts nothing new"

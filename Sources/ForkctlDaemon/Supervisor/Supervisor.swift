@@ -8,7 +8,7 @@
 // outcome), Load (libraries loaded into templates), Spawn (spawn, attachment, signal
 // forwarding, kill deadlines), Wait (wait, kill,
 // statuses, forgetting), Forget (forget, prune), Clients (connections coming and going),
-// Shutdown (the daemon's own stop and drain).
+// Shutdown (the daemon's own stop and drain), Telemetry (memory, audit).
 import ForkctlSys
 import ForkctlWire
 
@@ -115,6 +115,10 @@ public struct Supervisor<Effects: SupervisorEffects> {
       prune(client)
     case .load(let ref, let spec):
       load(ref, spec, fds, client)
+    case .memory(let refs):
+      memory(refs, client)
+    case .audit(let ref):
+      audit(ref, client)
     case .signal:
       preconditionFailure("signal frames are forwarded above")
     }

@@ -113,6 +113,10 @@ public enum Reply: Equatable, Sendable {
   case welcome(version: UInt8, daemonPID: Int32)
   /// A load succeeded; the process object's threads after its init.
   case loaded(ThreadCensus)
+  /// The answer to `memory`: one entry per process object, in the order named (or by id).
+  case memory([MemoryEntry])
+  /// The answer to `audit`: the paths of the files mapped, each once, in byte order.
+  case mappings([[UInt8]])
 
   public static func failure(_ code: ErrorCode, _ message: String) -> Reply {
     .failure(code, message: Array(message.utf8))
@@ -154,6 +158,13 @@ public enum Reply: Equatable, Sendable {
     case .loaded(let threads):
       type = .loaded
       threads.write(to: &w)
+    case .memory(let list):
+      type = .memoryReport
+      w.u32(UInt32(list.count))
+      for entry in list { entry.write(to: &w) }
+    case .mappings(let paths):
+      type = .mappings
+      w.list(paths)
     }
     return Frame(type: type, payload: w.bytes, fdCount: fds)
   }
@@ -184,6 +195,12 @@ public enum Reply: Equatable, Sendable {
       self = .listing(list)
     case .welcome: self = .welcome(version: try r.u8(), daemonPID: try r.i32())
     case .loaded: self = .loaded(try ThreadCensus.read(&r))
+    case .memoryReport:
+      let n = try r.count(itemSize: MemoryEntry.size)
+      var list = [MemoryEntry]()
+      for _ in 0..<n { list.append(try MemoryEntry.read(&r)) }
+      self = .memory(list)
+    case .mappings: self = .mappings(try r.list())
     default: throw .unexpected(frame.type)
     }
     try r.finish()

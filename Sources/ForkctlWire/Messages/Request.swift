@@ -38,6 +38,12 @@ public enum Request: Equatable, Sendable {
   /// Load a library into a process object that has not run, and run its init; replies
   /// `loaded` with its threads after the init.
   case load(ref: [UInt8], LoadSpec)
+  /// The memory of each process object named, read from /proc now; none named: every one
+  /// the caller's user made. Replies `memory`.
+  case memory(refs: [[UInt8]])
+  /// The files a process object forked from another maps that its parent did not map when it
+  /// forked it. Replies `mappings`.
+  case audit(ref: [UInt8])
 
   /// kill's optional trailing u32 flags: the process group.
   static let killGroupFlag: UInt32 = 1
@@ -130,6 +136,12 @@ public enum Request: Equatable, Sendable {
       w.string(ref)
       spec.write(to: &w)
       fds = spec.fdCount
+    case .memory(let refs):
+      type = .memory
+      w.list(refs)
+    case .audit(let ref):
+      type = .audit
+      w.string(ref)
     }
     return Frame(type: type, payload: w.bytes, fdCount: fds)
   }
@@ -235,6 +247,12 @@ public enum Request: Equatable, Sendable {
       let spec = try LoadSpec.read(&r)
       try checkFDs(frame, spec.fdCount)
       self = .load(ref: ref, spec)
+    case .memory:
+      try checkFDs(frame, 0)
+      self = .memory(refs: try r.list())
+    case .audit:
+      try checkFDs(frame, 0)
+      self = .audit(ref: try r.string())
     default:
       throw .unexpected(frame.type)
     }

@@ -17,6 +17,8 @@ public enum MessageType: UInt8, Sendable, CaseIterable {
   case forget = 0x0e
   case prune = 0x0f
   case load = 0x10
+  case memory = 0x11
+  case audit = 0x12
 
   case ok = 0x40
   case created = 0x41
@@ -25,6 +27,8 @@ public enum MessageType: UInt8, Sendable, CaseIterable {
   case listing = 0x44
   case welcome = 0x45
   case loaded = 0x46
+  case memoryReport = 0x47
+  case mappings = 0x48
 
   case commandFork = 0x80
   case commandFDs = 0x81

@@ -164,6 +164,22 @@ def main():
         else:
             check("call missing", False, "no failure")
 
+    def memory_and_audit():
+        t, _ = c.exec()
+        w, _ = c.fork(t)
+        entries = c.memory([t, w])
+        measured = [e[3] == 0 and e[4] == 0 and 0 < e[5]["pss"] <= e[5]["rss"] for e in entries]
+        parents = [e[1] for e in entries] == [0, t]
+        new = c.audit(w)
+        try:
+            c.audit(t)
+            code = 0
+        except fc.ForkctlError as e:
+            code = e.code
+        check("memory", measured == [True, True] and parents and new == [] and code == fc.WRONG_STATE,
+              "measured=%s parents=%s audit=%s template audit code=%d (%s)" % (
+                  measured, parents, new, code, fc.ERROR_NAMES.get(code)))
+
     def unknown_reference():
         try:
             c.wait(["no-such-name"])
@@ -217,7 +233,7 @@ def main():
         ("hello", hello), ("new", send_and_run), ("run-wait", run_wait), ("spawn printf", spawn_printf),
         ("spawn missing", spawn_missing), ("spawn kill", spawn_killed),
         ("spawn signal", spawn_signalled), ("kill", kill_and_list),
-        ("wait all", wait_all_and_prune), ("load", load_and_call),
+        ("wait all", wait_all_and_prune), ("load", load_and_call), ("memory", memory_and_audit),
         ("wait unknown", unknown_reference), ("violation unknown-type", unknown_type),
         ("violation version-2", wrong_version), ("violation fd-count", missing_descriptor),
         ("violation reply-type", reply_type), ("after violations hello", still_serving),

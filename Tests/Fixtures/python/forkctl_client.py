@@ -39,6 +39,8 @@ SIGNAL = 0x0D
 FORGET = 0x0E
 PRUNE = 0x0F
 LOAD = 0x10
+MEMORY = 0x11
+AUDIT = 0x12
 
 # Replies (daemon to client).
 OK = 0x40
@@ -48,6 +50,8 @@ STATUSES = 0x43
 LISTING = 0x44
 WELCOME = 0x45
 LOADED = 0x46
+MEMORY_REPLY = 0x47
+MAPPINGS = 0x48
 
 # Run spec flags.
 RUN_KEEP_CONTROL = 1
@@ -408,7 +412,7 @@ class Connection:
             message = r.string()
             r.end()
             raise ForkctlError(code, message.decode("utf-8", "replace"))
-        if type not in (OK, CREATED, STATUSES, LISTING, WELCOME, LOADED):
+        if type not in (OK, CREATED, STATUSES, LISTING, WELCOME, LOADED, MEMORY_REPLY, MAPPINGS):
             raise ProtocolError("unknown reply type 0x%02x" % type)
         return type, r
 
@@ -525,6 +529,34 @@ class Client(Connection):
             out.append(Entry(id, name, role, parent, pid, state, status, fds, strings, program))
         r.end()
         return out
+
+    # The figures of a memory entry, in bytes, in the order of the page.
+    MEMORY_FIELDS = ("rss", "pss", "shared_clean", "shared_dirty", "private_clean", "private_dirty",
+                     "anonymous", "swap")
+
+    def memory(self, refs=()):
+        """-> [(id, parent, pid, reading, errno, {field: bytes})], one per ref, or per process
+        object of our user when refs is empty. reading: 0 measured, 1 no process, 2 unreadable."""
+        refs = list(refs)
+        self.send_frame(MEMORY, enc_u32(len(refs)) + b"".join(enc_ref(r) for r in refs))
+        r = self.expect(MEMORY_REPLY)
+        out = []
+        for _ in range(r.u32()):
+            id, parent, pid, reading, errno = r.u64(), r.u64(), r.i32(), r.u8(), r.i32()
+            figures = {name: r.u64() for name in self.MEMORY_FIELDS}
+            if reading not in (0, 1, 2):
+                raise ProtocolError("unknown memory reading %d" % reading)
+            out.append((id, parent, pid, reading, errno, figures))
+        r.end()
+        return out
+
+    def audit(self, ref):
+        """-> [path bytes] the process object maps that its parent did not when it forked."""
+        self.send_frame(AUDIT, enc_ref(ref))
+        r = self.expect(MAPPINGS)
+        paths = [r.string() for _ in range(r.u32())]
+        r.end()
+        return paths
 
     def shutdown(self, wait=False):
         """Stops the daemon; with wait, once the programs clients wait for have ended. The ok
