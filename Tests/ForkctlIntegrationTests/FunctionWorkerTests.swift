@@ -4,34 +4,16 @@ import ForkctlSys
 import Glibc
 import Testing
 
-/// Tests/Fixtures/libraries: C sources of the libraries these tests load.
-private let librarySources: String = {
-  var path = #filePath  // .../Tests/ForkctlIntegrationTests/FunctionWorkerTests.swift
-  for _ in 0..<2 { path = String(path[..<path.lastIndex(of: "/")!]) }
-  return path + "/Fixtures/libraries"
-}()
-
-/// NAME.c built once per test run with `cc -shared -fPIC` into a directory of its
-/// own; the path of the .so, or nil with the compiler's complaint recorded.
-private func buildLibrary(_ name: String) -> String? {
-  let dir = makeTemporaryDirectory()
-  let out = "\(dir)/lib\(name).so"
-  let log = "\(dir)/cc.log"
-  let rc = system("cc -shared -fPIC -O1 -Wall -o '\(out)' '\(librarySources)/\(name).c' -lpthread >'\(log)' 2>&1")
-  if rc != 0 {
-    Issue.record("cc \(name).c failed: \(readFile(log))")
-    return nil
-  }
-  return out
-}
-
 private let workerLibrary = buildLibrary("worker")
 
 @Suite struct FunctionWorkerTests {
   func library() throws -> String { try #require(workerLibrary, "the test library did not build") }
 
   @Test(
-    "a function called in a worker gets argv (name, strings sent, ARGs), descriptors, env and cwd; its return is the status"
+    """
+    a function called in a worker gets argv (name, strings sent, ARGs), descriptors, env and cwd; its return is \
+    the status
+    """
   )
   func loadAndCall() throws {
     let lib = try library()
