@@ -4,11 +4,14 @@ import ForkctlSys
 import ForkctlWire
 
 extension ForkctlClient {
-  /// Loads a library into process object `ref` and runs its init once; the threads it has
-  /// afterwards (more than one: it refuses to fork).
+  /// Loads a library into process object `ref` and runs its init once, in this process's
+  /// working directory (so that relative paths mean what they mean here); the threads it
+  /// has afterwards (more than one: it refuses to fork).
   @discardableResult
   public func load(_ ref: String, _ spec: LoadSpec) throws(ForkctlError) -> ThreadCensus {
-    try withConnection { (c) throws(ForkctlError) in try c.load(ref, spec) }
+    let cwd = try Inherited.workingDirectory()
+    defer { cwd.closeQuietly() }
+    return try withConnection { (c) throws(ForkctlError) in try c.load(ref, spec, workingDirectory: cwd) }
   }
 
   /// `load` of the library at `path`, its init given `arguments`.

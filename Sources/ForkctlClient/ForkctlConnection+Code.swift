@@ -7,8 +7,14 @@ extension ForkctlConnection {
   /// Loads a library into the process object `ref` (which has not run), and runs its init;
   /// returns the threads it has afterwards (more than one: it will refuse to fork). An init
   /// may take long, so the reply is not bounded by FORKCTL_TIMEOUT.
-  public mutating func load(_ ref: String, _ spec: LoadSpec) throws(ForkctlError) -> ThreadCensus {
-    try send(.load(ref: Array(ref.utf8), spec))
+  /// `workingDirectory`: a directory descriptor the process object changes to first, for a
+  /// relative library path and the init's own paths (nil: its own directory, the daemon's).
+  public mutating func load(
+    _ ref: String, _ spec: LoadSpec, workingDirectory: FileDescriptor? = nil
+  ) throws(ForkctlError) -> ThreadCensus {
+    var spec = spec
+    spec.hasWorkingDirectory = workingDirectory != nil
+    try send(.load(ref: Array(ref.utf8), spec), fds: workingDirectory.map { [$0] } ?? [])
     let reply = try receiveReply(bounded: false).reply
     guard case .loaded(let threads) = reply else { throw unexpected(reply) }
     return threads

@@ -121,6 +121,12 @@ extension Sys {
     _ = try retrying { chdir(path) }
   }
 
+  /// Changes the working directory to the directory `fd` refers to. The corresponding C
+  /// function is `fchdir`.
+  public static func changeDirectory(to fd: FileDescriptor) throws(Errno) {
+    _ = try retrying { fchdir(fd.rawValue) }
+  }
+
   /// Whether `path` is a file this process may execute. The corresponding C function is
   /// `access`.
   public static func isExecutable(_ path: String) -> Bool { (try? retrying { access(path, X_OK) }) != nil }

@@ -27,8 +27,19 @@ extension Template {
   /// The load command: dlopen with RTLD_NOW (so a missing symbol fails here, not in a
   /// worker), then the init once. A library that does not load changes nothing; an init
   /// that fails ends this process with its code, after the report says so.
-  mutating func load(_ spec: LoadSpec) {
+  mutating func load(_ spec: LoadSpec, workingDirectory: FileDescriptor?) {
     let path = String(decoding: spec.path, as: UTF8.self)
+    if let workingDirectory {
+      // The caller's directory, for the library's path and the init's own; it stays this
+      // process's (a worker gets its caller's directory from each run or call).
+      defer { workingDirectory.closeQuietly() }
+      do throws(Errno) {
+        try Sys.changeDirectory(to: workingDirectory)
+      } catch {
+        let message = "cannot change to the caller's working directory: \(Sys.describe(error))"
+        return report(.loadRefused(.workingDirectoryFailed, message: Array(message.utf8)))
+      }
+    }
     guard Sys.canLoadCode else {
       let message = "process \(Sys.processID) runs a statically linked image, which cannot load code"
       return report(.loadRefused(.wrongState, message: Array(message.utf8)))

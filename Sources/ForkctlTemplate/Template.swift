@@ -88,7 +88,7 @@ public struct Template {
         spawn(targets, spec, attributes, received)
       }
     case .load(let spec):
-      load(spec)
+      load(spec, workingDirectory: received.first)
     }
   }
 

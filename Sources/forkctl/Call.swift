@@ -118,8 +118,9 @@ struct LoadCommand: Subcommand {
   }
 
   func run() throws(Exit) {
+    let cwd = try reporting(Inherited.workingDirectory)
     var c = try options.client.connect()
-    let threads = try reporting { () throws(ForkctlError) in try c.load(id, spec) }
+    let threads = try reporting { () throws(ForkctlError) in try c.load(id, spec, workingDirectory: cwd) }
     guard threads.names.count > 1 else { return }
     let names = threads.names.map { String(decoding: $0, as: UTF8.self) }.joined(separator: ", ")
     Sys.printError(

@@ -4,15 +4,16 @@ import ForkctlSys
 import Glibc
 import Testing
 
-private let workerLibrary = buildLibrary("worker")
+/// Tests/Fixtures/libraries/worker.c, built; nil when it did not build.
+let workerLibrary = buildLibrary("worker")
 
 @Suite struct FunctionWorkerTests {
   func library() throws -> String { try #require(workerLibrary, "the test library did not build") }
 
   @Test(
     """
-    a function called in a worker gets argv (name, strings sent, ARGs), descriptors, env and cwd; its return is \
-    the status
+    a function called in a worker gets argv (name, strings sent, ARGs), descriptors, env and cwd; \
+    its return is the status
     """
   )
   func loadAndCall() throws {
@@ -30,6 +31,18 @@ private let workerLibrary = buildLibrary("worker")
       """)
     #expect(r.code == 4, "stderr: \(r.stderr)")
     #expect(r.stdout == "model=model.bin argv=show|sent|a|b c FOO=bar cwd=/tmp fds=0,1,2\n", "\(r.stderr)")
+  }
+
+  @Test("a call with --keep-control finds its control socket through forkctl.h")
+  func keepControl() throws {
+    let lib = try library()
+    let w = World()
+    let r = w.script(
+      """
+      $F exec --name t >/dev/null && $F load t '\(lib)' || exit 90
+      w=$($F fork t) && $F send-fd "$w" 0 1 2 && exec $F call --wait --keep-control "$w" -- control
+      """)
+    #expect(r.stdout == "control=3 socket=1\n", "\(r.stderr)")
   }
 
   @Test("spawn --from --call runs the function with the caller's stdio, environment and directory")

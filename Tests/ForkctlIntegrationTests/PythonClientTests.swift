@@ -15,6 +15,7 @@ let pythonFixtures: String = {
   @Test("a Python client written from forkctl-protocol(7) alone gets every documented answer")
   func exercise() throws {
     try requireProgram(python3Binary, package: "python3")
+    let library = try #require(workerLibrary, "the test library did not build")
     let w = World()
     w.ok(["list"])  // starts the daemon at w.socket
     let daemon = w.daemonPID
@@ -25,7 +26,7 @@ let pythonFixtures: String = {
     let o = try Sys.open(out, .writeOnly, options: [.create, .truncate])
     let e = try Sys.open(err, .writeOnly, options: [.create, .truncate])
     let pid = try Sys.posixSpawn(
-      path: python3Binary, arguments: ["python3", pythonFixtures + "/exercise.py", w.socket],
+      path: python3Binary, arguments: ["python3", pythonFixtures + "/exercise.py", w.socket, library],
       environment: ["PATH=/usr/bin:/bin", "HOME=\(w.dir)", "LC_ALL=C.UTF-8", "PYTHONDONTWRITEBYTECODE=1"],
       fds: [nil, o, e])
     o.closeQuietly()
@@ -60,6 +61,9 @@ let pythonFixtures: String = {
         wait all statuses=exited:3
         run detach forgotten=True
         prune dropped=exited:3 gone=True
+        load threads=1
+        call status=exited:42
+        call missing failure code=17 (symbol not found)
         wait unknown failure code=1 (unknown process)
         violation unknown-type failure code=11 (protocol error) closed=True
         violation version-2 failure code=11 (protocol error) closed=True

@@ -16,7 +16,9 @@ func buildLibrary(_ name: String) -> String? {
   let dir = makeTemporaryDirectory()
   let out = "\(dir)/lib\(name).so"
   let log = "\(dir)/cc.log"
-  let rc = system("cc -shared -fPIC -O1 -Wall -o '\(out)' '\(librarySources)/\(name).c' -lpthread >'\(log)' 2>&1")
+  let include = librarySources + "/../../../include"
+  let source = "\(librarySources)/\(name).c"
+  let rc = system("cc -shared -fPIC -O1 -Wall -Werror -I'\(include)' -o '\(out)' '\(source)' -lpthread >'\(log)' 2>&1")
   if rc != 0 {
     Issue.record("cc \(name).c failed: \(readFile(log))")
     return nil

@@ -5,9 +5,10 @@ import ForkctlSys
 import ForkctlWire
 
 extension Supervisor {
-  mutating func load(_ ref: [UInt8], _ spec: LoadSpec, _ client: ClientID) {
-    guard let id = lookup(ref, client), let o = registry[id] else { return }
+  mutating func load(_ ref: [UInt8], _ spec: LoadSpec, _ fds: [FileDescriptor], _ client: ClientID) {
+    guard let id = lookup(ref, client), let o = registry[id] else { return closeAll(fds) }
     if o.origin == .defaultTemplate {
+      closeAll(fds)
       effects.reply(
         client,
         .failure(
@@ -15,9 +16,9 @@ extension Supervisor {
           "cannot load into the default template, which every client shares; start a template of your own with exec"))
       return
     }
-    guard requireUnrun(id, "load into", client) else { return }
+    guard requireUnrun(id, "load into", client) else { return closeAll(fds) }
     registry.update(id) { $0.loads.append(PendingLoad(client: client, path: spec.path)) }
-    effects.send(id, .load(spec), fds: [])
+    effects.send(id, .load(spec), fds: fds)
   }
 
   /// `id` answered its oldest load: loaded, with the threads it has now, or refused.

@@ -114,7 +114,7 @@ public struct Supervisor<Effects: SupervisorEffects> {
     case .prune:
       prune(client)
     case .load(let ref, let spec):
-      load(ref, spec, client)
+      load(ref, spec, fds, client)
     case .signal:
       preconditionFailure("signal frames are forwarded above")
     }

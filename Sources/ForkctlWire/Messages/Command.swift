@@ -41,7 +41,7 @@ public enum Command: Equatable, Sendable {
       return Frame(type: .commandArgs, payload: w.bytes, fdCount: 0)
     case .load(let spec):
       spec.write(to: &w)
-      return Frame(type: .commandLoad, payload: w.bytes, fdCount: 0)
+      return Frame(type: .commandLoad, payload: w.bytes, fdCount: spec.fdCount)
     case .run(let spec, let statusPipe, let attributes):
       let outer = (statusPipe ? Self.statusPipeFlag : 0) | (attributes == nil ? 0 : RunSpec.attributesFlag)
       spec.write(to: &w, outerFlags: outer)
@@ -70,8 +70,9 @@ public enum Command: Equatable, Sendable {
       try checkFDs(frame, spec.fdCount + (statusPipe ? 1 : 0))
       self = .run(spec, statusPipe: statusPipe, attributes: attributes)
     case .commandLoad:
-      try checkFDs(frame, 0)
-      self = .load(try LoadSpec.read(&r))
+      let spec = try LoadSpec.read(&r)
+      try checkFDs(frame, spec.fdCount)
+      self = .load(spec)
     case .commandSpawn:
       let id = try r.u64()
       let targets = try readTargets(&r)

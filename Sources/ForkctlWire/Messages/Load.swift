@@ -11,22 +11,34 @@ public struct LoadSpec: Equatable, Sendable {
   public var arguments: [[UInt8]]
   /// RTLD_GLOBAL: libraries loaded later may bind to this one's symbols.
   public var global: Bool
+  /// A directory descriptor comes with the frame: the process changes to it before it
+  /// opens the library, so that a relative path, and the init's own, mean what they mean
+  /// to the caller.
+  public var hasWorkingDirectory: Bool
 
-  public init(path: [UInt8], initSymbol: [UInt8] = [], arguments: [[UInt8]] = [], global: Bool = false) {
+  public init(
+    path: [UInt8], initSymbol: [UInt8] = [], arguments: [[UInt8]] = [], global: Bool = false,
+    hasWorkingDirectory: Bool = false
+  ) {
     self.path = path
     self.initSymbol = initSymbol
     self.arguments = arguments
     self.global = global
+    self.hasWorkingDirectory = hasWorkingDirectory
   }
 
   /// The init function looked for when none is named.
   public static let defaultInit = Array("forkctl_init".utf8)
 
   static let globalFlag: UInt32 = 1
+  static let workingDirectoryFlag: UInt32 = 2
+
+  /// Descriptors that travel with a load frame.
+  var fdCount: Int { hasWorkingDirectory ? 1 : 0 }
 
   /// u32 flags, string path, string init symbol, list arguments.
   func write(to w: inout PayloadWriter) {
-    w.u32(global ? Self.globalFlag : 0)
+    w.u32((global ? Self.globalFlag : 0) | (hasWorkingDirectory ? Self.workingDirectoryFlag : 0))
     w.string(path)
     w.string(initSymbol)
     w.list(arguments)
@@ -34,14 +46,16 @@ public struct LoadSpec: Equatable, Sendable {
 
   static func read(_ r: inout PayloadReader) throws(WireError) -> LoadSpec {
     let flags = try r.u32()
-    if flags & ~globalFlag != 0 { throw .invalid("load flags \(flags)") }
+    if flags & ~(globalFlag | workingDirectoryFlag) != 0 { throw .invalid("load flags \(flags)") }
     let path = try r.string()
     if path.isEmpty || path.contains(0) { throw .invalid("library path empty or holding a NUL byte") }
     let initSymbol = try r.string()
     if initSymbol.contains(0) { throw .invalid("init symbol holds a NUL byte") }
     let arguments = try r.list()
     for s in arguments where s.contains(0) { throw .invalid("argument holds a NUL byte") }
-    return LoadSpec(path: path, initSymbol: initSymbol, arguments: arguments, global: flags & globalFlag != 0)
+    return LoadSpec(
+      path: path, initSymbol: initSymbol, arguments: arguments, global: flags & globalFlag != 0,
+      hasWorkingDirectory: flags & workingDirectoryFlag != 0)
   }
 }
 

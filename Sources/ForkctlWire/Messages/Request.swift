@@ -129,6 +129,7 @@ public enum Request: Equatable, Sendable {
       type = .load
       w.string(ref)
       spec.write(to: &w)
+      fds = spec.fdCount
     }
     return Frame(type: type, payload: w.bytes, fdCount: fds)
   }
@@ -230,8 +231,10 @@ public enum Request: Equatable, Sendable {
       try checkFDs(frame, 0)
       self = .prune
     case .load:
-      try checkFDs(frame, 0)
-      self = .load(ref: try r.string(), try LoadSpec.read(&r))
+      let ref = try r.string()
+      let spec = try LoadSpec.read(&r)
+      try checkFDs(frame, spec.fdCount)
+      self = .load(ref: ref, spec)
     default:
       throw .unexpected(frame.type)
     }

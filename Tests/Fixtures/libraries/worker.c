@@ -1,6 +1,7 @@
 // A library for the function-worker tests (Tests/ForkctlIntegrationTests/FunctionWorkerTests.swift): an init and entries
 // that report what a worker sees. Built by the test run: cc -shared -fPIC.
 #define _GNU_SOURCE
+#include <forkctl.h>
 #include <dirent.h>
 #include <errno.h>
 #include <pthread.h>
@@ -9,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -117,6 +119,16 @@ int usr1(int argc, char **argv) {
   (void)argv;
   raise(SIGUSR1);
   return usr1_seen ? 5 : 0;
+}
+
+// include/forkctl.h's helper: the kept control socket's number, and whether it is a socket.
+int control(int argc, char **argv) {
+  (void)argc;
+  (void)argv;
+  int fd = forkctl_control_fd();
+  struct stat st;
+  printf("control=%d socket=%d\n", fd, fd >= 0 && fstat(fd, &st) == 0 && S_ISSOCK(st.st_mode));
+  return 0;
 }
 
 int answer(int argc, char **argv) {

@@ -148,6 +148,22 @@ def main():
         check("prune", dropped == [(id, fc.Status(fc.Status.EXITED, 3))] and gone, "dropped=%s gone=%s" % (
             ",".join(str(s) for _, s in dropped), gone))
 
+    def load_and_call():
+        # argv[2]: a library exporting forkctl_init and answer (returns 42).
+        t, _ = c.exec()
+        names = c.load(t, os.fsencode(sys.argv[2]), [b"py-model"], cwd_fd=here)
+        check("load", names == [b"forkctl/object"], "threads=%d" % len(names))
+        w, _ = c.fork(t)
+        status = c.run(w, "answer", cwd_fd=here, env=env, wait=True, call=True)
+        check("call", status == fc.Status(fc.Status.EXITED, 42), "status=%s" % status)
+        w, _ = c.fork(t)
+        try:
+            c.run(w, "no_such_function", cwd_fd=here, env=env, call=True)
+        except fc.ForkctlError as e:
+            check("call missing", e.code == fc.SYMBOL_NOT_FOUND, "failure code=%d (%s)" % (e.code, fc.ERROR_NAMES.get(e.code)))
+        else:
+            check("call missing", False, "no failure")
+
     def unknown_reference():
         try:
             c.wait(["no-such-name"])
@@ -201,7 +217,7 @@ def main():
         ("hello", hello), ("new", send_and_run), ("run-wait", run_wait), ("spawn printf", spawn_printf),
         ("spawn missing", spawn_missing), ("spawn kill", spawn_killed),
         ("spawn signal", spawn_signalled), ("kill", kill_and_list),
-        ("wait all", wait_all_and_prune),
+        ("wait all", wait_all_and_prune), ("load", load_and_call),
         ("wait unknown", unknown_reference), ("violation unknown-type", unknown_type),
         ("violation version-2", wrong_version), ("violation fd-count", missing_descriptor),
         ("violation reply-type", reply_type), ("after violations hello", still_serving),

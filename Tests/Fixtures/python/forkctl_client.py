@@ -38,6 +38,7 @@ SPAWN = 0x0C
 SIGNAL = 0x0D
 FORGET = 0x0E
 PRUNE = 0x0F
+LOAD = 0x10
 
 # Replies (daemon to client).
 OK = 0x40
@@ -46,6 +47,7 @@ FAILURE = 0x42
 STATUSES = 0x43
 LISTING = 0x44
 WELCOME = 0x45
+LOADED = 0x46
 
 # Run spec flags.
 RUN_KEEP_CONTROL = 1
@@ -53,6 +55,12 @@ RUN_CWD = 2
 RUN_ENV = 4
 RUN_WAIT = 8
 RUN_DETACH = 64  # request 0x07 only: forget the process object once it has exited
+RUN_CALL = 128  # the program string names a function of a library the process object loaded
+RUN_QUICK_EXIT = 256  # with RUN_CALL: _exit(2) instead of exit(3)
+
+# Load flags.
+LOAD_GLOBAL = 1
+LOAD_CWD = 2
 
 # Spawn flags.
 SPAWN_DETACH = 1
@@ -71,12 +79,15 @@ INTERNAL_ERROR = 10
 PROTOCOL_ERROR = 11
 SHUTTING_DOWN = 12
 NAME_IN_USE = 13
+LOAD_FAILED = 16
+SYMBOL_NOT_FOUND = 17
 
 ERROR_NAMES = {
     1: "unknown process", 2: "wrong state", 3: "bad request", 4: "limit reached",
     5: "template failed", 6: "program not found", 7: "program not executable",
     8: "exec failed", 9: "permission denied", 10: "internal error", 11: "protocol error",
     12: "shutting down", 13: "name in use", 14: "working directory failed", 15: "still running",
+    16: "load failed", 17: "symbol not found",
 }
 
 HEADER = struct.Struct("<BBHI")
@@ -214,9 +225,10 @@ def enc_environment(env):
     return enc_list(env)
 
 
-def run_spec(program, args=(), *, env=None, cwd=False, keep_control=False, wait=False, detach=False):
+def run_spec(program, args=(), *, env=None, cwd=False, keep_control=False, wait=False, detach=False,
+             call=False):
     """The run spec: u32 flags, string program, list arguments, [list environment]."""
-    flags = 0
+    flags = RUN_CALL if call else 0
     if keep_control:
         flags |= RUN_KEEP_CONTROL
     if cwd:
@@ -396,7 +408,7 @@ class Connection:
             message = r.string()
             r.end()
             raise ForkctlError(code, message.decode("utf-8", "replace"))
-        if type not in (OK, CREATED, STATUSES, LISTING, WELCOME):
+        if type not in (OK, CREATED, STATUSES, LISTING, WELCOME, LOADED):
             raise ProtocolError("unknown reply type 0x%02x" % type)
         return type, r
 
@@ -468,12 +480,14 @@ class Client(Connection):
         self.send_frame(SEND_ARGS, enc_ref(ref) + enc_list(strings))
         self._ok()
 
-    def run(self, ref, program, args=(), *, cwd_fd=None, env=None, wait=False, keep_control=False, detach=False):
-        """Runs program in ref. cwd_fd: a directory descriptor (O_PATH will do), not closed
-        here. env: the complete environment, or None for the process object's own.
+    def run(self, ref, program, args=(), *, cwd_fd=None, env=None, wait=False, keep_control=False, detach=False,
+            call=False):
+        """Runs program in ref (with call=True, calls the function of that name in a library
+        ref loaded). cwd_fd: a directory descriptor (O_PATH will do), not closed here. env: the
+        complete environment, or None for the process object's own.
         -> None once execve(2) succeeded, or with wait=True the Status when it has ended."""
         spec = run_spec(program, args, env=env, cwd=cwd_fd is not None, keep_control=keep_control, wait=wait,
-                        detach=detach)
+                        detach=detach, call=call)
         self.send_frame(RUN, enc_ref(ref) + spec, [] if cwd_fd is None else [cwd_fd])
         if not wait:
             self._ok()
@@ -523,6 +537,21 @@ class Client(Connection):
         refs = list(refs)
         self.send_frame(FORGET, enc_u32(len(refs)) + b"".join(enc_ref(r) for r in refs))
         return self._statuses()
+
+    def load(self, ref, path, args=(), *, init=b"", cwd_fd=None, global_=False):
+        """Loads a library into ref and runs its init (init: its name; empty for
+        forkctl_init). cwd_fd: the directory ref changes to first, not closed here.
+        -> the names of ref's threads afterwards."""
+        flags = (LOAD_GLOBAL if global_ else 0) | (LOAD_CWD if cwd_fd is not None else 0)
+        payload = enc_ref(ref) + enc_u32(flags) + enc_string(path) + enc_string(init) + enc_list(args)
+        self.send_frame(LOAD, payload, [] if cwd_fd is None else [cwd_fd])
+        r = self.expect(LOADED)
+        count = r.u32()
+        names = [r.string() for _ in range(r.u32())]
+        r.end()
+        if count != len(names):
+            raise ProtocolError("loaded: %d threads, %d names" % (count, len(names)))
+        return names
 
     def prune(self):
         """Drops every exited, never reported process object of our user. -> [(id, Status)]."""
