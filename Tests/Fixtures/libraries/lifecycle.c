@@ -5,6 +5,7 @@
 // Built by the test run: cc -shared -fPIC.
 #define _GNU_SOURCE
 #include <fcntl.h>
+#include <forkctl.h>
 #include <limits.h>
 #include <pthread.h>
 #include <sched.h>
