@@ -35,6 +35,10 @@ let package = Package(
     .executableTarget(
       name: "forkctl",
       dependencies: ["ForkctlClient", "ForkctlDaemon", "ForkctlTemplate", "ForkctlSys"]),
+    // The template role alone, the image the daemon runs templates from. Released dynamically
+    // linked (Scripts/forkctl), where forkctl is static: only a process started by the dynamic
+    // loader can dlopen a library into its one C library (README, "Design decisions").
+    .executableTarget(name: "forkctl-template", dependencies: ["ForkctlTemplate", "ForkctlSys"]),
     // Scripts/bench's measuring process. It forks (fork+exec is one of the things measured),
     // so it links no Foundation, Dispatch or Swift concurrency: threads are POSIX threads.
     // CForkctlBench holds the fork+exec it measures against, which the product never calls.

@@ -3,6 +3,7 @@
 // async-signal-safe calls (signal-safety(7)): nothing that can take a lock another thread held.
 #define _GNU_SOURCE
 #include "forkctl_shims.h"
+#include "child.h"
 #include "kernel.h"
 #include <errno.h>
 #include <fcntl.h>
@@ -170,14 +171,17 @@ static int limit_capabilities(const struct forkctl_attributes *a) {
 // Called after the descriptors are placed: a caller's low RLIMIT_NOFILE must not stop a
 // descriptor from reaching a number above it, as an inherited one would be. Every call is a
 // bare system call (signal-safety(7) lists umask, setsid, setpgid; the others take no lock).
-int forkctl_apply_attributes(const struct forkctl_attributes *a) {
+// `calling` (forkctl_prepare_call): the program is a function of a library loaded in this
+// process, which goes on running glibc's code, so the program's process under a monitor is a
+// glibc fork(), and a signal the library handles keeps its handler.
+int forkctl_apply_attributes(const struct forkctl_attributes *a, int calling) {
   if (a && (a->flags & FORKCTL_ATTR_NEW_SESSION_TTY)) {
     // setsid fails with EPERM in a process group leader: a process object forked by the
     // template already leads its own group, so only a spawn's new process can do this.
     if (setsid() < 0) return FORKCTL_FAILURE(FORKCTL_STEP_SESSION, errno);
     if (ioctl(0, TIOCSCTTY, 0) < 0) return FORKCTL_FAILURE(FORKCTL_STEP_CONTROLLING_TERMINAL, errno);
     // This process stays the session leader, a monitor; the program goes on in its child.
-    int e = forkctl_monitor_start();
+    int e = forkctl_monitor_start(calling);
     if (e) return FORKCTL_FAILURE(FORKCTL_STEP_SESSION, e);
   } else {
     // Its own process group, which a forked process object already has (then a no-op): a
@@ -217,9 +221,13 @@ int forkctl_apply_attributes(const struct forkctl_attributes *a) {
     if (e) return FORKCTL_FAILURE(FORKCTL_STEP_CAPABILITIES, e);
   }
   // Every action is SIG_DFL already (reset_signal_actions); an ignored signal stays ignored
-  // across exec, as it would for the caller's direct child (signal(7)).
+  // across exec, as it would for the caller's direct child (signal(7)). A handler a loaded
+  // library installed is what a program's own would be after exec: it stays.
   for (int sig = 1; sig <= 64; sig++) {
     if (!(a->ignored_signals & (1ull << (sig - 1)))) continue;
+    struct kernel_sigaction old;
+    if (calling && syscall(SYS_rt_sigaction, sig, NULL, &old, sizeof(uint64_t)) == 0 && old.handler != SIG_DFL)
+      continue;
     struct kernel_sigaction ign = {.handler = SIG_IGN};
     if (syscall(SYS_rt_sigaction, sig, &ign, NULL, sizeof(uint64_t)) != 0)
       return FORKCTL_FAILURE(FORKCTL_STEP_SIGNALS, errno);
@@ -266,37 +274,28 @@ void forkctl_mark_cloexec_from(int low) {
   for (int fd = low; fd < bound; fd++) fcntl(fd, F_SETFD, FD_CLOEXEC);
 }
 
-int forkctl_lift_descriptors(const struct forkctl_fd_move *moves, int nmoves, int *lifted, int *keep, int nkeep) {
+int forkctl_place_descriptors(const struct forkctl_fd_move *moves, int nmoves, int *keep, int nkeep, int calling,
+                              int *highest_target) {
   int highest = 2;
   for (int i = 0; i < nmoves; i++)
     if (moves[i].target > highest) highest = moves[i].target;
-  // Every source, and everything kept, goes above the highest target, so that placing one
-  // descriptor can never overwrite another still to be placed.
+  *highest_target = highest;
+
+  // First lift every source, and everything we keep, above the highest target, so that
+  // placing one descriptor can never overwrite another still to be placed. The sources
+  // first: a descriptor kept may be a source too (a call's received descriptors, which it
+  // closes once placed).
+  int lifted[nmoves > 0 ? nmoves : 1];
+  for (int i = 0; i < nmoves; i++) {
+    lifted[i] = fcntl(moves[i].src, F_DUPFD_CLOEXEC, highest + 1);
+    if (lifted[i] < 0) return errno;
+  }
   for (int i = 0; i < nkeep; i++) {
     int k = fcntl(keep[i], F_DUPFD_CLOEXEC, highest + 1);
-    if (k < 0) return -errno;
+    if (k < 0) return errno;
     close(keep[i]);
     keep[i] = k;
   }
-  for (int i = 0; i < nmoves; i++) {
-    lifted[i] = fcntl(moves[i].src, F_DUPFD_CLOEXEC, highest + 1);
-    if (lifted[i] < 0) return -errno;
-  }
-  return highest;
-}
-
-static int exec_worker(const struct forkctl_fd_move *moves, int nmoves, int cwd_fd, const char *file,
-                       char *const argv[], char *const envp[], const char *path, int *keep, int nkeep,
-                       const struct forkctl_attributes *attributes, char **shell_space) {
-  // Actions first, the mask last (forkctl_apply_attributes): a signal let through can only meet its
-  // default action.
-  reset_signal_actions();
-
-  if (cwd_fd >= 0 && fchdir(cwd_fd) < 0) return FORKCTL_FAILURE(FORKCTL_STEP_WORKING_DIRECTORY, errno);
-
-  int lifted[nmoves > 0 ? nmoves : 1];
-  int highest = forkctl_lift_descriptors(moves, nmoves, lifted, keep, nkeep);
-  if (highest < 0) return -highest;
   int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
   if (devnull < 0) return errno;
   int lifted_null = fcntl(devnull, F_DUPFD_CLOEXEC, highest + 1);
@@ -312,17 +311,37 @@ static int exec_worker(const struct forkctl_fd_move *moves, int nmoves, int cwd_
     if (source >= 0) {
       // dup2 clears FD_CLOEXEC on the new descriptor (dup(2)).
       if (dup2(source, t) < 0) return errno;
-    } else {
+    } else if (!calling) {
       close(t);
     }
   }
+  // Before an exec the lifted copies are close-on-exec; a call has no exec to close them.
+  if (calling) {
+    for (int i = 0; i < nmoves; i++) close(lifted[i]);
+    close(lifted_null);
+  }
+  return 0;
+}
+
+static int exec_worker(const struct forkctl_fd_move *moves, int nmoves, int cwd_fd, const char *file,
+                       char *const argv[], char *const envp[], const char *path, int *keep, int nkeep,
+                       const struct forkctl_attributes *attributes, char **shell_space) {
+  // Actions first, the mask last (forkctl_apply_attributes): a signal let through can only
+  // meet its default action.
+  reset_signal_actions();
+
+  if (cwd_fd >= 0 && fchdir(cwd_fd) < 0) return FORKCTL_FAILURE(FORKCTL_STEP_WORKING_DIRECTORY, errno);
+
+  int highest;
+  int e = forkctl_place_descriptors(moves, nmoves, keep, nkeep, 0, &highest);
+  if (e) return e;
   // Nothing above the targets survives exec: the lifted copies and our own sockets are
   // close-on-exec already; this catches anything that is not. close_range's
   // CLOSE_RANGE_CLOEXEC needs Linux 5.11 (close_range(2)); before that, mark them one by one.
   if (syscall(SYS_close_range, (unsigned)(highest + 1), ~0U, CLOSE_RANGE_CLOEXEC) != 0)
     forkctl_mark_cloexec_from(highest + 1);
 
-  int failed = forkctl_apply_attributes(attributes);
+  int failed = forkctl_apply_attributes(attributes, 0);
   if (failed) return failed;
   return exec_search(file, argv, envp, path, shell_space);
 }

@@ -14,17 +14,4 @@ struct kernel_sigaction {
   uint64_t mask;
 };
 
-struct forkctl_attributes;
-struct forkctl_fd_move;
-
-// Lifts every source of `moves` (copies into `lifted`) and every descriptor of `keep` (moved,
-// new numbers written back) above the highest target, all close-on-exec. Returns the
-// highest target (at least 2), or -errno.
-int forkctl_lift_descriptors(const struct forkctl_fd_move *moves, int nmoves, int *lifted, int *keep, int nkeep);
-
-// The caller's attributes, applied before exec or a call (exec.c): a process group of its
-// own or a session, limits, nice, umask, no_new_privs, capabilities, ignored signals, the
-// mask. Returns 0 or FORKCTL_FAILURE(step, errno).
-int forkctl_apply_attributes(const struct forkctl_attributes *a);
-
 #endif

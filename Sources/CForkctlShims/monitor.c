@@ -80,10 +80,12 @@ static void _Noreturn monitor(pid_t program) {
   }
 }
 
-int forkctl_monitor_start(void) {
+int forkctl_monitor_start(int glibc_fork) {
   pid_t leader = getpid();
-  // The raw system call, as forkctl_clone_parent: no fork handler of glibc's runs here.
-  pid_t pid = (pid_t)syscall(SYS_clone, SIGCHLD, 0, 0, 0, 0);
+  // The raw system call, as forkctl_clone_parent: no fork handler of glibc's runs here. A
+  // function of a loaded library runs in the child instead of a program, and needs what only
+  // glibc's fork() gives it (its atfork handlers, its own thread id in pthread_self()).
+  pid_t pid = glibc_fork ? fork() : (pid_t)syscall(SYS_clone, SIGCHLD, 0, 0, 0, 0);
   if (pid < 0) return errno;
   if (pid > 0) monitor(pid);
   // The program: its own group, in the terminal's foreground before it can read it.

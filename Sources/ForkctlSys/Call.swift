@@ -1,71 +1,93 @@
-// The worker that calls a function instead of executing a program: made by the C library's
-// fork (Sys.forkAdopted), prepared as the exec path prepares a program (Sys.prepareCall).
+// A function worker (issue 12): forked by glibc's own fork() and prepared as a program is
+// before its exec, then the library's function runs in it.
 import CForkctlShims
 import ForkctlWire
 import Glibc
 
 extension Sys {
-  /// A new process made by the C library's fork(2), as library code needs (its atfork
-  /// handlers, its own thread identity, robust mutexes), whose parent is this process's
-  /// nearest subreaper rather than this process: it is forked by a short-lived helper
-  /// (clone(CLONE_VM | CLONE_VFORK)) that exits at once. The atfork prepare and parent
-  /// handlers run in that helper, on this process's memory. Returns 0 in the new process,
-  /// its pid here. The corresponding C function is `forkctl_fork_adopted`.
+  /// A fork of this process made by glibc's fork(), called in a clone(CLONE_VM | CLONE_VFORK)
+  /// helper that then exits: the new process is a real fork (the atfork child handlers of
+  /// loaded libraries run, pthread_self() and the cached thread id are its own, robust mutexes
+  /// work) and, once this returns in either process, a child of the nearest child subreaper
+  /// (the daemon) rather than of this process. Returns 0 in the new process, with this
+  /// thread's signal mask, and the new pid here.
+  ///
+  /// Caveat: the atfork prepare and parent handlers run in the helper, which shares this
+  /// process's memory while it is suspended. A parent handler that starts a thread starts it
+  /// in the helper, which then exits; a template must have one thread anyway.
+  /// The corresponding C function is `fork`, through `forkctl_fork_adopted`.
   public static func forkAdopted() throws(Errno) -> Int32 {
-    let pid = forkctl_fork_adopted()
-    if pid < 0 { throw Errno(rawValue: errno) }
-    return pid
+    try retrying { forkctl_fork_adopted() }
   }
 
-  /// Takes this process's signal actions as its own, before any library is loaded:
-  /// `prepareCall` resets those still unchanged then (the Swift runtime's crash handlers
-  /// among them), as exec would, and leaves a library's. The corresponding C function is
-  /// `forkctl_record_signal_actions`.
-  public static func recordOwnSignalActions() { forkctl_record_signal_actions() }
+  /// The names of this process's threads (/proc/self/task/*/comm, proc(5)). While there is
+  /// more than one, it looks again for up to `graceMilliseconds` before answering: a thread
+  /// that is exiting is still listed for a moment after it has been joined.
+  public static func threadNames(graceMilliseconds: Int) -> [String] {
+    let deadline = monotonicMilliseconds() + Int64(graceMilliseconds)
+    var names = readThreadNames()
+    while names.count > 1 && monotonicMilliseconds() < deadline {
+      usleep(2000)
+      names = readThreadNames()
+    }
+    return names
+  }
 
-  /// Prepares this process to call a function as `execute` prepares it to run a program,
-  /// without exec: `moves` placed (numbers nothing was sent for, above 2, are left as they
-  /// are, the library's), stdio not given on /dev/null, `close` closed, `keep` lifted above
-  /// the targets (new numbers written back), the working directory entered, `attributes`
-  /// applied (this process's own signal actions reset, a library's kept), the environment
-  /// replaced, and the
-  /// process named `name`, as exec would name it after its program. Nil on success, else
-  /// the step that failed.
+  private static func readThreadNames() -> [String] {
+    guard let dir = opendir("/proc/self/task") else { return [] }
+    defer { closedir(dir) }
+    var names: [String] = []
+    while let entry = readdir(dir) {
+      let tid = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+      guard tid.first?.isNumber == true, let fd = try? open("/proc/self/task/\(tid)/comm", .readOnly) else { continue }
+      defer { fd.closeQuietly() }
+      // A thread that ended since the listing has no comm to read: it is not counted.
+      guard let bytes = try? fd.readAll(limit: 64), !bytes.isEmpty else { continue }
+      names.append(String(decoding: bytes.last == UInt8(ascii: "\n") ? bytes.dropLast() : bytes[...], as: UTF8.self))
+    }
+    return names
+  }
+
+  /// Prepares this process, a fork of a template that loaded a library, to call one of its
+  /// functions as `execute` prepares a program for its exec, without the exec: `moves` are
+  /// placed (any source, or any of `close`, may have a target's number), stdio not given is
+  /// /dev/null, the working directory is changed, the signal actions this process had before
+  /// its first `openLibrary` are reset (a library's own handlers stay), `attributes` are
+  /// applied (nil: a process group of its own and an empty mask; a signal the caller ignores
+  /// is ignored only where the library has no handler). Descriptors other than the targets
+  /// and `close` are left alone: what the library opened is its state.
+  ///
+  /// Then `environ` becomes `environment`, the process is named `processName` (no '/': the
+  /// daemon reads a name without one as "its program started", `hasExecuted`), and `close`
+  /// (forkctl's own descriptors: the received sources, the control socket, the status pipe)
+  /// is closed and emptied. Returns nil; or the step that failed and why, with `close` still
+  /// open on the numbers written back to it, to report through, and every signal blocked.
+  /// The corresponding C function is `forkctl_prepare_call`.
   public static func prepareCall(
     moves: [(source: FileDescriptor, target: Int32)], workingDirectory: FileDescriptor?, environment: [[UInt8]],
-    attributes: ProcessAttributes?, close: [FileDescriptor], keep: inout [FileDescriptor], name: [UInt8]
+    attributes: ProcessAttributes? = nil, close: inout [FileDescriptor], processName: [UInt8]
   ) -> ExecFailure? {
-    var rawKeep = keep.map(\.rawValue)
-    let rawClose = close.map(\.rawValue)
+    precondition(!processName.contains(UInt8(ascii: "/")), "a process name with '/' reads as not started")
     let rawMoves = moves.map { forkctl_fd_move(src: $0.source.rawValue, target: $0.target) }
-    let rc = withCStrings(environment) { envp in
-      withCStrings([Array(name.prefix(15))]) { name in
-        ProcessAttributes.withC(attributes) { attributes in
-          forkctl_prepare_call(
-            rawMoves, CInt(rawMoves.count), workingDirectory?.rawValue ?? -1, envp, rawClose, CInt(rawClose.count),
-            &rawKeep, CInt(rawKeep.count), attributes, name[0])
-        }
+    var rawClose = close.map(\.rawValue)
+    // Never freed: it becomes environ. After a failure the worker only reports it and exits.
+    let envp = permanentCStrings(environment)
+    let rc = withCStrings([processName]) { name in
+      ProcessAttributes.withC(attributes) { attributes in
+        forkctl_prepare_call(
+          rawMoves, CInt(rawMoves.count), workingDirectory?.rawValue ?? -1, &rawClose, CInt(rawClose.count), envp,
+          attributes, name[0])
       }
     }
-    keep = rawKeep.map { FileDescriptor(rawValue: $0) }
-    return rc == 0 ? nil : ExecFailure(rawValue: rc)
+    if rc == 0 {
+      close = []
+      return nil
+    }
+    close = rawClose.map { FileDescriptor(rawValue: $0) }
+    return ExecFailure(rawValue: rc)
   }
 
-  /// The names of this process's threads (/proc/self/task/*/comm), the main thread first;
-  /// while there is more than one, threads that are exiting get up to `graceMilliseconds`.
-  public static func threadNames(graceMilliseconds: Int) -> [String] {
-    var buffer = [CChar](repeating: 0, count: 16 * 1024)
-    let n = forkctl_thread_names(&buffer, CInt(buffer.count), CInt(graceMilliseconds))
-    guard n > 0 else { return [] }
-    let bytes = buffer.prefix(Int(n)).map { UInt8(bitPattern: $0) }
-    return bytes.split(separator: UInt8(ascii: "\n")).map { String(decoding: $0, as: UTF8.self) }
-  }
-
-  /// Writes out every stdio buffer, before a fork copies them. The corresponding C function
-  /// is `fflush`.
+  /// Writes out every stdio buffer of this process, before a fork copies them into a worker
+  /// that would write them again (cpython gh-98552). The corresponding C function is `fflush`.
   public static func flushStdio() { fflush(nil) }
-
-  /// Ends the process as returning from main does: atexit handlers and destructors run, and
-  /// stdio is flushed. The corresponding C function is `exit`.
-  public static func exitNormally(_ code: Int32) -> Never { exit(code) }
 }

@@ -130,6 +130,15 @@ extension Sys {
   /// Whether `path` is a file this process may execute. The corresponding C function is
   /// `access`.
   public static func isExecutable(_ path: String) -> Bool { (try? retrying { access(path, X_OK) }) != nil }
+
+  /// Whether `path` is, after symbolic links, a regular file this process may execute
+  /// (access(2) grants X_OK on a searchable directory too). The corresponding C functions are
+  /// `stat` and `access`.
+  public static func isExecutableFile(_ path: String) -> Bool {
+    var st = stat()
+    guard (try? retrying { stat(path, &st) }) != nil, st.st_mode & S_IFMT == S_IFREG else { return false }
+    return isExecutable(path)
+  }
 }
 
 /// A directory that cannot be used as the private socket directory.

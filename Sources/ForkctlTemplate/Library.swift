@@ -41,7 +41,9 @@ extension Template {
       }
     }
     guard Sys.canLoadCode else {
-      let message = "process \(Sys.processID) runs a statically linked image, which cannot load code"
+      let message =
+        "it runs a statically linked image, which cannot load code (the default template's, as a process "
+        + "forked from it does): start a template with forkctl exec"
       return report(.loadRefused(.wrongState, message: Array(message.utf8)))
     }
     let library: LibraryHandle
@@ -87,20 +89,24 @@ extension Template {
     guard let function = entry(spec.program) else {
       failRun(ExecFailure(step: .symbol, errno: Errno.noSuchFileOrDirectory.rawValue), setup)
     }
-    // forkctl's own descriptors go; the library's (opened by its init) stay. A control socket
-    // the function keeps has its copy on its slot (a move) by then.
-    var own = received.filter { $0 != setup.pipe } + fds.map(\.fd)
-    if spec.keepControl { own.append(FileDescriptor(rawValue: Template.controlFD)) }
+    // forkctl's own descriptors go, the library's (opened by its init) stay. A control socket
+    // the function keeps has its copy on its slot (a move) by then. What the daemon watches
+    // comes last (`setup.keep`): closed with the rest once all is prepared, which tells the
+    // daemon that the function started, as exec closes it; on failure the report goes
+    // through it, on its new number.
+    var close = received.filter { $0 != setup.pipe } + fds.map(\.fd)
+    if spec.keepControl { close.append(FileDescriptor(rawValue: Template.controlFD)) }
+    close += setup.keep
     if let failure = Sys.prepareCall(
       moves: setup.moves, workingDirectory: setup.workingDirectory, environment: setup.environment,
-      attributes: attributes, close: own, keep: &setup.keep, name: spec.program)
+      attributes: attributes, close: &close, processName: spec.program)
     {
+      setup.keep = Array(close.suffix(setup.keep.count))
       failRun(failure, setup)
     }
-    for f in setup.keep { f.closeQuietly() }
     let code = Sys.callEntry(function, arguments: [spec.program] + arguments + spec.arguments)
     if quickExit { Sys.exitImmediately(code) }
-    Sys.exitNormally(code)
+    Sys.exitProcess(code)
   }
 
   /// A spawn of a function: a worker forked at once, which calls it with the descriptors of
@@ -130,19 +136,19 @@ extension Template {
       report(.spawning(pid: Sys.processID))
       Sys.makeProcessGroup()
       prepared.read.closeQuietly()
-      var keep = [prepared.write, FileDescriptor(rawValue: Template.controlFD)]
+      // The pipe last: on failure the report goes through it, on its new number.
+      var close = received + fds.map(\.fd) + [FileDescriptor(rawValue: Template.controlFD), prepared.write]
       let moves = placements(fds + zip(extra, targets).map { ($0, $1) })
       if let failure = Sys.prepareCall(
         moves: moves, workingDirectory: cwd, environment: spec.environment ?? Sys.environment(),
-        attributes: attributes, close: received + fds.map(\.fd), keep: &keep, name: spec.program)
+        attributes: attributes, close: &close, processName: spec.program)
       {
-        try? keep[0].writeFully(ExecFailureReport(errno: failure.rawValue).encode())
+        try? close[close.count - 1].writeFully(ExecFailureReport(errno: failure.rawValue).encode())
         Sys.exitImmediately(126)
       }
-      for f in keep { f.closeQuietly() }
       let code = Sys.callEntry(function, arguments: [spec.program] + arguments + spec.arguments)
       if quickExit { Sys.exitImmediately(code) }
-      Sys.exitNormally(code)
+      Sys.exitProcess(code)
     }
     prepared.write.closeQuietly()
     // End of file: prepared, and calling; otherwise the failure of the step that failed.

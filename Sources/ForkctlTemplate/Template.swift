@@ -32,9 +32,6 @@ public struct Template {
     // A name no exec can give (it has a '/'), inherited by every fork: the daemon tells from
     // it whether a process that ended with a run pending had exec'd its program.
     Sys.setProcessName(Template.processName)
-    // Before any library can install its own: a worker that calls a function gets these
-    // reset, as exec would reset them.
-    Sys.recordOwnSignalActions()
     var t = Template()
     t.serve()
   }

@@ -9,7 +9,9 @@ struct DaemonCommand: Subcommand {
   static let usage = "forkctl daemon [OPTION...]"
   static let help = """
     Run the daemon in the foreground (clients start one by themselves when none
-    runs).
+    runs). The default template runs this executable; templates made by exec run
+    $FORKCTL_TEMPLATE_IMAGE, else forkctl-template beside it or in
+    ../libexec/forkctl, else this executable too.
 
     Options:
       --socket PATH         The socket to listen on.

@@ -83,7 +83,7 @@ struct RecordingEffects: SupervisorEffects {
     sent[id, default: []].append(Sent(command: command, fds: fds))
   }
 
-  mutating func startTemplate(id: UInt64, control: FileDescriptor) throws(Errno) -> Int32 {
+  mutating func startTemplate(id: UInt64, role: ProcessEntry.Role, control: FileDescriptor) throws(Errno) -> Int32 {
     if let e = failStartTemplate {
       failStartTemplate = nil
       throw e

@@ -143,39 +143,6 @@ int forkctl_exec_worker(const struct forkctl_fd_move *moves, int nmoves, int cwd
                         const char *path, int *keep, int nkeep,
                         const struct forkctl_attributes *attributes);
 
-/// A worker made by the C library's fork(2), called from a helper made with
-/// clone(CLONE_VM | CLONE_VFORK) that exits at once: the worker is a real fork (the atfork
-/// handlers ran, pthread_self() is its own, its robust-mutex list is empty) whose parent,
-/// once the helper has exited (reaped here before this returns), is the nearest subreaper.
-/// The atfork prepare and parent handlers run in the helper, on this process's memory.
-/// Returns the worker's pid, 0 in the worker, or -1 with errno.
-pid_t forkctl_fork_adopted(void);
-
-/// Records this process's signal actions as its own, before any library is loaded:
-/// forkctl_prepare_call resets to SIG_DFL those still unchanged, as exec would.
-void forkctl_record_signal_actions(void);
-
-/// Prepares this process to call a function as forkctl_exec_worker prepares one for exec,
-/// without the exec: `moves` placed (a number no descriptor was sent for, above 2, is left
-/// as it is), /dev/null on 0, 1, 2 when not sent, `close_fds` closed, `keep` lifted above
-/// every target (new numbers written back), `cwd_fd` entered, the actions recorded by
-/// forkctl_record_signal_actions and still unchanged reset to SIG_DFL (a library's stay),
-/// `attributes` applied, `environ` replaced by copies of
-/// `envp`, and the process named `name` (PR_SET_NAME). Returns 0 or FORKCTL_FAILURE(step,
-/// errno).
-int forkctl_prepare_call(const struct forkctl_fd_move *moves, int nmoves, int cwd_fd, char *const envp[],
-                         const int *close_fds, int nclose, int *keep, int nkeep,
-                         const struct forkctl_attributes *attributes, const char *name);
-
-/// Whether the dynamic loader started this process (getauxval(AT_BASE) is its address, 0 in
-/// a statically linked program): only then can it load code without a second C library.
-int forkctl_has_dynamic_loader(void);
-
-/// The names of this process's threads (/proc/self/task/*/comm), the main thread first, each
-/// ended by a newline, into `buf`; waits up to `grace_ms` for threads that are exiting while
-/// there is more than one. Returns the bytes written, or -1.
-int forkctl_thread_names(char *buf, int size, int grace_ms);
-
 /// The signals whose action is SIG_IGN in this process, bit n-1 for signal n (1 to 64).
 uint64_t forkctl_ignored_signals(void);
 
@@ -309,6 +276,45 @@ long forkctl_read_syscall_number(void);
 /// forks; the parent becomes the program's monitor (monitor.c) and never returns, ending with
 /// the program's status; the child, the program, returns 0 in a process group of its own in
 /// the terminal's foreground, with SIGKILL as its parent-death signal, or an errno value.
-int forkctl_monitor_start(void);
+/// Every signal must be blocked. `glibc_fork` 1: the child is made by glibc's fork() (for a
+/// function of a loaded library, forkctl_prepare_call); 0: by a raw clone (before an exec).
+int forkctl_monitor_start(int glibc_fork);
+
+/// Records the action of every signal, 1 to 64, the first time it is called (later calls do
+/// nothing): what this process itself set up before it loaded any library.
+/// forkctl_prepare_call resets to SIG_DFL only the actions still as recorded here.
+void forkctl_record_signal_actions(void);
+
+/// glibc's fork(), called from a clone(CLONE_VM | CLONE_VFORK) helper that then exits: the
+/// new process is a real glibc fork of the caller (atfork handlers, its own thread id in
+/// glibc's thread descriptor, robust mutex list reset) whose parent, once this returns in
+/// either process, is the nearest child subreaper (PR_SET_CHILD_SUBREAPER, prctl(2)) or init.
+/// Returns 0 in the new process, on the caller's own stack with the caller's signal mask; the
+/// new pid in the caller, once the helper is reaped; -1 with errno when clone or fork failed.
+/// The atfork prepare and parent handlers run in the helper, which shares the caller's memory
+/// while the caller is suspended: a parent handler that starts a thread starts it in the
+/// helper, which then exits.
+pid_t forkctl_fork_adopted(void);
+
+/// What forkctl_exec_worker does before execve, for a worker that calls a function of a
+/// library loaded in this process instead: `moves` placed (sources and `close_fds` lifted
+/// first, so that any of them may be a target; close-on-exec cleared on the targets), /dev/null
+/// on any of 0, 1, 2 not among the targets, `cwd_fd` (>= 0) made the working directory, signal
+/// actions this process set before its first library was loaded reset to SIG_DFL
+/// (forkctl_record_signal_actions; a library's own handlers stay), `attributes` applied as
+/// forkctl_exec_worker applies them (a signal the caller ignores is ignored only where no
+/// library handles it), the mask last, as the caller's (empty for NULL). No descriptor other
+/// than targets and `close_fds` is touched. Then `environ` becomes `envp` (not copied: it must
+/// live as long as the process, and the old one is left as it is, as a library may hold its
+/// strings), the process is named `name` (PR_SET_NAME), and the `nclose` descriptors of
+/// `close_fds` are closed. Returns 0; or FORKCTL_FAILURE(step, errno) as forkctl_exec_worker
+/// does, with `close_fds` still open on the new numbers written back to it, and every signal
+/// blocked.
+int forkctl_prepare_call(const struct forkctl_fd_move *moves, int nmoves, int cwd_fd, int *close_fds, int nclose,
+                         char **envp, const struct forkctl_attributes *attributes, const char *name);
+
+/// Whether the dynamic loader started this process (getauxval(AT_BASE) is its address, 0 in
+/// a statically linked program): only then can it load code without a second C library.
+int forkctl_has_dynamic_loader(void);
 
 #endif

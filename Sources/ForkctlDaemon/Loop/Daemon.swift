@@ -83,6 +83,8 @@ public enum Daemon {
     if let problem = descriptorRoomProblem() {
       throw DaemonStartError(message: "not enough descriptors: \(problem)", alreadyRunning: false)
     }
+    // Before anything is created too: a daemon whose templates cannot start serves nobody.
+    let image = try TemplateImage.current()
     do {
       // Made (0700) if missing, checked, and never changed here: the pidfile's lock in it
       // must say first whether another daemon runs there (issue 11, item 14).
@@ -127,7 +129,7 @@ public enum Daemon {
       pidfile.remove()
       throw DaemonStartError(message: "cannot listen on \(path): \(Sys.describe(error))", alreadyRunning: false)
     }
-    let result = Result { () throws(Errno) in try serve(config, listener: listener) }
+    let result = Result { () throws(Errno) in try serve(config, listener: listener, templateImage: image) }
     // Best effort on the way out: a path already gone is fine.
     try? Sys.removeFile(path)
     pidfile.remove()
@@ -165,13 +167,15 @@ public enum Daemon {
 
   /// Serves until the loop stops; returns the loop, which still holds the connections of
   /// the shutdown requests.
-  private static func serve(_ config: DaemonConfiguration, listener: FileDescriptor) throws(Errno) -> EventLoop {
+  private static func serve(
+    _ config: DaemonConfiguration, listener: FileDescriptor, templateImage: TemplateImage
+  ) throws(Errno) -> EventLoop {
     Sys.ignoreBrokenPipe()
     // Do not pin the directory the daemon happened to be started from; workers get their
     // client's directory with each run.
     try Sys.changeDirectory("/")
     try Sys.becomeChildSubreaper()
-    let loop = try EventLoop(config: config, listener: listener)
+    let loop = try EventLoop(config: config, listener: listener, templateImage: templateImage)
     Sys.setProcessTitle("forkctl: daemon \(config.socketPath)")
     if let r = config.readyFD {
       // Best effort: whoever started us may have gone; the socket answers either way.

@@ -86,7 +86,8 @@ final class EventLoop {
   let epoll: Epoll
   let listener: FileDescriptor
   let signals: SignalDescriptor
-  let executable: String
+  /// What templates are started from (TemplateImage.swift).
+  let templateImage: TemplateImage
   var supervisor: Supervisor<LoopEffects>!
 
   var clients: [ClientID: ClientConnection] = [:]
@@ -130,12 +131,12 @@ final class EventLoop {
   /// The signals the daemon takes through its signalfd.
   static let handledSignals: [Signal] = [.child, .terminate, .interrupt, .hangup]
 
-  init(config: DaemonConfiguration, listener: FileDescriptor) throws(Errno) {
+  init(config: DaemonConfiguration, listener: FileDescriptor, templateImage: TemplateImage) throws(Errno) {
     self.config = config
     self.listener = listener
     epoll = try Epoll()
     signals = try SignalDescriptor(Self.handledSignals)
-    executable = try Sys.executablePath()
+    self.templateImage = templateImage
     ownRestrictions = try ProcessRestrictions.of(pid: Sys.processID)
     idleTimeout = Self.timeout("FORKCTL_DAEMON_IDLE_TIMEOUT_MS", DaemonDefaults.idleTimeoutMilliseconds)
     frameTimeout = Self.timeout("FORKCTL_DAEMON_FRAME_TIMEOUT_MS", DaemonDefaults.frameTimeoutMilliseconds)

@@ -67,7 +67,7 @@ struct LoopEffects: SupervisorEffects {
     for f in fds { f.closeQuietly() }
   }
 
-  mutating func startTemplate(id: UInt64, control: FileDescriptor) throws(Errno) -> Int32 {
+  mutating func startTemplate(id: UInt64, role: ProcessEntry.Role, control: FileDescriptor) throws(Errno) -> Int32 {
     defer { control.closeQuietly() }
     // The template gets /dev/null on 0 and 1, the daemon's stderr on 2 (its own errors go
     // to the daemon's log), the control socket on 3 and nothing else. Its own process group:
@@ -76,7 +76,7 @@ struct LoopEffects: SupervisorEffects {
     // children of the daemon, would then lead orphaned process groups, which the kernel
     // does not stop on SIGTSTP (setpgid(2), NOTES).
     return try Sys.posixSpawn(
-      path: loop.executable, arguments: ["forkctl", "__template", String(id)], environment: [],
+      path: loop.templateImage.path(for: role), arguments: ["forkctl", "__template", String(id)], environment: [],
       fds: [nil, nil, FileDescriptor.standardError, control], newProcessGroup: true)
   }
 

@@ -80,7 +80,7 @@ extension Supervisor {
     guard let id = reserveID(client), let ends = controlSocketPair(client) else { return nil }
     let pid: Int32
     do {
-      pid = try effects.startTemplate(id: id, control: ends.1)
+      pid = try effects.startTemplate(id: id, role: origin.role, control: ends.1)
     } catch {
       effects.close(ends.0)
       effects.reply(client, .failure(.templateFailed, "cannot start a template: \(Sys.describe(error))"))

@@ -42,8 +42,9 @@ public protocol SupervisorEffects {
 
   // MARK: Processes
 
-  /// Starts a template process holding `control` (consumed) on its control descriptor.
-  mutating func startTemplate(id: UInt64, control: FileDescriptor) throws(Errno) -> Int32
+  /// Starts a template process holding `control` (consumed) on its control descriptor;
+  /// `role` (the default template, or one made by exec) chooses its executable.
+  mutating func startTemplate(id: UInt64, role: ProcessEntry.Role, control: FileDescriptor) throws(Errno) -> Int32
   /// Sends a signal to a process.
   mutating func signal(_ pid: Int32, _ signal: Int32) throws(Errno)
   /// Sends a signal to the process group a worker leads (to the worker alone while it has
