@@ -10,16 +10,23 @@
 #                             then wait until that socket closes (/bin/true has ended).
 #   anyevent-fork.pl exit N   the manual's benchmark: new->run("CORE::exit"), then wait
 #                             until the socket closes (the forked process has exited).
+#   anyevent-fork.pl run N    a preloaded template: $t = new->require("BenchWorker") once
+#                             (untimed), then $t->fork->run("BenchWorker::f") each time,
+#                             and wait until the socket closes (f returned, the process
+#                             exited): what forkctl's fork + call does.
 use strict;
 use warnings;
 use AnyEvent;
 use AnyEvent::Fork;
 use Errno qw(EAGAIN EINTR);
+use FindBin;
 use Time::HiRes qw(clock_gettime CLOCK_MONOTONIC);
+# BenchWorker.pm, beside this script; AnyEvent::Fork gives its template our @INC.
+use lib $FindBin::Bin;
 
 my ($mode, $n) = @ARGV;
-die "usage: anyevent-fork.pl exec|exit N\n"
-  unless defined $n && $n =~ /^[1-9][0-9]*$/ && ($mode eq "exec" || $mode eq "exit");
+die "usage: anyevent-fork.pl exec|exit|run N\n"
+  unless defined $n && $n =~ /^[1-9][0-9]*$/ && $mode =~ /^(exec|exit|run)$/;
 
 # From the manual's example, with /bin/true for /bin/echo and our stdout for /tmp/log.
 my $helper = q{
@@ -54,7 +61,16 @@ sub once_exit {
   wait_closed($cv->recv);
 }
 
-my $once = $mode eq "exec" ? \&once_exec : \&once_exit;
+my $template;
+
+sub once_run {
+  my $cv = AE::cv;
+  $template->fork->run("BenchWorker::f", $cv);
+  wait_closed($cv->recv);
+}
+
+my $once = {exec => \&once_exec, exit => \&once_exit, run => \&once_run}->{$mode};
+$template = AnyEvent::Fork->new->require("BenchWorker") if $mode eq "run";
 $once->();
 my $t0 = clock_gettime(CLOCK_MONOTONIC);
 $once->() for 1 .. $n;

@@ -8,13 +8,13 @@ enum Benchmark {
     let bench = Groups(o)
     let groups = [
       bench.bigProcess(), bench.anyEventExec(), bench.anyEventExit(), bench.cli(), bench.startup(),
-      bench.concurrency(), bench.footprint(),
+      bench.concurrency(), bench.footprint(), bench.sharing(), bench.functionWorkers(),
     ]
     var out = o.header.isEmpty ? "" : readFile(o.header)
     out += """
       method:   N calls per loop, timed as a whole (a bash for-loop, or inside the process);
                 R loops per command, round-robin in each group; medians of the R loops;
-                ratios of those medians; targets from issue 4
+                ratios of those medians; targets from issues 4 and 12
 
 
       """
@@ -31,8 +31,10 @@ struct Groups {
   let daemon: [String]
 
   init(_ o: Options) {
-    if o.socket.isEmpty || o.forkctl.isEmpty || o.scripts.isEmpty || o.directory.isEmpty {
-      fail("table needs --socket, --forkctl, --scripts and --dir")
+    if o.socket.isEmpty || o.forkctl.isEmpty || o.scripts.isEmpty || o.directory.isEmpty || o.library.isEmpty
+      || o.host.isEmpty
+    {
+      fail("table needs --socket, --forkctl, --scripts, --dir, --library and --host")
     }
     self.o = o
     runner = Runner(directory: o.directory)

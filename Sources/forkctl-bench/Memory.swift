@@ -14,20 +14,35 @@ import ForkctlSys
 /// child is not counted twice when two processes are added up; swap included so that
 /// memory pressure cannot make a process look smaller than it is.
 func anonymousKB(of pid: Int32) -> Int {
-  let path = "/proc/\(pid)/smaps_rollup"
-  let text = readFile(path)
+  let fields = rollup(of: pid)
+  guard let anon = fields["Pss_Anon"], let swap = fields["SwapPss"] else {
+    fail("no Pss_Anon or SwapPss in /proc/\(pid)/smaps_rollup (Linux 5.10 or later has them)")
+  }
+  return anon + swap
+}
+
+/// All the memory of process `pid` in kB, file pages too, each page divided among the
+/// processes that map it: Pss + SwapPss of /proc/PID/smaps_rollup (proc(5)). Added up over
+/// a template and its workers, a page they share copy-on-write counts once.
+func proportionalKB(of pid: Int32) -> Int {
+  let fields = rollup(of: pid)
+  guard let pss = fields["Pss"], let swap = fields["SwapPss"] else {
+    fail("no Pss or SwapPss in /proc/\(pid)/smaps_rollup")
+  }
+  return pss + swap
+}
+
+/// The kB fields of /proc/PID/smaps_rollup by name.
+private func rollup(of pid: Int32) -> [Substring: Int] {
   var fields: [Substring: Int] = [:]
-  for line in text.split(separator: "\n") {
+  for line in readFile("/proc/\(pid)/smaps_rollup").split(separator: "\n") {
     // "Pss_Anon:            160 kB"
     let words = line.split(separator: " ", omittingEmptySubsequences: true)
     if words.count == 3, words[0].hasSuffix(":"), words[2] == "kB", let kb = Int(words[1]) {
       fields[words[0].dropLast()] = kb
     }
   }
-  guard let anon = fields["Pss_Anon"], let swap = fields["SwapPss"] else {
-    fail("no Pss_Anon or SwapPss in \(path) (Linux 5.10 or later has them)")
-  }
-  return anon + swap
+  return fields
 }
 
 /// The least anonymous memory a forkctl process that has run can have, in kB: its stack,

@@ -26,6 +26,11 @@ struct Options {
   var s6Exit42Socket = ""
   /// `table`: the socket of the footprint group's own daemon.
   var footprintSocket = ""
+  /// The code groups: the library Scripts/bench built (Scripts/bench.d/library.c), the
+  /// tiny C process (host.c), and the data the sharing group's init builds.
+  var library = ""
+  var host = ""
+  var shareMB = 1024
   /// Where `floor` writes its result (the `big` process reads it from a pipe).
   var resultFD: Int32 = 1
 
@@ -60,6 +65,9 @@ struct Options {
       case "--s6-exit42-socket": s6Exit42Socket = value
       case "--footprint-socket": footprintSocket = value
       case "--forkctl": forkctl = value
+      case "--library": library = value
+      case "--host": host = value
+      case "--share-mb": shareMB = number()
       case "--callers":
         callers = value.split(separator: ",").map { Int($0) ?? 0 }
         if callers.isEmpty || callers.contains(where: { $0 < 1 }) {
@@ -79,10 +87,12 @@ struct Options {
   static let usage = """
     usage: forkctl-bench table [-n N] [-r R] [--big-n N] [--memory-mb M] [--workers W]
              --socket S --forkctl F --scripts DIR --dir DIR --s6-socket S --s6-exit42-socket S
-             --footprint-socket S [--header FILE]
+             --footprint-socket S --library L --host H [--share-mb M] [--header FILE]
            forkctl-bench big [--memory-mb M] [-n N] [-r R] --socket S --forkctl F
            forkctl-bench floor [-n N] [--result-fd FD]
            forkctl-bench loop spawn|new-run|new-kill [-n N] --socket S --forkctl F
+           forkctl-bench loop fork-call|spawn-call [-n N] --library L --socket S --forkctl F
+           forkctl-bench sharing [--share-mb M] --library L --host H --socket S --forkctl F
            forkctl-bench concurrency [--callers 1,8,32] [-n N] [-r R] --socket S --forkctl F
            forkctl-bench footprint [--workers W] --socket S --forkctl F
     Run by Scripts/bench: `table` runs the others and prints the table; they print result

@@ -7,19 +7,27 @@ import ForkctlWire
 import Glibc
 
 enum Patterns {
-  static let kinds = ["spawn", "new-run", "new-kill"]
+  static let kinds = ["spawn", "new-run", "new-kill", "fork-call", "spawn-call"]
 
   static func run(_ o: Options) {
     let client = o.client()
+    var template: CodeTemplate?
     let iteration: () -> Void
     switch o.kind {
     case "spawn": iteration = { spawn(client) }
     case "new-run": iteration = { newRun(client) }
     case "new-kill": iteration = { newKill(client) }
+    case "fork-call", "spawn-call":
+      // A template that loaded the library, made before the untimed iteration.
+      let t = CodeTemplate(client, library: o.library)
+      template = t
+      iteration =
+        o.kind == "fork-call" ? { FunctionWorkers.forkCall(client, t) } : { FunctionWorkers.spawnCall(client, t) }
     default: fail("unknown loop kind '\(o.kind)' (one of \(kinds.joined(separator: ", ")))")
     }
     iteration()
     let ns = timed { for _ in 0..<o.count { iteration() } }
+    template?.end()
     Report.line("\(ns / 1000)")
   }
 

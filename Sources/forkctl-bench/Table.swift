@@ -1,7 +1,7 @@
 // The table that Scripts/bench prints: groups of rows, the ratios between rows, and the
-// targets of issue 4 each row is checked against.
+// targets of issues 4 and 12 each row is checked against.
 
-/// A target that issue 4 sets for a ratio or a number.
+/// A target that issue 4 or 12 sets for a ratio or a number.
 struct Target {
   enum Comparison: String {
     case atLeast = ">="

@@ -16,6 +16,7 @@ case "floor": BigProcess.runFloor(options)
 case "loop": Patterns.run(options)
 case "concurrency": Concurrency.run(options)
 case "footprint": Footprint.run(options)
+case "sharing": Sharing.run(options)
 case "-h", "--help": print(Options.usage)
 default: fail("unknown command '\(options.command)'\n\(Options.usage)")
 }

@@ -4,29 +4,6 @@ import ForkctlSys
 import Glibc
 import Testing
 
-/// Tests/Fixtures/libraries: C sources of the libraries these tests load.
-private let librarySources: String = {
-  var path = #filePath  // .../Tests/ForkctlIntegrationTests/FunctionWorkerTests.swift
-  for _ in 0..<2 { path = String(path[..<path.lastIndex(of: "/")!]) }
-  return path + "/Fixtures/libraries"
-}()
-
-/// NAME.c built once per test run with `cc -shared -fPIC` into a directory of its
-/// own; the path of the .so, or nil with the compiler's complaint recorded.
-private func buildLibrary(_ name: String) -> String? {
-  let dir = makeTemporaryDirectory()
-  let out = "\(dir)/lib\(name).so"
-  let log = "\(dir)/cc.log"
-  let include = librarySources + "/../../../include"
-  let source = "\(librarySources)/\(name).c"
-  let rc = system("cc -shared -fPIC -O1 -Wall -Werror -I'\(include)' -o '\(out)' '\(source)' -lpthread >'\(log)' 2>&1")
-  if rc != 0 {
-    Issue.record("cc \(name).c failed: \(readFile(log))")
-    return nil
-  }
-  return out
-}
-
 /// Tests/Fixtures/libraries/worker.c, built; nil when it did not build.
 let workerLibrary = buildLibrary("worker")
 
