@@ -133,8 +133,9 @@ extension Template {
       return report(.refused(.templateFailed, message: Self.cannotCreateProcess(error)))
     }
     if pid == 0 {
+      // Its process group, or with a terminal its session, comes with the attributes
+      // (prepareCall): a group leader could not start a session.
       report(.spawning(pid: Sys.processID))
-      Sys.makeProcessGroup()
       prepared.read.closeQuietly()
       // The pipe last: on failure the report goes through it, on its new number.
       var close = received + fds.map(\.fd) + [FileDescriptor(rawValue: Template.controlFD), prepared.write]

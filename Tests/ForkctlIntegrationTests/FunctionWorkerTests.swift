@@ -59,6 +59,17 @@ let workerLibrary = buildLibrary("worker")
     #expect(w.run(["spawn", "--from", "t", "--call", "answer"]).code == 42)
   }
 
+  @Test("spawn --call --tty always gives the function a terminal of its own; without it, none")
+  func callWithTerminal() throws {
+    let lib = try library()
+    let w = World()
+    w.ok(["exec", "--name", "t"])
+    #expect(w.run(["load", "t", lib]).code == 0)
+    let always = w.run(["spawn", "--tty=always", "--from", "t", "--call", "terminal"])
+    #expect(always.code == 0 && always.stdout.hasPrefix("tty=/dev/pts/"), "\(always.stdout) \(always.stderr)")
+    #expect(w.run(["spawn", "--from", "t", "--call", "terminal"]).stdout == "tty=none\n")
+  }
+
   @Test("a worker is a glibc fork: the atfork child handler ran, its thread id is its own, the daemon is its parent")
   func realFork() throws {
     let lib = try library()

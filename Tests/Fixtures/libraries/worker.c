@@ -131,6 +131,15 @@ int control(int argc, char **argv) {
   return 0;
 }
 
+// Whether standard input is a terminal, and which.
+int terminal(int argc, char **argv) {
+  (void)argc;
+  (void)argv;
+  const char *name = isatty(0) ? ttyname(0) : NULL;
+  printf("tty=%s\n", name ? name : "none");
+  return 0;
+}
+
 int answer(int argc, char **argv) {
   (void)argc;
   (void)argv;
