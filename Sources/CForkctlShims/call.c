@@ -40,9 +40,13 @@ void forkctl_record_signal_actions(void) {
 static void reset_own_signal_actions(void) {
   for (int sig = 1; sig <= 64; sig++) {
     if (sig == SIGKILL || sig == SIGSTOP) continue;
+    int known = (recorded_set & (1ull << (sig - 1))) != 0;
+    // Recorded at its default: whatever it is now, the library set it. Only the few this
+    // process set itself are looked at (a worker is on the path of every call).
+    if (known && recorded_actions[sig - 1].handler == SIG_DFL) continue;
     struct kernel_sigaction now;
     if (syscall(SYS_rt_sigaction, sig, NULL, &now, sizeof(uint64_t)) != 0 || now.handler == SIG_DFL) continue;
-    if (recorded_set & (1ull << (sig - 1))) {
+    if (known) {
       const struct kernel_sigaction *before = &recorded_actions[sig - 1];
       if (now.handler != before->handler || now.flags != before->flags || now.mask != before->mask) continue;
     }
