@@ -36,7 +36,6 @@
 #define FORKCTL_H
 
 #include <stdlib.h>
-#include <string.h>
 
 #define FORKCTL_ABI_VERSION 1
 

@@ -42,8 +42,8 @@ extension Template {
     }
     guard Sys.canLoadCode else {
       let message =
-        "it runs a statically linked image, which cannot load code (the default template's, as a process "
-        + "forked from it does): start a template with forkctl exec"
+        "it runs a statically linked image, as the default template and the processes forked from it do, "
+        + "and that cannot load code: start a template with forkctl exec"
       return report(.loadRefused(.wrongState, message: Array(message.utf8)))
     }
     let library: LibraryHandle
@@ -104,6 +104,12 @@ extension Template {
       setup.keep = Array(close.suffix(setup.keep.count))
       failRun(failure, setup)
     }
+    callAndExit(function, spec, quickExit: quickExit)
+  }
+
+  /// Calls `function` with argv its name, the strings sent, then the call's own, and ends
+  /// the worker with its return value: exit(3), or _exit(2) with `quickExit`.
+  private func callAndExit(_ function: EntryPoint, _ spec: RunSpec, quickExit: Bool) -> Never {
     let code = Sys.callEntry(function, arguments: [spec.program] + arguments + spec.arguments)
     if quickExit { Sys.exitImmediately(code) }
     Sys.exitProcess(code)
@@ -124,12 +130,19 @@ extension Template {
       let message = "no library loaded into the template exports \(String(decoding: spec.program, as: UTF8.self))"
       return report(.refused(.symbolNotFound, message: Array(message.utf8)))
     }
-    let pid: Int32
     let prepared: (read: FileDescriptor, write: FileDescriptor)
     do {
       prepared = try Sys.pipe()
+    } catch {
+      let message = "the template cannot create a pipe: \(Sys.describe(error))"
+      return report(.refused(.templateFailed, message: Array(message.utf8)))
+    }
+    let pid: Int32
+    do {
       pid = try forkWorker()
     } catch {
+      prepared.read.closeQuietly()
+      prepared.write.closeQuietly()
       return report(.refused(.templateFailed, message: Self.cannotCreateProcess(error)))
     }
     if pid == 0 {
@@ -147,9 +160,7 @@ extension Template {
         try? close[close.count - 1].writeFully(ExecFailureReport(errno: failure.rawValue).encode())
         Sys.exitImmediately(126)
       }
-      let code = Sys.callEntry(function, arguments: [spec.program] + arguments + spec.arguments)
-      if quickExit { Sys.exitImmediately(code) }
-      Sys.exitProcess(code)
+      callAndExit(function, spec, quickExit: quickExit)
     }
     prepared.write.closeQuietly()
     // End of file: prepared, and calling; otherwise the failure of the step that failed.

@@ -62,9 +62,10 @@ struct LoadCommand: Subcommand {
     The library is opened with dlopen(3) and RTLD_NOW, so a symbol it cannot
     resolve fails here. Its init, int forkctl_init(int argc, char **argv) when it
     exports one (or the function named by --init), then runs once, with argv
-    LIBRARY, then ARGs. An init that returns non-zero ends the process object with
-    that status. Prints the number of threads the process object has after the
-    init, and their names when there is more than one: a process object with more
+    LIBRARY, then ARGs, in the caller's working directory, which stays the process
+    object's. An init that returns non-zero ends the process object with that
+    status. Prints nothing on success, unless the init started threads: then it
+    says on standard error how many and their names, as a process object with more
     than one thread refuses to fork.
 
     Arguments:
