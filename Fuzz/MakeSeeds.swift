@@ -63,6 +63,21 @@ private let requests: [Request] = [
   .memory(refs: []),
   .memory(refs: [b("3"), b("scorer")]),
   .audit(ref: b("7")),
+  .pool(
+    .create(
+      PoolSpec(
+        name: b("web-pool"), from: b("web"),
+        kind: .workers(
+          PoolWorkers(
+            spec: RunSpec(program: b("./handler"), environment: [b("PATH=/bin")]), maxRequests: 1000, jitter: 100,
+            timeoutMilliseconds: 30_000)),
+        sizes: PoolSizes(start: 4, minIdle: 2, maxIdle: 6, max: 32)))),
+  .pool(.create(PoolSpec(name: b("fast"), from: b("default"), kind: .ready, sizes: PoolSizes(minIdle: 1, max: 4)))),
+  .pool(.status(name: [])),
+  .pool(.resize(name: b("web-pool"), PoolResize(max: 64, delta: -1))),
+  .pool(.reload(name: b("web-pool"), from: b("web2"))),
+  .pool(.stop(name: b("web-pool"), graceful: true)),
+  .pool(.events(name: b("web-pool"))),
 ]
 
 private let replies: [Reply] = [
@@ -94,6 +109,14 @@ private let replies: [Reply] = [
     MemoryEntry(id: 5, parent: 3, pid: 500, reading: .unreadable(errno: 13)),
   ]),
   .mappings([b("/usr/lib/x86_64-linux-gnu/libz.so.1.2.13"), b("/tmp/data (deleted)")]),
+  .pools([
+    PoolSummary(
+      name: b("web-pool"), ready: false, template: 3, generation: 1, target: 4,
+      sizes: PoolSizes(start: 4, minIdle: 2, maxIdle: 6, max: 32), requests: 1234, restarts: 2,
+      workers: [PoolWorkerEntry(id: 7, pid: 700, state: .idle, requests: 10, generation: 1, status: b("ok"))],
+      history: [PoolDeparture(id: 5, pid: 500, status: .signaled(15, coreDumped: false), reason: .retired)])
+  ]),
+  .poolEvent(b("{\"event\":\"size\",\"pool\":\"web-pool\",\"target\":5}")),
 ]
 
 private let commands: [Command] = [

@@ -231,6 +231,8 @@ extension Reply {
     case .loaded: return "loaded"
     case .memory: return "memory"
     case .mappings: return "mappings"
+    case .pools: return "pools"
+    case .poolEvent: return "pool event"
     }
   }
 }
@@ -252,13 +254,14 @@ enum Answer: Equatable, CustomStringConvertible {
   case ok
   case listing
   case welcome
+  case pools
 
   func matches(_ r: Reply) -> Bool {
     switch (self, r) {
     case (.protocolError, .failure(.protocolError, let m)):
       return String(decoding: m, as: UTF8.self).hasPrefix("protocol error: ")
     case (.refused(let c), .failure(let d, _)): return c == d
-    case (.ok, .ok), (.listing, .listing), (.welcome, .welcome): return true
+    case (.ok, .ok), (.listing, .listing), (.welcome, .welcome), (.pools, .pools): return true
     default: return false
     }
   }
@@ -270,6 +273,7 @@ enum Answer: Equatable, CustomStringConvertible {
     case .ok: return "ok"
     case .listing: return "listing"
     case .welcome: return "welcome"
+    case .pools: return "pools"
     }
   }
 }
@@ -307,7 +311,12 @@ func answer(to request: Request) -> Answer?? {
     return namesNothing(ref) ? .refused(.unknownProcess) : nil
   case .spawn(let s):
     return !s.from.isEmpty && namesNothing(s.from) ? .refused(.unknownProcess) : nil
-  case .new, .exec, .shutdown, .drain, .prune, .waitAll:
+  case .pool(.status(let name)), .pool(.resize(let name, _)), .pool(.reload(let name, _)),
+    .pool(.stop(let name, _)), .pool(.events(let name)):
+    // The fuzzed daemon has no pool: an empty status lists none, anything named is unknown.
+    return name.isEmpty
+      ? (request == .pool(.status(name: [])) ? .pools : .refused(.unknownPool)) : .refused(.unknownPool)
+  case .new, .exec, .shutdown, .drain, .prune, .waitAll, .pool(.create):
     return nil
   }
 }

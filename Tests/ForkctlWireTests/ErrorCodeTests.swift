@@ -37,13 +37,14 @@ struct ErrorCodeTests {
       (.shuttingDown, 12, "shuttingDown"), (.nameTaken, 13, "nameTaken"),
       (.workingDirectoryFailed, 14, "workingDirectoryFailed"), (.stillRunning, 15, "stillRunning"),
       (.loadFailed, 16, "loadFailed"), (.symbolNotFound, 17, "symbolNotFound"),
+      (.unknownPool, 18, "unknownPool"),
     ]
     for (code, number, name) in known {
       #expect(code.rawValue == number)
       #expect(code.name == name && code.description == name)
       #expect(ErrorCode(rawValue: number) == code)
     }
-    for number: UInt16 in [0, 18, 999, .max] {
+    for number: UInt16 in [0, 19, 999, .max] {
       #expect(ErrorCode(rawValue: number).name == nil)
       #expect(ErrorCode(rawValue: number).description == "error code \(number)")
     }

@@ -30,7 +30,9 @@ extension Supervisor {
       switch request {
       case .hello, .list, .wait, .waitAll, .kill, .forget, .prune, .shutdown, .drain, .signal, .memory, .audit:
         return nil
-      case .new, .exec, .fork, .sendFDs, .sendArgs, .run, .spawn, .load:
+      case .pool(.status), .pool(.stop), .pool(.events):
+        return nil
+      case .new, .exec, .fork, .sendFDs, .sendArgs, .run, .spawn, .load, .pool:
         return "the daemon is shutting down once the programs its clients wait for have ended "
           + "(shutdown --wait); it starts nothing new"
       }

@@ -119,6 +119,8 @@ public struct Supervisor<Effects: SupervisorEffects> {
       memory(refs, client)
     case .audit(let ref):
       audit(ref, client)
+    case .pool(let request):
+      pool(request, client)
     case .signal:
       preconditionFailure("signal frames are forwarded above")
     }

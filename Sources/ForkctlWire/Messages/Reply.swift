@@ -117,6 +117,10 @@ public enum Reply: Equatable, Sendable {
   case memory([MemoryEntry])
   /// The answer to `audit`: the paths of the files mapped, each once, in byte order.
   case mappings([[UInt8]])
+  /// The answer to `pool status` (and to `pool stop`, the pool's last summary).
+  case pools([PoolSummary])
+  /// One event of a pool (`pool events`): a line of JSON, without its newline.
+  case poolEvent([UInt8])
 
   public static func failure(_ code: ErrorCode, _ message: String) -> Reply {
     .failure(code, message: Array(message.utf8))
@@ -165,6 +169,13 @@ public enum Reply: Equatable, Sendable {
     case .mappings(let paths):
       type = .mappings
       w.list(paths)
+    case .pools(let list):
+      type = .pools
+      w.u32(UInt32(list.count))
+      for entry in list { entry.write(to: &w) }
+    case .poolEvent(let line):
+      type = .poolEvent
+      w.string(line)
     }
     return Frame(type: type, payload: w.bytes, fdCount: fds)
   }
@@ -201,6 +212,14 @@ public enum Reply: Equatable, Sendable {
       for _ in 0..<n { list.append(try MemoryEntry.read(&r)) }
       self = .memory(list)
     case .mappings: self = .mappings(try r.list())
+    case .pools:
+      // A summary is at least its fixed fields: name (u32), kind, template, generation,
+      // target, sizes, requests, restarts and the two counts.
+      let n = try r.count(itemSize: 4 + 1 + 8 + 4 + 4 + 16 + 8 + 4 + 4 + 4)
+      var list = [PoolSummary]()
+      for _ in 0..<n { list.append(try PoolSummary.read(&r)) }
+      self = .pools(list)
+    case .poolEvent: self = .poolEvent(try r.string())
     default: throw .unexpected(frame.type)
     }
     try r.finish()

@@ -44,6 +44,8 @@ public enum Request: Equatable, Sendable {
   /// The files a process object forked from another maps that its parent did not map when it
   /// forked it. Replies `mappings`.
   case audit(ref: [UInt8])
+  /// An operation on pools (Pool.swift).
+  case pool(PoolRequest)
 
   /// kill's optional trailing u32 flags: the process group.
   static let killGroupFlag: UInt32 = 1
@@ -142,6 +144,9 @@ public enum Request: Equatable, Sendable {
     case .audit(let ref):
       type = .audit
       w.string(ref)
+    case .pool(let request):
+      type = .pool
+      request.write(to: &w)
     }
     return Frame(type: type, payload: w.bytes, fdCount: fds)
   }
@@ -253,6 +258,9 @@ public enum Request: Equatable, Sendable {
     case .audit:
       try checkFDs(frame, 0)
       self = .audit(ref: try r.string())
+    case .pool:
+      try checkFDs(frame, 0)
+      self = .pool(try PoolRequest.read(&r))
     default:
       throw .unexpected(frame.type)
     }

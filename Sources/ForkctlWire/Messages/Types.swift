@@ -19,6 +19,7 @@ public enum MessageType: UInt8, Sendable, CaseIterable {
   case load = 0x10
   case memory = 0x11
   case audit = 0x12
+  case pool = 0x13
 
   case ok = 0x40
   case created = 0x41
@@ -29,6 +30,8 @@ public enum MessageType: UInt8, Sendable, CaseIterable {
   case loaded = 0x46
   case memoryReport = 0x47
   case mappings = 0x48
+  case pools = 0x49
+  case poolEvent = 0x4a
 
   case commandFork = 0x80
   case commandFDs = 0x81
@@ -121,12 +124,15 @@ public struct ErrorCode: RawRepresentable, Hashable, Sendable, CustomStringConve
   public static let loadFailed = ErrorCode(rawValue: 16)
   /// An init or entry symbol the library does not export; nothing ran.
   public static let symbolNotFound = ErrorCode(rawValue: 17)
+  /// No pool has that name.
+  public static let unknownPool = ErrorCode(rawValue: 18)
 
   /// The codes this side knows, in the order of forkctl-protocol(7) ERROR CODES.
   static let names: [String] = [
     "unknownProcess", "wrongState", "badRequest", "limitReached", "templateFailed", "programNotFound",
     "programNotExecutable", "execFailed", "permissionDenied", "internalError", "protocolError",
     "shuttingDown", "nameTaken", "workingDirectoryFailed", "stillRunning", "loadFailed", "symbolNotFound",
+    "unknownPool",
   ]
 
   /// The name of a known code (as its `static let`); nil for one this side does not know.
