@@ -179,10 +179,12 @@ public enum UnixSocket {
 }
 
 extension Sys {
-  /// A new socket pair, both ends close-on-exec. The corresponding C function is `socketpair`.
-  public static func socketPair() throws(Errno) -> (FileDescriptor, FileDescriptor) {
+  /// A new socket pair, both ends close-on-exec: a stream, or with `datagram` one whose
+  /// every write is one message (a pool worker's notify socket). The corresponding C
+  /// function is `socketpair`.
+  public static func socketPair(datagram: Bool = false) throws(Errno) -> (FileDescriptor, FileDescriptor) {
     var fds: [CInt] = [-1, -1]
-    let type = CInt(SOCK_STREAM.rawValue) | CInt(SOCK_CLOEXEC.rawValue)
+    let type = CInt((datagram ? SOCK_DGRAM : SOCK_STREAM).rawValue) | CInt(SOCK_CLOEXEC.rawValue)
     _ = try retrying { socketpair(AF_UNIX, type, 0, &fds) }
     return (FileDescriptor(rawValue: fds[0]), FileDescriptor(rawValue: fds[1]))
   }

@@ -74,8 +74,8 @@ enum Forkctl {
   static let subcommands: [any Subcommand.Type] = [
     SpawnCommand.self, NewCommand.self, ExecCommand.self, ForkCommand.self, SendFDCommand.self,
     SendArgCommand.self, RunCommand.self, LoadCommand.self, CallCommand.self, WaitCommand.self, KillCommand.self,
-    ForgetCommand.self,
-    PruneCommand.self, ListCommand.self, MemCommand.self, AuditCommand.self, ShutdownCommand.self, DaemonCommand.self,
+    ForgetCommand.self, PruneCommand.self, ListCommand.self, MemCommand.self, AuditCommand.self, PoolCommand.self,
+    ShutdownCommand.self, DaemonCommand.self,
   ]
 
   static let usage = "forkctl SUBCOMMAND [OPTION...] [ARG...]"

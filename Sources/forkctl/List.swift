@@ -125,26 +125,7 @@ struct ListCommand: Subcommand {
     return out
   }
 
-  static func quote(_ b: [UInt8]) -> String {
-    var s = "\""
-    for scalar in text(b).unicodeScalars {
-      switch scalar {
-      case "\"": s += "\\\""
-      case "\\": s += "\\\\"
-      case "\n": s += "\\n"
-      case "\t": s += "\\t"
-      default:
-        // C1 controls too: valid JSON raw, but commands to a terminal that shows it.
-        if scalar.value < 0x20 || (0x7F..<0xA0).contains(scalar.value) {
-          let hex = String(scalar.value, radix: 16)
-          s += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-        } else {
-          s.unicodeScalars.append(scalar)
-        }
-      }
-    }
-    return s + "\""
-  }
+  static func quote(_ b: [UInt8]) -> String { JSONText.quote(b) }
 
   /// With `memory`, a "memory" object per process object: mem --json's fields, or null.
   static func json(_ list: [ProcessEntry], memory: [UInt64: MemoryEntry]? = nil) -> String {
@@ -155,12 +136,7 @@ struct ListCommand: Subcommand {
         "\"pid\":\(p.pid == 0 ? "null" : String(p.pid))", "\"parent\":\(p.parent == 0 ? "null" : String(p.parent))",
         "\"state\":\"\(state(p))\"",
       ]
-      switch p.status {
-      case nil: fields.append("\"status\":null")
-      case .exited(let code)?: fields.append("\"status\":\(code),\"exit_code\":\(code),\"signal\":null")
-      case .signaled(let sig, let core)?:
-        fields.append("\"status\":\(128 + sig),\"exit_code\":null,\"signal\":\(sig),\"core_dumped\":\(core)")
-      }
+      fields += JSONText.statusFields(p.status)
       fields += [
         "\"fds\":\(p.fdsSent)", "\"args\":\(p.argumentsSent)",
         "\"program\":\(p.program.isEmpty ? "null" : quote(p.program))",

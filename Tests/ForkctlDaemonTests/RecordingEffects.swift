@@ -27,6 +27,8 @@ struct RecordingEffects: SupervisorEffects {
     case watchControl(UInt64, FileDescriptor)
     case closeControl(UInt64)
     case watchStatusPipe(UInt64, FileDescriptor)
+    case watchNotify(UInt64, FileDescriptor)
+    case closeNotify(UInt64)
     case close(FileDescriptor)
     case signal(pid: Int32, signal: Int32)
     case signalGroup(pid: Int32, signal: Int32)
@@ -40,6 +42,9 @@ struct RecordingEffects: SupervisorEffects {
   var sent: [UInt64: [Sent]] = [:]
   var templates: [Template] = []
   var socketPairs: [(FileDescriptor, FileDescriptor)] = []
+  /// Pool workers' notify socket pairs, and the daemon ends watched now.
+  var datagramPairs: [(FileDescriptor, FileDescriptor)] = []
+  var watchedNotify: [UInt64: FileDescriptor] = [:]
   var pipes: [(read: FileDescriptor, write: FileDescriptor)] = []
   var watchedControls: [UInt64: FileDescriptor] = [:]
   var watchedStatusPipes: [UInt64: FileDescriptor] = [:]
@@ -102,6 +107,22 @@ struct RecordingEffects: SupervisorEffects {
     let pair = (makeFD(), makeFD())
     socketPairs.append(pair)
     return pair
+  }
+
+  mutating func datagramPair() throws(Errno) -> (FileDescriptor, FileDescriptor) {
+    let pair = (makeFD(), makeFD())
+    datagramPairs.append(pair)
+    return pair
+  }
+
+  mutating func watchNotify(_ id: UInt64, _ fd: FileDescriptor) {
+    events.append(.watchNotify(id, fd))
+    watchedNotify[id] = fd
+  }
+
+  mutating func closeNotify(_ id: UInt64) {
+    guard watchedNotify.removeValue(forKey: id) != nil else { return }
+    events.append(.closeNotify(id))
   }
 
   mutating func pipe() throws(Errno) -> (read: FileDescriptor, write: FileDescriptor) {

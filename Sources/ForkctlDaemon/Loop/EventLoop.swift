@@ -22,6 +22,7 @@ enum Token: Equatable {
   case client(ClientID)
   case control(UInt64)
   case statusPipe(UInt64)
+  case notify(UInt64)
 
   private static let shift: UInt64 = 60
   private static let mask: UInt64 = (1 << shift) - 1
@@ -33,6 +34,7 @@ enum Token: Equatable {
     case .client(let n): 1 << Self.shift | n
     case .control(let n): 2 << Self.shift | n
     case .statusPipe(let n): 3 << Self.shift | n
+    case .notify(let n): 4 << Self.shift | n
     }
   }
 
@@ -43,6 +45,7 @@ enum Token: Equatable {
     case 1: self = .client(n)
     case 2: self = .control(n)
     case 3: self = .statusPipe(n)
+    case 4: self = .notify(n)
     default: preconditionFailure("epoll returned a token the loop never registered: \(t)")
     }
   }
@@ -94,6 +97,8 @@ final class EventLoop {
   var nextClient: ClientID = 1
   var controls: [UInt64: Connection] = [:]
   var statusPipes: [UInt64: FileDescriptor] = [:]
+  /// Pool workers' notify sockets, the daemon's ends.
+  var notifySockets: [UInt64: FileDescriptor] = [:]
   /// Clients whose reply went out and whose next buffered request may now be handled.
   var resumable: [ClientID] = []
   /// Descriptors epoll could not take (ENOMEM, ENOSPC): their owners are let go.
@@ -176,6 +181,7 @@ final class EventLoop {
       case .client(let id): serviceClient(id, interest)
       case .control(let id): serviceControl(id, interest)
       case .statusPipe(let id): serviceStatusPipe(id)
+      case .notify(let id): serviceNotify(id)
       }
       letGoOfUnwatchable()
     }
@@ -277,6 +283,9 @@ final class EventLoop {
       case .statusPipe(let id):
         statusPipes.removeValue(forKey: id)?.closeQuietly()
         supervisor.handle(.execOutcome(id, failure: .noMemory))
+      case .notify(let id):
+        // Its worker is then not heard: counted idle until it ends, as one that never reports.
+        notifySockets.removeValue(forKey: id)?.closeQuietly()
       case .listener, .signals:
         preconditionFailure("the listener and the signalfd are watched once, at start")
       }

@@ -41,6 +41,21 @@ struct LoopEffects: SupervisorEffects {
 
   mutating func socketPair() throws(Errno) -> (FileDescriptor, FileDescriptor) { try Sys.socketPair() }
 
+  mutating func datagramPair() throws(Errno) -> (FileDescriptor, FileDescriptor) {
+    try Sys.socketPair(datagram: true)
+  }
+
+  mutating func watchNotify(_ id: UInt64, _ fd: FileDescriptor) {
+    loop.notifySockets[id] = fd
+    loop.watch(fd, .readable, .notify(id))
+  }
+
+  mutating func closeNotify(_ id: UInt64) {
+    guard let fd = loop.notifySockets.removeValue(forKey: id) else { return }
+    loop.epoll.remove(fd)
+    fd.closeQuietly()
+  }
+
   mutating func pipe() throws(Errno) -> (read: FileDescriptor, write: FileDescriptor) { try Sys.pipe() }
 
   mutating func watchControl(_ id: UInt64, _ fd: FileDescriptor) {

@@ -76,6 +76,30 @@ extension EventLoop {
     return result != .broken
   }
 
+  /// Reads a pool worker's notify socket: each datagram is one message (sd_notify(3)). At
+  /// most 64 a turn, so that a chatty worker does not starve the others.
+  func serviceNotify(_ id: UInt64) {
+    for _ in 0..<64 {
+      guard let fd = notifySockets[id] else { return }
+      let received: UnixSocket.Received
+      do {
+        received = try UnixSocket.receive(fd, maxBytes: Self.notifyMessageBytes, maxFDs: 0, nonblocking: true)
+      } catch .wouldBlock {
+        return
+      } catch {
+        // Nothing else can happen to a datagram socket pair we hold; stop listening to it.
+        epoll.remove(fd)
+        notifySockets.removeValue(forKey: id)?.closeQuietly()
+        return
+      }
+      if !received.bytes.isEmpty { supervisor.handle(.notified(id, received.bytes)) }
+    }
+  }
+
+  /// The longest notify message read; the rest of a longer datagram is dropped (systemd
+  /// reads 4 KiB of one too).
+  static var notifyMessageBytes: Int { 4096 }
+
   func serviceStatusPipe(_ id: UInt64) {
     guard let fd = statusPipes.removeValue(forKey: id) else { return }
     epoll.remove(fd)

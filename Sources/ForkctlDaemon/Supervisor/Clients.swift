@@ -14,6 +14,7 @@ extension Supervisor {
       abandon(id)
     }
     waits.removeAll { $0.client == client }
+    poolClientGone(client)
     for (id, o) in registry.objects {
       if let run = o.phase.run, case .pending(client, let waitForExit) = run.outcome {
         registry.update(id) { $0.phase.run?.outcome = .pending(client: nil, waitForExit: waitForExit) }

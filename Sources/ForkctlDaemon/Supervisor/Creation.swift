@@ -23,6 +23,13 @@ extension Supervisor {
     return registry.takeID()
   }
 
+  /// A new id for a worker a pool starts for `owner`, or nil when a limit is reached.
+  mutating func reserveWorkerID(_ owner: UInt32?) -> UInt64? {
+    if userFull(owner, true) || allFull(true) { dropReported(keeping: 0) }
+    if userFull(owner, true) || allFull(true) { return nil }
+    return registry.takeID()
+  }
+
   private func userFull(_ uid: UInt32?, _ keepsStatus: Bool) -> Bool {
     guard let uid else { return false }
     let unreported = keepsStatus ? 0 : registry.unreported[uid, default: 0]
@@ -138,7 +145,8 @@ extension Supervisor {
     _ parent: UInt64, name: [UInt8], origin: Origin, client: ClientID, run: Run?, keepsStatus: Bool = true
   ) -> UInt64? {
     guard let id = reserveID(client, keepsStatus: keepsStatus), let ends = controlSocketPair(client) else { return nil }
-    registry.insert(child(id, of: parent, name: name, origin: origin, client: client, run: run, control: .open))
+    registry.insert(
+      child(id, of: parent, name: name, origin: origin, owner: clientUIDs[client], run: run, control: .open))
     effects.watchControl(id, ends.0)
     let fork = PendingFork(child: id, client: run == nil ? client : nil, sequence: registry.askFork())
     registry.update(parent) { $0.forks.append(fork) }
@@ -149,11 +157,11 @@ extension Supervisor {
 
   /// A child of `parent`, which inherits what was sent to it.
   func child(
-    _ id: UInt64, of parent: UInt64, name: [UInt8], origin: Origin, client: ClientID, run: Run?,
+    _ id: UInt64, of parent: UInt64, name: [UInt8], origin: Origin, owner: UInt32?, run: Run?,
     control: ControlSocket
   ) -> ProcessObject {
     var o = ProcessObject(
-      id: id, name: name, origin: origin, parent: parent, owner: clientUIDs[client],
+      id: id, name: name, origin: origin, parent: parent, owner: owner,
       phase: .starting(run: run, then: []), control: control)
     o.holdings = registry[parent]?.holdings ?? Holdings()
     return o
@@ -242,6 +250,7 @@ extension Supervisor {
   mutating func discardUnborn(_ child: UInt64, because reason: String, code: ErrorCode = .templateFailed) {
     guard let o = registry[child] else { return }
     if o.control == .open { effects.closeControl(child) }
+    poolMemberGone(child, status: nil)
     if let run = o.phase.run, case .pending(let client, _) = run.outcome {
       let program = String(decoding: run.program, as: UTF8.self)
       // A spawn's only reply: its fork failed.

@@ -13,6 +13,7 @@ extension Supervisor {
   mutating func tick(now: Int64) {
     deadlinesPassed(now: now)
     reportsOverdue(now: now)
+    poolsDue(now: now)
   }
 
   /// `parent` was asked to fork: it must answer in time. With forks already in flight, the

@@ -26,6 +26,12 @@ public protocol SupervisorEffects {
   func queued(_ id: UInt64) -> (fds: Int, bytes: Int)
   /// A new socket pair.
   mutating func socketPair() throws(Errno) -> (FileDescriptor, FileDescriptor)
+  /// A new datagram socket pair (a pool worker's notify socket), both ends close-on-exec.
+  mutating func datagramPair() throws(Errno) -> (FileDescriptor, FileDescriptor)
+  /// Starts watching the daemon's end of pool worker `id`'s notify socket.
+  mutating func watchNotify(_ id: UInt64, _ fd: FileDescriptor)
+  /// Stops watching and closes `id`'s notify socket, if open.
+  mutating func closeNotify(_ id: UInt64)
   /// A new pipe.
   mutating func pipe() throws(Errno) -> (read: FileDescriptor, write: FileDescriptor)
   /// Starts watching the daemon's end of process object `id`'s control socket.

@@ -1,15 +1,306 @@
-// Pools (issue 13): worker pools regulated by what their workers report, and ready pools.
+// Pools (issue 13): the `pool` requests, and what a worker says on its notify descriptor.
+// A worker is an ordinary process object forked from the pool's template with its run queued
+// behind the fork (as a spawn that keeps its control socket), detached (nobody waits: the pool
+// keeps its status in its history), with one more descriptor, the notify socket. The rules
+// that start and stop workers are in PoolRegulation.swift.
+import ForkctlSys
 import ForkctlWire
 
 extension Supervisor {
   mutating func pool(_ request: PoolRequest, _ client: ClientID) {
     switch request {
-    case .create:
-      effects.reply(client, .failure(.badRequest, "pools are not built yet"))
-    case .status(let name) where name.isEmpty:
-      effects.reply(client, .pools([]))
-    case .status(let name), .resize(let name, _), .reload(let name, _), .stop(let name, _), .events(let name):
-      effects.reply(client, .failure(.unknownPool, "no pool \(String(decoding: name, as: UTF8.self))"))
+    case .create(let spec): createPool(spec, client)
+    case .status(let name): poolStatus(name, client)
+    case .resize(let name, let resize): resizePool(name, resize, client)
+    case .reload(let name, let from): reloadPool(name, from: from, client)
+    case .stop(let name, let graceful): stopPool(name, graceful: graceful, client)
+    case .events(let name): followPool(name, client)
+    }
+  }
+
+  /// The pool named, or nil after replying that there is none.
+  private mutating func lookupPool(_ name: [UInt8], _ client: ClientID) -> [UInt8]? {
+    if let pool = pools[name] { return pool.name }
+    effects.reply(client, .failure(.unknownPool, "no pool \(String(decoding: name, as: UTF8.self))"))
+    return nil
+  }
+
+  /// The template a pool forks from: `ref`, or the default template when empty; nil after
+  /// replying why it cannot be one.
+  private mutating func poolTemplate(_ ref: [UInt8], _ spec: RunSpec?, _ client: ClientID) -> UInt64? {
+    let id: UInt64
+    if ref.isEmpty || ref == Self.defaultTemplateName {
+      guard let t = ensureDefaultTemplate(client) else { return nil }
+      id = t
+    } else {
+      guard let t = lookup(ref, client) else { return nil }
+      id = t
+    }
+    guard requireUnrun(id, "make pool workers from", client) else { return nil }
+    if let spec, !requireLibrary(id, spec, client) { return nil }
+    return id
+  }
+
+  private mutating func createPool(_ spec: PoolSpec, _ client: ClientID) {
+    let text = String(decoding: spec.name, as: UTF8.self)
+    let printable = spec.name.allSatisfy { $0 > 0x20 && $0 != 0x7f } && spec.name.first != UInt8(ascii: "-")
+    if spec.name.isEmpty || spec.name.count > limits.maxNameLength || !printable {
+      effects.reply(
+        client,
+        .failure(
+          .badRequest,
+          "invalid pool name \(text): names are 1 to \(limits.maxNameLength) bytes without spaces, "
+            + "not beginning with '-'"))
+      return
+    }
+    if pools[spec.name] != nil {
+      effects.reply(client, .failure(.nameTaken, "pool \(text) already exists"))
+      return
+    }
+    guard case .workers(let workers) = spec.kind else {
+      effects.reply(client, .failure(.badRequest, "ready pools are not available in this daemon yet"))
+      return
+    }
+    if spec.sizes.max == 0 {
+      effects.reply(client, .failure(.badRequest, "pool \(text) needs a --max of at least 1"))
+      return
+    }
+    guard let template = poolTemplate(spec.from, workers.spec, client) else { return }
+    pools[spec.name] = Pool(
+      name: spec.name, owner: clientUIDs[client], workers: workers, template: template, sizes: spec.sizes)
+    if poolMaintenanceAt == nil { poolMaintenanceAt = effects.now() + Self.poolSecond }
+    effects.reply(client, .ok)
+    converge(spec.name)
+  }
+
+  private mutating func poolStatus(_ name: [UInt8], _ client: ClientID) {
+    if name.isEmpty {
+      effects.reply(client, .pools(pools.keys.sorted { $0.lexicographicallyPrecedes($1) }.compactMap(poolSummary)))
+      return
+    }
+    guard let name = lookupPool(name, client), let summary = poolSummary(name) else { return }
+    effects.reply(client, .pools([summary]))
+  }
+
+  func poolSummary(_ name: [UInt8]) -> PoolSummary? {
+    guard let pool = pools[name] else { return nil }
+    let workers = pool.members.sorted { $0.key < $1.key }.map { id, m in
+      PoolWorkerEntry(
+        id: id, pid: registry[id]?.phase.pid ?? 0, state: m.state.listed, requests: m.requests,
+        generation: m.generation, status: m.status)
+    }
+    return PoolSummary(
+      name: pool.name, ready: pool.workers == nil, template: pool.template, generation: pool.generation,
+      target: UInt32(pool.target), sizes: pool.sizes, requests: pool.requests, restarts: pool.restarts,
+      workers: workers, history: pool.history)
+  }
+
+  private mutating func resizePool(_ name: [UInt8], _ resize: PoolResize, _ client: ClientID) {
+    guard let name = lookupPool(name, client), var pool = pools[name] else { return }
+    guard pool.phase == .serving else {
+      effects.reply(client, .failure(.wrongState, "pool \(pool.nameText) is stopping"))
+      return
+    }
+    var sizes = pool.sizes
+    if let max = resize.max { sizes.max = max }
+    if let minIdle = resize.minIdle { sizes.minIdle = minIdle }
+    if let maxIdle = resize.maxIdle { sizes.maxIdle = maxIdle }
+    if sizes.max == 0 || sizes.minIdle > sizes.maxIdle {
+      effects.reply(
+        client,
+        .failure(
+          .badRequest, "cannot resize pool \(pool.nameText): max must be at least 1 and min-idle at most max-idle"))
+      return
+    }
+    let wanted = pool.target + Int(resize.delta)
+    if resize.delta > 0 && wanted > Int(sizes.max) {
+      effects.reply(
+        client,
+        .failure(
+          .limitReached, "cannot grow pool \(pool.nameText) to \(wanted) workers: its max is \(sizes.max)"))
+      return
+    }
+    pool.sizes = sizes
+    pool.target = min(max(wanted, 0), Int(sizes.max))
+    pools[name] = pool
+    poolEvent(name, "size", ["\"target\":\(pool.target)", "\"max\":\(sizes.max)"])
+    effects.reply(client, .ok)
+    converge(name)
+  }
+
+  private mutating func reloadPool(_ name: [UInt8], from: [UInt8], _ client: ClientID) {
+    guard let name = lookupPool(name, client), let pool = pools[name] else { return }
+    guard pool.phase == .serving else {
+      effects.reply(client, .failure(.wrongState, "pool \(pool.nameText) is stopping"))
+      return
+    }
+    let template: UInt64
+    if from.isEmpty {
+      guard requireUnrun(pool.template, "reload pool \(pool.nameText) from", client) else { return }
+      template = pool.template
+    } else {
+      guard let t = poolTemplate(from, pool.workers?.spec, client) else { return }
+      template = t
+    }
+    pools[name]?.template = template
+    pools[name]?.generation += 1
+    let generation = pool.generation + 1
+    poolEvent(name, "reload", ["\"generation\":\(generation)", "\"template\":\(template)"])
+    effects.reply(client, .ok)
+    // The old generation goes as the new one comes: idle workers now, busy ones when they
+    // say IDLE=1, so that no request is cut short.
+    for (id, m) in pool.members where m.generation < generation { stopMember(name, id, .reloaded, graceful: true) }
+    converge(name)
+  }
+
+  private mutating func stopPool(_ name: [UInt8], graceful: Bool, _ client: ClientID) {
+    guard let name = lookupPool(name, client), let pool = pools[name] else { return }
+    var requesters = [client]
+    if case .stopping(_, let earlier) = pool.phase { requesters = earlier + requesters }
+    pools[name]?.phase = .stopping(graceful: graceful, requesters: requesters)
+    pools[name]?.target = 0
+    poolEvent(name, "stopping", ["\"graceful\":\(graceful)"])
+    for id in pool.members.keys { stopMember(name, id, .stopped, graceful: graceful) }
+    finishIfStopped(name)
+  }
+
+  private mutating func followPool(_ name: [UInt8], _ client: ClientID) {
+    guard let name = lookupPool(name, client) else { return }
+    pools[name]?.subscribers.append(client)
+    effects.attach(client, nil, fds: [])
+  }
+
+  /// A stopping pool whose workers have all gone: its stop is answered and it is forgotten.
+  mutating func finishIfStopped(_ name: [UInt8]) {
+    guard let pool = pools[name], case .stopping(_, let requesters) = pool.phase, pool.members.isEmpty,
+      let summary = poolSummary(name)
+    else { return }
+    poolEvent(name, "stopped", [])
+    for client in requesters { effects.reply(client, .pools([summary])) }
+    for client in pool.subscribers { effects.reply(client, .ok) }
+    pools[name] = nil
+    if pools.isEmpty { poolMaintenanceAt = nil }
+  }
+
+  /// A connection went away: it no longer follows a pool's events or waits for a stop.
+  mutating func poolClientGone(_ client: ClientID) {
+    for name in pools.keys {
+      pools[name]?.subscribers.removeAll { $0 == client }
+      if case .stopping(let graceful, let requesters)? = pools[name]?.phase {
+        pools[name]?.phase = .stopping(graceful: graceful, requesters: requesters.filter { $0 != client })
+      }
+    }
+  }
+
+  /// Writes one event of pool `name` to the connections that follow it, as a JSON line.
+  mutating func poolEvent(_ name: [UInt8], _ event: String, _ fields: [String]) {
+    guard let subscribers = pools[name]?.subscribers, !subscribers.isEmpty else { return }
+    let head = ["\"event\":\"\(event)\"", "\"pool\":\(JSONText.quote(name))"]
+    let line = Array(("{" + (head + fields).joined(separator: ",") + "}").utf8)
+    for client in subscribers { effects.attach(client, .poolEvent(line), fds: []) }
+  }
+
+  // MARK: What workers say
+
+  /// A datagram arrived on worker `id`'s notify socket: sd_notify(3) lines, KEY=VALUE.
+  mutating func notified(_ id: UInt64, _ message: [UInt8]) {
+    guard let name = poolOf[id], pools[name]?.members[id] != nil else { return }
+    let now = effects.now()
+    for line in message.split(separator: UInt8(ascii: "\n")) {
+      guard pools[name]?.members[id] != nil else { return }
+      let text = Array(line)
+      switch text {
+      case Array("READY=1".utf8), Array("IDLE=1".utf8): workerIdle(name, id)
+      case Array("BUSY=1".utf8):
+        pools[name]?.requests += 1
+        pools[name]?.members[id]?.requests += 1
+        heard(name, id)
+        if case .idle? = pools[name]?.members[id]?.state { pools[name]?.members[id]?.state = .busy(since: now) }
+        if case .starting? = pools[name]?.members[id]?.state { pools[name]?.members[id]?.state = .busy(since: now) }
+      case Array("WATCHDOG=1".utf8):
+        heard(name, id)
+        switch pools[name]?.members[id]?.state {
+        case .busy?: pools[name]?.members[id]?.state = .busy(since: now)
+        case .finishing(let reason, _)?: pools[name]?.members[id]?.state = .finishing(because: reason, since: now)
+        default: break
+        }
+      case Array("STOPPING=1".utf8):
+        heard(name, id)
+        if pools[name]?.members[id]?.state.isLeaving == false { pools[name]?.members[id]?.state = .leaving }
+        converge(name)
+      default:
+        if text.starts(with: Array("STATUS=".utf8)) {
+          let status = Run.kept(Array(text.dropFirst(7)), limit: 256)
+          pools[name]?.members[id]?.status = status
+          poolEvent(name, "status", ["\"id\":\(id)", "\"line\":\(JSONText.quote(status))"])
+        } else {
+          poolEvent(name, "data", ["\"id\":\(id)", "\"line\":\(JSONText.quote(Run.kept(text, limit: 4096)))"])
+        }
+      }
+    }
+  }
+
+  private mutating func heard(_ name: [UInt8], _ id: UInt64) {
+    if pools[name]?.members[id]?.heardFrom == false {
+      pools[name]?.members[id]?.heardFrom = true
+      pools[name]?.quickDeaths = 0
+    }
+  }
+
+  /// READY=1 or IDLE=1: the worker waits for work. One told to go while busy goes now; one
+  /// over its request limit retires, if no other is retiring.
+  private mutating func workerIdle(_ name: [UInt8], _ id: UInt64) {
+    heard(name, id)
+    guard let m = pools[name]?.members[id] else { return }
+    switch m.state {
+    case .starting, .busy:
+      pools[name]?.members[id]?.state = .idle
+      if m.spent { retireOne(name) }
+    case .finishing(let reason, _):
+      pools[name]?.members[id]?.state = .idle
+      stopMember(name, id, reason, graceful: true)
+    case .idle, .stopping, .leaving:
+      break
+    }
+  }
+
+  /// The process of pool worker `id` is gone (reaped, or never born): its departure goes in
+  /// the pool's history, and the pool replaces it if it keeps that many.
+  mutating func poolMemberGone(_ id: UInt64, status: ExitStatus?) {
+    guard let name = poolOf.removeValue(forKey: id), let m = pools[name]?.members.removeValue(forKey: id) else {
+      return
+    }
+    effects.closeNotify(id)
+    let o = registry[id]
+    var reason = m.state.reason ?? .died
+    if reason == .died, case .failed? = o?.phase.run?.outcome { reason = .failedToStart }
+    if reason == .died && !m.heardFrom && status == nil { reason = .failedToStart }
+    let departure = PoolDeparture(
+      id: id, pid: o?.phase.pid ?? 0, status: status ?? .exited(125), reason: reason)
+    pools[name]?.history.append(departure)
+    if let n = pools[name]?.history.count, n > Pool.historyLength {
+      pools[name]?.history.removeFirst(n - Pool.historyLength)
+    }
+    var fields = ["\"id\":\(id)", "\"pid\":\(departure.pid)"] + JSONText.statusFields(status)
+    fields.append("\"reason\":\"\(reason.word)\"")
+    poolEvent(name, "exited", fields)
+    let now = effects.now()
+    switch reason {
+    case .died, .failedToStart, .timedOut, .retired:
+      if m.generation == pools[name]?.generation && pools[name]?.phase == .serving { pools[name]?.restarts += 1 }
+    case .shrunk, .reloaded, .stopped:
+      break
+    }
+    if (reason == .died || reason == .failedToStart) && !m.heardFrom && now - m.startedAt < Self.poolSecond {
+      // A program that ends at once, again and again: wait before the next, doubling up to 30 s.
+      let deaths = (pools[name]?.quickDeaths ?? 0) + 1
+      pools[name]?.quickDeaths = deaths
+      if deaths >= 3 { pools[name]?.startsAfter = now + min(Self.poolSecond << min(deaths - 3, 5), 30_000) }
+    }
+    finishIfStopped(name)
+    if pools[name] != nil {
+      retireOne(name)
+      converge(name)
     }
   }
 }

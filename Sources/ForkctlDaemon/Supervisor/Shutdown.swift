@@ -108,6 +108,7 @@ extension Supervisor {
           .stillRunning, "the daemon is shutting down; \(names.joined(separator: ", ")) \(verb) running, unwatched"))
     }
     waits.removeAll()
+    stopPoolsNow()
     closeAllControls()
   }
 }

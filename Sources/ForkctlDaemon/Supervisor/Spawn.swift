@@ -75,7 +75,7 @@ extension Supervisor {
     _ client: ClientID
   ) {
     guard let id = reserveID(client, keepsStatus: s.detach) else { return closeAll(fds) }
-    var o = child(id, of: parent, name: s.name, origin: .spawn, client: client, run: run, control: .none)
+    var o = child(id, of: parent, name: s.name, origin: .spawn, owner: clientUIDs[client], run: run, control: .none)
     o.holdings.fds += s.targets.count
     o.status = .attached(attachment)
     registry.insert(o)

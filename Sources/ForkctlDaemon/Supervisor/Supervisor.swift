@@ -36,6 +36,10 @@ public struct Supervisor<Effects: SupervisorEffects> {
   var killDeadlines: [Int32: Int64] = [:]
   /// Process objects asked to fork: when their next report is due (Deadlines.swift).
   var reportDeadlines: [UInt64: Int64] = [:]
+  /// Pools by name (Pools.swift), the pool of each worker, and the next regulation second.
+  var pools: [[UInt8]: Pool] = [:]
+  var poolOf: [UInt64: [UInt8]] = [:]
+  var poolMaintenanceAt: Int64?
 
   public init(effects: Effects, limits: SupervisorLimits = SupervisorLimits(), daemonPID: Int32) {
     self.effects = effects
@@ -58,6 +62,7 @@ public struct Supervisor<Effects: SupervisorEffects> {
     case .execOutcome(let id, let failure):
       if let failure { execFailed(id, failure) } else { execEnded(id) }
     case .controlClosed(let id): controlClosed(id)
+    case .notified(let id, let message): notified(id, message)
     case .childExited(let pid, let status): childExited(pid: pid, status: status)
     case .tick(let now): tick(now: now)
     case .stopRequested: daemonPhase = .stopping
@@ -158,7 +163,9 @@ public struct Supervisor<Effects: SupervisorEffects> {
   // MARK: Read by the event loop
 
   /// When the next deadline is due (monotonic ms), if any.
-  public var nextDeadline: Int64? { [killDeadlines.values.min(), nextReportDeadline].compactMap { $0 }.min() }
+  public var nextDeadline: Int64? {
+    [killDeadlines.values.min(), nextReportDeadline, nextPoolDeadline].compactMap { $0 }.min()
+  }
 
   /// Process objects alive that never ran a program (templates included).
   public var unrunProcessCount: Int { registry.unrun }

@@ -102,6 +102,7 @@ extension Supervisor {
     let ran = ranProgram && o.phase.awaitsExec
     registry.update(id) { $0.phase = .exited(pid: pid, status, run: o.phase.run) }
     if ran { programStarted(id) }
+    poolMemberGone(id, status: status)
     // Its group's SIGKILL stays due while a member remains besides it, a zombie until it is
     // reaped after this (issue 11 item 9).
     if killDeadlines[pid] != nil && !effects.groupHasOtherMembers(pid) { killDeadlines[pid] = nil }
