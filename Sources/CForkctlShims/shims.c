@@ -18,6 +18,7 @@
 #include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -91,6 +92,64 @@ ssize_t forkctl_recv_with_fds(int sock, void *buf, size_t len, int *fds, int max
     }
   }
   if (msg.msg_flags & MSG_CTRUNC) *overflow = 1;
+  return n;
+}
+
+int forkctl_notify_socket(const char *name, size_t len) {
+  // SOCK_NONBLOCK: the daemon reads it from its event loop. SO_PASSCRED: each datagram
+  // carries its sender's credentials, checked by the daemon, as any local user can send to
+  // an abstract address (unix(7)).
+  int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  if (fd < 0) return -1;
+  int on = 1;
+  struct sockaddr_un a = {.sun_family = AF_UNIX};
+  if (len + 1 > sizeof(a.sun_path)) {
+    close(fd);
+    errno = ENAMETOOLONG;
+    return -1;
+  }
+  // An abstract address: sun_path[0] is NUL, and the name's bytes follow, unterminated.
+  memcpy(a.sun_path + 1, name, len);
+  socklen_t alen = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + len);
+  if (setsockopt(fd, SOL_SOCKET, SO_PASSCRED, &on, sizeof(on)) < 0 || bind(fd, (struct sockaddr *)&a, alen) < 0) {
+    int e = errno;
+    close(fd);
+    errno = e;
+    return -1;
+  }
+  return fd;
+}
+
+ssize_t forkctl_recv_credentials(int sock, void *buf, size_t len, uid_t *uid) {
+  struct iovec iov = {.iov_base = buf, .iov_len = len};
+  struct msghdr msg = {0};
+  union {
+    char buf[CMSG_SPACE(sizeof(struct ucred)) + CMSG_SPACE(sizeof(int) * FORKCTL_CMSG_MAX_FDS)];
+    struct cmsghdr align;
+  } u;
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = u.buf;
+  msg.msg_controllen = sizeof(u.buf);
+  *uid = (uid_t)-1;
+  ssize_t n = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
+  if (n < 0) return n;
+  for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c != NULL; c = CMSG_NXTHDR(&msg, c)) {
+    if (c->cmsg_level != SOL_SOCKET) continue;
+    if (c->cmsg_type == SCM_CREDENTIALS && c->cmsg_len >= CMSG_LEN(sizeof(struct ucred))) {
+      struct ucred cred;
+      memcpy(&cred, CMSG_DATA(c), sizeof(cred));
+      *uid = cred.uid;
+    } else if (c->cmsg_type == SCM_RIGHTS) {
+      // Nobody sends descriptors to a notify socket: whatever came is closed unread.
+      size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+      for (size_t i = 0; i < count; i++) {
+        int fd;
+        memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
+        close(fd);
+      }
+    }
+  }
   return n;
 }
 

@@ -178,6 +178,30 @@ public enum UnixSocket {
   }
 }
 
+extension UnixSocket {
+  /// A datagram socket bound to the abstract address `name` (unix(7): no file, gone with the
+  /// socket), non-blocking, close-on-exec, with SO_PASSCRED so that each datagram says who
+  /// sent it. sd_notify(3) takes it as NOTIFY_SOCKET=@NAME.
+  public static func notifySocket(_ name: [UInt8]) throws(Errno) -> FileDescriptor {
+    FileDescriptor(
+      rawValue: try retrying { name.withUnsafeBufferPointer { forkctl_notify_socket($0.baseAddress, $0.count) } })
+  }
+
+  /// One datagram of a socket made by `notifySocket`, up to `maxBytes` (the rest of a longer
+  /// one is dropped), and its sender's uid; EAGAIN when none is waiting.
+  public static func receiveDatagram(_ fd: FileDescriptor, maxBytes: Int) throws(Errno) -> (
+    bytes: [UInt8], uid: UInt32?
+  ) {
+    var bytes = [UInt8](repeating: 0, count: maxBytes)
+    var uid = uid_t.max
+    let n = try retrying {
+      bytes.withUnsafeMutableBytes { forkctl_recv_credentials(fd.rawValue, $0.baseAddress, $0.count, &uid) }
+    }
+    bytes.removeLast(maxBytes - n)
+    return (bytes, uid == uid_t.max ? nil : uid)
+  }
+}
+
 extension Sys {
   /// A new socket pair, both ends close-on-exec: a stream, or with `datagram` one whose
   /// every write is one message (a pool worker's notify socket). The corresponding C

@@ -62,6 +62,10 @@ struct PoolCommand: Subcommand {
       --timeout SECONDS     A busy worker's bound without WATCHDOG=1 (default:
                             none).
       --notify-fd N         The notify socket's descriptor (default 9).
+      --notify-socket       Also set NOTIFY_SOCKET (an abstract address, as
+                            systemd gives), so that a program written for
+                            sd_notify(3) reports unchanged; messages there from
+                            another user are ignored.
       --call SYMBOL         Call SYMBOL (int SYMBOL(int, char **)) of a library
                             loaded into T instead of running PROGRAM.
       --quick-exit          With --call: end each worker with _exit(2).
@@ -175,6 +179,7 @@ struct PoolCommand: Subcommand {
         if workers.notifyFD < 3 || workers.notifyFD > WireLimits.maxTargetFD {
           throw .usage("--notify-fd must be 3 to \(WireLimits.maxTargetFD)")
         }
+      case "--notify-socket": workers.notifySocket = true
       case "--call": call = try arguments.rawValue()
       case "--quick-exit": quickExit = true
       default:

@@ -120,6 +120,8 @@ struct RecordingEffects: SupervisorEffects {
     watchedNotify[id] = fd
   }
 
+  mutating func openNotifySocket(_ id: UInt64) throws(Errno) -> [UInt8] { Array("@forkctl/test/worker/\(id)".utf8) }
+
   mutating func closeNotify(_ id: UInt64) {
     guard watchedNotify.removeValue(forKey: id) != nil else { return }
     events.append(.closeNotify(id))

@@ -23,6 +23,14 @@ ssize_t forkctl_send_with_fds(int sock, const void *buf, size_t len, const int *
 ssize_t forkctl_recv_with_fds(int sock, void *buf, size_t len, int *fds, int maxfds, int *nfds,
                               int *overflow, int nonblocking);
 
+/// A non-blocking datagram socket, close-on-exec, with SO_PASSCRED, bound to the abstract
+/// address `name` (`len` bytes, without the leading NUL): a pool worker's NOTIFY_SOCKET.
+int forkctl_notify_socket(const char *name, size_t len);
+
+/// recvmsg of one datagram without blocking; `*uid` gets the sender's uid from its
+/// SCM_CREDENTIALS, or (uid_t)-1 when none came. Descriptors sent along are closed.
+ssize_t forkctl_recv_credentials(int sock, void *buf, size_t len, uid_t *uid);
+
 /// clone(CLONE_PARENT | SIGCHLD): a fork whose child is a child of our parent (the daemon),
 /// so the daemon reaps every worker itself and no template ever has to. Returns like fork().
 /// glibc's fork handlers do not run (as with _Fork); see the comment in the source.

@@ -23,6 +23,7 @@ enum Token: Equatable {
   case control(UInt64)
   case statusPipe(UInt64)
   case notify(UInt64)
+  case notifySocket(UInt64)
 
   private static let shift: UInt64 = 60
   private static let mask: UInt64 = (1 << shift) - 1
@@ -35,6 +36,7 @@ enum Token: Equatable {
     case .control(let n): 2 << Self.shift | n
     case .statusPipe(let n): 3 << Self.shift | n
     case .notify(let n): 4 << Self.shift | n
+    case .notifySocket(let n): 5 << Self.shift | n
     }
   }
 
@@ -46,6 +48,7 @@ enum Token: Equatable {
     case 2: self = .control(n)
     case 3: self = .statusPipe(n)
     case 4: self = .notify(n)
+    case 5: self = .notifySocket(n)
     default: preconditionFailure("epoll returned a token the loop never registered: \(t)")
     }
   }
@@ -99,6 +102,8 @@ final class EventLoop {
   var statusPipes: [UInt64: FileDescriptor] = [:]
   /// Pool workers' notify sockets, the daemon's ends.
   var notifySockets: [UInt64: FileDescriptor] = [:]
+  /// Their NOTIFY_SOCKET counterparts, bound to an abstract address (--notify-socket).
+  var boundNotifySockets: [UInt64: FileDescriptor] = [:]
   /// Clients whose reply went out and whose next buffered request may now be handled.
   var resumable: [ClientID] = []
   /// Descriptors epoll could not take (ENOMEM, ENOSPC): their owners are let go.
@@ -182,6 +187,7 @@ final class EventLoop {
       case .control(let id): serviceControl(id, interest)
       case .statusPipe(let id): serviceStatusPipe(id)
       case .notify(let id): serviceNotify(id)
+      case .notifySocket(let id): serviceNotifySocket(id)
       }
       letGoOfUnwatchable()
     }
@@ -286,6 +292,8 @@ final class EventLoop {
       case .notify(let id):
         // Its worker is then not heard: counted idle until it ends, as one that never reports.
         notifySockets.removeValue(forKey: id)?.closeQuietly()
+      case .notifySocket(let id):
+        boundNotifySockets.removeValue(forKey: id)?.closeQuietly()
       case .listener, .signals:
         preconditionFailure("the listener and the signalfd are watched once, at start")
       }

@@ -51,9 +51,20 @@ struct LoopEffects: SupervisorEffects {
   }
 
   mutating func closeNotify(_ id: UInt64) {
-    guard let fd = loop.notifySockets.removeValue(forKey: id) else { return }
-    loop.epoll.remove(fd)
-    fd.closeQuietly()
+    for fd in [loop.notifySockets.removeValue(forKey: id), loop.boundNotifySockets.removeValue(forKey: id)] {
+      guard let fd else { continue }
+      loop.epoll.remove(fd)
+      fd.closeQuietly()
+    }
+  }
+
+  mutating func openNotifySocket(_ id: UInt64) throws(Errno) -> [UInt8] {
+    // Unique while the daemon runs (ids are never reused), and naming whose it is.
+    let name = Array("forkctl/\(Sys.processID)/worker/\(id)".utf8)
+    let fd = try UnixSocket.notifySocket(name)
+    loop.boundNotifySockets[id] = fd
+    loop.watch(fd, .readable, .notifySocket(id))
+    return [UInt8(ascii: "@")] + name
   }
 
   mutating func pipe() throws(Errno) -> (read: FileDescriptor, write: FileDescriptor) { try Sys.pipe() }

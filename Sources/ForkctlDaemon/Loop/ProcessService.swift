@@ -92,7 +92,26 @@ extension EventLoop {
         notifySockets.removeValue(forKey: id)?.closeQuietly()
         return
       }
-      if !received.bytes.isEmpty { supervisor.handle(.notified(id, received.bytes)) }
+      if !received.bytes.isEmpty { supervisor.handle(.notified(id, received.bytes, sender: nil)) }
+    }
+  }
+
+  /// Reads a pool worker's NOTIFY_SOCKET, as `serviceNotify` its descriptor; each datagram
+  /// comes with its sender's uid, which the supervisor checks.
+  func serviceNotifySocket(_ id: UInt64) {
+    for _ in 0..<64 {
+      guard let fd = boundNotifySockets[id] else { return }
+      let received: (bytes: [UInt8], uid: UInt32?)
+      do {
+        received = try UnixSocket.receiveDatagram(fd, maxBytes: Self.notifyMessageBytes)
+      } catch .wouldBlock {
+        return
+      } catch {
+        epoll.remove(fd)
+        boundNotifySockets.removeValue(forKey: id)?.closeQuietly()
+        return
+      }
+      if !received.bytes.isEmpty { supervisor.handle(.notified(id, received.bytes, sender: received.uid)) }
     }
   }
 

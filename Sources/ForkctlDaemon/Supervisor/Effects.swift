@@ -30,7 +30,9 @@ public protocol SupervisorEffects {
   mutating func datagramPair() throws(Errno) -> (FileDescriptor, FileDescriptor)
   /// Starts watching the daemon's end of pool worker `id`'s notify socket.
   mutating func watchNotify(_ id: UInt64, _ fd: FileDescriptor)
-  /// Stops watching and closes `id`'s notify socket, if open.
+  /// Binds and watches a NOTIFY_SOCKET for pool worker `id`; returns its address, `@NAME`.
+  mutating func openNotifySocket(_ id: UInt64) throws(Errno) -> [UInt8]
+  /// Stops watching and closes `id`'s notify sockets, if open.
   mutating func closeNotify(_ id: UInt64)
   /// A new pipe.
   mutating func pipe() throws(Errno) -> (read: FileDescriptor, write: FileDescriptor)

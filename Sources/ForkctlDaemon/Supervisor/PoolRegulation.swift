@@ -67,6 +67,18 @@ extension Supervisor {
     }
     var spec = workers.spec
     spec.environment = Self.workerEnvironment(spec.environment ?? [], workers.notifyFD, pool.name, id)
+    if workers.notifySocket {
+      do throws(Errno) {
+        let address = try effects.openNotifySocket(id)
+        spec.environment = spec.environment.map { env in
+          env.filter { !$0.starts(with: Array("NOTIFY_SOCKET=".utf8)) } + [Array("NOTIFY_SOCKET=".utf8) + address]
+        }
+      } catch {
+        // Only the worker's descriptor then: told to its followers, not fatal.
+        let message = Array("no NOTIFY_SOCKET for worker \(id): \(Sys.describe(error))".utf8)
+        poolEvent(name, "error", ["\"message\":\(JSONText.quote(message))"])
+      }
+    }
     let run = Run(
       program: Run.kept(spec.program), keepsControl: false, outcome: .pending(client: nil, waitForExit: false))
     var o = child(id, of: template, name: [], origin: .fork, owner: pool.owner, run: run, control: .open)

@@ -202,9 +202,11 @@ extension Supervisor {
 
   // MARK: What workers say
 
-  /// A datagram arrived on worker `id`'s notify socket: sd_notify(3) lines, KEY=VALUE.
-  mutating func notified(_ id: UInt64, _ message: [UInt8]) {
-    guard let name = poolOf[id], pools[name]?.members[id] != nil else { return }
+  /// A datagram arrived on worker `id`'s notify socket: sd_notify(3) lines, KEY=VALUE. One
+  /// on its NOTIFY_SOCKET from another user than the pool's (or root) is ignored.
+  mutating func notified(_ id: UInt64, _ message: [UInt8], sender: UInt32? = nil) {
+    guard let name = poolOf[id], let pool = pools[name], pool.members[id] != nil else { return }
+    if let sender, sender != 0, let owner = pool.owner, sender != owner { return }
     let now = effects.now()
     for line in message.split(separator: UInt8(ascii: "\n")) {
       guard pools[name]?.members[id] != nil else { return }

@@ -62,7 +62,7 @@ public struct Supervisor<Effects: SupervisorEffects> {
     case .execOutcome(let id, let failure):
       if let failure { execFailed(id, failure) } else { execEnded(id) }
     case .controlClosed(let id): controlClosed(id)
-    case .notified(let id, let message): notified(id, message)
+    case .notified(let id, let message, let sender): notified(id, message, sender: sender)
     case .childExited(let pid, let status): childExited(pid: pid, status: status)
     case .tick(let now): tick(now: now)
     case .stopRequested: daemonPhase = .stopping
