@@ -120,6 +120,29 @@ int forkctl_notify_socket(const char *name, size_t len) {
   return fd;
 }
 
+ssize_t forkctl_send_notify(const char *address, size_t alen, const void *buf, size_t len) {
+  // sd_notify(3)'s NOTIFY_SOCKET: a path, or an abstract address when it begins with '@'.
+  struct sockaddr_un a = {.sun_family = AF_UNIX};
+  if (alen == 0 || alen > sizeof(a.sun_path)) {
+    errno = EINVAL;
+    return -1;
+  }
+  memcpy(a.sun_path, address, alen);
+  if (address[0] == '@') a.sun_path[0] = '\0';
+  socklen_t size = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + alen + (address[0] == '@' ? 0 : 1));
+  if (size > sizeof(a)) size = sizeof(a);
+  int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return -1;
+  ssize_t n;
+  do {
+    n = sendto(fd, buf, len, MSG_NOSIGNAL, (struct sockaddr *)&a, size);
+  } while (n < 0 && errno == EINTR);
+  int e = errno;
+  close(fd);
+  errno = e;
+  return n;
+}
+
 ssize_t forkctl_recv_credentials(int sock, void *buf, size_t len, uid_t *uid) {
   struct iovec iov = {.iov_base = buf, .iov_len = len};
   struct msghdr msg = {0};

@@ -187,6 +187,18 @@ extension UnixSocket {
       rawValue: try retrying { name.withUnsafeBufferPointer { forkctl_notify_socket($0.baseAddress, $0.count) } })
   }
 
+  /// Sends `bytes` as one datagram to `address`, a NOTIFY_SOCKET value: a path, or `@NAME`
+  /// for an abstract address, from a socket of its own.
+  public static func sendDatagram(_ bytes: [UInt8], to address: [UInt8]) throws(Errno) {
+    _ = try retrying {
+      address.withUnsafeBufferPointer { a in
+        bytes.withUnsafeBytes { b in
+          a.withMemoryRebound(to: CChar.self) { forkctl_send_notify($0.baseAddress, $0.count, b.baseAddress, b.count) }
+        }
+      }
+    }
+  }
+
   /// One datagram of a socket made by `notifySocket`, up to `maxBytes` (the rest of a longer
   /// one is dropped), and its sender's uid; EAGAIN when none is waiting.
   public static func receiveDatagram(_ fd: FileDescriptor, maxBytes: Int) throws(Errno) -> (

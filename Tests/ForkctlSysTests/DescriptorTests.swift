@@ -12,6 +12,9 @@ import Testing
     created += [("pipe read end", pipe.read), ("pipe write end", pipe.write)]
     let pair = try Sys.socketPair()
     created += [("socketPair first", pair.0), ("socketPair second", pair.1)]
+    let datagrams = try Sys.socketPair(datagram: true)
+    created += [("datagram socketPair first", datagrams.0), ("datagram socketPair second", datagrams.1)]
+    created.append(("notifySocket", try UnixSocket.notifySocket(Array("forkctl-test/cloexec/\(Sys.processID)".utf8))))
     created.append(("open", try Sys.open("/dev/null", .readOnly)))
     let file = temporaryPath("file")
     defer { try? Sys.removeFile(file) }

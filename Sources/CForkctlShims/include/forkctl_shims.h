@@ -27,6 +27,10 @@ ssize_t forkctl_recv_with_fds(int sock, void *buf, size_t len, int *fds, int max
 /// address `name` (`len` bytes, without the leading NUL): a pool worker's NOTIFY_SOCKET.
 int forkctl_notify_socket(const char *name, size_t len);
 
+/// Sends one datagram to `address` (`alen` bytes, not NUL-terminated): a path, or with a
+/// leading '@' an abstract address, as NOTIFY_SOCKET names one (sd_notify(3)).
+ssize_t forkctl_send_notify(const char *address, size_t alen, const void *buf, size_t len);
+
 /// recvmsg of one datagram without blocking; `*uid` gets the sender's uid from its
 /// SCM_CREDENTIALS, or (uid_t)-1 when none came. Descriptors sent along are closed.
 ssize_t forkctl_recv_credentials(int sock, void *buf, size_t len, uid_t *uid);
