@@ -258,4 +258,33 @@ struct PoolRegulationTests {
     #expect(f.ids { $0.isLeaving }.count == 1)
     #expect(f.s.request(.pool(.status(name: b("nope")))).map(\.failureCode) == [.unknownPool])
   }
+
+  @Test("events go to followers as JSON lines; one that does not read misses them, and is told how many")
+  func events() throws {
+    var f = try PoolFixture(start: 1)
+    #expect(f.s.request(.pool(.events(name: b("p"))), client: 3) == [])
+    let id = try #require(f.all.first)
+    f.say(id, "hello there")
+    f.s.effects.backlogs[3] = Pool.eventBacklog + 1
+    f.say(id, "STATUS=lost 1")
+    f.say(id, "STATUS=lost 2")
+    f.s.effects.backlogs[3] = 0
+    f.exit(id, .exited(0))
+    f.bornAll()
+    let lines = (f.s.effects.attachments[3] ?? []).compactMap { r -> String? in
+      guard case .poolEvent(let line)? = r else { return nil }
+      return String(decoding: line, as: UTF8.self)
+    }
+    #expect(
+      lines.prefix(3) == [
+        "{\"event\":\"data\",\"pool\":\"p\",\"id\":\(id),\"line\":\"hello there\"}",
+        "{\"event\":\"missed\",\"pool\":\"p\",\"count\":2}",
+        "{\"event\":\"exited\",\"pool\":\"p\",\"id\":\(id),\"pid\":\(5001),\"status\":0,\"exit_code\":0,"
+          + "\"signal\":null,\"reason\":\"died\"}",
+      ])
+    #expect(lines.dropFirst(3).first?.hasPrefix("{\"event\":\"started\"") == true)
+    #expect(f.s.request(.pool(.stop(name: b("p"), graceful: false)), client: 2) == [])
+    f.exit(try #require(f.ids { _ in true }.first), .exited(0))
+    #expect(f.s.replies(3).last == .ok)
+  }
 }

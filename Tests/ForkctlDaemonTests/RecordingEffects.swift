@@ -179,6 +179,10 @@ struct RecordingEffects: SupervisorEffects {
   var groupsWithOtherMembers: Set<Int32> = []
   func groupHasOtherMembers(_ group: Int32) -> Bool { groupsWithOtherMembers.contains(group) }
 
+  /// What the fake loop says is queued for each client (nothing unless set).
+  var backlogs: [ClientID: Int] = [:]
+  func clientBacklog(_ client: ClientID) -> Int { backlogs[client] ?? 0 }
+
   mutating func attach(_ client: ClientID, _ reply: Reply?, fds: [FileDescriptor]) {
     events.append(.attach(client, reply, fds: fds))
     attachedFDs[client, default: []].append(fds)

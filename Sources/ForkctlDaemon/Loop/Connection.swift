@@ -62,6 +62,9 @@ final class Connection {
     case broken
   }
 
+  /// Bytes queued and not yet written.
+  var queuedBytes: Int { queue.reduce(0) { $0 + $1.bytes.count - $1.offset } }
+
   /// Queues a frame with `fds` (owned by the connection from now on) and writes what it can.
   @discardableResult
   func enqueue(_ frame: Frame, fds: [FileDescriptor]) -> FlushResult {

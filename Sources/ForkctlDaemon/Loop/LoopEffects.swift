@@ -16,6 +16,8 @@ struct LoopEffects: SupervisorEffects {
     return result != .broken
   }
 
+  func clientBacklog(_ client: ClientID) -> Int { loop.clients[client]?.connection.queuedBytes ?? 0 }
+
   mutating func attach(_ client: ClientID, _ reply: Reply?, fds: [FileDescriptor]) {
     guard let c = loop.clients[client] else { return close(fds) }
     c.attached = true

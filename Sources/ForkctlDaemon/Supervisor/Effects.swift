@@ -12,6 +12,8 @@ public protocol SupervisorEffects {
   /// the write failed), true when it went out or is queued.
   @discardableResult
   mutating func reply(_ client: ClientID, _ reply: Reply) -> Bool
+  /// Bytes queued for `client` and not yet written (it does not read).
+  func clientBacklog(_ client: ClientID) -> Int
   /// Sends `reply` to `client` without ending its request (nil: nothing to send), with
   /// `fds` (consumed), and lets the client forward signals until the final reply.
   mutating func attach(_ client: ClientID, _ reply: Reply?, fds: [FileDescriptor])

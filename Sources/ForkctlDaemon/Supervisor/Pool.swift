@@ -30,10 +30,16 @@ struct Pool {
   var quickDeaths = 0
   var startsAfter: Int64 = 0
   var phase = PoolPhase.serving
-  /// Connections that follow `pool events`.
+  /// Connections that follow `pool events`, with how many events each missed since it last
+  /// got one (it did not read: its backlog passed `Pool.eventBacklog`).
   var subscribers: [ClientID] = []
+  var missedEvents: [ClientID: Int] = [:]
 
   static let historyLength = 32
+  /// Bytes of events queued for a follower that does not read, past which its events are
+  /// dropped (and counted in a `missed` event once it reads again), so that it cannot make
+  /// the daemon hold ever more.
+  static let eventBacklog = 1 << 20
   static let rampLimit = 32
 
   init(name: [UInt8], owner: UInt32?, workers: PoolWorkers?, template: UInt64, sizes: PoolSizes) {

@@ -186,6 +186,7 @@ extension Supervisor {
   mutating func poolClientGone(_ client: ClientID) {
     for name in pools.keys {
       pools[name]?.subscribers.removeAll { $0 == client }
+      pools[name]?.missedEvents[client] = nil
       if case .stopping(let graceful, let requesters)? = pools[name]?.phase {
         pools[name]?.phase = .stopping(graceful: graceful, requesters: requesters.filter { $0 != client })
       }
@@ -197,7 +198,17 @@ extension Supervisor {
     guard let subscribers = pools[name]?.subscribers, !subscribers.isEmpty else { return }
     let head = ["\"event\":\"\(event)\"", "\"pool\":\(JSONText.quote(name))"]
     let line = Array(("{" + (head + fields).joined(separator: ",") + "}").utf8)
-    for client in subscribers { effects.attach(client, .poolEvent(line), fds: []) }
+    for client in subscribers {
+      if effects.clientBacklog(client) > Pool.eventBacklog {
+        pools[name]?.missedEvents[client, default: 0] += 1
+        continue
+      }
+      if let missed = pools[name]?.missedEvents.removeValue(forKey: client) {
+        let note = "{" + ["\"event\":\"missed\"", head[1], "\"count\":\(missed)"].joined(separator: ",") + "}"
+        effects.attach(client, .poolEvent(Array(note.utf8)), fds: [])
+      }
+      effects.attach(client, .poolEvent(line), fds: [])
+    }
   }
 
   // MARK: What workers say
