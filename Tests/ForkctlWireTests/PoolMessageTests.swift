@@ -26,9 +26,9 @@ private let readyPool = PoolSpec(
 
 private let poolRequests: [PoolRequest] = [
   .create(webPool), .create(callPool), .create(readyPool),
+  // Every default: 1 worker, no retirement, no timeout, descriptor 9.
   .create(
-    PoolSpec(
-      name: b("d"), from: b("t"), kind: .workers(PoolWorkers(spec: RunSpec(program: b("p"), environment: [b("A=1")]))))),
+    PoolSpec(name: b("d"), from: b("t"), kind: .workers(PoolWorkers(spec: RunSpec(program: b("p"), environment: []))))),
   .status(name: []), .status(name: b("web")),
   .resize(name: b("web"), PoolResize()), .resize(name: b("web"), PoolResize(max: 64, minIdle: 1, maxIdle: 8, delta: 3)),
   .reload(name: b("web"), from: []), .reload(name: b("web"), from: b("tpl2")),
