@@ -108,6 +108,39 @@ struct PoolTests {
     lab.waitFor("nf", "BUSY=1 on descriptor 7") { $0.workers.first?.state == "busy" && $0.requests == 1 }
   }
 
+  @Test(
+    """
+    --notify-socket: a program written for sd_notify(3) reports through NOTIFY_SOCKET, an \
+    abstract address; --notify-fd puts the descriptor elsewhere
+    """
+  )
+  func notifySocket() throws {
+    try requireProgram(python3Binary, package: "python3")
+    let lab = PoolLab()
+    let made = lab.create(
+      "sd", fixed(1) + ["--notify-socket", "--notify-fd", "7"],
+      [python3Binary, poolFixtures + "/notify-socket-worker.py", lab.dir])
+    try #require(made.code == 0, "pool create: \(made.stderr)")
+    // READY=1 and STATUS= came in one datagram to NOTIFY_SOCKET.
+    let ready = try #require(
+      lab.waitFor("sd", "READY=1 by NOTIFY_SOCKET") {
+        $0.workers.first?.state == "idle" && $0.workers.first?.status.hasPrefix("sd_notify ") == true
+      })
+    let pid = ready.workers[0].pid
+    let started = readFile(lab.dir + "/log").split(separator: "\n").first { $0.hasPrefix("notify-socket \(pid) ") }
+    let fields = started?.split(separator: " ") ?? []
+    #expect(fields.count == 4, "the worker's log: \(readFile(lab.dir + "/log"))")
+    if fields.count == 4 {
+      #expect(fields[2].hasPrefix("@") && fields[2].count > 1, "NOTIFY_SOCKET=\(fields[2])")
+      #expect(fields[3] == "7")
+    }
+    #expect(openDescriptors(pid)[7]?.hasPrefix("socket:[") == true, "\(openDescriptors(pid))")
+    lab.setMode("busy")
+    lab.waitFor("sd", "BUSY=1 by NOTIFY_SOCKET") { $0.workers.first?.state == "busy" && $0.requests == 1 }
+    lab.setMode("idle")
+    lab.waitFor("sd", "IDLE=1 by NOTIFY_SOCKET") { $0.workers.first?.state == "idle" }
+  }
+
   // MARK: regulation
 
   @Test(
