@@ -203,6 +203,45 @@ struct MakeSeeds {
     add(requests.map { $0.frame() }, "stream-requests", flags: honestDescriptors | readerSizedChunks, seed: 4)
     // Descriptors attached at random rather than where they belong.
     add(template, "stream-template-dishonest", flags: 0, seed: 6)
+    // A pool's conversation: what the single seeds above leave out (a function worker pool with
+    // NOTIFY_SOCKET, a resize of every size, a stop without --graceful, a ready pool's summary
+    // and workers in every state).
+    let pool: [Frame] = [
+      Request.pool(
+        .create(
+          PoolSpec(
+            name: b("jobs"), from: b("loaded"),
+            kind: .workers(
+              PoolWorkers(
+                spec: RunSpec(program: b("serve"), environment: [], entry: .call(quickExit: true)), notifyFD: 1023,
+                notifySocket: true)),
+            sizes: PoolSizes(start: 0, minIdle: 0, maxIdle: 0, max: 0)))
+      ).frame(),
+      Reply.ok.frame(),
+      Request.pool(.resize(name: b("jobs"), PoolResize(max: 8, minIdle: 1, maxIdle: 3, delta: 2))).frame(),
+      Reply.ok.frame(),
+      Request.pool(.status(name: [])).frame(),
+      Reply.pools([
+        PoolSummary(
+          name: b("fast"), ready: true, template: 1, generation: 1, target: 4,
+          sizes: PoolSizes(start: 1, minIdle: 1, maxIdle: UInt32.max, max: 4), requests: 0, restarts: 0,
+          workers: [], history: []),
+        PoolSummary(
+          name: b("jobs"), ready: false, template: 2, generation: 2, target: 2,
+          sizes: PoolSizes(start: 0, minIdle: 1, maxIdle: 3, max: 8), requests: 9, restarts: 1,
+          workers: PoolWorkerEntry.State.allCases.map {
+            PoolWorkerEntry(id: UInt64($0.rawValue), pid: 900, state: $0, requests: 1, generation: 2, status: [])
+          },
+          history: [PoolDeparture(id: 1, pid: 800, status: .signaled(9, coreDumped: true), reason: .timedOut)]),
+      ]).frame(),
+      Request.pool(.events(name: b("jobs"))).frame(),
+      Reply.poolEvent(b("{\"event\":\"data\",\"pool\":\"jobs\",\"id\":3,\"line\":\"X=1\"}")).frame(),
+      Reply.ok.frame(),
+      Request.pool(.stop(name: b("jobs"), graceful: false)).frame(),
+      Reply.pools([]).frame(),
+    ]
+    add(pool, "stream-pool", seed: 7)
+    add(pool, "stream-pool", flags: honestDescriptors | readerSizedChunks, seed: 8)
     // The unframed protocols, which the check also reads every stream as.
     func addUnframed(_ bytes: [UInt8], _ label: String) {
       seeds.append((name: "\(label)-1", bytes: [honestDescriptors, 0] + bytes))
