@@ -30,8 +30,8 @@ enum HTTP {
   static let requestsPerSample = 1000
 
   static func run(_ o: Options) {
-    if o.handler.isEmpty || o.scripts.isEmpty || o.directory.isEmpty {
-      fail("http needs --handler, --scripts and --dir")
+    if o.handler.isEmpty || o.scripts.isEmpty || o.directory.isEmpty || o.forkctl.isEmpty {
+      fail("http needs --handler, --scripts, --dir and --forkctl")
     }
     if mkdir(o.directory, 0o700) != 0 && errno != EEXIST {
       fail("cannot make \(o.directory): \(Sys.describe(Errno(rawValue: errno)))")
@@ -70,7 +70,8 @@ final class HTTPBench {
     self.o = o
     runner = Runner(directory: o.directory)
     wrk = runner.lookUp("wrk")
-    hasPools = !o.forkctl.isEmpty && runner.run([o.forkctl, "pool", "--help"], keepOutput: false).0.exitCode == 0
+    // A forkctl from before pools (issue 13) says "unknown subcommand" and exits 64.
+    hasPools = runner.run([o.forkctl, "pool", "status"], keepOutput: false).0.exitCode == 0
   }
 
   /// Stops every server started so far, then fails the run.
@@ -296,7 +297,8 @@ extension Groups {
     g.note("(c) gunicorn's sync workers and Scripts/bench.d/gunicorn_app.py, another handler (reference);")
     g.note("(d) forkctl exec, send-fd 3=3, pool create --start \(w) --min-idle 1 --max-idle \(w) --max \(w)")
     g.note("`wrk -t2 -cC -d\(s)s` (-t1 at 1 connection); a \"call\" is a request; errors are socket errors")
-    g.note("  and non-2xx responses over the R runs; versions: \(versions())")
+    g.note("  and non-2xx responses over the R runs")
+    g.note("versions: \(versions())")
     let hasPools = r.has("forkctl-c1")
     if !hasPools { g.note("NOTE: this forkctl has no pool command: (d) is not measured") }
     for c in HTTP.levels {
