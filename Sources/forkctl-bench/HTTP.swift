@@ -10,7 +10,9 @@
 //   (d) forkctl    a template with the listener sent to it (`forkctl exec`, `send-fd 3=3`)
 //                  and `forkctl pool create --start W --min-idle 1 --max-idle W --max W`
 //                  of the handler, whose idle count `pool status --json` reads after each
-//                  run, once the load has ended.
+//                  run, once the load has ended; and the CPU time the daemon spent per
+//                  request during the run (it reads two datagrams a request, BUSY=1 and
+//                  IDLE=1), from /proc/PID/stat.
 // Every contender runs at once, idle in accept(2) between its runs; the runs go round-robin
 // (the first contender rotates each round), R rounds of every level.
 import ForkctlSys
@@ -53,6 +55,7 @@ struct Server {
 
 /// What wrk printed for one run.
 struct WrkRun {
+  var requests = 0
   var requestsPerSecond = 0.0
   /// Socket errors (connect, read, write, timeout) and non-2xx or 3xx responses.
   var errors = 0
@@ -180,6 +183,8 @@ final class HTTPBench {
       let words = line.split(whereSeparator: { $0 == " " || $0 == "," }).map(String.init)
       switch words.first {
       case "Requests/sec:": run.requestsPerSecond = Double(words.last ?? "") ?? 0
+      // "  12345 requests in 5.00s, 1.23MB read"
+      case let first? where words.count > 1 && words[1] == "requests": run.requests = Int(first) ?? 0
       // "Socket errors: connect 0, read 0, write 0, timeout 0"
       case "Socket": run.errors += words.compactMap { Int($0) }.reduce(0, +)
       // "Non-2xx or 3xx responses: 12"
@@ -204,18 +209,24 @@ final class HTTPBench {
     for server in servers { warmUp(server) }
     var errors: [String: Int] = [:]
     var idle: [Int: [Int]] = [:]
+    let daemon = hasPools ? Footprint.daemonPID(o.socket) : 0
     for round in 0..<o.rounds {
       for connections in HTTP.levels {
         progress("prefork HTTP: round \(round + 1)/\(o.rounds), \(connections) connections")
         for j in servers.indices {
           let server = servers[(round + j) % servers.count]
           let key = "\(server.key)-c\(connections)"
+          let ticks = server.key == HTTP.forkctl ? cpuTicks(daemon) : 0
           let run = load(server, connections: connections, seconds: o.httpSeconds)
           if run.requestsPerSecond <= 0 { abort("wrk counted no requests of \(key)") }
           let microseconds = Double(HTTP.requestsPerSample) * 1e6 / run.requestsPerSecond
           Report.line("sample \(key) \(HTTP.requestsPerSample) \(UInt64(microseconds.rounded()))")
           errors[key, default: 0] += run.errors
-          if server.key == HTTP.forkctl { idle[connections, default: []].append(idleWorkers()) }
+          if server.key == HTTP.forkctl {
+            let ns = (cpuTicks(daemon) - ticks) * 1_000_000_000 / sysconf(CInt(_SC_CLK_TCK)) / max(1, run.requests)
+            Report.stat(key, "daemon_ns_per_request", UInt64(ns))
+            idle[connections, default: []].append(idleWorkers())
+          }
         }
       }
     }
@@ -224,6 +235,18 @@ final class HTTPBench {
       Report.value("idle-low-c\(connections)", counts.min()!)
       Report.value("idle-high-c\(connections)", counts.max()!)
     }
+  }
+
+  /// The CPU time process `pid` has used, user and system, in clock ticks: fields 14 and 15
+  /// of /proc/PID/stat (proc(5)), counted after the command name, which may hold spaces.
+  func cpuTicks(_ pid: Int32) -> Int {
+    let text = readFile("/proc/\(pid)/stat")
+    guard let end = text.lastIndex(of: ")") else { abort("/proc/\(pid)/stat: '\(text)'") }
+    let fields = text[text.index(after: end)...].split(separator: " ")
+    guard fields.count > 13, let user = Int(fields[11]), let system = Int(fields[12]) else {
+      abort("/proc/\(pid)/stat has no CPU times: '\(text)'")
+    }
+    return user + system
   }
 
   /// The pool's idle count once the load has ended: `pool status --json` read until no
@@ -295,7 +318,9 @@ extension Groups {
     g.note("  200 with Connection: close) for (a), (b) and (d), each with a listener of its own at fd 3:")
     g.note("(a) started directly; (b) Scripts/bench.d/prefork.pl, max_workers \(w), each worker execs it;")
     g.note("(c) gunicorn's sync workers and Scripts/bench.d/gunicorn_app.py, another handler (reference);")
-    g.note("(d) forkctl exec, send-fd 3=3, pool create --start \(w) --min-idle 1 --max-idle \(w) --max \(w)")
+    g.note("(d) forkctl exec, send-fd 3=3, pool create --start \(w) --min-idle 1 --max-idle \(w) --max \(w);")
+    g.note("  idle: the pool's idle workers after each run, lowest..highest; daemon CPU: the daemon's")
+    g.note("  user + system time over the run's requests (each sends it BUSY=1 and IDLE=1), median")
     g.note("`wrk -t2 -cC -d\(s)s` (-t1 at 1 connection); a \"call\" is a request; errors are socket errors")
     g.note("  and non-2xx responses over the R runs")
     g.note("versions: \(versions())")
@@ -310,7 +335,9 @@ extension Groups {
       for (text, key) in rows {
         var extra = "errors \(r.value("errors-\(key)-c\(c)"))"
         if key == HTTP.forkctl {
-          extra += ", idle after \(r.value("idle-low-c\(c)"))..\(r.value("idle-high-c\(c)"))"
+          let daemon = Format.fixed(r.medianStat("\(key)-c\(c)", "daemon_ns_per_request") / 1000, 1)
+          extra +=
+            ", idle after \(r.value("idle-low-c\(c)"))..\(r.value("idle-high-c\(c)")), daemon CPU \(daemon) us/req"
         }
         g.rows.append(.measured(text, r.summary("\(key)-c\(c)"), extra: extra))
       }
