@@ -6,15 +6,13 @@ import ForkctlSys
 enum Benchmark {
   static func run(_ o: Options) {
     let bench = Groups(o)
-    let groups = [
-      bench.bigProcess(), bench.anyEventExec(), bench.anyEventExit(), bench.cli(), bench.startup(),
-      bench.concurrency(), bench.footprint(), bench.sharing(), bench.functionWorkers(),
-    ]
+    let chosen = o.groups.isEmpty ? Groups.names : o.groups
+    let groups = Groups.names.filter(chosen.contains).flatMap(bench.run)
     var out = o.header.isEmpty ? "" : readFile(o.header)
     out += """
       method:   N calls per loop, timed as a whole (a bash for-loop, or inside the process);
                 R loops per command, round-robin in each group; medians of the R loops;
-                ratios of those medians; targets from issues 4 and 12
+                ratios of those medians; targets from issues 4, 12 and 13
 
 
       """
@@ -40,6 +38,24 @@ struct Groups {
     runner = Runner(directory: o.directory)
     anyEventFork = [runner.lookUp("perl"), o.scripts + "/anyevent-fork.pl"]
     daemon = ["--socket", o.socket, "--forkctl", o.forkctl]
+  }
+
+  /// The names `table --groups` takes, in the order the groups print.
+  static let names = ["big", "anyevent", "cli", "concurrency", "footprint", "sharing", "functions", "http"]
+
+  /// The groups that `name` stands for, run.
+  func run(_ name: String) -> [Group] {
+    switch name {
+    case "big": [bigProcess()]
+    case "anyevent": [anyEventExec(), anyEventExit()]
+    case "cli": [cli(), startup()]
+    case "concurrency": [concurrency()]
+    case "footprint": [footprint()]
+    case "sharing": [sharing()]
+    case "functions": [functionWorkers()]
+    case "http": [http()]
+    default: fail("no group '\(name)'")
+    }
   }
 
   func bigProcess() -> Group {

@@ -31,6 +31,13 @@ struct Options {
   var library = ""
   var host = ""
   var shareMB = 1024
+  /// The HTTP group: the handler Scripts/bench built (Scripts/bench.d/http-handler.c), the
+  /// workers of each contender, and the seconds of each wrk run.
+  var handler = ""
+  var httpWorkers = 4
+  var httpSeconds = 5
+  /// `table`: the groups to run, by name (Groups.names); all of them when empty.
+  var groups: [String] = []
   /// Where `floor` writes its result (the `big` process reads it from a pipe).
   var resultFD: Int32 = 1
 
@@ -68,6 +75,14 @@ struct Options {
       case "--library": library = value
       case "--host": host = value
       case "--share-mb": shareMB = number()
+      case "--handler": handler = value
+      case "--http-workers": httpWorkers = number()
+      case "--seconds": httpSeconds = number()
+      case "--groups":
+        groups = value.split(separator: ",").map(String.init)
+        if let unknown = groups.first(where: { !Groups.names.contains($0) }) {
+          fail("--groups: no group '\(unknown)' (groups: \(Groups.names.joined(separator: ",")))")
+        }
       case "--callers":
         callers = value.split(separator: ",").map { Int($0) ?? 0 }
         if callers.isEmpty || callers.contains(where: { $0 < 1 }) {
@@ -88,6 +103,7 @@ struct Options {
     usage: forkctl-bench table [-n N] [-r R] [--big-n N] [--memory-mb M] [--workers W]
              --socket S --forkctl F --scripts DIR --dir DIR --s6-socket S --s6-exit42-socket S
              --footprint-socket S --library L --host H [--share-mb M] [--header FILE]
+             [--handler H] [--http-workers W] [--seconds S] [--groups NAME,...]
            forkctl-bench big [--memory-mb M] [-n N] [-r R] --socket S --forkctl F
            forkctl-bench floor [-n N] [--result-fd FD]
            forkctl-bench loop spawn|new-run|new-kill [-n N] --socket S --forkctl F
@@ -95,6 +111,8 @@ struct Options {
            forkctl-bench sharing [--share-mb M] --library L --host H --socket S --forkctl F
            forkctl-bench concurrency [--callers 1,8,32] [-n N] [-r R] --socket S --forkctl F
            forkctl-bench footprint [--workers W] --socket S --forkctl F
+           forkctl-bench http [--http-workers W] [--seconds S] [-r R] --handler H --scripts DIR
+             --dir DIR --socket S --forkctl F
     Run by Scripts/bench: `table` runs the others and prints the table; they print result
     lines on stdout (see Results.swift).
     """

@@ -58,6 +58,9 @@ struct Results {
     }
   }
 
+  /// Whether loops were reported as `key`.
+  func has(_ key: String) -> Bool { loops[key] != nil }
+
   /// The loops reported as `key`, summed up.
   func summary(_ key: String) -> LoopSummary {
     guard let l = loops[key] else { fail("\(source) did not report \(key)") }

@@ -17,6 +17,7 @@ case "loop": Patterns.run(options)
 case "concurrency": Concurrency.run(options)
 case "footprint": Footprint.run(options)
 case "sharing": Sharing.run(options)
+case "http": HTTP.run(options)
 case "-h", "--help": print(Options.usage)
 default: fail("unknown command '\(options.command)'\n\(Options.usage)")
 }
