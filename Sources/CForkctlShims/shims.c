@@ -25,7 +25,8 @@
 
 // The header spells these out so that Swift, which cannot see _GNU_SOURCE macros, can use them.
 _Static_assert(FORKCTL_EPOLLIN == EPOLLIN && FORKCTL_EPOLLOUT == EPOLLOUT && FORKCTL_EPOLLERR == EPOLLERR &&
-                   FORKCTL_EPOLLHUP == EPOLLHUP && FORKCTL_EPOLLRDHUP == EPOLLRDHUP,
+                   FORKCTL_EPOLLHUP == EPOLLHUP && FORKCTL_EPOLLRDHUP == EPOLLRDHUP &&
+                   FORKCTL_EPOLLONESHOT == EPOLLONESHOT,
                "epoll event bits");
 _Static_assert(FORKCTL_EPOLL_CTL_ADD == EPOLL_CTL_ADD && FORKCTL_EPOLL_CTL_DEL == EPOLL_CTL_DEL &&
                    FORKCTL_EPOLL_CTL_MOD == EPOLL_CTL_MOD,

@@ -22,6 +22,8 @@ public struct Epoll: ~Copyable {
     public static let error = Interest(rawValue: FORKCTL_EPOLLERR)
     /// The peer shut down its writing half or closed (EPOLLRDHUP, epoll_ctl(2)).
     public static let readHangup = Interest(rawValue: FORKCTL_EPOLLRDHUP)
+    /// Reported once, then disabled until `modify` arms it again (EPOLLONESHOT, epoll_ctl(2)).
+    public static let oneShot = Interest(rawValue: FORKCTL_EPOLLONESHOT)
   }
 
   private func control(_ op: CInt, _ target: FileDescriptor, _ interest: Interest, _ token: UInt64) throws(Errno) {

@@ -199,6 +199,13 @@ extension UnixSocket {
     }
   }
 
+  /// One datagram into `buffer` without blocking (the rest of a longer one is dropped, as
+  /// are descriptors sent with it: recv(2) takes no control data); its length, 0 for an
+  /// empty one; EAGAIN when none is waiting. The buffer is the caller's to reuse.
+  public static func receiveDatagram(_ fd: FileDescriptor, into buffer: inout [UInt8]) throws(Errno) -> Int {
+    try retrying { buffer.withUnsafeMutableBytes { recv(fd.rawValue, $0.baseAddress, $0.count, Int32(MSG_DONTWAIT)) } }
+  }
+
   /// One datagram of a socket made by `notifySocket`, up to `maxBytes` (the rest of a longer
   /// one is dropped), and its sender's uid; EAGAIN when none is waiting.
   public static func receiveDatagram(_ fd: FileDescriptor, maxBytes: Int) throws(Errno) -> (

@@ -102,6 +102,11 @@ final class EventLoop {
   var statusPipes: [UInt64: FileDescriptor] = [:]
   /// Pool workers' notify sockets, the daemon's ends.
   var notifySockets: [UInt64: FileDescriptor] = [:]
+  /// Notify sockets that became readable, read together at `notifyDrainAt` (ProcessService).
+  var notifyPending: [UInt64] = []
+  var notifyDrainAt: Int64?
+  /// Where notify datagrams are read, once for all.
+  var notifyBuffer = [UInt8](repeating: 0, count: 4096)
   /// Their NOTIFY_SOCKET counterparts, bound to an abstract address (--notify-socket).
   var boundNotifySockets: [UInt64: FileDescriptor] = [:]
   /// Clients whose reply went out and whose next buffered request may now be handled.
@@ -165,7 +170,8 @@ final class EventLoop {
   /// Serves until shutdown or a terminating signal, then stops.
   func run() throws(Errno) {
     while !stopping {
-      let deadline = [supervisor.nextDeadline, listenerPausedUntil, nextTimeoutCheck].compactMap({ $0 }).min()
+      let deadline = [supervisor.nextDeadline, listenerPausedUntil, nextTimeoutCheck, notifyDrainAt].compactMap({ $0 })
+        .min()
       try serveOnce(until: deadline)
     }
     try stop()
@@ -177,7 +183,12 @@ final class EventLoop {
     if let deadline { timeout = Int32(clamping: max(0, deadline - Sys.monotonicMilliseconds())) }
     try epoll.wait(into: &events, timeoutMS: timeout)
     if Sys.monotonicMilliseconds() >= nextTimeoutCheck { dropTimedOutClients() }
-    if supervisor.nextDeadline != nil { supervisor.handle(.tick(now: Sys.monotonicMilliseconds())) }
+    if let due = notifyDrainAt, Sys.monotonicMilliseconds() >= due { drainNotify() }
+    if supervisor.nextDeadline != nil {
+      // A pool's timeout must not fire on a worker whose IDLE=1 waits unread.
+      if !notifyPending.isEmpty { drainNotify() }
+      supervisor.handle(.tick(now: Sys.monotonicMilliseconds()))
+    }
     if let until = listenerPausedUntil, Sys.monotonicMilliseconds() >= until { resumeListener() }
     for (t, interest) in events {
       switch Token(rawValue: t) {

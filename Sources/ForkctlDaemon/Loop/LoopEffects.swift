@@ -49,7 +49,7 @@ struct LoopEffects: SupervisorEffects {
 
   mutating func watchNotify(_ id: UInt64, _ fd: FileDescriptor) {
     loop.notifySockets[id] = fd
-    loop.watch(fd, .readable, .notify(id))
+    loop.watch(fd, [.readable, .oneShot], .notify(id))
   }
 
   mutating func closeNotify(_ id: UInt64) {

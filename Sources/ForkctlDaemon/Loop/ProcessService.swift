@@ -18,6 +18,8 @@ extension EventLoop {
   }
 
   func reapChildren() throws(Errno) {
+    // What a worker said before it ended is read before its end: its last lines are kept.
+    if !notifyPending.isEmpty { drainNotify() }
     // Each child is handled while it is still a zombie and reaped after: until then its pid
     // names it and no newer process (waitid(2), WNOWAIT), so what the supervisor does with
     // that pid (a signal to its group, a look at /proc) reaches no stranger.
@@ -76,23 +78,53 @@ extension EventLoop {
     return result != .broken
   }
 
-  /// Reads a pool worker's notify socket: each datagram is one message (sd_notify(3)). At
-  /// most 64 a turn, so that a chatty worker does not starve the others.
+  /// A pool worker's notify socket became readable. It is read a few milliseconds later,
+  /// with every other that became readable meanwhile: watched one-shot, a busy worker's
+  /// BUSY=1 and IDLE=1 then cost the daemon one wake-up per batch, not one per datagram
+  /// (a socket pair's queue is bounded by the sender's buffer, not by max_dgram_qlen, so
+  /// hundreds wait without blocking the worker: unix(7)).
   func serviceNotify(_ id: UInt64) {
-    for _ in 0..<64 {
-      guard let fd = notifySockets[id] else { return }
-      let received: UnixSocket.Received
-      do {
-        received = try UnixSocket.receive(fd, maxBytes: Self.notifyMessageBytes, maxFDs: 0, nonblocking: true)
-      } catch .wouldBlock {
-        return
-      } catch {
-        // Nothing else can happen to a datagram socket pair we hold; stop listening to it.
-        epoll.remove(fd)
-        notifySockets.removeValue(forKey: id)?.closeQuietly()
-        return
+    notifyPending.append(id)
+    if notifyDrainAt == nil { notifyDrainAt = Sys.monotonicMilliseconds() + Self.notifyBatchMilliseconds }
+  }
+
+  /// How long a readable notify socket waits to be read with others.
+  static var notifyBatchMilliseconds: Int64 { 5 }
+
+  /// Reads every notify socket waiting, each until it is empty (at most 512 datagrams a
+  /// turn: one left with more is read again at the next batch), and arms it again.
+  func drainNotify() {
+    let ids = notifyPending
+    notifyPending.removeAll(keepingCapacity: true)
+    notifyDrainAt = nil
+    for id in ids {
+      var empty = false
+      for _ in 0..<512 {
+        guard let fd = notifySockets[id] else {
+          empty = true
+          break
+        }
+        let n: Int
+        do {
+          n = try UnixSocket.receiveDatagram(fd, into: &notifyBuffer)
+        } catch .wouldBlock {
+          empty = true
+          break
+        } catch {
+          // Nothing else can happen to a datagram socket pair we hold; stop listening to it.
+          epoll.remove(fd)
+          notifySockets.removeValue(forKey: id)?.closeQuietly()
+          empty = true
+          break
+        }
+        if n > 0 { supervisor.handle(.notified(id, Array(notifyBuffer[..<min(n, notifyBuffer.count)]), sender: nil)) }
       }
-      if !received.bytes.isEmpty { supervisor.handle(.notified(id, received.bytes, sender: nil)) }
+      guard let fd = notifySockets[id] else { continue }
+      if empty {
+        rewatch(fd, [.readable, .oneShot], .notify(id))
+      } else {
+        serviceNotify(id)
+      }
     }
   }
 
