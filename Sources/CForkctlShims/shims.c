@@ -144,6 +144,23 @@ ssize_t forkctl_send_notify(const char *address, size_t alen, const void *buf, s
   return n;
 }
 
+int forkctl_recv_datagrams(int sock, unsigned char *buf, size_t slot, int max, size_t *lengths) {
+  // recvmmsg(2): up to `max` datagrams in one system call, each in its own slot of `buf`.
+  struct mmsghdr msgs[64];
+  struct iovec iovs[64];
+  if (max > 64) max = 64;
+  for (int i = 0; i < max; i++) {
+    iovs[i].iov_base = buf + (size_t)i * slot;
+    iovs[i].iov_len = slot;
+    memset(&msgs[i].msg_hdr, 0, sizeof(msgs[i].msg_hdr));
+    msgs[i].msg_hdr.msg_iov = &iovs[i];
+    msgs[i].msg_hdr.msg_iovlen = 1;
+  }
+  int n = recvmmsg(sock, msgs, (unsigned)max, MSG_DONTWAIT, NULL);
+  for (int i = 0; i < n; i++) lengths[i] = msgs[i].msg_len;
+  return n;
+}
+
 ssize_t forkctl_recv_credentials(int sock, void *buf, size_t len, uid_t *uid) {
   struct iovec iov = {.iov_base = buf, .iov_len = len};
   struct msghdr msg = {0};

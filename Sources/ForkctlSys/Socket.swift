@@ -199,11 +199,23 @@ extension UnixSocket {
     }
   }
 
-  /// One datagram into `buffer` without blocking (the rest of a longer one is dropped, as
-  /// are descriptors sent with it: recv(2) takes no control data); its length, 0 for an
-  /// empty one; EAGAIN when none is waiting. The buffer is the caller's to reuse.
-  public static func receiveDatagram(_ fd: FileDescriptor, into buffer: inout [UInt8]) throws(Errno) -> Int {
-    try retrying { buffer.withUnsafeMutableBytes { recv(fd.rawValue, $0.baseAddress, $0.count, Int32(MSG_DONTWAIT)) } }
+  /// Up to `lengths.count` (at most 64) datagrams without blocking, in one system call: the
+  /// i-th in `buffer[i * slot ..< i * slot + lengths[i]]` (a longer one is cut to `slot`, and
+  /// descriptors sent with them are dropped: no control data is taken); how many came, EAGAIN
+  /// when none is waiting. The buffers are the caller's to reuse. The corresponding C
+  /// function is `recvmmsg`.
+  public static func receiveDatagrams(
+    _ fd: FileDescriptor, into buffer: inout [UInt8], slot: Int, lengths: inout [Int]
+  ) throws(Errno) -> Int {
+    precondition(buffer.count >= slot * lengths.count && lengths.count <= 64)
+    return Int(
+      try retrying {
+        buffer.withUnsafeMutableBufferPointer { b in
+          lengths.withUnsafeMutableBufferPointer { l in
+            forkctl_recv_datagrams(fd.rawValue, b.baseAddress, slot, CInt(l.count), l.baseAddress)
+          }
+        }
+      })
   }
 
   /// One datagram of a socket made by `notifySocket`, up to `maxBytes` (the rest of a longer

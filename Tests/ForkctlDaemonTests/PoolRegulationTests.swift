@@ -50,7 +50,7 @@ struct PoolFixture {
   func pid(_ id: UInt64) -> Int32 { s.registry[id]!.phase.pid! }
 
   mutating func say(_ id: UInt64, _ text: String, sender: UInt32? = nil) {
-    s.handle(.notified(id, b(text), sender: sender))
+    s.handle(.notified(id, b(text)[...], sender: sender))
   }
 
   /// The fake clock moves on by `ms` and the loop ticks.

@@ -52,4 +52,27 @@ import Testing
     #expect(Array(buf.prefix(max(n, 0))) == Array("WATCHDOG=1".utf8))
     #expect(throws: Errno.self) { try UnixSocket.sendDatagram(Array("X=1".utf8), to: Array((path + ".none").utf8)) }
   }
+
+  @Test("receiveDatagrams takes up to a batch in one call, each in its slot, a long one cut; then EAGAIN")
+  func batches() throws {
+    let (ours, theirs) = try Sys.socketPair(datagram: true)
+    defer {
+      ours.closeQuietly()
+      theirs.closeQuietly()
+    }
+    for i in 0..<5 { _ = try UnixSocket.send(theirs, Array("BUSY=\(i)".utf8)[...]) }
+    _ = try UnixSocket.send(theirs, [UInt8](repeating: 0x42, count: 40)[...])
+    var buffer = [UInt8](repeating: 0, count: 4 * 16)
+    var lengths = [Int](repeating: 0, count: 4)
+    #expect(try UnixSocket.receiveDatagrams(ours, into: &buffer, slot: 16, lengths: &lengths) == 4)
+    for i in 0..<4 {
+      let got = Array(buffer[i * 16..<i * 16 + lengths[i]])
+      #expect(got == Array("BUSY=\(i)".utf8))
+    }
+    #expect(try UnixSocket.receiveDatagrams(ours, into: &buffer, slot: 16, lengths: &lengths) == 2)
+    #expect(Array(buffer[16..<16 + min(lengths[1], 16)]) == [UInt8](repeating: 0x42, count: 16))
+    #expect(throws: Errno.wouldBlock) {
+      try UnixSocket.receiveDatagrams(ours, into: &buffer, slot: 16, lengths: &lengths)
+    }
+  }
 }

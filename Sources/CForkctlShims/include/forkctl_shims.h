@@ -31,6 +31,11 @@ int forkctl_notify_socket(const char *name, size_t len);
 /// leading '@' an abstract address, as NOTIFY_SOCKET names one (sd_notify(3)).
 ssize_t forkctl_send_notify(const char *address, size_t alen, const void *buf, size_t len);
 
+/// recvmmsg(2) without blocking: up to `max` (at most 64) datagrams, the i-th in
+/// `buf + i * slot` (cut to `slot` bytes) with its length in `lengths[i]`; how many came, or
+/// -1 with errno (EAGAIN: none). Descriptors sent with them are dropped by the kernel.
+int forkctl_recv_datagrams(int sock, unsigned char *buf, size_t slot, int max, size_t *lengths);
+
 /// recvmsg of one datagram without blocking; `*uid` gets the sender's uid from its
 /// SCM_CREDENTIALS, or (uid_t)-1 when none came. Descriptors sent along are closed.
 ssize_t forkctl_recv_credentials(int sock, void *buf, size_t len, uid_t *uid);

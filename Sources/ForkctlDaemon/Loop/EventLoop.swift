@@ -105,8 +105,9 @@ final class EventLoop {
   /// Notify sockets that became readable, read together at `notifyDrainAt` (ProcessService).
   var notifyPending: [UInt64] = []
   var notifyDrainAt: Int64?
-  /// Where notify datagrams are read, once for all.
-  var notifyBuffer = [UInt8](repeating: 0, count: 4096)
+  /// Where notify datagrams are read (recvmmsg: 32 slots of 4 KiB), once for all.
+  var notifyBuffer = [UInt8](repeating: 0, count: 32 * 4096)
+  var notifyLengths = [Int](repeating: 0, count: 32)
   /// Their NOTIFY_SOCKET counterparts, bound to an abstract address (--notify-socket).
   var boundNotifySockets: [UInt64: FileDescriptor] = [:]
   /// Clients whose reply went out and whose next buffered request may now be handled.
@@ -184,7 +185,7 @@ final class EventLoop {
     try epoll.wait(into: &events, timeoutMS: timeout)
     if Sys.monotonicMilliseconds() >= nextTimeoutCheck { dropTimedOutClients() }
     if let due = notifyDrainAt, Sys.monotonicMilliseconds() >= due { drainNotify() }
-    if supervisor.nextDeadline != nil {
+    if let due = supervisor.nextDeadline, Sys.monotonicMilliseconds() >= due {
       // A pool's timeout must not fire on a worker whose IDLE=1 waits unread.
       if !notifyPending.isEmpty { drainNotify() }
       supervisor.handle(.tick(now: Sys.monotonicMilliseconds()))

@@ -92,21 +92,23 @@ extension EventLoop {
   static var notifyBatchMilliseconds: Int64 { 5 }
 
   /// Reads every notify socket waiting, each until it is empty (at most 512 datagrams a
-  /// turn: one left with more is read again at the next batch), and arms it again.
+  /// turn, 32 a system call: one left with more is read again at the next batch), and arms
+  /// it again.
   func drainNotify() {
     let ids = notifyPending
     notifyPending.removeAll(keepingCapacity: true)
     notifyDrainAt = nil
+    let slot = notifyBuffer.count / notifyLengths.count
     for id in ids {
       var empty = false
-      for _ in 0..<512 {
+      for _ in 0..<16 {
         guard let fd = notifySockets[id] else {
           empty = true
           break
         }
         let n: Int
         do {
-          n = try UnixSocket.receiveDatagram(fd, into: &notifyBuffer)
+          n = try UnixSocket.receiveDatagrams(fd, into: &notifyBuffer, slot: slot, lengths: &notifyLengths)
         } catch .wouldBlock {
           empty = true
           break
@@ -117,7 +119,14 @@ extension EventLoop {
           empty = true
           break
         }
-        if n > 0 { supervisor.handle(.notified(id, Array(notifyBuffer[..<min(n, notifyBuffer.count)]), sender: nil)) }
+        for i in 0..<n where notifyLengths[i] > 0 {
+          let start = i * slot
+          supervisor.handle(.notified(id, notifyBuffer[start..<start + min(notifyLengths[i], slot)], sender: nil))
+        }
+        if n < notifyLengths.count {
+          empty = true
+          break
+        }
       }
       guard let fd = notifySockets[id] else { continue }
       if empty {
@@ -143,7 +152,7 @@ extension EventLoop {
         boundNotifySockets.removeValue(forKey: id)?.closeQuietly()
         return
       }
-      if !received.bytes.isEmpty { supervisor.handle(.notified(id, received.bytes, sender: received.uid)) }
+      if !received.bytes.isEmpty { supervisor.handle(.notified(id, received.bytes[...], sender: received.uid)) }
     }
   }
 

@@ -21,7 +21,7 @@ public enum Event {
   case controlClosed(UInt64)
   /// A datagram arrived on a pool worker's notify socket; `sender`: the uid it came from, on
   /// its NOTIFY_SOCKET (anyone may send there), nil on its own descriptor.
-  case notified(UInt64, [UInt8], sender: UInt32?)
+  case notified(UInt64, ArraySlice<UInt8>, sender: UInt32?)
   /// A child was reaped.
   case childExited(pid: Int32, status: ExitStatus)
   /// The monotonic clock reached `now` (ms): deadlines up to it are due.

@@ -25,7 +25,7 @@ extension Pool {
   static let statusLength = 256
 
   /// Applies `message`, from worker `id`, at `now`; nil when it is no member.
-  mutating func hear(_ message: [UInt8], from id: UInt64, now: Int64) -> Heard? {
+  mutating func hear(_ message: ArraySlice<UInt8>, from id: UInt64, now: Int64) -> Heard? {
     guard var m = members[id] else { return nil }
     var heard = Heard()
     var start = message.startIndex
@@ -90,7 +90,7 @@ extension Pool {
 extension Supervisor {
   /// A datagram arrived on worker `id`'s notify socket: sd_notify(3) lines, KEY=VALUE. One
   /// on its NOTIFY_SOCKET from another user than the pool's (or root) is ignored.
-  mutating func notified(_ id: UInt64, _ message: [UInt8], sender: UInt32? = nil) {
+  mutating func notified(_ id: UInt64, _ message: ArraySlice<UInt8>, sender: UInt32? = nil) {
     guard let name = poolOf[id] else { return }
     if let sender, sender != 0, let owner = pools[name]?.owner, sender != owner { return }
     guard let heard = pools[name]?.hear(message, from: id, now: effects.now()) else { return }
