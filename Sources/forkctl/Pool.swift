@@ -45,11 +45,11 @@ struct PoolCommand: Subcommand {
     template if no --from) that have not run, so that new (from the default
     template), fork T and spawn from T take one instead of waiting for a fork;
     when fewer than N are left, it forks until it holds M again. Only clients of
-    the pool owner's uid take them. A load into T, or a send-fd or send-arg to
-    it, ends them (a load refills once it is answered); if T exits or execs, they
-    end and the pool stops refilling (a pool of the default template moves to the
-    next one at the next new or spawn). They appear in list, unnamed, as T's
-    children.
+    the pool owner's uid take them. A load into T ends them and refills once it
+    is answered; a send-fd or send-arg to T makes them stale: the next request
+    forks instead, and they are replaced. If T exits or execs, they end and the
+    pool stops refilling (a pool of the default template moves to the next one
+    at the next new or spawn). They appear in list, unnamed, as T's children.
 
     create returns once the pool exists; its workers start in the background.
     status prints each pool and its workers (--json: one object per pool, with

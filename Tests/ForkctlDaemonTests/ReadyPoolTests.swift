@@ -167,7 +167,11 @@ struct ReadyPoolTests {
     #expect(s.request(.fork(ref: b("t"), name: [])) == [])
     #expect(s.effects.closedControls.contains(members[0]))
     #expect(s.effects.closedControls.contains(members[1]))
-    #expect(s.forksAsked(of: t).suffix(1).allSatisfy { !members.contains($0) })
+    // The request's own fork first, then the refill's two.
+    let after = Array(s.forksAsked(of: t).dropFirst(2))
+    #expect(after.count == 3)
+    #expect(s.registry[after[0]]?.status == .anyWaiter)
+    #expect(s.poolMembers("r").map(\.id) == Array(after.dropFirst()))
   }
 
   @Test("a load empties the pool at once and refills it once the load is answered")

@@ -137,6 +137,8 @@ extension Supervisor {
     guard requireUnrun(parent, "fork", client), acceptName(name, client) else { return }
     if handOutReady(parent, name: name, client: client) { return }
     _ = forkChild(parent, name: name, origin: .fork, client: client, run: nil)
+    // After the request's own fork, which must not queue behind the refill's.
+    refillReadyPools(of: parent)
   }
 
   /// Asks `parent` to fork a child with a control socket; the child's id, or nil after

@@ -12,7 +12,8 @@
 //   2. Only a born member whose control socket is open, with nothing queued on it, that holds
 //      what the template holds now (a send-fd, send-arg or load into the template since its
 //      fork makes it stale), is handed out, and only to a client of the pool owner's uid. A
-//      stale member is ended.
+//      stale member is ended; a request that found none ready forks, then the pool refills
+//      (after that fork, so that the request does not wait behind the refill).
 //   3. A load into the template ends every member (their control socket is closed: a
 //      process object exits on end of file) and refills once the load is answered, so that
 //      no process without the library is handed out. `pool reload` replaces them too.

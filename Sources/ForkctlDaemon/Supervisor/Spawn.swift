@@ -38,6 +38,8 @@ extension Supervisor {
       client: client, onDisconnect: s.detach ? .detach : .terminate, wantsPIDFD: s.wantsPIDFD)
     // A ready pool's member, when one is ready: no fork on the request path (ReadyPools.swift).
     if handOutReady(parent, s, run, attachment, fds, client) { return }
+    // None was ready (or they were stale): refilled after this spawn's own fork.
+    defer { refillReadyPools(of: parent) }
     if !s.spec.keepControl {
       return spawnDirectly(from: parent, s, run, attachment, fds, client)
     }
