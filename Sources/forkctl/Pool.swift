@@ -43,13 +43,15 @@ struct PoolCommand: Subcommand {
 
     A ready pool (--ready) keeps M process objects forked from T (the default
     template if no --from) that have not run, so that new (from the default
-    template), fork T and spawn from T take one instead of waiting for a fork;
-    when fewer than N are left, it forks until it holds M again. Only clients of
-    the pool owner's uid take them. A load into T ends them and refills once it
-    is answered; a send-fd or send-arg to T makes them stale: the next request
-    forks instead, and they are replaced. If T exits or execs, they end and the
-    pool stops refilling (a pool of the default template moves to the next one
-    at the next new or spawn). They appear in list, unnamed, as T's children.
+    template), fork T and spawn --call or --keep-control from T take one instead
+    of waiting for a fork (a spawn of a program keeps T's vfork path, which is
+    cheaper); when fewer than N are left, it forks until it holds M again. Only
+    clients of the pool owner's uid take them. A load into T ends them and
+    refills once it is answered; a send-fd or send-arg to T makes them stale: the
+    next request forks instead, and they are replaced. If T exits or execs, they
+    end and the pool stops refilling (a pool of the default template moves to the
+    next one at the next new or spawn). They appear in list, unnamed, as T's
+    children.
 
     create returns once the pool exists; its workers start in the background.
     status prints each pool and its workers (--json: one object per pool, with

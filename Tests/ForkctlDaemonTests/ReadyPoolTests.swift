@@ -91,14 +91,16 @@ struct ReadyPoolTests {
     #expect(s.forksAsked(of: template).count == forksBefore)
   }
 
-  @Test("spawn takes a member: its descriptors and run go to it, and created comes once its program runs")
-  func spawnTakesMember() throws {
+  @Test("spawn --call takes a member: its descriptors and run go to it, and created comes once the call runs")
+  func callSpawnTakesMember() throws {
     var s = makeSupervisor()
     let (t, _) = try s.execTemplate("t")
+    s.request(.load(ref: b("t"), LoadSpec(path: b("/lib/x.so"), arguments: [])))
+    s.handle(.loaded(ThreadCensus(names: [])), from: t)
     let members = try s.readyPool("r", from: "t", max: 2, firstPID: 5001)
     let forksBefore = s.forksAsked(of: t).count
     let fds = s.fds(2)
-    let spec = RunSpec(program: b("/bin/true"))
+    let spec = RunSpec(program: b("nothing"), entry: .call(quickExit: false))
     let r = s.request(.spawn(SpawnRequest(from: b("t"), targets: [0, 1], spec: spec)), fds: fds, client: 2)
     #expect(r.isEmpty)
     let id = members[0]
@@ -107,7 +109,7 @@ struct ReadyPoolTests {
       s.effects.commands(to: id) == [.fds(targets: [0, 1]), .run(spec, statusPipe: false, attributes: nil)])
     #expect(s.effects.sent[id]?.map(\.fds) == [fds, []])
     #expect(s.registry[id]?.origin == .spawn)
-    // Its control socket's end of file (close-on-exec) says the program runs.
+    // Its control socket's end of file (close-on-exec) says the call runs.
     s.controlClosed(id)
     #expect(s.effects.attachments[2] == [.created(id: id, pid: 5001)])
     s.childExited(pid: 5001, status: .exited(0))
@@ -116,13 +118,24 @@ struct ReadyPoolTests {
     #expect(s.registry[id] == nil)
   }
 
-  @Test("a spawn of a member that cannot exec fails as a spawn does")
+  @Test("the usual spawn of a program keeps the template's vfork path: a member's execve would cost more")
+  func execSpawnKeepsVforkPath() throws {
+    var s = makeSupervisor()
+    let (t, _) = try s.execTemplate("t")
+    let members = try s.readyPool("r", from: "t", max: 2, firstPID: 5051)
+    s.request(.spawn(SpawnRequest(from: b("t"), targets: [], spec: RunSpec(program: b("/bin/true")))), client: 2)
+    guard case .spawn? = s.effects.commands(to: t).last else { throw HarnessError("no spawn sent to \(t)") }
+    #expect(s.poolMembers("r").map(\.id) == members)
+  }
+
+  @Test("a spawn of a member whose program cannot be exec'd fails as a spawn does")
   func spawnedMemberExecFails() throws {
     var s = makeSupervisor()
     let (t, _) = try s.execTemplate("t")
     let members = try s.readyPool("r", from: "t", max: 1, firstPID: 5101)
-    s.request(.spawn(SpawnRequest(from: b("t"), targets: [], spec: RunSpec(program: b("nope")))), client: 2)
-    s.handle(.execFailed(errno: Errno.noSuchFileOrDirectory.rawValue), from: members[0])
+    let spec = RunSpec(program: b("nope"), keepControl: true)
+    s.request(.spawn(SpawnRequest(from: b("t"), targets: [], spec: spec)), client: 2)
+    s.statusPipeResult(members[0], failure: .noSuchFileOrDirectory)
     #expect(s.replies(2).map(\.failureCode) == [.programNotFound])
     #expect(s.replies(2).first?.failureMessage?.hasPrefix("nope: ") == true)
     // Taken from the pool (the refill forks one more), and forgotten: nobody waits for it.

@@ -36,7 +36,8 @@ extension Supervisor {
       outcome: .pending(client: client, waitForExit: true))
     let attachment = Attachment(
       client: client, onDisconnect: s.detach ? .detach : .terminate, wantsPIDFD: s.wantsPIDFD)
-    // A ready pool's member, when one is ready: no fork on the request path (ReadyPools.swift).
+    // A ready pool's member, when one is ready and this spawn would fork: no fork on the
+    // request path (ReadyPools.swift).
     if handOutReady(parent, s, run, attachment, fds, client) { return }
     // None was ready (or they were stale): refilled after this spawn's own fork.
     defer { refillReadyPools(of: parent) }
