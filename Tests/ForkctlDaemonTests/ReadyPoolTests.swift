@@ -81,6 +81,44 @@ struct ReadyPoolTests {
     #expect(s.effects.sendsWithWrongFDCount.isEmpty)
   }
 
+  @Test("with only members still being forked, fork takes the oldest and is answered when it is born")
+  func forkTakesStartingMember() throws {
+    var s = makeSupervisor()
+    let (t, _) = try s.execTemplate("t")
+    let spec = PoolSpec(name: b("r"), from: b("t"), kind: .ready, sizes: PoolSizes(minIdle: 1, max: 2))
+    #expect(s.request(.pool(.create(spec))) == [.ok])
+    let members = s.forksAsked(of: t)
+    #expect(s.request(.fork(ref: b("t"), name: b("a")), client: 2) == [])
+    #expect(s.forksAsked(of: t) == members)
+    s.handle(.forked(pid: 5301), from: t)
+    #expect(s.replies(2) == [.created(id: members[0], pid: 5301)])
+    #expect(s.resolve(b("a")) == members[0])
+    #expect(s.registry[members[0]]?.status == .anyWaiter)
+  }
+
+  @Test("spawn --call with only members still being forked queues its run behind the oldest one's fork")
+  func callSpawnTakesStartingMember() throws {
+    var s = makeSupervisor()
+    let (t, _) = try s.execTemplate("t")
+    s.request(.load(ref: b("t"), LoadSpec(path: b("/lib/x.so"), arguments: [])))
+    s.handle(.loaded(ThreadCensus(names: [])), from: t)
+    let spec = PoolSpec(name: b("r"), from: b("t"), kind: .ready, sizes: PoolSizes(minIdle: 1, max: 2))
+    s.request(.pool(.create(spec)))
+    let members = s.forksAsked(of: t)
+    let call = RunSpec(program: b("nothing"), entry: .call(quickExit: false))
+    s.request(.spawn(SpawnRequest(from: b("t"), targets: [], spec: call)), client: 2)
+    #expect(s.forksAsked(of: t) == members)
+    #expect(s.effects.commands(to: members[0]) == [.run(call, statusPipe: false, attributes: nil)])
+    // It announces its pid on its own socket, then its end of file says the call started,
+    // before the template's report of the fork.
+    s.handle(.spawning(pid: 5401), from: members[0])
+    #expect(s.effects.attachments[2] == nil)
+    s.controlClosed(members[0])
+    #expect(s.effects.attachments[2] == [.created(id: members[0], pid: 5401)])
+    s.handle(.forked(pid: 5401), from: t)
+    #expect(s.effects.attachments[2]?.count == 1)
+  }
+
   @Test("new takes a member of a ready pool of the default template")
   func newTakesMember() throws {
     var s = makeSupervisor()

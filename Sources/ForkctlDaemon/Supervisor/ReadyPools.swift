@@ -11,11 +11,13 @@
 // run the keepControl path of Spawn.swift sends a forked child. The rules:
 //   1. When fewer than `sizes.minIdle` (--min) members are kept, the pool forks until it
 //      keeps `sizes.max` (--max); it starts full.
-//   2. Only a born member whose control socket is open, with nothing queued on it, that holds
-//      what the template holds now (a send-fd, send-arg or load into the template since its
-//      fork makes it stale), is handed out, and only to a client of the pool owner's uid. A
-//      stale member is ended; a request that found none ready forks, then the pool refills
-//      (after that fork, so that the request does not wait behind the refill).
+//   2. Only a member whose control socket is open, with nothing queued on it, that holds what
+//      the template holds now (a send-fd, send-arg or load into the template since its fork
+//      makes it stale), is handed out, and only to a client of the pool owner's uid: a born
+//      one first; else one still being forked, answered when it is born, as its fork is
+//      ahead of any asked now in the template's queue. A stale member is ended; a request
+//      that found none forks, then the pool refills (after that fork, so that the request
+//      does not wait behind the refill).
 //   3. A load into the template ends every member (their control socket is closed: a
 //      process object exits on end of file) and refills once the load is answered, so that
 //      no process without the library is handed out. `pool reload` replaces them too.
@@ -103,8 +105,7 @@ extension Supervisor {
   /// object exits on end of file; one still being forked is killed when its fork is reported
   /// (nobody knows its id: Creation.swift's `born`).
   private mutating func endReadyMember(_ name: [UInt8], _ id: UInt64) {
-    pools[name]?.members[id] = nil
-    poolOf[id] = nil
+    unlinkReadyMember(name, id)
     guard registry[id]?.control == .open else { return }
     effects.closeControl(id)
     registry.update(id) { $0.control = .closed }
@@ -124,8 +125,10 @@ extension Supervisor {
   }
 
   /// Rule 2: a member of a ready pool of `parent` for `client`, taken out of its pool (the
-  /// pool to refill with it), or nil when none is ready.
-  private mutating func takeReady(_ parent: UInt64, _ client: ClientID) -> (pool: [UInt8], id: UInt64)? {
+  /// pool to refill with it), or nil when none is ready. A born one first, the oldest first;
+  /// else one still being forked (`born` false), whose fork is further on in the template's
+  /// queue than a fork asked now would be.
+  private mutating func takeReady(_ parent: UInt64, _ client: ClientID) -> (pool: [UInt8], id: UInt64, born: Bool)? {
     followDefaultTemplate(parent)
     guard let t = registry[parent] else { return nil }
     let uid = clientUIDs[client]
@@ -133,13 +136,13 @@ extension Supervisor {
       guard let pool = pools[name], pool.workers == nil, pool.template == parent, pool.phase == .serving,
         pool.owner == uid
       else { continue }
-      // The oldest first: it has waited longest.
-      for (id, m) in pool.active.sorted(by: { $0.id < $1.id }) where m.state == .idle {
-        guard let o = registry[id], case .ready = o.phase, o.control == .open, o.forks.isEmpty, o.loads.isEmpty
-        else {
-          // Run, or its socket closed, by someone who named its id: no longer the pool's.
-          pools[name]?.members[id] = nil
-          poolOf[id] = nil
+      let members = pool.active.sorted { $0.id < $1.id }
+      let born = members.filter { $0.member.state == .idle }.map(\.id)
+      let starting = members.filter { $0.member.state == .starting }.map(\.id)
+      for id in born + starting {
+        guard let o = registry[id], o.control == .open, o.forks.isEmpty, o.loads.isEmpty else {
+          // Its socket closed, or asked something by someone who named its id: not the pool's.
+          unlinkReadyMember(name, id)
           continue
         }
         let queued = effects.queued(id)
@@ -147,12 +150,29 @@ extension Supervisor {
           endReadyMember(name, id)
           continue
         }
-        pools[name]?.members[id] = nil
-        poolOf[id] = nil
-        return (name, id)
+        switch o.phase {
+        case .ready:
+          unlinkReadyMember(name, id)
+          return (name, id, true)
+        case .starting(nil, let then) where then.isEmpty && o.orphanedFork == nil:
+          guard t.forks.contains(where: { $0.child == id && $0.client == nil }) else { continue }
+          unlinkReadyMember(name, id)
+          return (name, id, false)
+        case .starting:
+          continue
+        case .running, .exited:
+          // Run by someone who named its id.
+          unlinkReadyMember(name, id)
+        }
       }
     }
     return nil
+  }
+
+  /// Member `id` leaves pool `name`, as it is.
+  private mutating func unlinkReadyMember(_ name: [UInt8], _ id: UInt64) {
+    pools[name]?.members[id] = nil
+    poolOf[id] = nil
   }
 
   /// Rule 4: a pool of a default template that has gone follows `parent`, the default
@@ -170,12 +190,17 @@ extension Supervisor {
   /// `new` or `fork` of `parent`: a ready member, named and answered as the fork's report
   /// would be. False when none is ready (the caller forks).
   mutating func handOutReady(_ parent: UInt64, name: [UInt8], client: ClientID) -> Bool {
-    guard let (pool, id) = takeReady(parent, client), let pid = registry[id]?.phase.pid else { return false }
+    guard let (pool, id, born) = takeReady(parent, client) else { return false }
     registry.update(id) {
       $0.name = name
       $0.status = .anyWaiter
     }
-    if effects.reply(client, .created(id: id, pid: pid)) {
+    if !born {
+      // Its fork's report answers the client, as for a fork asked now (Creation.swift).
+      registry.update(parent) {
+        for i in $0.forks.indices where $0.forks[i].child == id { $0.forks[i].client = client }
+      }
+    } else if let pid = registry[id]?.phase.pid, effects.reply(client, .created(id: id, pid: pid)) {
       lastCreated[client] = id
     } else {
       abandon(id)
@@ -203,7 +228,7 @@ extension Supervisor {
       guard let p = try? effects.pipe() else { return false }
       statusPipe = p
     }
-    guard let (pool, id) = takeReady(parent, client) else {
+    guard let (pool, id, _) = takeReady(parent, client) else {
       if let statusPipe { closeAll([statusPipe.read, statusPipe.write]) }
       return false
     }
@@ -211,7 +236,12 @@ extension Supervisor {
       $0.name = s.name
       $0.origin = .spawn
       $0.status = .attached(attachment)
-      if case .ready(let pid) = $0.phase { $0.phase = .running(pid: pid, run) }
+      // One still being forked runs when it is born: its run queues behind the fork.
+      switch $0.phase {
+      case .ready(let pid): $0.phase = .running(pid: pid, run)
+      case .starting: $0.phase = .starting(run: run, then: [])
+      case .running, .exited: preconditionFailure("takeReady handed out a member that has run")
+      }
     }
     sendSpawnRun(id, s, fds, statusPipe: statusPipe)
     refillReady(pool)
