@@ -13,6 +13,7 @@ struct PoolCommand: Subcommand {
 
       forkctl pool create NAME --from T [OPTION...] [--] PROGRAM [ARG...]
       forkctl pool create NAME --from T [OPTION...] --call SYMBOL [--] [ARG...]
+      forkctl pool create --ready NAME [--from T] [--min N] [--max M]
       forkctl pool status [--json] [NAME]
       forkctl pool resize NAME [--max N] [--min-idle N] [--max-idle N] [+N | -N]
       forkctl pool reload NAME [--from T]
@@ -40,6 +41,18 @@ struct PoolCommand: Subcommand {
     once, a busy one (for a reload, a shrink, a retirement or a --graceful stop)
     at its next IDLE=1: handle SIGTERM by finishing the request you hold.
 
+    A ready pool (--ready) keeps M process objects forked from T (the default
+    template if no --from) that have not run, so that new (from the default
+    template), fork T and spawn --call or --keep-control from T take one instead
+    of waiting for a fork (a spawn of a program keeps T's vfork path, which is
+    cheaper); when fewer than N are left, it forks until it holds M again. Only
+    clients of the pool owner's uid take them. A load into T ends them and
+    refills once it is answered; a send-fd or send-arg to T makes them stale: the
+    next request forks instead, and they are replaced. If T exits or execs, they
+    end and the pool stops refilling (a pool of the default template moves to the
+    next one at the next new or spawn). They appear in list, unnamed, as T's
+    children.
+
     create returns once the pool exists; its workers start in the background.
     status prints each pool and its workers (--json: one object per pool, with
     its history). resize changes the sizes, or adds (+N) or stops (-N) workers.
@@ -56,7 +69,11 @@ struct PoolCommand: Subcommand {
       --start N             Workers started at once (default 1, or --min-idle).
       --min-idle N          Start workers while fewer are idle (default 0).
       --max-idle N          Stop workers while more are idle (default: none).
-      --max N               Never more workers than N (default 32, or --start).
+      --max N               Never more workers than N (default 32, or --start;
+                            a ready pool's size, default 4).
+      --ready               A ready pool: no PROGRAM; only --from, --min and
+                            --max apply.
+      --min N               A ready pool's refill threshold (default 1).
       --max-requests N      Retire a worker after N requests (default: never).
       --jitter N            Add 0 to N to each worker's --max-requests.
       --timeout SECONDS     A busy worker's bound without WATCHDOG=1 (default:
@@ -161,13 +178,15 @@ struct PoolCommand: Subcommand {
     var call: [UInt8]?
     var quickExit = false
     var name: String?
-    func option(_ o: String, _ arguments: inout Arguments) throws(ArgumentError) -> Bool {
+    var ready = false
+    var readyMin: UInt32?
+    /// The last option given that only a worker pool takes.
+    var workerOption: String?
+    func workerPoolOption(_ o: String, _ arguments: inout Arguments) throws(ArgumentError) -> Bool {
       switch o {
-      case "--from": from = try arguments.value()
       case "--start": start = try arguments.integer(UInt32.self, "a number of workers")
       case "--min-idle": minIdle = try arguments.integer(UInt32.self, "a number of workers")
       case "--max-idle": maxIdle = try arguments.integer(UInt32.self, "a number of workers")
-      case "--max": max = try arguments.integer(UInt32.self, "a number of workers")
       case "--max-requests": workers.maxRequests = try arguments.integer(UInt32.self, "a number of requests")
       case "--jitter": workers.jitter = try arguments.integer(UInt32.self, "a number of requests")
       case "--timeout":
@@ -191,6 +210,18 @@ struct PoolCommand: Subcommand {
       }
       return true
     }
+    func option(_ o: String, _ arguments: inout Arguments) throws(ArgumentError) -> Bool {
+      switch o {
+      case "--from": from = try arguments.value()
+      case "--max": max = try arguments.integer(UInt32.self, "a number of workers")
+      case "--ready": ready = true
+      case "--min": readyMin = try arguments.integer(UInt32.self, "a number of process objects")
+      default:
+        workerOption = o
+        return try workerPoolOption(o, &arguments)
+      }
+      return true
+    }
     while let o = try arguments.nextOption(besides: &client) {
       guard try option(o, &arguments) else { throw arguments.unknown(o) }
     }
@@ -199,6 +230,17 @@ struct PoolCommand: Subcommand {
       guard try option(o, &arguments) else { throw arguments.unknown(o) }
     }
     var command = Array(try arguments.remaining())
+    if ready {
+      if let workerOption { throw .usage("pool create --ready takes no \(workerOption)") }
+      if !command.isEmpty { throw .usage("pool create --ready takes no PROGRAM") }
+      let most = max ?? 4
+      let least = readyMin ?? 1
+      if least == 0 || least > most { throw .usage("--min must be 1 to --max (\(most))") }
+      return PoolSpec(
+        name: Array((name ?? "").utf8), from: Array(from.utf8), kind: .ready,
+        sizes: PoolSizes(start: most, minIdle: least, maxIdle: UInt32.max, max: most))
+    }
+    if readyMin != nil { throw .usage("--min goes with --ready (worker pools take --min-idle)") }
     if let call {
       if command.first == Array("--".utf8) { command.removeFirst() }
       command.insert(call, at: 0)

@@ -135,7 +135,10 @@ extension Supervisor {
 
   mutating func fork(_ parent: UInt64, name: [UInt8], client: ClientID) {
     guard requireUnrun(parent, "fork", client), acceptName(name, client) else { return }
+    if handOutReady(parent, name: name, client: client) { return }
     _ = forkChild(parent, name: name, origin: .fork, client: client, run: nil)
+    // After the request's own fork, which must not queue behind the refill's.
+    refillReadyPools(of: parent)
   }
 
   /// Asks `parent` to fork a child with a control socket; the child's id, or nil after
@@ -145,14 +148,22 @@ extension Supervisor {
     _ parent: UInt64, name: [UInt8], origin: Origin, client: ClientID, run: Run?, keepsStatus: Bool = true
   ) -> UInt64? {
     guard let id = reserveID(client, keepsStatus: keepsStatus), let ends = controlSocketPair(client) else { return nil }
-    registry.insert(
-      child(id, of: parent, name: name, origin: origin, owner: clientUIDs[client], run: run, control: .open))
-    effects.watchControl(id, ends.0)
-    let fork = PendingFork(child: id, client: run == nil ? client : nil, sequence: registry.askFork())
+    let o = child(id, of: parent, name: name, origin: origin, owner: clientUIDs[client], run: run, control: .open)
+    askFork(of: parent, o, control: ends, client: run == nil ? client : nil)
+    return id
+  }
+
+  /// Records `child` and asks `parent` to fork it, handing it `control`'s second end; its
+  /// report answers `client` (nil: nobody).
+  mutating func askFork(
+    of parent: UInt64, _ child: ProcessObject, control: (FileDescriptor, FileDescriptor), client: ClientID?
+  ) {
+    registry.insert(child)
+    effects.watchControl(child.id, control.0)
+    let fork = PendingFork(child: child.id, client: client, sequence: registry.askFork())
     registry.update(parent) { $0.forks.append(fork) }
     expectReport(from: parent)
-    effects.send(parent, .fork(id: id), fds: [ends.1])
-    return id
+    effects.send(parent, .fork(id: child.id), fds: [control.1])
   }
 
   /// A child of `parent`, which inherits what was sent to it.
@@ -235,8 +246,9 @@ extension Supervisor {
       } else {
         unknownToAll = true
       }
-    } else if run == nil {
-      // Its client left before learning of it: nobody can ever use it.
+    } else if run == nil && !readyMemberBorn(fork.child) {
+      // Its client left before learning of it (or it left its ready pool before it was
+      // born): nobody can ever use it.
       unknownToAll = true
     }
     if let earlyExit { processExited(fork.child, pid: pid, earlyExit.status, ranProgram: earlyExit.ranProgram) }
@@ -322,6 +334,8 @@ extension Supervisor {
     // still hangs on this end of file, whatever the phase says by now.
     if let run = o.phase.run, case .pending = run.outcome, !run.keepsControl { execEnded(id) }
     if id == registry.defaultTemplate { registry.defaultTemplate = nil }
+    // A template that exec'd or died forks no more: its ready pools' members are ended.
+    emptyReadyPools(of: id)
   }
 
   /// Ends every process object that has not run (they exit on end of file) and leaves

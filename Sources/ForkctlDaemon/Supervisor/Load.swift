@@ -19,6 +19,8 @@ extension Supervisor {
     guard requireUnrun(id, "load into", client) else { return closeAll(fds) }
     registry.update(id) { $0.loads.append(PendingLoad(client: client, path: spec.path)) }
     effects.send(id, .load(spec), fds: fds)
+    // Its ready members would lack the library: ended now, refilled once the load is answered.
+    emptyReadyPools(of: id)
   }
 
   /// `id` answered its oldest load: loaded, with the threads it has now, or refused.
@@ -35,6 +37,7 @@ extension Supervisor {
       let path = String(decoding: load.path, as: UTF8.self)
       effects.reply(load.client, .failure(refusal.code, "cannot load \(path) into \(describe(id)): \(refusal.message)"))
     }
+    refillReadyPools(of: id)
   }
 
   /// `id`'s control socket closed with loads pending: it died loading (its init crashed, or

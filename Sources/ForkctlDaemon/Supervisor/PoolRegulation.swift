@@ -18,7 +18,8 @@ extension Supervisor {
 
   /// Rule 2: starts or stops workers until the pool holds its target.
   mutating func converge(_ name: [UInt8]) {
-    guard let pool = pools[name], pool.phase == .serving, pool.workers != nil else { return }
+    guard let pool = pools[name], pool.phase == .serving else { return }
+    guard pool.workers != nil else { return refillReady(name) }
     let active = pool.active
     if active.count < pool.target && effects.now() >= pool.startsAfter {
       let room = Int(pool.sizes.max) - pool.staying

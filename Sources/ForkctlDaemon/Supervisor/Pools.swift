@@ -58,8 +58,8 @@ extension Supervisor {
       return
     }
     guard case .workers(let workers) = spec.kind else {
-      effects.reply(client, .failure(.badRequest, "ready pools are not available in this daemon yet"))
-      return
+      guard acceptReadySizes(spec, client), let template = poolTemplate(spec.from, nil, client) else { return }
+      return createReadyPool(spec, template: template, client)
     }
     if spec.sizes.max == 0 {
       effects.reply(client, .failure(.badRequest, "pool \(text) needs a --max of at least 1"))

@@ -7,8 +7,10 @@ import ForkctlWire
 /// One process object: a template, the default template, or a worker forked from one.
 struct ProcessObject {
   let id: UInt64
-  let name: [UInt8]
-  let origin: Origin
+  /// Changed only through Registry.update, which keeps the name index true: a ready pool's
+  /// member takes the name (and a spawn's origin) of the request it is handed to.
+  var name: [UInt8]
+  var origin: Origin
   /// The process object it was forked from; 0 for a template.
   let parent: UInt64
   /// The user whose connection made it; nil for the default template.
@@ -208,7 +210,7 @@ struct Attachment: Equatable {
 }
 
 /// What a process object holds of what was sent to it, counted against the limits.
-struct Holdings {
+struct Holdings: Equatable {
   var fds = 0
   var arguments = 0
   var argumentBytes = 0

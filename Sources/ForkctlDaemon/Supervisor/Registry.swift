@@ -40,7 +40,6 @@ struct Registry {
   mutating func insert(_ object: ProcessObject) {
     objects[object.id] = object
     if let o = object.owner { owned[o, default: 0] += 1 }
-    if !object.name.isEmpty { byName[object.name, default: []].insert(object.id) }
     index(object.id, from: nil, to: object)
   }
 
@@ -51,16 +50,13 @@ struct Registry {
       owned[o, default: 1] -= 1
       if owned[o] == 0 { owned[o] = nil }
     }
-    if !object.name.isEmpty {
-      byName[object.name]?.remove(id)
-      if byName[object.name]?.isEmpty == true { byName[object.name] = nil }
-    }
     index(id, from: object, to: nil)
     if let i = reported.lastIndex(of: id) { reported.remove(at: i) }
     if id == defaultTemplate { defaultTemplate = nil }
   }
 
-  /// Changes object `id`, if it exists, keeping the indexes true.
+  /// Changes object `id`, if it exists, keeping the indexes true (its name too: a ready
+  /// pool's member is named when it is handed out).
   @discardableResult
   mutating func update<R>(_ id: UInt64, _ body: (inout ProcessObject) -> R) -> R? {
     guard var object = objects[id] else { return nil }
@@ -128,6 +124,15 @@ struct Registry {
   func hasEarlyExit(pid: Int32) -> Bool { earlyExits[pid] != nil }
 
   private mutating func index(_ id: UInt64, from oldObject: ProcessObject?, to newObject: ProcessObject?) {
+    let oldName = oldObject?.name ?? []
+    let newName = newObject?.name ?? []
+    if oldName != newName {
+      if !oldName.isEmpty {
+        byName[oldName]?.remove(id)
+        if byName[oldName]?.isEmpty == true { byName[oldName] = nil }
+      }
+      if !newName.isEmpty { byName[newName, default: []].insert(id) }
+    }
     let old = oldObject?.phase
     let new = newObject?.phase
     let oldPID = old?.livePID

@@ -19,7 +19,6 @@ extension Supervisor {
     guard requireUnrun(parent, "spawn from", client), requireLibrary(parent, s.spec, client), acceptName(s.name, client)
     else { return closeAll(fds) }
     let sent = Array(fds.prefix(s.targets.count))
-    var rest = Array(fds.dropFirst(s.targets.count))
     if (registry[parent]?.holdings.fds ?? 0) + sent.count > limits.maxFDsPerProcess {
       closeAll(fds)
       effects.reply(
@@ -37,6 +36,11 @@ extension Supervisor {
       outcome: .pending(client: client, waitForExit: true))
     let attachment = Attachment(
       client: client, onDisconnect: s.detach ? .detach : .terminate, wantsPIDFD: s.wantsPIDFD)
+    // A ready pool's member, when one is ready and this spawn would fork: no fork on the
+    // request path (ReadyPools.swift).
+    if handOutReady(parent, s, run, attachment, fds, client) { return }
+    // None was ready (or they were stale): refilled after this spawn's own fork.
+    defer { refillReadyPools(of: parent) }
     if !s.spec.keepControl {
       return spawnDirectly(from: parent, s, run, attachment, fds, client)
     }
@@ -58,13 +62,27 @@ extension Supervisor {
     }
     registry.update(id) { $0.status = .attached(attachment) }
     // The commands queue behind the fork on the child's control socket: one round trip.
+    sendSpawnRun(id, s, fds, statusPipe: statusPipe)
+  }
+
+  /// Sends a forked spawn `id` the descriptors and the run of `s`. With a status pipe (a
+  /// program that keeps its control socket), the pipe tells its exec outcome; without, the
+  /// control socket's close-on-exec end of file does, as for `run`.
+  mutating func sendSpawnRun(
+    _ id: UInt64, _ s: SpawnRequest, _ fds: [FileDescriptor],
+    statusPipe: (read: FileDescriptor, write: FileDescriptor)?
+  ) {
+    let sent = Array(fds.prefix(s.targets.count))
+    var rest = Array(fds.dropFirst(s.targets.count))
     if !sent.isEmpty {
       registry.update(id) { $0.holdings.fds += sent.count }
       effects.send(id, .fds(targets: s.targets), fds: sent)
     }
-    effects.watchStatusPipe(id, statusPipe.read)
-    rest.append(statusPipe.write)
-    effects.send(id, .run(s.spec, statusPipe: true, attributes: s.attributes), fds: rest)
+    if let statusPipe {
+      effects.watchStatusPipe(id, statusPipe.read)
+      rest.append(statusPipe.write)
+    }
+    effects.send(id, .run(s.spec, statusPipe: statusPipe != nil, attributes: s.attributes), fds: rest)
   }
 
   /// The usual spawn: the template starts the program itself, as posix_spawn does, and
