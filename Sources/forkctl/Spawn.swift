@@ -151,7 +151,7 @@ struct SpawnCommand: Subcommand {
     }
     if spec.keepControl {
       // The id is how send-fd and send-arg reach it; stdout is the program's.
-      Sys.printError("forkctl: \(command[0]) is process \(started.id); it keeps its control socket")
+      Sys.printError("forkctl: \(displayed(command[0])) is process \(started.id); it keeps its control socket")
     }
     if let terminal {
       try reporting { () throws(ForkctlError) in

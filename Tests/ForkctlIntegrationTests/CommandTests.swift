@@ -50,6 +50,16 @@ import Testing
     b.closeQuietly()
   }
 
+  @Test("spawn --keep-control names its program as text on stderr, with its id")
+  func spawnKeepControlNamesTheProgram() {
+    let w = World()
+    let r = w.run(["spawn", "--keep-control", "--", "sh", "-c", "exit 3"])
+    #expect(r.code == 3)
+    #expect(
+      r.stderr.hasPrefix("forkctl: sh is process ") && r.stderr.contains("; it keeps its control socket"),
+      "stderr: \(r.stderr)")
+  }
+
   @Test func keepControlLeavesTheSocketOnTheAnnouncedDescriptorOnly() {
     let w = World()
     let id = w.ok(["new"])
