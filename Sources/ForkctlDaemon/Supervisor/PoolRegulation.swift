@@ -85,12 +85,7 @@ extension Supervisor {
     var o = child(id, of: template, name: [], origin: .fork, owner: pool.owner, run: run, control: .open)
     o.status = .detached
     o.holdings.fds += 1
-    registry.insert(o)
-    effects.watchControl(id, control.0)
-    let fork = PendingFork(child: id, client: nil, sequence: registry.askFork())
-    registry.update(template) { $0.forks.append(fork) }
-    expectReport(from: template)
-    effects.send(template, .fork(id: id), fds: [control.1])
+    askFork(of: template, o, control: control, client: nil)
     // Queued behind the fork on the worker's own control socket: one round trip.
     effects.send(id, .fds(targets: [workers.notifyFD]), fds: [notify.1])
     effects.send(id, .run(spec, statusPipe: false, attributes: nil), fds: [])
