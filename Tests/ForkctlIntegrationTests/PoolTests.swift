@@ -306,6 +306,21 @@ struct PoolTests {
     }
   }
 
+  @Test("a program that cannot be executed: every departure says failed to start (exit 127), and restarts back off")
+  func programThatCannotStart() throws {
+    let lab = PoolLab()
+    let made = lab.create("nx", fixed(6), [lab.dir + "/no-such-program"])
+    try #require(made.code == 0, "pool create: \(made.stderr)")
+    // Six at once; the first two deaths are replaced at once, the next ones delay the next
+    // start 1 s, 2 s ... 30 s (forkctl(1)): eight departures, then nothing for a while.
+    let failed = try #require(lab.waitFor("nx", "eight failed starts") { $0.history.count >= 8 })
+    let later = lab.watch("nx", seconds: 2) { s, _ in s.history.count > 8 }
+    #expect(later?.history.count == 8, "restarted without backing off: \(later?.history.count ?? -1) departures")
+    #expect(
+      failed.history.allSatisfy { $0.reason == "failed to start" && $0.status == "exited 127" },
+      "history: \(failed.history.map { "\($0.pid) \($0.status) \($0.reason)" })")
+  }
+
   // MARK: nothing lost
 
   /// A pool "web" of three http-worker.py, holding each connection `hold` seconds, on a
