@@ -444,6 +444,34 @@ struct PoolTests {
     #expect(!isAlive(pid))
   }
 
+  @Test("a pool events follower that stops reading does not make the daemon's memory grow without bound")
+  func stalledFollower() throws {
+    let lab = PoolLab()
+    // Two workers that send 4 kB data lines as fast as they can: each one an event to follow.
+    let chatter = #"echo READY=1 >&9; line=$(printf "%04000d" 0); while :; do printf "X=%s\n" "$line" >&9; done"#
+    let made = lab.create("chatty", fixed(2), ["/bin/sh", "-c", chatter])
+    try #require(made.code == 0, "pool create: \(made.stderr)")
+    let events = BackgroundProcess(lab.world, forkctl: ["pool", "events", "chatty"], tag: "events")
+    try #require(eventually("pool events follows") { events.stdout.contains("\"event\":\"data\"") })
+    try Sys.kill(events.pid, .stop)
+    defer { try? Sys.kill(events.pid, .continue) }
+    let daemon = lab.world.daemonPID
+    /// VmRSS in KiB (proc(5)).
+    func resident() -> Int {
+      let line = readFile("/proc/\(daemon)/status").split(separator: "\n").first { $0.hasPrefix("VmRSS:") }
+      return Int(line?.split(separator: " ").dropFirst().first ?? "") ?? 0
+    }
+    let before = resident()
+    var most = before
+    // Six seconds of chatter to a follower that reads nothing: what the daemon keeps for it
+    // must be bounded (by dropping events or the follower), not the whole stream.
+    _ = eventually("the daemon grows past 16 MiB", timeout: 6) {
+      most = max(most, resident())
+      return most - before > 16 * 1024
+    }
+    #expect(most - before <= 16 * 1024, "the daemon grew from \(before) KiB to \(most) KiB")
+  }
+
   // MARK: refusals
 
   @Test("refused: an unknown pool, a pool from a running object, a duplicate name, a resize above --max")
