@@ -306,6 +306,21 @@ struct PoolTests {
     }
   }
 
+  @Test("a program that cannot be executed: every departure says failed to start (exit 127), and restarts back off")
+  func programThatCannotStart() throws {
+    let lab = PoolLab()
+    let made = lab.create("nx", fixed(6), [lab.dir + "/no-such-program"])
+    try #require(made.code == 0, "pool create: \(made.stderr)")
+    // Six at once; the first two deaths are replaced at once, the next ones delay the next
+    // start 1 s, 2 s ... 30 s (forkctl(1)): eight departures, then nothing for a while.
+    let failed = try #require(lab.waitFor("nx", "eight failed starts") { $0.history.count >= 8 })
+    let later = lab.watch("nx", seconds: 2) { s, _ in s.history.count > 8 }
+    #expect(later?.history.count == 8, "restarted without backing off: \(later?.history.count ?? -1) departures")
+    #expect(
+      failed.history.allSatisfy { $0.reason == "failed to start" && $0.status == "exited 127" },
+      "history: \(failed.history.map { "\($0.pid) \($0.status) \($0.reason)" })")
+  }
+
   // MARK: nothing lost
 
   /// A pool "web" of three http-worker.py, holding each connection `hold` seconds, on a
@@ -427,6 +442,34 @@ struct PoolTests {
     #expect(stop.finish(timeout: 15) == 0, "pool stop: \(stop.stderr)")
     #expect(Array(lab.log.filter { $0.pid == pid }.map(\.word).suffix(3)) == ["busy", "term", "exit"])
     #expect(!isAlive(pid))
+  }
+
+  @Test("a pool events follower that stops reading does not make the daemon's memory grow without bound")
+  func stalledFollower() throws {
+    let lab = PoolLab()
+    // Two workers that send 4 kB data lines as fast as they can: each one an event to follow.
+    let chatter = #"echo READY=1 >&9; line=$(printf "%04000d" 0); while :; do printf "X=%s\n" "$line" >&9; done"#
+    let made = lab.create("chatty", fixed(2), ["/bin/sh", "-c", chatter])
+    try #require(made.code == 0, "pool create: \(made.stderr)")
+    let events = BackgroundProcess(lab.world, forkctl: ["pool", "events", "chatty"], tag: "events")
+    try #require(eventually("pool events follows") { events.stdout.contains("\"event\":\"data\"") })
+    try Sys.kill(events.pid, .stop)
+    defer { try? Sys.kill(events.pid, .continue) }
+    let daemon = lab.world.daemonPID
+    /// VmRSS in KiB (proc(5)).
+    func resident() -> Int {
+      let line = readFile("/proc/\(daemon)/status").split(separator: "\n").first { $0.hasPrefix("VmRSS:") }
+      return Int(line?.split(separator: " ").dropFirst().first ?? "") ?? 0
+    }
+    let before = resident()
+    var most = before
+    // Six seconds of chatter to a follower that reads nothing: what the daemon keeps for it
+    // must be bounded (by dropping events or the follower), not the whole stream.
+    _ = eventually("the daemon grows past 16 MiB", timeout: 6) {
+      most = max(most, resident())
+      return most - before > 16 * 1024
+    }
+    #expect(most - before <= 16 * 1024, "the daemon grew from \(before) KiB to \(most) KiB")
   }
 
   // MARK: refusals
