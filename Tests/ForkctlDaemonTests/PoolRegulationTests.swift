@@ -31,12 +31,12 @@ struct PoolFixture {
   /// Answers every fork queued on the template (the template's reports), and says each
   /// worker exec'd (its control socket's end of file); returns how many were born.
   @discardableResult
-  mutating func bornAll() -> Int {
+  mutating func bornAll(exec: Bool = true) -> Int {
     var n = 0
     while let fork = s.registry[template]?.forks.first {
       nextPID += 1
       s.handle(.forked(pid: nextPID), from: template)
-      s.controlClosed(fork.child)
+      if exec { s.controlClosed(fork.child) }
       n += 1
     }
     return n
@@ -232,6 +232,20 @@ struct PoolRegulationTests {
     #expect(f.pool.startsAfter == f.s.effects.clock + 1000)
     f.advance()
     #expect(f.forksAsked == 4)
+  }
+
+  @Test("a worker reaped before its exec failure is read departs as failed to start, not died")
+  func reapedBeforeExecFailure() throws {
+    var f = try PoolFixture(start: 0)
+    #expect(f.s.request(.pool(.resize(name: b("p"), PoolResize(delta: 1)))) == [.ok])
+    f.bornAll(exec: false)
+    let id = try #require(f.all.first)
+    f.s.effects.endedBeforeExec.insert(f.pid(id))
+    f.exit(id, .exited(127))
+    #expect(f.pool.history.map(\.reason) == [.failedToStart])
+    // Its report, read after: nothing changes.
+    f.s.handle(.execFailed(errno: Errno.noSuchFileOrDirectory.rawValue), from: id)
+    #expect(f.pool.history.map(\.reason) == [.failedToStart])
   }
 
   @Test("NOTIFY_SOCKET messages from another user are ignored; the owner's and root's count")

@@ -215,7 +215,9 @@ extension Supervisor {
 
   /// The process of pool worker `id` is gone (reaped, or never born): its departure goes in
   /// the pool's history, and the pool replaces it if it keeps that many.
-  mutating func poolMemberGone(_ id: UInt64, status: ExitStatus?) {
+  /// `neverRan`: its zombie said it had not exec'd its program yet (an exec failure it
+  /// reported may still be unread).
+  mutating func poolMemberGone(_ id: UInt64, status: ExitStatus?, neverRan: Bool = false) {
     guard let name = poolOf.removeValue(forKey: id), let m = pools[name]?.members.removeValue(forKey: id) else {
       return
     }
@@ -223,6 +225,7 @@ extension Supervisor {
     let o = registry[id]
     var reason = m.state.reason ?? .died
     if reason == .died, case .failed? = o?.phase.run?.outcome { reason = .failedToStart }
+    if reason == .died && neverRan { reason = .failedToStart }
     if reason == .died && !m.heardFrom && status == nil { reason = .failedToStart }
     let departure = PoolDeparture(
       id: id, pid: o?.phase.pid ?? 0, status: status ?? .exited(125), reason: reason)

@@ -100,9 +100,11 @@ extension Supervisor {
   mutating func processExited(_ id: UInt64, pid: Int32, _ status: ExitStatus, ranProgram: Bool) {
     guard let o = registry[id] else { return }
     let ran = ranProgram && o.phase.awaitsExec
+    // Its zombie said it never ran its program, before any exec failure it reported was read.
+    let neverRan = o.phase.awaitsExec && !ranProgram
     registry.update(id) { $0.phase = .exited(pid: pid, status, run: o.phase.run) }
     if ran { programStarted(id) }
-    poolMemberGone(id, status: status)
+    poolMemberGone(id, status: status, neverRan: neverRan)
     // Its group's SIGKILL stays due while a member remains besides it, a zombie until it is
     // reaped after this (issue 11 item 9).
     if killDeadlines[pid] != nil && !effects.groupHasOtherMembers(pid) { killDeadlines[pid] = nil }
