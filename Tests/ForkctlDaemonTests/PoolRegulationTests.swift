@@ -301,4 +301,18 @@ struct PoolRegulationTests {
     f.exit(try #require(f.ids { _ in true }.first), .exited(0))
     #expect(f.s.replies(3).last == .ok)
   }
+
+  @Test("a template that cannot fork is reported once to followers, not at every second")
+  func templateGoneReportedOnce() throws {
+    var f = try PoolFixture(start: 1)
+    #expect(f.s.request(.pool(.events(name: b("p"))), client: 3) == [])
+    f.s.controlClosed(f.template)
+    f.exit(try #require(f.all.first), .exited(1))
+    for _ in 0..<3 { f.advance() }
+    let errors = (f.s.effects.attachments[3] ?? []).filter {
+      guard case .poolEvent(let line)? = $0 else { return false }
+      return String(decoding: line, as: UTF8.self).hasPrefix("{\"event\":\"error\"")
+    }
+    #expect(errors.count == 1)
+  }
 }

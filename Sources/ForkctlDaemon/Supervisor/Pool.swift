@@ -34,6 +34,9 @@ struct Pool {
   /// got one (it did not read: its backlog passed `Pool.eventBacklog`).
   var subscribers: [ClientID] = []
   var missedEvents: [ClientID: Int] = [:]
+  /// The last `error` event's message: not told again until a worker starts (a dead
+  /// template would otherwise be reported at every maintenance second).
+  var lastError: String?
 
   static let historyLength = 32
   /// Bytes of events queued for a follower that does not read, past which its events are

@@ -43,11 +43,11 @@ extension Supervisor {
     guard let pool = pools[name], let workers = pool.workers else { return false }
     let template = pool.template
     guard let t = registry[template], t.phase.isUnrun, t.control == .open, t.phase.livePID != nil else {
-      poolEvent(name, "error", ["\"message\":\(JSONText.quote(Array("\(describe(template)) cannot fork".utf8)))"])
+      poolError(name, "\(describe(template)) cannot fork")
       return false
     }
     guard let id = reserveWorkerID(pool.owner) else {
-      poolEvent(name, "error", ["\"message\":\"the process object limit is reached\""])
+      poolError(name, "the process object limit is reached")
       return false
     }
     let control: (FileDescriptor, FileDescriptor)
@@ -62,8 +62,7 @@ extension Supervisor {
         throw error
       }
     } catch {
-      let message = Array("cannot start a worker: \(Sys.describe(error))".utf8)
-      poolEvent(name, "error", ["\"message\":\(JSONText.quote(message))"])
+      poolError(name, "cannot start a worker: \(Sys.describe(error))")
       return false
     }
     var spec = workers.spec
@@ -76,8 +75,7 @@ extension Supervisor {
         }
       } catch {
         // Only the worker's descriptor then: told to its followers, not fatal.
-        let message = Array("no NOTIFY_SOCKET for worker \(id): \(Sys.describe(error))".utf8)
-        poolEvent(name, "error", ["\"message\":\(JSONText.quote(message))"])
+        poolError(name, "no NOTIFY_SOCKET for worker \(id): \(Sys.describe(error))")
       }
     }
     let run = Run(
@@ -95,8 +93,16 @@ extension Supervisor {
     pools[name]?.members[id] = PoolMember(
       state: .starting, generation: pool.generation, requestLimit: limit, startedAt: now, notifyOpen: true)
     poolOf[id] = name
+    pools[name]?.lastError = nil
     poolEvent(name, "started", ["\"id\":\(id)", "\"generation\":\(pool.generation)"])
     return true
+  }
+
+  /// Tells the pool's followers what keeps it from starting a worker, once until one starts.
+  mutating func poolError(_ name: [UInt8], _ message: String) {
+    guard pools[name]?.lastError != message else { return }
+    pools[name]?.lastError = message
+    poolEvent(name, "error", ["\"message\":\(JSONText.quote(Array(message.utf8)))"])
   }
 
   /// The environment of a worker: the pool's, with FORKCTL_NOTIFY_FD, FORKCTL_POOL and

@@ -72,15 +72,14 @@ extension Supervisor {
   private mutating func forkReadyMember(_ name: [UInt8]) -> Bool {
     guard let pool = pools[name] else { return false }
     guard let id = reserveWorkerID(pool.owner) else {
-      poolEvent(name, "error", ["\"message\":\"the process object limit is reached\""])
+      poolError(name, "the process object limit is reached")
       return false
     }
     let control: (FileDescriptor, FileDescriptor)
     do {
       control = try effects.socketPair()
     } catch {
-      let message = Array("cannot fork a ready process: \(Sys.describe(error))".utf8)
-      poolEvent(name, "error", ["\"message\":\(JSONText.quote(message))"])
+      poolError(name, "cannot fork a ready process: \(Sys.describe(error))")
       return false
     }
     var o = child(id, of: pool.template, name: [], origin: .fork, owner: pool.owner, run: nil, control: .open)
