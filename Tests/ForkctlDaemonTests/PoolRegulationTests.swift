@@ -315,4 +315,28 @@ struct PoolRegulationTests {
     }
     #expect(errors.count == 1)
   }
+
+  @Test("reload and retirement never run more than --max processes: new workers start as old ones exit")
+  func neverPastMax() throws {
+    var f = try PoolFixture(start: 3, max: 3, maxRequests: 1)
+    let old = f.all
+    for id in old { f.say(id, "BUSY=1") }
+    #expect(f.s.request(.pool(.reload(name: b("p"), from: []))) == [.ok])
+    #expect(f.forksAsked == 3)
+    f.say(old[0], "IDLE=1")
+    #expect(f.forksAsked == 3)
+    f.exit(old[0], .signaled(15, coreDumped: false))
+    #expect(f.forksAsked == 4)
+    #expect(f.all.count == 3)
+    f.bornAll()
+    // A retirement (each new worker's limit is 1 request): its replacement waits for its exit.
+    let new = try #require(f.ids { !$0.isLeaving }.first)
+    f.say(new, "BUSY=1")
+    f.say(new, "IDLE=1")
+    #expect(f.pool.members[new]?.state == .stopping(because: .retired))
+    #expect(f.all.count == 3)
+    #expect(f.forksAsked == 4)
+    f.exit(new, .signaled(15, coreDumped: false))
+    #expect(f.forksAsked == 5)
+  }
 }

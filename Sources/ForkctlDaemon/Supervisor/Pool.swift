@@ -62,8 +62,9 @@ struct Pool {
   /// Active members counted idle: idle, or starting and not heard from yet.
   var idleCount: Int { active.filter { $0.member.state.countsIdle }.count }
 
-  /// Members that are processes and not yet told to go: what `max` bounds.
-  var staying: Int { members.values.filter { !$0.state.isLeaving }.count }
+  /// Every member, leaving or not, until it has exited: what `max` bounds, so that a reload
+  /// or a retirement replaces workers as the old ones go, never with more processes.
+  var processes: Int { members.count }
 
   var nameText: String { String(decoding: name, as: UTF8.self) }
 }

@@ -2,8 +2,10 @@
 //   1. Each second, fewer idle workers than min-idle (a starting one counts idle) raise the
 //      target by 1, then 2, 4 ... up to 32 a second while it lasts (Apache's ramp), never past
 //      max; more idle than max-idle lower it by one (one worker stopped a second).
-//   2. The pool starts workers while it has fewer than its target (and fewer than max in all),
-//      and stops idle ones (busy ones at their next IDLE=1) while it has more.
+//   2. The pool starts workers while it has fewer than its target (and fewer than max
+//      processes in all, those leaving included: a reload or a retirement replaces workers as
+//      the old ones exit), and stops idle ones (busy ones at their next IDLE=1) while it has
+//      more.
 //   3. A worker over its request limit retires at its IDLE=1, one worker at a time.
 //   4. A worker busy past the timeout without WATCHDOG=1 gets SIGQUIT, SIGKILL after the grace.
 //   5. A worker that ends is replaced (rule 2); one that ends within a second of its start
@@ -22,7 +24,7 @@ extension Supervisor {
     guard pool.workers != nil else { return refillReady(name) }
     let active = pool.active
     if active.count < pool.target && effects.now() >= pool.startsAfter {
-      let room = Int(pool.sizes.max) - pool.staying
+      let room = Int(pool.sizes.max) - pool.processes
       for _ in 0..<max(0, min(pool.target - active.count, room)) {
         guard startWorker(name) else { break }
       }
