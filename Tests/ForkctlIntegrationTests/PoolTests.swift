@@ -300,7 +300,9 @@ struct PoolTests {
         }
       }, "\(events.stdout)")
     for w in after.workers {
-      let started: [String: JSON] = ["event": .string("started"), "pool": .string("die"), "id": .number(Double(w.id))]
+      let started: [String: JSON] = [
+        "event": .string("started"), "pool": .string("die"), "id": .number(Double(w.id)), "pid": .number(Double(w.pid)),
+      ]
       #expect(
         eventually("pool events shows the replacement") { hasEvent(events.jsonLines, started) }, "\(events.stdout)")
     }

@@ -238,6 +238,7 @@ extension Supervisor {
     registry.update(fork.child) { $0.phase = run.map { .running(pid: pid, $0) } ?? .ready(pid: pid) }
     pidTaken(pid)
     mappingsInherited(fork.child)
+    poolMemberBorn(fork.child, pid: pid)
     var unknownToAll = false
     if let client = fork.client {
       // A client that hung up before this was written never learns the id.

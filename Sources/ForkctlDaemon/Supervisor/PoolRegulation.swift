@@ -96,8 +96,13 @@ extension Supervisor {
       state: .starting, generation: pool.generation, requestLimit: limit, startedAt: now, notifyOpen: true)
     poolOf[id] = name
     pools[name]?.lastError = nil
-    poolEvent(name, "started", ["\"id\":\(id)", "\"generation\":\(pool.generation)"])
     return true
+  }
+
+  /// A pool worker's fork happened: its followers learn its pid.
+  mutating func poolMemberBorn(_ id: UInt64, pid: Int32) {
+    guard let name = poolOf[id], let generation = pools[name]?.members[id]?.generation else { return }
+    poolEvent(name, "started", ["\"id\":\(id)", "\"pid\":\(pid)", "\"generation\":\(generation)"])
   }
 
   /// Tells the pool's followers what keeps it from starting a worker, once until one starts.
