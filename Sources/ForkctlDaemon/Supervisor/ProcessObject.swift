@@ -220,8 +220,7 @@ struct Holdings: Equatable {
 
 /// A load asked of a process object, and who is told how it went.
 struct PendingLoad {
-  /// Nil for a load the daemon asked itself (a template remade for a pool's reload).
-  var client: ClientID?
+  var client: ClientID
   var path: [UInt8]
 }
 
