@@ -336,6 +336,14 @@ func runHelper(_ body: () -> Int32) -> (pid: Int32, status: Int32) {
   let pid = fork()
   precondition(pid >= 0, "fork")
   if pid == 0 {
+    // The thread that forked may block SIGALRM (the test runner's threads do): unblocked at
+    // its default action, or a helper stuck on a lock held at the fork (the Swift runtime's
+    // metadata cache, seen once) would hang the whole run rather than fail its test.
+    var alarmOnly = sigset_t()
+    sigemptyset(&alarmOnly)
+    sigaddset(&alarmOnly, SIGALRM)
+    signal(SIGALRM, SIG_DFL)
+    pthread_sigmask(SIG_UNBLOCK, &alarmOnly, nil)
     alarm(20)
     prctlName()
     _exit(body())
