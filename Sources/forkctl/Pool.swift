@@ -34,10 +34,11 @@ struct PoolCommand: Subcommand {
     more than --max in all; more idle than --max-idle stop one a second. A worker
     retires after --max-requests requests (plus its own random 0 to --jitter), at
     its next IDLE=1, one at a time. A worker busy for --timeout seconds without
-    WATCHDOG=1 gets SIGQUIT, then SIGKILL 3 s later. A worker that ends is replaced
-    and its status kept in the history; one that ends within a second without a
-    word, three times running, delays the next start (1 s, doubling up to 30 s).
-    The pool stops a worker with SIGTERM (SIGKILL 3 s later); an idle one at
+    WATCHDOG=1 gets SIGQUIT, then SIGKILL after the kill grace (daemon
+    --kill-grace, 3 s by default). A worker that ends is replaced and its status
+    kept in the history; one that ends within a second without a word, three
+    times running, delays the next start (1 s, doubling up to 30 s). The pool
+    stops a worker with SIGTERM, and SIGKILL after the kill grace: an idle one at
     once, a busy one (for a reload, a shrink, a retirement or a --graceful stop)
     at its next IDLE=1: handle SIGTERM by finishing the request you hold.
 

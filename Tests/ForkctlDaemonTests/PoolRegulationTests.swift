@@ -339,4 +339,36 @@ struct PoolRegulationTests {
     f.exit(new, .signaled(15, coreDumped: false))
     #expect(f.forksAsked == 5)
   }
+
+  @Test("a request limit near UInt32.max plus its jitter saturates instead of trapping the daemon")
+  func requestLimitSaturates() throws {
+    var s = makeSupervisor()
+    s.clientConnected(1, uid: 1000)
+    _ = try s.execTemplate("web")
+    let workers = PoolWorkers(
+      spec: RunSpec(program: b("w"), environment: []), maxRequests: .max, jitter: .max)
+    let spec = PoolSpec(name: b("p"), from: b("web"), kind: .workers(workers), sizes: PoolSizes(start: 1, max: 1))
+    #expect(s.request(.pool(.create(spec))) == [.ok])
+    #expect(s.pools[b("p")]?.members.values.first?.requestLimit == .max)
+  }
+
+  @Test("a worker never born departs with no status, not a made-up one")
+  func neverBornHasNoStatus() throws {
+    var f = try PoolFixture(start: 0)
+    #expect(f.s.request(.pool(.resize(name: b("p"), PoolResize(delta: 1)))) == [.ok])
+    f.s.handle(.refused(.templateFailed, message: b("no")), from: f.template)
+    #expect(f.pool.history.map(\.status) == [nil])
+    #expect(f.pool.history.map(\.reason) == [.failedToStart])
+  }
+
+  @Test("NOTIFY_SOCKET replaces the caller's, beside the pool's own variables")
+  func notifySocketEnvironment() {
+    let env = TestSupervisor.workerEnvironment(
+      [b("NOTIFY_SOCKET=/run/old"), b("HOME=/h")], 9, b("p"), 7, notifySocket: b("@forkctl/1/worker/7"))
+    #expect(
+      env == [
+        b("HOME=/h"), b("FORKCTL_NOTIFY_FD=9"), b("FORKCTL_POOL=p"), b("FORKCTL_WORKER=7"),
+        b("NOTIFY_SOCKET=@forkctl/1/worker/7"),
+      ])
+  }
 }

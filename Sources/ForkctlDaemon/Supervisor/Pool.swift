@@ -90,8 +90,6 @@ struct PoolMember {
   let startedAt: Int64
   /// It has reported something: it is alive and speaks the protocol.
   var heardFrom = false
-  /// The daemon's end of its notify socket is open.
-  var notifyOpen = false
 
   /// Over its request limit.
   var spent: Bool { requestLimit.map { requests >= $0 } ?? false }

@@ -67,19 +67,18 @@ extension Supervisor {
       poolError(name, "cannot start a worker: \(Sys.describe(error))")
       return false
     }
-    var spec = workers.spec
-    spec.environment = Self.workerEnvironment(spec.environment ?? [], workers.notifyFD, pool.name, id)
+    var notifyAddress: [UInt8]?
     if workers.notifySocket {
       do throws(Errno) {
-        let address = try effects.openNotifySocket(id)
-        spec.environment = spec.environment.map { env in
-          env.filter { !$0.starts(with: Array("NOTIFY_SOCKET=".utf8)) } + [Array("NOTIFY_SOCKET=".utf8) + address]
-        }
+        notifyAddress = try effects.openNotifySocket(id)
       } catch {
         // Only the worker's descriptor then: told to its followers, not fatal.
         poolError(name, "no NOTIFY_SOCKET for worker \(id): \(Sys.describe(error))")
       }
     }
+    var spec = workers.spec
+    spec.environment = Self.workerEnvironment(
+      spec.environment ?? [], workers.notifyFD, pool.name, id, notifySocket: notifyAddress)
     let run = Run(
       program: Run.kept(spec.program), keepsControl: false, outcome: .pending(client: nil, waitForExit: false))
     var o = child(id, of: template, name: [], origin: .fork, owner: pool.owner, run: run, control: .open)
@@ -91,9 +90,11 @@ extension Supervisor {
     effects.send(id, .run(spec, statusPipe: false, attributes: nil), fds: [])
     effects.watchNotify(id, notify.0)
     let now = effects.now()
-    let limit = workers.maxRequests == 0 ? nil : workers.maxRequests + jitter(id, workers.jitter)
+    // Saturating: both come from the wire, and a limit past UInt32.max means never.
+    let (sum, over) = workers.maxRequests.addingReportingOverflow(jitter(id, workers.jitter))
+    let limit = workers.maxRequests == 0 ? nil : (over ? UInt32.max : sum)
     pools[name]?.members[id] = PoolMember(
-      state: .starting, generation: pool.generation, requestLimit: limit, startedAt: now, notifyOpen: true)
+      state: .starting, generation: pool.generation, requestLimit: limit, startedAt: now)
     poolOf[id] = name
     pools[name]?.lastError = nil
     return true
@@ -112,12 +113,15 @@ extension Supervisor {
     poolEvent(name, "error", ["\"message\":\(JSONText.quote(Array(message.utf8)))"])
   }
 
-  /// The environment of a worker: the pool's, with FORKCTL_NOTIFY_FD, FORKCTL_POOL and
-  /// FORKCTL_WORKER in place of any the caller had.
-  static func workerEnvironment(_ base: [[UInt8]], _ fd: Int32, _ pool: [UInt8], _ id: UInt64) -> [[UInt8]] {
-    let ours = [
+  /// The environment of a worker: the pool's, with FORKCTL_NOTIFY_FD, FORKCTL_POOL,
+  /// FORKCTL_WORKER and, when it has one, NOTIFY_SOCKET in place of any the caller had.
+  static func workerEnvironment(
+    _ base: [[UInt8]], _ fd: Int32, _ pool: [UInt8], _ id: UInt64, notifySocket: [UInt8]? = nil
+  ) -> [[UInt8]] {
+    var ours = [
       Array("FORKCTL_NOTIFY_FD=\(fd)".utf8), Array("FORKCTL_POOL=".utf8) + pool, Array("FORKCTL_WORKER=\(id)".utf8),
     ]
+    if let notifySocket { ours.append(Array("NOTIFY_SOCKET=".utf8) + notifySocket) }
     let keys = ours.map { Array($0.prefix { $0 != UInt8(ascii: "=") } + [UInt8(ascii: "=")]) }
     return base.filter { entry in !keys.contains { entry.starts(with: $0) } } + ours
   }

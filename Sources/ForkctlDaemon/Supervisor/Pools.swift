@@ -227,8 +227,7 @@ extension Supervisor {
     if reason == .died, case .failed? = o?.phase.run?.outcome { reason = .failedToStart }
     if reason == .died && neverRan { reason = .failedToStart }
     if reason == .died && !m.heardFrom && status == nil { reason = .failedToStart }
-    let departure = PoolDeparture(
-      id: id, pid: o?.phase.pid ?? 0, status: status ?? .exited(125), reason: reason)
+    let departure = PoolDeparture(id: id, pid: o?.phase.pid ?? 0, status: status, reason: reason)
     pools[name]?.history.append(departure)
     if let n = pools[name]?.history.count, n > Pool.historyLength {
       pools[name]?.history.removeFirst(n - Pool.historyLength)

@@ -415,31 +415,37 @@ public struct PoolDeparture: Equatable, Sendable {
   }
 
   public var id: UInt64
+  /// 0 for a worker never born (its template died before forking it).
   public var pid: Int32
-  public var status: ExitStatus
+  /// Nil for a worker never born: it has no exit status.
+  public var status: ExitStatus?
   public var reason: Reason
 
-  public init(id: UInt64, pid: Int32, status: ExitStatus, reason: Reason) {
+  public init(id: UInt64, pid: Int32, status: ExitStatus?, reason: Reason) {
     self.id = id
     self.pid = pid
     self.status = status
     self.reason = reason
   }
 
-  /// u64 id, i32 pid, the status, u8 reason.
+  /// u64 id, i32 pid, the status (tag 0: none), u8 reason.
   static let size = 8 + 4 + ExitStatus.size + 1
 
   func write(to w: inout PayloadWriter) {
     w.u64(id)
     w.i32(pid)
-    status.write(to: &w)
+    if let status {
+      status.write(to: &w)
+    } else {
+      ExitStatus.writeNone(to: &w)
+    }
     w.u8(reason.rawValue)
   }
 
   static func read(_ r: inout PayloadReader) throws(WireError) -> PoolDeparture {
     let id = try r.u64()
     let pid = try r.i32()
-    guard let status = try ExitStatus.read(&r) else { throw .invalid("missing exit status") }
+    let status = try ExitStatus.read(&r)
     let raw = try r.u8()
     guard let reason = Reason(rawValue: raw) else { throw .invalid("pool departure reason \(raw)") }
     return PoolDeparture(id: id, pid: pid, status: status, reason: reason)
