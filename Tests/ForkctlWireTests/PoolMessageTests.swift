@@ -396,6 +396,12 @@ private func createFrame(
     }
     #expect(read.first?.history.last?.status == nil)
     #expect(Reply.pools(read).frame().payload == missing)
+    // One encoding: after tag 0, only the value 0.
+    var stray = missing
+    stray[stray.count - 2] = 1
+    #expect(throws: WireError.invalid("exit status tag 0 with the value 16777216")) {
+      try Reply(Frame(type: .pools, payload: stray, fdCount: 0))
+    }
     var trailing = good
     trailing.append(0)
     #expect(throws: WireError.trailingBytes(1)) { try Reply(Frame(type: .pools, payload: trailing, fdCount: 0)) }

@@ -445,7 +445,7 @@ public struct PoolDeparture: Equatable, Sendable {
   static func read(_ r: inout PayloadReader) throws(WireError) -> PoolDeparture {
     let id = try r.u64()
     let pid = try r.i32()
-    let status = try ExitStatus.read(&r)
+    let status = try ExitStatus.read(&r, noneIsZero: true)
     let raw = try r.u8()
     guard let reason = Reason(rawValue: raw) else { throw .invalid("pool departure reason \(raw)") }
     return PoolDeparture(id: id, pid: pid, status: status, reason: reason)

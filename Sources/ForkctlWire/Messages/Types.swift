@@ -83,11 +83,15 @@ public enum ExitStatus: Equatable, Hashable, Sendable {
     }
   }
 
-  static func read(_ r: inout PayloadReader) throws(WireError) -> ExitStatus? {
+  /// `noneIsZero`: a tag 0 must come with the value 0, so that the message has one encoding
+  /// (fields added later say so; `listing` never did).
+  static func read(_ r: inout PayloadReader, noneIsZero: Bool = false) throws(WireError) -> ExitStatus? {
     let tag = try r.u8()
     let value = try r.i32()
     switch tag {
-    case 0: return nil
+    case 0:
+      if noneIsZero && value != 0 { throw .invalid("exit status tag 0 with the value \(value)") }
+      return nil
     case 1: return .exited(value)
     case 2: return .signaled(value, coreDumped: false)
     case 3: return .signaled(value, coreDumped: true)
