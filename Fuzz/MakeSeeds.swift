@@ -78,6 +78,12 @@ private let requests: [Request] = [
   .pool(.reload(name: b("web-pool"), from: b("web2"))),
   .pool(.stop(name: b("web-pool"), graceful: true)),
   .pool(.events(name: b("web-pool"))),
+  .exec(
+    name: b("py"),
+    host: HostSpec(language: .python, interpreter: b("/usr/bin/python3"), environment: [b("PATH=/bin"), b("A=")])),
+  .exec(name: [], host: HostSpec(language: .perl, interpreter: b("/usr/bin/perl"))),
+  .eval(ref: b("py"), EvalSpec(code: b("import numpy"), arguments: [b("-v")])),
+  .eval(ref: b("pl"), EvalSpec(code: b("print 1"), hasWorkingDirectory: true)),
 ]
 
 private let replies: [Reply] = [
@@ -109,6 +115,7 @@ private let replies: [Reply] = [
     MemoryEntry(id: 5, parent: 3, pid: 500, reading: .unreadable(errno: 13)),
   ]),
   .mappings([b("/usr/lib/x86_64-linux-gnu/libz.so.1.2.13"), b("/tmp/data (deleted)")]),
+  .mappings([b("/usr/lib/python3.11/lib-dynload/_json.cpython-311-x86_64-linux-gnu.so")], modules: [b("json")]),
   .pools([
     PoolSummary(
       name: b("web-pool"), ready: false, template: 3, generation: 1, target: 4,
@@ -130,6 +137,8 @@ private let commands: [Command] = [
   .run(RunSpec(program: b("true")), statusPipe: true, attributes: attributes),
   .load(LoadSpec(path: b("./libscorer.so"), arguments: [b("model.bin")])),
   .spawn(id: 11, targets: [0, 1, 2], spec: RunSpec(program: b("score"), entry: .call(quickExit: false))),
+  .eval(EvalSpec(code: b("x = 1"), arguments: [b("a")])),
+  .eval(EvalSpec(code: b("print 1"), hasWorkingDirectory: true)),
 ]
 
 private let reports: [Report] = [
@@ -141,6 +150,9 @@ private let reports: [Report] = [
   .spawning(pid: 558),
   .loaded(ThreadCensus(names: [b("forkctl/object"), b("ticker")])),
   .loadRefused(.loadFailed, message: b("./libx.so: cannot open shared object file: No such file or directory")),
+  .hostChild(pid: 559),
+  .childEnded(pid: 559, status: .exited(3)),
+  .childEnded(pid: 560, status: .signaled(9, coreDumped: false)),
 ]
 
 private func name(_ type: MessageType) -> String { String(describing: type) }
@@ -203,6 +215,15 @@ struct MakeSeeds {
     add(requests.map { $0.frame() }, "stream-requests", flags: honestDescriptors | readerSizedChunks, seed: 4)
     // Descriptors attached at random rather than where they belong.
     add(template, "stream-template-dishonest", flags: 0, seed: 6)
+    // A language host's fork: its child's pidfd, the fork, the child's end.
+    let host: [Frame] = [
+      Command.fork(id: 4).frame(), Report.hostChild(pid: 400).frame(), Report.forked(pid: 400).frame(),
+      Command.eval(EvalSpec(code: b("import json"))).frame(),
+      Report.loaded(ThreadCensus(names: [b("python3")])).frame(),
+      Report.childEnded(pid: 400, status: .exited(0)).frame(),
+    ]
+    add(host, "stream-host", seed: 9)
+    add(host, "stream-host", flags: honestDescriptors | readerSizedChunks, seed: 10)
     // A pool's conversation: what the single seeds above leave out (a function worker pool with
     // NOTIFY_SOCKET, a resize of every size, a stop without --graceful, a ready pool's summary
     // and workers in every state).

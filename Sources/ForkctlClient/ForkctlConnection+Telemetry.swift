@@ -16,7 +16,7 @@ extension ForkctlConnection {
   /// forked it, in byte order. Refused for a template and for a process that exec'd.
   public mutating func audit(_ ref: String) throws(ForkctlError) -> [[UInt8]] {
     let reply = try request(.audit(ref: Array(ref.utf8)))
-    guard case .mappings(let paths) = reply else { throw unexpected(reply) }
+    guard case .mappings(let paths, _) = reply else { throw unexpected(reply) }
     return paths
   }
 }

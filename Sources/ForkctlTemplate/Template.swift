@@ -23,6 +23,8 @@ public struct Template {
   /// The libraries loaded so far, in order (Library.swift): a call looks its entry up in
   /// them, and once there is one, forks are glibc's fork(), which library code needs.
   var libraries: [LibraryHandle] = []
+  /// This process object's id, as the daemon named it (for messages).
+  var objectID: String
 
   /// Runs the template loop of process object `id` until the daemon closes the control
   /// socket or the process executes a program.
@@ -32,7 +34,7 @@ public struct Template {
     // A name no exec can give (it has a '/'), inherited by every fork: the daemon tells from
     // it whether a process that ended with a run pending had exec'd its program.
     Sys.setProcessName(Template.processName)
-    var t = Template()
+    var t = Template(objectID: id)
     t.serve()
   }
 
@@ -86,7 +88,18 @@ public struct Template {
       }
     case .load(let spec):
       load(spec, workingDirectory: received.first)
+    case .eval:
+      for f in received { f.closeQuietly() }
+      let message = Template.evalRefusal(objectID)
+      report(.loadRefused(.wrongState, message: Array(message.utf8)))
     }
+  }
+
+  /// Why a native template answers eval with loadRefused (issue 14: only a language host runs
+  /// an interpreter).
+  static func evalRefusal(_ id: String) -> String {
+    "process \(id) is a native template, which runs no interpreter: eval needs a template made with exec --python"
+      + " or --perl"
   }
 
   /// A spawn: the program starts at once in a new process that shares this one's memory
@@ -159,6 +172,7 @@ public struct Template {
       // signals forwarded by spawn reach the program's children as a terminal's would.
       Sys.makeProcessGroup()
       channel = FrameChannel(FileDescriptor(rawValue: Template.controlFD))
+      objectID = String(id)
       // Its pid before anything else: should the parent die before reporting the fork, the
       // daemon still knows whose status it reaps, and that it was born (issue 11 item 3).
       report(.spawning(pid: Sys.processID))

@@ -307,7 +307,7 @@ func answer(to request: Request) -> Answer?? {
     if refs.isEmpty { return .ok }
     return namesNothing(refs[0]) ? .refused(.unknownProcess) : nil
   case .fork(let ref, _), .sendFDs(let ref, _), .sendArgs(let ref, _), .run(let ref, _, _, _), .load(let ref, _),
-    .audit(let ref):
+    .audit(let ref), .eval(let ref, _):
     return namesNothing(ref) ? .refused(.unknownProcess) : nil
   case .spawn(let s):
     return !s.from.isEmpty && namesNothing(s.from) ? .refused(.unknownProcess) : nil

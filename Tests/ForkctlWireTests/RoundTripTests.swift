@@ -65,6 +65,10 @@ let requestSamples: [Request] = [
   .memory(refs: []),
   .memory(refs: [b("1"), notUTF8]),
   .audit(ref: b("w")),
+  .exec(name: b("py"), host: HostSpec(language: .python, interpreter: b("/usr/bin/python3"))),
+  .exec(name: [], host: HostSpec(language: .perl, interpreter: b("/p") + notUTF8, environment: [b("A=b"), []])),
+  .eval(ref: b("py"), EvalSpec(code: b("import sys"), arguments: [[], notUTF8])),
+  .eval(ref: notUTF8, EvalSpec(code: notUTF8, hasWorkingDirectory: true)),
 ]
 
 let replySamples: [Reply] = [
@@ -111,6 +115,7 @@ let replySamples: [Reply] = [
   ]),
   .mappings([]),
   .mappings([b("/usr/lib/x86_64-linux-gnu/libz.so.1.2.13"), notUTF8]),
+  .mappings([], modules: [b("json"), notUTF8]),
 ]
 
 let commandSamples: [Command] = [
@@ -131,6 +136,8 @@ let commandSamples: [Command] = [
   .spawn(id: 1, targets: [], spec: RunSpec(program: b("true"))),
   .spawn(id: 2, targets: [0, nil], spec: RunSpec(program: b("sh"), hasWorkingDirectory: true)),
   .spawn(id: 3, targets: [0], spec: RunSpec(program: b("sh")), attributes: fullAttributes),
+  .eval(EvalSpec(code: b("1"))),
+  .eval(EvalSpec(code: b("print(1)"), arguments: [b("a")], hasWorkingDirectory: true)),
 ]
 
 let reportSamples: [Report] = [
@@ -141,6 +148,9 @@ let reportSamples: [Report] = [
   .execFailed(errno: 2),
   .execFailed(errno: -1),
   .spawning(pid: 7),
+  .hostChild(pid: Int32.max),
+  .childEnded(pid: 1, status: .exited(-1)),
+  .childEnded(pid: 9, status: .signaled(6, coreDumped: true)),
 ]
 
 @Suite("Message round trips through bytes")
@@ -199,7 +209,8 @@ struct RoundTripTests {
   @Test("every Report case decodes back to itself", arguments: reportSamples)
   func reportRoundTrip(_ report: Report) throws {
     let frame = report.frame()
-    #expect(frame.fdCount == 0)
+    // hostChild alone carries a descriptor, its pidfd.
+    #expect(frame.fdCount == (frame.type == .hostChild ? 1 : 0))
     let decoded = try throughDecoder(frame)
     #expect(decoded == frame)
     #expect(try Report(decoded) == report)
@@ -214,6 +225,7 @@ struct RoundTripTests {
     for r in requestSamples {
       switch r {
       case .sendFDs, .run, .spawn: continue
+      case .eval(_, let spec): #expect(r.frame().fdCount == (spec.hasWorkingDirectory ? 1 : 0), "\(r)")
       default: #expect(r.frame().fdCount == 0, "\(r)")
       }
     }

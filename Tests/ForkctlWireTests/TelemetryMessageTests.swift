@@ -52,11 +52,11 @@ private func le64(_ v: UInt64) -> [UInt8] { (0..<8).map { UInt8(truncatingIfNeed
     #expect(Reply.memory(Array(repeating: entry, count: room + 1)).frame().payload.count > WireLimits.maxPayload)
   }
 
-  @Test("the mappings reply 0x48 is a list of paths")
+  @Test("the mappings reply 0x48 is a list of paths, then the list of modules imported after the fork")
   func mappingsReplyBytes() throws {
     let reply = Reply.mappings([b("/a"), notUTF8])
     #expect(reply.frame().encoded().prefix(2) == [0x01, 0x48])
-    #expect(reply.frame().payload == [2, 0, 0, 0, 2, 0, 0, 0, 0x2f, 0x61, 6, 0, 0, 0] + notUTF8)
+    #expect(reply.frame().payload == [2, 0, 0, 0, 2, 0, 0, 0, 0x2f, 0x61, 6, 0, 0, 0] + notUTF8 + [0, 0, 0, 0])
     #expect(try Reply(throughDecoder(reply.frame())) == reply)
     #expect(try Reply(throughDecoder(Reply.mappings([]).frame())) == .mappings([]))
   }

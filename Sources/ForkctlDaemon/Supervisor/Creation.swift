@@ -112,8 +112,12 @@ extension Supervisor {
     return id
   }
 
-  mutating func exec(name: [UInt8], client: ClientID) {
+  mutating func exec(name: [UInt8], host: HostSpec?, client: ClientID) {
     guard acceptName(name, client) else { return }
+    if host != nil {
+      effects.reply(client, .failure(.badRequest, "this daemon cannot start language hosts yet"))
+      return
+    }
     guard let id = startTemplate(name: name, origin: .template, client), let pid = registry[id]?.phase.pid
     else { return }
     effects.reply(client, .created(id: id, pid: pid))
@@ -217,6 +221,8 @@ extension Supervisor {
       loadAnswered(id, .success(threads))
     case .loadRefused(let code, let message):
       loadAnswered(id, .failure(LoadRefusal(code: code, message: String(decoding: message, as: UTF8.self))))
+    case .hostChild, .childEnded:
+      controlClosed(id, because: "\(describe(id)) broke the protocol: it sent \(report.frame().type) before hosts")
     }
   }
 

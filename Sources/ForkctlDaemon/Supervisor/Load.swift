@@ -30,12 +30,11 @@ extension Supervisor {
     reportArrived(from: id)
     switch outcome {
     case .success(let threads):
-      registry.update(id) { $0.holdings.libraries.append(load.path) }
+      if !load.isEval { registry.update(id) { $0.holdings.libraries.append(load.path) } }
       mappingsChanged(id)
       effects.reply(load.client, .loaded(threads))
     case .failure(let refusal):
-      let path = String(decoding: load.path, as: UTF8.self)
-      effects.reply(load.client, .failure(refusal.code, "cannot load \(path) into \(describe(id)): \(refusal.message)"))
+      effects.reply(load.client, .failure(refusal.code, "\(loadAction(load, id)): \(refusal.message)"))
     }
     refillReadyPools(of: id)
   }
@@ -44,12 +43,15 @@ extension Supervisor {
   /// it was killed).
   mutating func loadsLost(_ id: UInt64, _ loads: [PendingLoad]) {
     for load in loads {
-      let path = String(decoding: load.path, as: UTF8.self)
       effects.reply(
-        load.client,
-        .failure(
-          .loadFailed, "cannot load \(path) into \(describe(id)): it ended while loading (forkctl wait tells how)"))
+        load.client, .failure(.loadFailed, "\(loadAction(load, id)): it ended while loading (forkctl wait tells how)"))
     }
+  }
+
+  /// "cannot load PATH into PROCESS", or for an eval "cannot eval in PROCESS".
+  private func loadAction(_ load: PendingLoad, _ id: UInt64) -> String {
+    if load.isEval { return "cannot eval in \(describe(id))" }
+    return "cannot load \(String(decoding: load.path, as: UTF8.self)) into \(describe(id))"
   }
 
   /// Refuses, saying why, a call in (or a spawn --call from) `id` when it loaded no library.

@@ -222,6 +222,8 @@ struct Holdings: Equatable {
 struct PendingLoad {
   var client: ClientID
   var path: [UInt8]
+  /// An eval (Eval.swift), not a load: nothing is added to the libraries.
+  var isEval = false
 }
 
 /// A fork asked of a process object: the child's id, and the client told when it exists

@@ -32,7 +32,7 @@ extension Supervisor {
         return nil
       case .pool(.status), .pool(.stop), .pool(.events):
         return nil
-      case .new, .exec, .fork, .sendFDs, .sendArgs, .run, .spawn, .load, .pool:
+      case .new, .exec, .fork, .sendFDs, .sendArgs, .run, .spawn, .load, .eval, .pool:
         return "the daemon is shutting down once the programs its clients wait for have ended "
           + "(shutdown --wait); it starts nothing new"
       }

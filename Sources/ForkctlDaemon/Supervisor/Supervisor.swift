@@ -89,8 +89,8 @@ public struct Supervisor<Effects: SupervisorEffects> {
     case .new(let name):
       guard let template = ensureDefaultTemplate(client) else { return }
       fork(template, name: name, client: client)
-    case .exec(let name):
-      exec(name: name, client: client)
+    case .exec(let name, let host):
+      exec(name: name, host: host, client: client)
     case .fork(let ref, let name):
       guard let id = lookup(ref, client) else { return }
       fork(id, name: name, client: client)
@@ -126,6 +126,8 @@ public struct Supervisor<Effects: SupervisorEffects> {
       audit(ref, client)
     case .pool(let request):
       pool(request, client)
+    case .eval(let ref, let spec):
+      eval(ref, spec, fds, client)
     case .signal:
       preconditionFailure("signal frames are forwarded above")
     }

@@ -77,7 +77,8 @@ extension Supervisor {
         + "(a function worker, or one that has not run)"
       return refuseAudit(id, .wrongState, why, client)
     }
-    effects.reply(client, .mappings(now.paths.subtracting(before.paths).sorted { $0.lexicographicallyPrecedes($1) }))
+    effects.reply(
+      client, .mappings(now.paths.subtracting(before.paths).sorted { $0.lexicographicallyPrecedes($1) }, modules: []))
   }
 
   private mutating func refuseAudit(_ id: UInt64, _ code: ErrorCode, _ why: String, _ client: ClientID) {

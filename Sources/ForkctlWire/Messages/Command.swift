@@ -17,6 +17,9 @@ public enum Command: Equatable, Sendable {
   /// Load a library and run its init. Answered by `libraryLoaded` or `refused`; an init that
   /// fails ends the process with its code instead.
   case load(LoadSpec)
+  /// Run code in a language host (the directory descriptor comes with the frame when the spec
+  /// has one). Answered by `libraryLoaded` or `loadRefused`; a native template refuses it.
+  case eval(EvalSpec)
 
   /// The run command's own bit in its spec's flags word: a status pipe comes with the frame.
   static let statusPipeFlag: UInt32 = 16
@@ -42,6 +45,9 @@ public enum Command: Equatable, Sendable {
     case .load(let spec):
       spec.write(to: &w)
       return Frame(type: .commandLoad, payload: w.bytes, fdCount: spec.fdCount)
+    case .eval(let spec):
+      spec.write(to: &w)
+      return Frame(type: .commandEval, payload: w.bytes, fdCount: spec.fdCount)
     case .run(let spec, let statusPipe, let attributes):
       let outer = (statusPipe ? Self.statusPipeFlag : 0) | (attributes == nil ? 0 : RunSpec.attributesFlag)
       spec.write(to: &w, outerFlags: outer)
@@ -73,6 +79,10 @@ public enum Command: Equatable, Sendable {
       let spec = try LoadSpec.read(&r)
       try checkFDs(frame, spec.fdCount)
       self = .load(spec)
+    case .commandEval:
+      let spec = try EvalSpec.read(&r)
+      try checkFDs(frame, spec.fdCount)
+      self = .eval(spec)
     case .commandSpawn:
       let id = try r.u64()
       let targets = try readTargets(&r)

@@ -115,8 +115,9 @@ public enum Reply: Equatable, Sendable {
   case loaded(ThreadCensus)
   /// The answer to `memory`: one entry per process object, in the order named (or by id).
   case memory([MemoryEntry])
-  /// The answer to `audit`: the paths of the files mapped, each once, in byte order.
-  case mappings([[UInt8]])
+  /// The answer to `audit`: the paths of the files mapped, each once, in byte order; then,
+  /// for a worker of a language host, the modules it imported after its fork, in order.
+  case mappings([[UInt8]], modules: [[UInt8]] = [])
   /// The answer to `pool status` (and to `pool stop`, the pool's last summary).
   case pools([PoolSummary])
   /// One event of a pool (`pool events`): a line of JSON, without its newline.
@@ -166,9 +167,10 @@ public enum Reply: Equatable, Sendable {
       type = .memoryReport
       w.u32(UInt32(list.count))
       for entry in list { entry.write(to: &w) }
-    case .mappings(let paths):
+    case .mappings(let paths, let modules):
       type = .mappings
       w.list(paths)
+      w.list(modules)
     case .pools(let list):
       type = .pools
       w.u32(UInt32(list.count))
@@ -211,7 +213,7 @@ public enum Reply: Equatable, Sendable {
       var list = [MemoryEntry]()
       for _ in 0..<n { list.append(try MemoryEntry.read(&r)) }
       self = .memory(list)
-    case .mappings: self = .mappings(try r.list())
+    case .mappings: self = .mappings(try r.list(), modules: try r.list())
     case .pools:
       // A summary is at least its fixed fields: name (u32), kind, template, generation,
       // target, sizes, requests, restarts and the two counts.

@@ -15,6 +15,13 @@ public enum Report: Equatable, Sendable {
   /// The answer to a load command that failed: the library did not load (nothing changed),
   /// or its init returned non-zero (the process exits with that code after this).
   case loadRefused(ErrorCode, message: [UInt8])
+  /// From a language host: pid is its own child (a worker it forked), not the daemon's; the
+  /// frame's one descriptor is a pidfd of it, opened before the host could reap it. The host
+  /// reaps it and reports its end with `childEnded`.
+  case hostChild(pid: Int32)
+  /// From a language host: a child it announced with `hostChild` ended so; sent before the
+  /// host reaps it, so that the status is never lost.
+  case childEnded(pid: Int32, status: ExitStatus)
 
   /// Where the pid lies in a `spawning` frame's bytes: the new process writes it there.
   public static let spawningPIDOffset = WireLimits.headerSize
@@ -43,11 +50,19 @@ public enum Report: Equatable, Sendable {
     case .loaded(let threads):
       threads.write(to: &w)
       return Frame(type: .libraryLoaded, payload: w.bytes, fdCount: 0)
+    case .hostChild(let pid):
+      w.i32(pid)
+      return Frame(type: .hostChild, payload: w.bytes, fdCount: 1)
+    case .childEnded(let pid, let status):
+      w.i32(pid)
+      status.write(to: &w)
+      return Frame(type: .childEnded, payload: w.bytes, fdCount: 0)
     }
   }
 
   public init(_ frame: Frame) throws(WireError) {
-    try checkFDs(frame, 0)
+    // Only hostChild carries a descriptor: the pidfd.
+    try checkFDs(frame, frame.type == .hostChild ? 1 : 0)
     var r = PayloadReader(frame.payload)
     switch frame.type {
     case .forked: self = .forked(pid: try r.i32())
@@ -60,6 +75,16 @@ public enum Report: Equatable, Sendable {
     case .spawned: self = .spawned(pid: try r.i32(), errno: try r.i32())
     case .spawning: self = .spawning(pid: try r.i32())
     case .libraryLoaded: self = .loaded(try ThreadCensus.read(&r))
+    case .hostChild:
+      let pid = try r.i32()
+      if pid <= 0 { throw .invalid("host child pid \(pid)") }
+      self = .hostChild(pid: pid)
+    case .childEnded:
+      let pid = try r.i32()
+      if pid <= 0 { throw .invalid("ended child pid \(pid)") }
+      // A child that ended has a status: tag 0 is not one.
+      guard let status = try ExitStatus.read(&r) else { throw .invalid("child ended without a status") }
+      self = .childEnded(pid: pid, status: status)
     default: throw .unexpected(frame.type)
     }
     try r.finish()

@@ -2,7 +2,8 @@
 public enum Request: Equatable, Sendable {
   case hello
   case new(name: [UInt8])
-  case exec(name: [UInt8])
+  /// A template made by exec: the template image, or with `host` a language host.
+  case exec(name: [UInt8], host: HostSpec? = nil)
   case fork(ref: [UInt8], name: [UInt8])
   case sendFDs(ref: [UInt8], targets: [FDTarget])
   case sendArgs(ref: [UInt8], arguments: [[UInt8]])
@@ -46,6 +47,8 @@ public enum Request: Equatable, Sendable {
   case audit(ref: [UInt8])
   /// An operation on pools (Pool.swift).
   case pool(PoolRequest)
+  /// Run code in a language host's template; replies `loaded` with its threads after it.
+  case eval(ref: [UInt8], EvalSpec)
 
   /// kill's optional trailing u32 flags: the process group.
   static let killGroupFlag: UInt32 = 1
@@ -68,9 +71,11 @@ public enum Request: Equatable, Sendable {
     case .new(let name):
       type = .new
       w.string(name)
-    case .exec(let name):
+    case .exec(let name, let host):
       type = .exec
       w.string(name)
+      // The host block came later: absent for a native template, as before it.
+      host?.write(to: &w)
     case .fork(let ref, let name):
       type = .fork
       w.string(ref)
@@ -147,6 +152,11 @@ public enum Request: Equatable, Sendable {
     case .pool(let request):
       type = .pool
       request.write(to: &w)
+    case .eval(let ref, let spec):
+      type = .eval
+      w.string(ref)
+      spec.write(to: &w)
+      fds = spec.fdCount
     }
     return Frame(type: type, payload: w.bytes, fdCount: fds)
   }
@@ -163,7 +173,8 @@ public enum Request: Equatable, Sendable {
       self = .new(name: try r.string())
     case .exec:
       try checkFDs(frame, 0)
-      self = .exec(name: try r.string())
+      let name = try r.string()
+      self = .exec(name: name, host: r.remaining > 0 ? try HostSpec.read(&r) : nil)
     case .fork:
       try checkFDs(frame, 0)
       self = .fork(ref: try r.string(), name: try r.string())
@@ -261,6 +272,11 @@ public enum Request: Equatable, Sendable {
     case .pool:
       try checkFDs(frame, 0)
       self = .pool(try PoolRequest.read(&r))
+    case .eval:
+      let ref = try r.string()
+      let spec = try EvalSpec.read(&r)
+      try checkFDs(frame, spec.fdCount)
+      self = .eval(ref: ref, spec)
     default:
       throw .unexpected(frame.type)
     }

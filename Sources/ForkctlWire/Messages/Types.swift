@@ -20,6 +20,7 @@ public enum MessageType: UInt8, Sendable, CaseIterable {
   case memory = 0x11
   case audit = 0x12
   case pool = 0x13
+  case eval = 0x14
 
   case ok = 0x40
   case created = 0x41
@@ -39,6 +40,7 @@ public enum MessageType: UInt8, Sendable, CaseIterable {
   case commandRun = 0x83
   case commandSpawn = 0x84
   case commandLoad = 0x85
+  case commandEval = 0x86
 
   case forked = 0xc0
   case refused = 0xc1
@@ -47,6 +49,8 @@ public enum MessageType: UInt8, Sendable, CaseIterable {
   case spawning = 0xc4
   case libraryLoaded = 0xc5
   case loadRefused = 0xc6
+  case hostChild = 0xc7
+  case childEnded = 0xc8
 }
 
 /// How a process ended, as waitid(2) tells it.
