@@ -27,6 +27,7 @@ import signal
 import socket
 import struct
 import sys
+import time
 import traceback
 
 # Frame types (forkctl-protocol(7)).
@@ -438,16 +439,12 @@ def _thread_names():
 
 def _thread_census():
     """The names of the threads, giving those that are exiting 100 ms, as the native template does."""
-    deadline = _monotonic() + _THREAD_GRACE
+    deadline = time.monotonic() + _THREAD_GRACE
     names = _thread_names()
-    while len(names) > 1 and _monotonic() < deadline:
-        select.select([], [], [], 0.002)
+    while len(names) > 1 and time.monotonic() < deadline:
+        time.sleep(0.002)
         names = _thread_names()
     return names
-
-
-def _monotonic():
-    return os.times().elapsed
 
 
 def _single_threaded(action):
@@ -513,12 +510,17 @@ def _reap(pidfd):
     reaped (waitid WNOWAIT), so that if this process dies in between, the zombie goes to the
     daemon, which reaps it itself."""
     pid = _children[pidfd]
-    info = os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
-    if info is None:
-        return
-    tag = {os.CLD_EXITED: 1, os.CLD_KILLED: 2, os.CLD_DUMPED: 3}[info.si_code]
-    _report(_frame(_CHILD_ENDED, _I32.pack(pid) + _U8.pack(tag) + _I32.pack(info.si_status)))
-    os.waitpid(pid, os.WNOHANG)
+    try:
+        info = os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+    except ChildProcessError:
+        # Reaped by code this process was given (an os.wait in an eval): its status is lost.
+        info = None
+    else:
+        if info is None:
+            return
+        tag = {os.CLD_EXITED: 1, os.CLD_KILLED: 2, os.CLD_DUMPED: 3}[info.si_code]
+        _report(_frame(_CHILD_ENDED, _I32.pack(pid) + _U8.pack(tag) + _I32.pack(info.si_status)))
+        os.waitpid(pid, os.WNOHANG)
     del _children[pidfd]
     _poller.unregister(pidfd)
     os.close(pidfd)
@@ -724,7 +726,8 @@ def _set_limit(resource, number, soft, hard):
     infinity = (1 << 64) - 1
 
     def value(v):
-        return resource.RLIM_INFINITY if v == infinity else v
+        # The module reads a signed 64-bit number and casts it to rlim_t: the same bits.
+        return v - (1 << 64) if v >= 1 << 63 else v
 
     try:
         resource.setrlimit(number, (value(soft), value(hard)))
@@ -734,7 +737,7 @@ def _set_limit(resource, number, soft, hard):
         if "not allowed" not in str(e):
             raise OSError(errno.EINVAL, str(e))
     _, own = resource.getrlimit(number)
-    own = infinity if own == resource.RLIM_INFINITY else own
+    own = own + (1 << 64) if own < 0 else own
     hard = min(hard, own)
     soft = min(soft, hard)
     try:
@@ -746,6 +749,7 @@ def _set_limit(resource, number, soft, hard):
 def _limit_capabilities(caps):
     """Each capability set limited to the caller's mask (capabilities(7)), as exec.c does it."""
     bounding, permitted, effective, inheritable, ambient = caps
+    _Kernel.libc()
     for cap in range(64):
         if bounding & (1 << cap):
             continue
@@ -760,7 +764,7 @@ def _limit_capabilities(caps):
             continue
         try:
             if _Kernel.prctl(47, 1, cap) == 1:  # PR_CAP_AMBIENT, PR_CAP_AMBIENT_IS_SET
-                _Kernel.prctl(47, 4, cap)  # PR_CAP_AMBIENT_LOWER
+                _Kernel.prctl(47, 3, cap)  # PR_CAP_AMBIENT_LOWER
         except OSError as e:
             if e.errno != errno.EINVAL:
                 raise
@@ -944,9 +948,18 @@ def _run(spec, status_pipe, attributes, received):
     try:
         _prepare_exec(setup.moves, setup.cwd, setup.keep, attributes)
         word = _exec_search(spec.program, argv, _environment_map(setup.environment))
-    except _Failure as f:
-        word = f.word
+    except BaseException as e:
+        word = _failure_word(e)
     _fail_run(word, setup)
+
+
+def _failure_word(e):
+    """The failure word of what stopped a worker before its program or function: a step that
+    failed, or (a defect of this host) any other exception, reported with its traceback."""
+    if isinstance(e, _Failure):
+        return e.word
+    traceback.print_exc()
+    return (_STEP_EXEC << 16) | (getattr(e, "errno", None) or errno.EINVAL)
 
 
 def _prepare_exec(moves, cwd, keep, attributes):
@@ -1045,9 +1058,9 @@ def _call(spec, status_pipe, attributes, received):
     close += setup.keep
     try:
         function = _prepare_call(setup, spec.program, attributes, close)
-    except _Failure as f:
+    except BaseException as e:
         setup.keep = close[len(close) - len(setup.keep) :]
-        _fail_run(f.word, setup)
+        _fail_run(_failure_word(e), setup)
     _kept_control = setup.slot
     _call_and_exit(function, spec)
 
@@ -1057,9 +1070,11 @@ def _call_and_exit(function, spec):
     result, as multiprocessing's forkserver child does: the template's atexit handlers cleared,
     the collector on, then this process's own handlers, stdio flushed, os._exit."""
     args = [os.fsdecode(a) for a in _arguments + spec.arguments]
+    # What a program's argv would be: the name, then the strings (argparse reads it).
+    sys.argv = [os.fsdecode(spec.program)] + args
     atexit._clear()
     gc.enable()
-    if os.isatty(1):
+    if sys.stdout is not None and os.isatty(1):
         sys.stdout.reconfigure(line_buffering=True)
     try:
         status = _status_of(function(*args))
@@ -1213,9 +1228,10 @@ def _spawned_child(extra, targets, cwd, spec, attributes, received, prepared):
         setup = _SpawnSetup(moves, cwd, environment)
         try:
             function = _prepare_call(setup, spec.program, attributes, close)
-        except _Failure as f:
-            _write_failure(close[-1], f.word)
-            os._exit(127 if f.word == (_STEP_SYMBOL << 16 | errno.ENOENT) else 126)
+        except BaseException as e:
+            word = _failure_word(e)
+            _write_failure(close[-1], word)
+            os._exit(127 if word == (_STEP_SYMBOL << 16 | errno.ENOENT) else 126)
         _call_and_exit(function, spec)
     keep = [_CONTROL_FD, prepared]
     argv = [spec.program] + _arguments + spec.arguments
@@ -1223,8 +1239,8 @@ def _spawned_child(extra, targets, cwd, spec, attributes, received, prepared):
     try:
         _prepare_exec(moves, cwd, keep, attributes)
         word = _exec_search(spec.program, argv, _environment_map(environment))
-    except _Failure as f:
-        word = f.word
+    except BaseException as e:
+        word = _failure_word(e)
     _write_failure(keep[-1], word)
     os._exit(127 if word == errno.ENOENT else 126)
 
@@ -1413,6 +1429,11 @@ def _serve():
                 _handle(kind, payload, received)
             except _Violation:
                 _close_all(received)
+                os._exit(_EXIT_VIOLATION)
+            except Exception:
+                # A defect of this host: said on stderr, and the process object ends as the
+                # native one does on what it cannot handle.
+                traceback.print_exc()
                 os._exit(_EXIT_VIOLATION)
             break  # the poller may have changed (a fork's child has a new one)
 

@@ -76,7 +76,7 @@ def report(fd):
         "variable=%s" % os.environ.get("FORKCTL_CONTROL_FD"),
         "worker_id=%s" % forkctl_host.worker_id(),
         "pool=%s" % forkctl_host.pool(),
-        "argv=%s" % sys.argv[1:],
+        "argv=%s" % sys.argv,
         "gc=%s" % gc.isenabled(),
         "comm=%s" % open("/proc/self/comm").read().strip(),
         "pgid=%s" % (os.getpgid(0) == os.getpid()),
@@ -115,3 +115,37 @@ def register_exit(fd, words):
 
 def write_variable(fd, name):
     os.write(int(fd), os.environ.get(name, "unset").encode())
+
+
+def say(*words):
+    """Prints the words on standard output (flushed by the worker's exit)."""
+    print(" ".join(words))
+
+
+def await_file(path, code):
+    """Waits until `path` exists, then returns code: a worker that runs until the test lets it go."""
+    import time
+
+    while not os.path.exists(path):
+        time.sleep(0.01)
+    return int(code)
+
+
+def import_late_and_await(mark, path):
+    """Imports a module the template never imported, writes `mark`, and waits for `path`."""
+    import colorsys  # noqa: F401 (the import is the point)
+
+    with open(mark, "w") as f:
+        f.write("imported")
+    return await_file(path, 0)
+
+
+def pool_worker(log):
+    """A pool's worker: says READY=1 through forkctl_host, logs its id, then idles until stopped."""
+    import time
+
+    with open(log, "a") as f:
+        f.write("worker %s %s %s\n" % (forkctl_host.worker_id(), forkctl_host.pool(), os.getpid()))
+    forkctl_host.notify("READY=1")
+    while True:
+        time.sleep(60)

@@ -364,6 +364,7 @@ class CallTests(HostTest):
         self.assertIn("pgid=True", lines)
         self.assertIn("control_fd=None", lines)
         self.assertIn("worker_id=2", lines)
+        self.assertIn("argv=['pyhost_fixture:report', '5']", lines)
         self.assertEqual(self.host.child_ended(pid), (EXITED, 0))
 
     def test_the_templates_atexit_handlers_never_run_in_a_worker_its_own_do_unless_quick_exit(self):
