@@ -87,6 +87,8 @@ class Channel:
 
     def __init__(self, sock):
         self.sock = sock
+        # childEnded reports that came while another report was awaited: pid -> (tag, value).
+        self.ended = {}
 
     def send(self, kind, payload=b"", fds=()):
         anc = [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", fds))] if fds else []
@@ -120,12 +122,21 @@ class Channel:
         return kind, payload, fds
 
     def expect(self, kind):
+        """The next report, which must be of `kind`; a child's end may come before it at any time."""
         frame = self.receive()
+        while frame is not None and frame[0] == CHILD_ENDED and kind != CHILD_ENDED:
+            self.record_end(frame[1])
+            frame = self.receive()
         if frame is None:
             raise AssertionError("end of file where report 0x%x was expected" % kind)
         if frame[0] != kind:
             raise AssertionError("report 0x%x (%r) where 0x%x was expected" % (frame[0], frame[1], kind))
         return frame[1], frame[2]
+
+    def record_end(self, payload):
+        pid, tag, value = struct.unpack("<iBi", payload)
+        assert pid not in self.ended, "a second childEnded for %d" % pid
+        self.ended[pid] = (tag, value)
 
     def at_end(self):
         return self.receive() is None
@@ -176,7 +187,6 @@ class Host:
         self.pid = pid
         self.control = Channel(parent)
         self.channels = [self.control]
-        self.ended = {}
 
     def close(self):
         try:
@@ -215,11 +225,9 @@ class Host:
     def child_ended(self, pid, channel=None):
         """The status the host reports for `pid`: (tag, value)."""
         channel = channel or self.control
-        while pid not in self.ended:
-            payload, _ = channel.expect(CHILD_ENDED)
-            ended, tag, value = struct.unpack("<iBi", payload)
-            self.ended[ended] = (tag, value)
-        return self.ended.pop(pid)
+        while pid not in channel.ended:
+            channel.record_end(channel.expect(CHILD_ENDED)[0])
+        return channel.ended.pop(pid)
 
     def load(self, module, init="", arguments=(), directory=HERE):
         fd = os.open(directory, os.O_PATH | os.O_CLOEXEC)
