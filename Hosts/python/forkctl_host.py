@@ -1159,7 +1159,7 @@ def _spawn(object_id, targets, spec, attributes, received):
         if not _single_threaded("spawning from"):
             return
         if spec.flags & _CALL and not _may_exist(spec.program):
-            message = "the template has no %s" % os.fsdecode(spec.program)
+            message = "no module loaded into the template defines %s" % os.fsdecode(spec.program)
             _refused(_SYMBOL_NOT_FOUND, message)
             return
         try:
