@@ -534,6 +534,25 @@ class PerlHostTests(unittest.TestCase):
         payload, _ = self.host.expect(REFUSED)
         self.assertEqual(struct.unpack_from("<H", payload)[0], 17)
 
+    def test_spawn_with_a_terminal_runs_the_call_under_a_monitor(self):
+        # Attribute flag 2: a new session with the terminal on 0 as its controlling terminal; the
+        # session's leader stays as a monitor and the function runs in its child, in the
+        # terminal's foreground (monitor.c).
+        primary, secondary = os.openpty()
+        out_r, out_w = pipe()
+        payload = struct.pack("<Q", 14) + targets([0, 1]) + run_spec(
+            "ForkctlPerlTest::terminal", [], CALL | ATTRIBUTES, ["PATH=/bin"]) + attributes(flags=2)
+        self.host.send(SPAWN, payload, [secondary, out_w])
+        os.close(out_w)
+        os.close(secondary)
+        (pid,) = struct.unpack("<i", self.host.expect(SPAWNING)[0])
+        _, fds = self.host.expect(HOST_CHILD)
+        self.assertEqual(struct.unpack("<ii", self.host.expect(SPAWNED)[0]), (pid, 0))
+        self.assertEqual(self.host.child_ended(), (pid, EXITED, 0))
+        self.assertRegex(read_all(out_r).decode(), r"^tty=/dev/pts/\d+ foreground=1 monitor=1\n$")
+        os.close(fds[0])
+        os.close(primary)
+
     def test_helper_package_outside_a_pool(self):
         kind, payload = self.host.eval(
             "die 'control' if defined Forkctl::Host::control_fd(); die 'notify' if Forkctl::Host::notify('READY=1');"

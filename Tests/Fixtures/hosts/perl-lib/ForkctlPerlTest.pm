@@ -78,6 +78,18 @@ sub require_late_and_await {
   return await_file($_[0], 0);
 }
 
+# Prints the terminal on descriptor 0 and whether its process group is the terminal's
+# foreground, its session another process's (the monitor's).
+sub terminal {
+  require POSIX;
+  my $tty = POSIX::ttyname(0) // 'none';
+  my $foreground = POSIX::tcgetpgrp(0) == getpgrp(0) ? 1 : 0;
+  my $sid = (split ' ', do { open(my $f, '<', "/proc/$$/stat") or die; local $/; (<$f> =~ /\) (.*)/)[0] })[3];
+  my $leader = $sid != $$ && $sid == getppid() ? 1 : 0;
+  print "tty=$tty foreground=$foreground monitor=$leader\n";
+  return 0;
+}
+
 # Dies of SIGSEGV.
 sub crash { kill 'SEGV', $$; sleep 10 }
 
