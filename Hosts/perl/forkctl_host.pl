@@ -42,6 +42,7 @@ use B ();
 use Errno ();        # %! loads it on first use: here, not after a fork (the import audit)
 use IO::Handle ();
 use POSIX ();
+use Scalar::Util ();
 use Socket ();
 use Socket::MsgHdr ();
 
@@ -767,7 +768,8 @@ sub call_and_exit {
   my $status = 0;
   my $ok = eval {
     my $r = $function->(@strings, @{ $spec->{arguments} });
-    $status = defined $r && $r =~ /\A\s*-?\d+/ ? int($r) : 0;
+    # A number is the status; anything else (undef, an empty list, a reference) is 0.
+    $status = defined $r && !ref $r && Scalar::Util::looks_like_number($r) && abs($r) < 2**31 ? int($r) : 0;
     1;
   };
   if (!$ok) {

@@ -318,6 +318,8 @@ class PerlHostTests(unittest.TestCase):
     def test_exit_statuses(self):
         self.assertEqual(self.call("ForkctlPerlTest::returns", ["7"])[1], (EXITED, 7))
         self.assertEqual(self.call("ForkctlPerlTest::returns", ["300"])[1], (EXITED, 300 & 0xFF))
+        self.assertEqual(self.call("ForkctlPerlTest::returns", ["-1"])[1], (EXITED, 255))
+        self.assertEqual(self.call("ForkctlPerlTest::returns", ["not a number"])[1], (EXITED, 0))
         self.assertEqual(self.call("ForkctlPerlTest::returns_nothing")[1], (EXITED, 0))
         self.assertEqual(self.call("ForkctlPerlTest::exits", ["5"])[1], (EXITED, 5))
         _, status, _, err = self.call("ForkctlPerlTest::dies")
