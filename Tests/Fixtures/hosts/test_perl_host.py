@@ -500,6 +500,50 @@ class PerlHostTests(unittest.TestCase):
         os.close(pidfd)
         worker.sock.close()
 
+    def test_run_that_keeps_control_reports_through_its_status_pipe(self):
+        worker, pidfd = self.host.fork()
+        out_r, out_w = pipe()
+        worker.send_fds([out_w], [1])
+        os.close(out_w)
+        status_r, status_w = pipe()
+        worker.run("sh", ["-c", 'echo "control=$FORKCTL_CONTROL_FD"; test -S /proc/self/fd/3'],
+                   KEEP_CONTROL | STATUS_PIPE, environment=["PATH=/usr/bin:/bin"], fds=[status_w])
+        os.close(status_w)
+        self.assertEqual(read_all(status_r), b"")  # end of file: the program started
+        self.assertEqual(self.host.child_ended(), (worker.pid, EXITED, 0))
+        self.assertEqual(read_all(out_r), b"control=3\n")
+        worker.sock.close()
+        os.close(pidfd)
+        # A program that does not start says why in the pipe, as four bytes, not in a report.
+        worker, pidfd = self.host.fork()
+        status_r, status_w = pipe()
+        worker.run("/no/such/program", [], KEEP_CONTROL | STATUS_PIPE, environment=[], fds=[status_w])
+        os.close(status_w)
+        self.assertEqual(read_all(status_r), struct.pack("<i", 2))
+        self.assertEqual(self.host.child_ended(), (worker.pid, EXITED, 127))
+        worker.sock.close()
+        os.close(pidfd)
+
+    def test_run_in_a_working_directory_and_of_a_directory(self):
+        worker, pidfd = self.host.fork()
+        out_r, out_w = pipe()
+        worker.send_fds([out_w], [1])
+        os.close(out_w)
+        directory = os.open("/usr", os.O_PATH | os.O_CLOEXEC)
+        worker.run("pwd", [], DIRECTORY, environment=["PATH=/usr/bin:/bin"], fds=[directory])
+        os.close(directory)
+        self.assertIsNone(worker.started())
+        self.assertEqual(self.host.child_ended(), (worker.pid, EXITED, 0))
+        self.assertEqual(read_all(out_r), b"/usr\n")
+        worker.sock.close()
+        os.close(pidfd)
+        worker, pidfd = self.host.fork()
+        worker.run("/usr", [], environment=[])
+        self.assertEqual(worker.started(), 21)  # EISDIR, as the native template says it
+        self.assertEqual(self.host.child_ended(), (worker.pid, EXITED, 126))
+        worker.sock.close()
+        os.close(pidfd)
+
     def test_call_applies_attributes_and_keeps_control(self):
         attrs = attributes(umask=0o027, limits=[(7, 64, 64)])
         started, status, out, err = self.call("ForkctlPerlTest::describe", flags=KEEP_CONTROL, attrs=attrs)
