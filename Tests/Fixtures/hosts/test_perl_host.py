@@ -276,6 +276,16 @@ class PerlHostTests(unittest.TestCase):
         worker.sock.close()
         return started, (tag, value), read_all(out_r).decode(), read_all(err_r).decode()
 
+    def start_held(self, function, arguments=()):
+        """A worker calling `function`, which reads descriptor 0 (a pipe held here) while it
+        waits: (worker, pidfd, the pipe's read end, its write end)."""
+        hold_r, hold_w = pipe()
+        worker, pidfd = self.host.fork()
+        worker.send_fds([hold_r], [0])
+        worker.run(function, list(arguments), CALL)
+        self.assertIsNone(worker.started())
+        return worker, pidfd, hold_r, hold_w
+
     def test_host_starts_as_the_design_says(self):
         pid = self.host.pid
         with open("/proc/%d/comm" % pid) as f:
@@ -359,11 +369,7 @@ class PerlHostTests(unittest.TestCase):
             worker.sock.close()
 
     def test_host_child_pidfd_signals_and_sees_the_worker(self):
-        hold_r, hold_w = pipe()
-        worker, pidfd = self.host.fork()
-        worker.send_fds([hold_r], [0])
-        worker.run("ForkctlPerlTest::wait_then_return", [], CALL)
-        self.assertIsNone(worker.started())
+        worker, pidfd, hold_r, hold_w = self.start_held("ForkctlPerlTest::wait_then_return")
         self.assertEqual(select.select([pidfd], [], [], 0)[0], [])
         signal.pidfd_send_signal(pidfd, signal.SIGKILL)
         self.assertEqual(self.host.child_ended(), (worker.pid, SIGNALED, signal.SIGKILL))
@@ -373,11 +379,7 @@ class PerlHostTests(unittest.TestCase):
         worker.sock.close()
 
     def test_status_is_known_when_the_host_is_killed_while_a_worker_runs(self):
-        hold_r, hold_w = pipe()
-        worker, pidfd = self.host.fork()
-        worker.send_fds([hold_r], [0])
-        worker.run("ForkctlPerlTest::wait_then_return", ["42"], CALL)
-        self.assertIsNone(worker.started())
+        worker, pidfd, hold_r, hold_w = self.start_held("ForkctlPerlTest::wait_then_return", ["42"])
         os.close(hold_r)
         os.kill(self.host.pid, signal.SIGKILL)
         self.host.status = os.waitpid(self.host.pid, 0)[1]
@@ -412,11 +414,7 @@ class PerlHostTests(unittest.TestCase):
         mine.close()
 
     def test_modules_required_after_the_fork_are_recorded(self):
-        hold_r, hold_w = pipe()
-        worker, pidfd = self.host.fork()
-        worker.send_fds([hold_r], [0])
-        worker.run("ForkctlPerlTest::require_late_and_wait", [], CALL)
-        self.assertIsNone(worker.started())
+        worker, pidfd, hold_r, hold_w = self.start_held("ForkctlPerlTest::require_late_and_wait")
         # Both requires come before the worker waits; the first may be read before the second.
         expected = "Text::Abbrev\nForkctlPerlTest::Late\n"
         records = None
