@@ -543,7 +543,8 @@ class PerlHostTests(unittest.TestCase):
         os.close(pidfd)
 
     def test_call_applies_attributes_and_keeps_control(self):
-        attrs = attributes(umask=0o027, limits=[(7, 64, 64)])
+        usr1, usr2 = 1 << (signal.SIGUSR1 - 1), 1 << (signal.SIGUSR2 - 1)
+        attrs = attributes(umask=0o027, nice=5, ignored=usr1, blocked=usr2, limits=[(7, 64, 64)])
         started, status, out, err = self.call("ForkctlPerlTest::describe", flags=KEEP_CONTROL, attrs=attrs)
         self.assertEqual(status, (EXITED, 0), err)
         lines = dict(line.split("=", 1) for line in out.replace(" pid=", "\npid=").splitlines())
@@ -552,6 +553,9 @@ class PerlHostTests(unittest.TestCase):
         self.assertEqual(lines["pgid"], lines["pid"])
         self.assertEqual(lines["comm"], "ForkctlPerlTest")  # PR_SET_NAME keeps 15 bytes
         self.assertEqual(lines["control"], "3")
+        self.assertEqual(lines["nice"], "5")
+        self.assertEqual(int(lines["SigIgn"], 16), usr1)
+        self.assertEqual(int(lines["SigBlk"], 16), usr2)
 
     def test_spawn_of_a_call_and_of_a_program(self):
         out_r, out_w = pipe()

@@ -45,6 +45,9 @@ sub describe {
   open(my $comm, '<', "/proc/$$/comm") or die;
   print "comm=", scalar <$comm>;
   print "control=", (Forkctl::Host::control_fd() // 'none'), "\n";
+  print "nice=", getpriority(0, 0), "\n";
+  open(my $status, '<', "/proc/$$/status") or die;
+  print map { /^(SigBlk|SigIgn):\s*(\S+)/ ? "$1=$2\n" : () } <$status>;
   return 0;
 }
 
