@@ -42,6 +42,7 @@ use B ();
 use Errno ();        # %! loads it on first use: here, not after a fork (the import audit)
 use IO::Handle ();
 use POSIX ();
+use Scalar::Util ();
 use Socket ();
 use Socket::MsgHdr ();
 
@@ -49,13 +50,13 @@ use Socket::MsgHdr ();
 use constant {
   SYS_CLOSE => 3, SYS_RT_SIGACTION => 13, SYS_RT_SIGPROCMASK => 14, SYS_EXECVE => 59, SYS_FCNTL => 72,
   SYS_FCHDIR => 81, SYS_CAPGET => 125, SYS_CAPSET => 126, SYS_PRCTL => 157, SYS_WAITID => 247,
-  SYS_PRLIMIT64 => 302, SYS_MEMFD_CREATE => 319, SYS_PIDFD_OPEN => 434, SYS_CLOSE_RANGE => 436,
+  SYS_PRLIMIT64 => 302, SYS_RT_SIGTIMEDWAIT => 128, SYS_MEMFD_CREATE => 319, SYS_PIDFD_OPEN => 434, SYS_CLOSE_RANGE => 436,
 };
 use constant {
   F_SETFD => 2, FD_CLOEXEC => 1, F_DUPFD_CLOEXEC => 1030, O_RDWR => 2, O_CLOEXEC => 0x80000,
   MSG_NOSIGNAL => 0x4000, MSG_CMSG_CLOEXEC => 0x40000000, MSG_CTRUNC => 0x8, MFD_CLOEXEC => 1,
   P_PID => 1, WNOHANG => 1, WEXITED => 4, WNOWAIT => 0x01000000, CLOSE_RANGE_CLOEXEC => 4,
-  PR_SET_NAME => 15, PR_CAPBSET_READ => 23, PR_CAPBSET_DROP => 24, PR_GET_SECUREBITS => 27,
+  PR_SET_PDEATHSIG => 1, PR_SET_DUMPABLE => 4, RLIMIT_CORE => 4, SIG_UNBLOCK => 1, PR_SET_NAME => 15, PR_CAPBSET_READ => 23, PR_CAPBSET_DROP => 24, PR_GET_SECUREBITS => 27,
   PR_SET_SECUREBITS => 28, PR_SET_NO_NEW_PRIVS => 38, PR_CAP_AMBIENT => 47, PR_CAP_AMBIENT_IS_SET => 1,
   PR_CAP_AMBIENT_LOWER => 3, SECBIT_NOROOT => 1, TIOCSCTTY => 0x540E, SIG_DFL => 0, SIG_IGN => 1,
   SIG_SETMASK => 2, ENOENT => 2, EACCES => 13, ENOTDIR => 20, EISDIR => 21, ENOEXEC => 8, EPERM => 1,
@@ -291,11 +292,20 @@ sub thread_names {
   @names;
 }
 
+# Field 20 of /proc/self/stat (proc(5)): one read, where the names take a file per thread.
+sub thread_count {
+  sysopen(my $f, '/proc/self/stat', 0) or return 0;
+  sysread($f, my $stat, 1024);
+  my @fields = split / /, substr($stat, rindex($stat, ')') + 2);
+  $fields[17] // 0;
+}
+
 # fork(2) in a process with more than one thread copies only the caller, and a lock another
 # thread held stays held for ever in the child: refuses unless this process has one thread, as
 # Template.singleThreaded does, giving threads that are exiting a short grace.
 sub single_threaded {
   my ($action) = @_;
+  return 1 if thread_count() == 1;
   my @names = thread_names();
   for (1 .. THREAD_GRACE_STEPS) {
     last if @names <= 1;
@@ -443,6 +453,9 @@ sub apply_attributes {
     # setsid fails with EPERM in a process group leader: only a spawn's new process can.
     return failure(STEP_SESSION, 0 + $!) unless defined POSIX::setsid();
     return failure(STEP_CONTROLLING_TERMINAL, 0 + $!) unless ioctl(STDIN, TIOCSCTTY, 0);
+    # This process stays the session leader, a monitor; the program goes on in its child.
+    my $e = monitor_start();
+    return failure(STEP_SESSION, $e) if $e;
   } else {
     # Its own process group (a no-op for a process forked by `fork`, which leads one): a
     # program's kill(0, ...) cannot reach the daemon.
@@ -492,6 +505,66 @@ sub apply_attributes {
   }
   return failure(STEP_SIGNALS, 0 + $!) unless defined set_mask($a->{blocked});
   0;
+}
+
+# forkctl_monitor_start (monitor.c): the session leader of a terminal stays as a monitor, as
+# sudo's use_pty monitor does, and the program goes on in its child, in a process group of its
+# own in the terminal's foreground, whose parent is in its session: a group that is not orphaned,
+# where Ctrl-Z stops it. Every signal is blocked here (the spawn's child blocked them all).
+sub monitor_start {
+  my $leader = $$;
+  # Perl's fork, glibc's: a called function needs its atfork handlers, as the native call's
+  # monitor uses glibc's fork() for.
+  my $pid = fork;
+  return 0 + $! unless defined $pid;
+  monitor($pid) if $pid;
+  return 0 + $! unless defined POSIX::setpgid(0, 0) && defined POSIX::tcsetpgrp(0, $$);
+  # The daemon's SIGKILL reaches only the monitor's group: the program dies with it.
+  return 0 + $! unless defined sys(SYS_PRCTL, PR_SET_PDEATHSIG, 9, 0, 0, 0);
+  POSIX::_exit(128 + 9) if getppid() != $leader;
+  0;
+}
+
+sub monitor {
+  my ($program) = @_;
+  # The program may run before this: both make its group, whichever is first (setpgid(2)).
+  POSIX::setpgid($program, $program);
+  # Nothing of the program's stays open here but the terminal on 0, which tcsetpgrp needs.
+  if (!defined sys(SYS_CLOSE_RANGE, 1, 0xffffffff, 0)) { POSIX::close($_) for 1 .. 1023 }
+  my $all = pack('Q', ~0);
+  while (1) {
+    my $info = "\0" x 128;
+    my $sig = sys(SYS_RT_SIGTIMEDWAIT, $all, $info, 0, 8);
+    next unless defined $sig;
+    if ($sig == POSIX::SIGCHLD()) {
+      while (waitpid($program, POSIX::WNOHANG() | POSIX::WUNTRACED()) == $program) {
+        exit_like($?) unless POSIX::WIFSTOPPED($?);
+        # The program stopped: stop too (this group is orphaned); the client sees it in /proc,
+        # stops itself, and sends SIGCONT here when its shell continues it.
+        kill 'STOP', $$;
+      }
+      next;
+    }
+    if ($sig == POSIX::SIGCONT()) {
+      POSIX::tcsetpgrp(0, $program);
+    }
+    kill($sig, -$program) or kill($sig, $program);
+  }
+}
+
+# Ends the monitor as the program ended: the same code, or death by the same signal, without
+# a core of its own (the core is the program's).
+sub exit_like {
+  my ($status) = @_;
+  POSIX::_exit(POSIX::WEXITSTATUS($status)) if POSIX::WIFEXITED($status);
+  my $sig = POSIX::WTERMSIG($status);
+  sys(SYS_PRCTL, PR_SET_DUMPABLE, 0, 0, 0, 0);
+  sys(SYS_PRLIMIT64, 0, RLIMIT_CORE, pack('QQ', 0, 0), 0);
+  set_action($sig, SIG_DFL);
+  kill $sig, $$;
+  my $only = pack('Q', 1 << ($sig - 1));
+  sys(SYS_RT_SIGPROCMASK, SIG_UNBLOCK, $only, 0, 8);
+  POSIX::_exit(128 + $sig);
 }
 
 # limit_capabilities (exec.c): the bounding set, then the ambient set, while CAP_SETPCAP may
@@ -695,7 +768,8 @@ sub call_and_exit {
   my $status = 0;
   my $ok = eval {
     my $r = $function->(@strings, @{ $spec->{arguments} });
-    $status = defined $r && $r =~ /\A\s*-?\d+/ ? int($r) : 0;
+    # A number is the status; anything else (undef, an empty list, a reference) is 0.
+    $status = defined $r && !ref $r && Scalar::Util::looks_like_number($r) && abs($r) < 2**31 ? int($r) : 0;
     1;
   };
   if (!$ok) {
@@ -836,6 +910,8 @@ sub command_spawn {
     return refuse(E_TEMPLATE_FAILED, cannot_create_process($reason));
   }
   if ($pid == 0) {
+    # As posix_spawn does: no handler runs before the program's mask is set, the last step.
+    set_mask(~0);
     report(R_SPAWNING, pack('l<', $$));
     close $read;
     forget_inheritance();

@@ -276,6 +276,16 @@ class PerlHostTests(unittest.TestCase):
         worker.sock.close()
         return started, (tag, value), read_all(out_r).decode(), read_all(err_r).decode()
 
+    def start_held(self, function, arguments=()):
+        """A worker calling `function`, which reads descriptor 0 (a pipe held here) while it
+        waits: (worker, pidfd, the pipe's read end, its write end)."""
+        hold_r, hold_w = pipe()
+        worker, pidfd = self.host.fork()
+        worker.send_fds([hold_r], [0])
+        worker.run(function, list(arguments), CALL)
+        self.assertIsNone(worker.started())
+        return worker, pidfd, hold_r, hold_w
+
     def test_host_starts_as_the_design_says(self):
         pid = self.host.pid
         with open("/proc/%d/comm" % pid) as f:
@@ -318,6 +328,8 @@ class PerlHostTests(unittest.TestCase):
     def test_exit_statuses(self):
         self.assertEqual(self.call("ForkctlPerlTest::returns", ["7"])[1], (EXITED, 7))
         self.assertEqual(self.call("ForkctlPerlTest::returns", ["300"])[1], (EXITED, 300 & 0xFF))
+        self.assertEqual(self.call("ForkctlPerlTest::returns", ["-1"])[1], (EXITED, 255))
+        self.assertEqual(self.call("ForkctlPerlTest::returns", ["not a number"])[1], (EXITED, 0))
         self.assertEqual(self.call("ForkctlPerlTest::returns_nothing")[1], (EXITED, 0))
         self.assertEqual(self.call("ForkctlPerlTest::exits", ["5"])[1], (EXITED, 5))
         _, status, _, err = self.call("ForkctlPerlTest::dies")
@@ -357,11 +369,7 @@ class PerlHostTests(unittest.TestCase):
             worker.sock.close()
 
     def test_host_child_pidfd_signals_and_sees_the_worker(self):
-        hold_r, hold_w = pipe()
-        worker, pidfd = self.host.fork()
-        worker.send_fds([hold_r], [0])
-        worker.run("ForkctlPerlTest::wait_then_return", [], CALL)
-        self.assertIsNone(worker.started())
+        worker, pidfd, hold_r, hold_w = self.start_held("ForkctlPerlTest::wait_then_return")
         self.assertEqual(select.select([pidfd], [], [], 0)[0], [])
         signal.pidfd_send_signal(pidfd, signal.SIGKILL)
         self.assertEqual(self.host.child_ended(), (worker.pid, SIGNALED, signal.SIGKILL))
@@ -371,11 +379,7 @@ class PerlHostTests(unittest.TestCase):
         worker.sock.close()
 
     def test_status_is_known_when_the_host_is_killed_while_a_worker_runs(self):
-        hold_r, hold_w = pipe()
-        worker, pidfd = self.host.fork()
-        worker.send_fds([hold_r], [0])
-        worker.run("ForkctlPerlTest::wait_then_return", ["42"], CALL)
-        self.assertIsNone(worker.started())
+        worker, pidfd, hold_r, hold_w = self.start_held("ForkctlPerlTest::wait_then_return", ["42"])
         os.close(hold_r)
         os.kill(self.host.pid, signal.SIGKILL)
         self.host.status = os.waitpid(self.host.pid, 0)[1]
@@ -410,11 +414,7 @@ class PerlHostTests(unittest.TestCase):
         mine.close()
 
     def test_modules_required_after_the_fork_are_recorded(self):
-        hold_r, hold_w = pipe()
-        worker, pidfd = self.host.fork()
-        worker.send_fds([hold_r], [0])
-        worker.run("ForkctlPerlTest::require_late_and_wait", [], CALL)
-        self.assertIsNone(worker.started())
+        worker, pidfd, hold_r, hold_w = self.start_held("ForkctlPerlTest::require_late_and_wait")
         # Both requires come before the worker waits; the first may be read before the second.
         expected = "Text::Abbrev\nForkctlPerlTest::Late\n"
         records = None
@@ -498,8 +498,53 @@ class PerlHostTests(unittest.TestCase):
         os.close(pidfd)
         worker.sock.close()
 
+    def test_run_that_keeps_control_reports_through_its_status_pipe(self):
+        worker, pidfd = self.host.fork()
+        out_r, out_w = pipe()
+        worker.send_fds([out_w], [1])
+        os.close(out_w)
+        status_r, status_w = pipe()
+        worker.run("sh", ["-c", 'echo "control=$FORKCTL_CONTROL_FD"; test -S /proc/self/fd/3'],
+                   KEEP_CONTROL | STATUS_PIPE, environment=["PATH=/usr/bin:/bin"], fds=[status_w])
+        os.close(status_w)
+        self.assertEqual(read_all(status_r), b"")  # end of file: the program started
+        self.assertEqual(self.host.child_ended(), (worker.pid, EXITED, 0))
+        self.assertEqual(read_all(out_r), b"control=3\n")
+        worker.sock.close()
+        os.close(pidfd)
+        # A program that does not start says why in the pipe, as four bytes, not in a report.
+        worker, pidfd = self.host.fork()
+        status_r, status_w = pipe()
+        worker.run("/no/such/program", [], KEEP_CONTROL | STATUS_PIPE, environment=[], fds=[status_w])
+        os.close(status_w)
+        self.assertEqual(read_all(status_r), struct.pack("<i", 2))
+        self.assertEqual(self.host.child_ended(), (worker.pid, EXITED, 127))
+        worker.sock.close()
+        os.close(pidfd)
+
+    def test_run_in_a_working_directory_and_of_a_directory(self):
+        worker, pidfd = self.host.fork()
+        out_r, out_w = pipe()
+        worker.send_fds([out_w], [1])
+        os.close(out_w)
+        directory = os.open("/usr", os.O_PATH | os.O_CLOEXEC)
+        worker.run("pwd", [], DIRECTORY, environment=["PATH=/usr/bin:/bin"], fds=[directory])
+        os.close(directory)
+        self.assertIsNone(worker.started())
+        self.assertEqual(self.host.child_ended(), (worker.pid, EXITED, 0))
+        self.assertEqual(read_all(out_r), b"/usr\n")
+        worker.sock.close()
+        os.close(pidfd)
+        worker, pidfd = self.host.fork()
+        worker.run("/usr", [], environment=[])
+        self.assertEqual(worker.started(), 21)  # EISDIR, as the native template says it
+        self.assertEqual(self.host.child_ended(), (worker.pid, EXITED, 126))
+        worker.sock.close()
+        os.close(pidfd)
+
     def test_call_applies_attributes_and_keeps_control(self):
-        attrs = attributes(umask=0o027, limits=[(7, 64, 64)])
+        usr1, usr2 = 1 << (signal.SIGUSR1 - 1), 1 << (signal.SIGUSR2 - 1)
+        attrs = attributes(umask=0o027, nice=5, ignored=usr1, blocked=usr2, limits=[(7, 64, 64)])
         started, status, out, err = self.call("ForkctlPerlTest::describe", flags=KEEP_CONTROL, attrs=attrs)
         self.assertEqual(status, (EXITED, 0), err)
         lines = dict(line.split("=", 1) for line in out.replace(" pid=", "\npid=").splitlines())
@@ -508,6 +553,9 @@ class PerlHostTests(unittest.TestCase):
         self.assertEqual(lines["pgid"], lines["pid"])
         self.assertEqual(lines["comm"], "ForkctlPerlTest")  # PR_SET_NAME keeps 15 bytes
         self.assertEqual(lines["control"], "3")
+        self.assertEqual(lines["nice"], "5")
+        self.assertEqual(int(lines["SigIgn"], 16), usr1)
+        self.assertEqual(int(lines["SigBlk"], 16), usr2)
 
     def test_spawn_of_a_call_and_of_a_program(self):
         out_r, out_w = pipe()
@@ -533,6 +581,25 @@ class PerlHostTests(unittest.TestCase):
         self.host.send(SPAWN, struct.pack("<Q", 13) + targets([]) + run_spec("Nope::nothing", [], CALL))
         payload, _ = self.host.expect(REFUSED)
         self.assertEqual(struct.unpack_from("<H", payload)[0], 17)
+
+    def test_spawn_with_a_terminal_runs_the_call_under_a_monitor(self):
+        # Attribute flag 2: a new session with the terminal on 0 as its controlling terminal; the
+        # session's leader stays as a monitor and the function runs in its child, in the
+        # terminal's foreground (monitor.c).
+        primary, secondary = os.openpty()
+        out_r, out_w = pipe()
+        payload = struct.pack("<Q", 14) + targets([0, 1]) + run_spec(
+            "ForkctlPerlTest::terminal", [], CALL | ATTRIBUTES, ["PATH=/bin"]) + attributes(flags=2)
+        self.host.send(SPAWN, payload, [secondary, out_w])
+        os.close(out_w)
+        os.close(secondary)
+        (pid,) = struct.unpack("<i", self.host.expect(SPAWNING)[0])
+        _, fds = self.host.expect(HOST_CHILD)
+        self.assertEqual(struct.unpack("<ii", self.host.expect(SPAWNED)[0]), (pid, 0))
+        self.assertEqual(self.host.child_ended(), (pid, EXITED, 0))
+        self.assertRegex(read_all(out_r).decode(), r"^tty=/dev/pts/\d+ foreground=1 monitor=1\n$")
+        os.close(fds[0])
+        os.close(primary)
 
     def test_helper_package_outside_a_pool(self):
         kind, payload = self.host.eval(

@@ -5,6 +5,7 @@ use strict;
 use warnings;
 
 our @init_arguments;
+our $announce_end;    # set by a test's eval: the template's END block then prints
 
 # Load's init: remembers its arguments, which every worker forked afterwards sees.
 sub init { @init_arguments = @_; return }
@@ -44,6 +45,9 @@ sub describe {
   open(my $comm, '<', "/proc/$$/comm") or die;
   print "comm=", scalar <$comm>;
   print "control=", (Forkctl::Host::control_fd() // 'none'), "\n";
+  print "nice=", getpriority(0, 0), "\n";
+  open(my $status, '<', "/proc/$$/status") or die;
+  print map { /^(SigBlk|SigIgn):\s*(\S+)/ ? "$1=$2\n" : () } <$status>;
   return 0;
 }
 
@@ -62,12 +66,42 @@ sub wait_then_return {
   return $_[0] // 0;
 }
 
+# Waits until the file named by its first argument exists, then returns its second.
+sub await_file {
+  my ($path, $status) = @_;
+  select(undef, undef, undef, 0.01) until -e $path;
+  return $status;
+}
+
+# Requires modules the template did not load, then waits for the file, so that a test can
+# audit the worker while it lives.
+sub require_late_and_await {
+  require Text::Abbrev;
+  require ForkctlPerlTest::Late;
+  return await_file($_[0], 0);
+}
+
+# Prints the terminal on descriptor 0 and whether its process group is the terminal's
+# foreground, its session another process's (the monitor's).
+sub terminal {
+  require POSIX;
+  my $tty = POSIX::ttyname(0) // 'none';
+  my $foreground = POSIX::tcgetpgrp(0) == getpgrp(0) ? 1 : 0;
+  my $sid = (split ' ', do { open(my $f, '<', "/proc/$$/stat") or die; local $/; (<$f> =~ /\) (.*)/)[0] })[3];
+  my $leader = $sid != $$ && $sid == getppid() ? 1 : 0;
+  print "tty=$tty foreground=$foreground monitor=$leader\n";
+  return 0;
+}
+
+# Dies of SIGSEGV.
+sub crash { kill 'SEGV', $$; sleep 10 }
+
 # An END block compiled in the worker runs at its end; the template's (below) does not.
 sub with_end_block {
   eval 'END { print "worker END\n" } 1' or die $@;
   return 3;
 }
 
-END { print "template END\n" if $ForkctlPerlTest::announce_end }
+END { print "template END\n" if $announce_end }
 
 1;
