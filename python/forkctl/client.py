@@ -94,7 +94,7 @@ class Client:
         return self._conn
 
     def close(self):
-        """Closes every connection; spawned programs not detached then end (SIGTERM)."""
+        """Closes the client's connections (a Process keeps its own until its status came)."""
         with self._lock:
             self._conn.close()
             for c in self._idle:

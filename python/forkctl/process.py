@@ -129,7 +129,11 @@ class Process:
         self.status = None
         self._client = client
         self._connection = connection
+        # wait holds _lock while it blocks; signals go under a lock of their own, on the same
+        # connection, until the status has come (the connection then serves other spawns).
         self._lock = threading.Lock()
+        self._signal_lock = threading.Lock()
+        self._attached = connection
         self.stdin = self.stdout = self.stderr = None
         textual = text or encoding is not None or errors is not None
         for n, fd in pipes.items():
@@ -145,6 +149,8 @@ class Process:
         self.status = status
         self.returncode = status.returncode
         connection, self._connection = self._connection, None
+        with self._signal_lock:
+            self._attached = None
         # Between requests again: the connection can serve the next spawn.
         self._client._checkin(connection)
 
@@ -173,6 +179,8 @@ class Process:
                 [(_, status)] = read_statuses(r)
             except BaseException:
                 self._connection = None
+                with self._signal_lock:
+                    self._attached = None
                 c.close()
                 raise
             self._take_status(status)
@@ -181,9 +189,9 @@ class Process:
     def send_signal(self, sig):
         """Sends `sig` to the program's process group (it leads one), through the daemon;
         nothing once it has ended."""
-        with self._lock:
-            if self.returncode is None and self._connection is not None:
-                self._connection.send_frame(w.SIGNAL, w.enc_i32(int(sig)))
+        with self._signal_lock:
+            if self._attached is not None:
+                self._attached.send_frame(w.SIGNAL, w.enc_i32(int(sig)))
 
     def terminate(self):
         import signal
@@ -261,6 +269,8 @@ class Process:
         if self.pidfd is not None:
             os.close(self.pidfd)
             self.pidfd = None
+        with self._signal_lock:
+            self._attached = None
         if self._connection is not None:
             self._connection.close()
             self._connection = None

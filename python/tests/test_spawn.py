@@ -4,6 +4,7 @@ import gc
 import os
 import signal
 import sys
+import threading
 import time
 
 import forkctl
@@ -116,6 +117,16 @@ class SpawnTests(DaemonTestCase):
         time.sleep(0.3)  # the trap is set
         p.send_signal(signal.SIGUSR1)
         self.assertEqual(p.wait(timeout=10), 42)
+
+    def test_a_signal_from_another_thread_ends_a_wait(self):
+        p = self.spawn(["sleep", "30"])
+        waiter = threading.Thread(target=p.wait)
+        waiter.start()
+        time.sleep(0.2)  # wait() is blocked on the status
+        p.terminate()
+        waiter.join(10)
+        self.assertFalse(waiter.is_alive())
+        self.assertEqual(p.returncode, -signal.SIGTERM)
 
     def test_missing_program_raises_program_not_found(self):
         with self.assertRaises(forkctl.ProgramNotFound) as caught:
