@@ -5,7 +5,6 @@ ForkctlConnection.swift), so that Python programs, the CLI and Swift programs sh
 """
 
 import array
-import errno
 import fcntl
 import os
 import select
@@ -91,12 +90,20 @@ def _describe(e):
 
 
 def _connect_socket(path, timeout):
-    """A connected socket, close-on-exec, or OSError. The bound holds for the connect."""
+    """A connected socket, close-on-exec, or OSError. As the Swift library's, it keeps
+    SO_SNDTIMEO and SO_RCVTIMEO at the bound for its life: a connect to a daemon whose
+    backlog stays full fails with EAGAIN (unix(7)), and so does a frame that stops arriving
+    midway."""
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
     try:
-        s.settimeout(timeout)
+        if timeout is not None:
+            whole = int(timeout)
+            micro = int(round((timeout - whole) * 1e6))
+            # A zero timeval would mean no bound at all (socket(7)).
+            bound = struct.pack("ll", whole, micro if whole or micro else 1)
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, bound)
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, bound)
         s.connect(path)
-        s.settimeout(None)
     except BaseException:
         s.close()
         raise
@@ -104,7 +111,7 @@ def _connect_socket(path, timeout):
 
 
 def _connect_failure(path, e, timeout, after=""):
-    if isinstance(e, (socket.timeout, BlockingIOError)) or getattr(e, "errno", None) == errno.EAGAIN:
+    if isinstance(e, BlockingIOError):
         why = ("it accepted no connection within %s s (is it stopped? FORKCTL_TIMEOUT sets this bound)"
                % _seconds(timeout))
     else:
@@ -402,10 +409,10 @@ class Connection:
                 # violation it does not read the rest): Linux reports ECONNRESET, after
                 # everything the daemon sent, instead of end of file.
                 data, ancdata, flags = b"", [], 0
-            except socket.timeout:
+            except BlockingIOError:
+                # SO_RCVTIMEO ran out in the middle of a frame.
                 close_all(fds)
-                raise DaemonUnavailable("daemon at %s did not answer within %s s (is it stopped? FORKCTL_TIMEOUT sets "
-                                        "this bound)" % (self.path, _seconds(self.timeout)))
+                raise self._not_answering()
             except OSError as e:
                 close_all(fds)
                 raise ConnectionLost("cannot read from daemon at %s: %s" % (self.path, _describe(e)))
@@ -424,39 +431,35 @@ class Connection:
             buf += data
         return bytes(buf)
 
+    def _not_answering(self):
+        return DaemonUnavailable("daemon at %s did not answer within %s s (is it stopped? FORKCTL_TIMEOUT sets this "
+                                 "bound)" % (self.path, _seconds(self.timeout)))
+
     def wait_readable(self, timeout):
-        """Whether a frame starts to arrive within `timeout` seconds (None: for ever)."""
+        """Whether a frame starts to arrive (or the connection ends) within `timeout` seconds
+        (None: for ever)."""
         self._require_open()
-        while True:
-            try:
-                readable, _, _ = select.select([self.sock], [], [], timeout)
-                return bool(readable)
-            except InterruptedError:
-                continue
+        p = select.poll()
+        p.register(self.sock, select.POLLIN)
+        return bool(p.poll(None if timeout is None else max(0, int(timeout * 1000 + 0.999))))
 
     def recv_frame(self, bounded=False):
         """One whole frame: (type, payload, fds). The caller owns the descriptors. With
-        `bounded`, the frame must start within the connection's timeout."""
+        `bounded`, the frame must start within the connection's timeout; without, it may take
+        for ever (a reply that waits for a program to end)."""
         self._require_open()
-        if bounded and self.timeout is not None and not self.wait_readable(self.timeout):
-            raise DaemonUnavailable("daemon at %s did not answer within %s s (is it stopped? FORKCTL_TIMEOUT sets "
-                                    "this bound)" % (self.path, _seconds(self.timeout)))
+        if not self.wait_readable(self.timeout if bounded else None):
+            raise self._not_answering()
         fds = []
-        # A frame that has begun must go on arriving: the bound holds for each read.
-        self.sock.settimeout(self.timeout)
-        try:
-            version, type, count, length = w.HEADER.unpack(self._recv_exact(w.HEADER.size, fds))
-            if version != w.VERSION:
-                close_all(fds)
-                raise ProtocolError("daemon at %s sent a frame of version %d" % (self.path, version))
-            if count > w.MAX_FDS or length > w.MAX_PAYLOAD:
-                close_all(fds)
-                raise ProtocolError("daemon at %s sent a frame header out of range: %d descriptors, %d bytes"
-                                    % (self.path, count, length))
-            payload = self._recv_exact(length, fds) if length else b""
-        finally:
-            if self.sock is not None:
-                self.sock.settimeout(None)
+        version, type, count, length = w.HEADER.unpack(self._recv_exact(w.HEADER.size, fds))
+        if version != w.VERSION:
+            close_all(fds)
+            raise ProtocolError("daemon at %s sent a frame of version %d" % (self.path, version))
+        if count > w.MAX_FDS or length > w.MAX_PAYLOAD:
+            close_all(fds)
+            raise ProtocolError("daemon at %s sent a frame header out of range: %d descriptors, %d bytes"
+                                % (self.path, count, length))
+        payload = self._recv_exact(length, fds) if length else b""
         if len(fds) != count:
             close_all(fds)
             raise ProtocolError("daemon at %s: a frame declares %d descriptors, %d came" % (self.path, count, len(fds)))

@@ -63,6 +63,16 @@ class StepByStepTests(DaemonTestCase):
         self.assertEqual(self.client.forget(made.id), [(made.id, status)])
         self.assertEqual([e for e in self.client.list() if e.id == made.id], [])
 
+    def test_a_wait_outlasts_the_timeout(self):
+        # The timeout bounds the daemon's answers, not how long a program runs.
+        with forkctl.Client(self.socket, auto_start=False, timeout=0.3) as c:
+            made = c.new()
+            c.run(made.id, "sleep", ["1"], env=ENV)
+            [(_, status)] = c.wait(made.id)
+            self.assertEqual(status.code, 0)
+            p = c.spawn(["sleep", "1"])
+            self.assertEqual(p.wait(), 0)
+
     def test_call_needs_something_loaded(self):
         t = self.client.exec()
         w = self.client.fork(t.id)

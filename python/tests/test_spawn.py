@@ -8,7 +8,7 @@ import threading
 import time
 
 import forkctl
-from tests.support import DaemonTestCase, pid_exists
+from tests.support import DaemonTestCase, pid_exists, wait_until
 
 
 class SpawnTests(DaemonTestCase):
@@ -146,7 +146,7 @@ class SpawnTests(DaemonTestCase):
         p = self.spawn(["sleep", "30"])
         pid = p.pid
         p.close()
-        self.assertTrue(_eventually(lambda: not _alive(pid)))
+        self.assertTrue(wait_until(lambda: not _alive(pid)))
         d = self.spawn(["sleep", "30"], detach=True, name="py-detached")
         pid = d.pid
         d.close()
@@ -197,12 +197,3 @@ def _alive(pid):
             return f.read().rsplit(")", 1)[1].split()[0] != "Z"
     except FileNotFoundError:
         return False
-
-
-def _eventually(predicate, seconds=10.0):
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.02)
-    return False
