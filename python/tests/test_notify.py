@@ -1,10 +1,14 @@
 """forkctl.notify: one datagram on FORKCTL_NOTIFY_FD, else to NOTIFY_SOCKET."""
 
+import json
 import os
 import socket
+import subprocess
+import sys
 import unittest
 
 import forkctl
+from tests.support import PYTHON_DIR, DaemonTestCase, wait_until
 
 
 class NotifyTests(unittest.TestCase):
@@ -36,3 +40,22 @@ class NotifyTests(unittest.TestCase):
             os.environ["NOTIFY_SOCKET"] = "@" + name
             self.assertTrue(forkctl.watchdog())
             self.assertEqual(listener.recv(4096), b"WATCHDOG=1")
+
+
+class PoolNotifyTests(DaemonTestCase):
+    def test_a_python_pool_worker_reports_its_status(self):
+        worker = ("import sys; sys.path.insert(0, %r); import forkctl, time; "
+                  "forkctl.notify('STATUS=from python'); time.sleep(60)" % PYTHON_DIR)
+        env = dict(os.environ, FORKCTL_SOCKET=self.socket)
+
+        def forkctl_cli(*args):
+            return subprocess.run([self.binary, *args], env=env, capture_output=True, check=True).stdout
+
+        forkctl_cli("pool", "create", "py-notify", "--from", "default", "--", sys.executable, "-c", worker)
+        try:
+            def said():
+                [pool] = json.loads(forkctl_cli("pool", "status", "--json", "py-notify"))
+                return [w["status"] for w in pool["workers"]] == ["from python"]
+            self.assertTrue(wait_until(said))
+        finally:
+            forkctl_cli("pool", "stop", "py-notify")
