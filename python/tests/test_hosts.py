@@ -17,6 +17,9 @@ ENV = {"PATH": "/usr/bin:/bin"}
 
 
 class HostTestCase(DaemonTestCase):
+    LANGUAGE = _wire.HOST_PYTHON
+    INTERPRETER = sys.executable
+
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
@@ -24,7 +27,7 @@ class HostTestCase(DaemonTestCase):
         # block takes it for bytes beyond the exec's layout, a protocol violation; one that
         # knows the block but cannot start hosts yet refuses it (bad request).
         with forkctl.Connection(cls.socket, auto_start=False) as probe:
-            payload = (_wire.enc_string(b"") + _wire.enc_u8(_wire.HOST_PYTHON) + _wire.enc_string(sys.executable)
+            payload = (_wire.enc_string(b"") + _wire.enc_u8(cls.LANGUAGE) + _wire.enc_string(cls.INTERPRETER)
                        + _wire.enc_list([]))
             probe.send_frame(_wire.EXEC, payload)
             try:
@@ -137,6 +140,21 @@ class HostTests(HostTestCase):
         p = self.client.spawn(["forkctl_py_hostmod:import_then_sleep", "os", "1"], template=t.id, call=True, env=ENV)
         self.client.kill(t.id, signal.SIGKILL)
         self.assertEqual(p.wait(timeout=30), 0)
+
+
+class PerlHostTests(HostTestCase):
+    LANGUAGE = _wire.HOST_PERL
+    INTERPRETER = "/usr/bin/perl"
+
+    def test_eval_load_and_call_of_module_functions(self):
+        t = self.client.exec(perl=True, env=ENV)
+        self.client.eval(t.id, "unshift @INC, $ARGV[0]", [HOSTMODS])
+        self.client.load(t.id, "ForkctlPyTest")
+        self.assertEqual(self.call(t, "ForkctlPyTest::echo", ["b"], sent=["a"]), (forkctl.Status(1, 0), "a\nb\n"))
+        self.assertEqual(self.call(t, "ForkctlPyTest::status", ["9"])[0].code, 9)
+        status, out = self.call(t, "ForkctlPyTest::fail", ["boom"])
+        self.assertEqual(status.code, 1)
+        self.assertIn("boom", out)
 
 
 class TemplateTests(HostTestCase):
