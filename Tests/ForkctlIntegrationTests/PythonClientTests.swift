@@ -4,7 +4,7 @@ import ForkctlSys
 import Glibc
 import Testing
 
-/// Tests/Fixtures/python: forkctl_client.py and the exercise script.
+/// Tests/Fixtures/python: the exercise script, which drives the forkctl package of python/.
 let pythonFixtures: String = {
   var path = #filePath  // .../Tests/ForkctlIntegrationTests/PythonClientTests.swift
   for _ in 0..<2 { path = String(path[..<path.lastIndex(of: "/")!]) }

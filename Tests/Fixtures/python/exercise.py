@@ -1,5 +1,6 @@
-"""Drives a running forkctl daemon through forkctl_client, step by step, checking each
-answer against forkctl-protocol(7). Usage: exercise.py SOCKET
+"""Drives a running forkctl daemon through the forkctl Python package (python/ in the
+repository), step by step, checking each answer against forkctl-protocol(7).
+Usage: exercise.py SOCKET LIBRARY
 
 Prints one line per step, without ids or pids, and exits 0 only if every step matched.
 Workers write to the same standard output; their output comes before the line of the step
@@ -13,8 +14,10 @@ import sys
 import time
 
 sys.dont_write_bytecode = True  # leave no __pycache__ in the source tree
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import forkctl_client as fc  # noqa: E402
+# The package from the tree: Tests/Fixtures/python -> the repository's python/.
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "..", "python"))
+import forkctl as fc  # noqa: E402
+from forkctl import _wire as wire  # noqa: E402
 
 failures = 0
 
@@ -47,7 +50,7 @@ def main():
     path = sys.argv[1]
     env = dict(os.environb)
     here = os.open(".", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
-    c = fc.Client(path)
+    c = fc.Client(path, auto_start=False)
 
     def hello():
         version, pid = c.hello()
@@ -62,7 +65,7 @@ def main():
         say("send-args ok")
         # echo writes "from python extra" whenever it runs: the line of this step waits
         # for the wait, so that the output stays in one order.
-        r = c.run(id, "echo", ["extra"], cwd_fd=here, env=env)
+        r = c.run(id, "echo", ["extra"], cwd=here, env=env)
         [(wid, status)] = c.wait([id])
         check("run", r is None, "ok")
         check("wait", wid == id and status == fc.Status(fc.Status.EXITED, 0), "status=%s" % status)
@@ -70,11 +73,13 @@ def main():
     def run_wait():
         id, _ = c.new()
         c.send_fds(id, [1], [1])
-        status = c.run(id, "sh", ["-c", "exit 7"], cwd_fd=here, env=env, wait=True)
+        status = c.run(id, "sh", ["-c", "exit 7"], cwd=here, env=env, wait=True)
         check("run-wait", status == fc.Status(fc.Status.EXITED, 7), "status=%s" % status)
 
     def spawn_printf():
-        id, pid, status = c.spawn("sh", ["-c", 'printf "%s|" "$@"', "sh", b"a b", b"", b"\xff"])
+        p = c.spawn(["sh", "-c", 'printf "%s|" "$@"', "sh", b"a b", b"", b"\xff"])
+        p.wait()
+        id, pid, status = p.id, p.pid, p.status
         # printf wrote no newline: end its line first.
         say("")
         check("spawn printf", id > 0 and pid > 0 and status.exited and status.code == 0, "status=%s" % status)
@@ -82,7 +87,7 @@ def main():
     def spawn_missing():
         program = "no-such-program-forkctl-python"
         try:
-            c.spawn(program)
+            c.spawn([program])
         except fc.ForkctlError as e:
             check("spawn missing", e.code == fc.PROGRAM_NOT_FOUND and e.message.startswith(program),
                   "failure code=%d (%s) names the program=%s" % (e.code, fc.ERROR_NAMES.get(e.code), e.message.startswith(program)))
@@ -90,21 +95,24 @@ def main():
             check("spawn missing", False, "no failure")
 
     def spawn_killed():
-        _, _, status = c.spawn("sh", ["-c", "kill -TERM $$"])
+        p = c.spawn(["sh", "-c", "kill -TERM $$"])
+        p.wait()
+        status = p.status
         check("spawn kill", status == fc.Status(fc.Status.SIGNALED, signal.SIGTERM), "status=%s" % status)
 
     def spawn_signalled():
         # Between its two replies the connection is attached to the program: a signal
         # frame reaches its process group.
-        c.spawn_start("sleep", ["100"])
-        c.signal(signal.SIGTERM)
-        status = c.spawn_finish()
+        p = c.spawn(["sleep", "100"])
+        p.send_signal(signal.SIGTERM)
+        p.wait()
+        status = p.status
         check("spawn signal", status == fc.Status(fc.Status.SIGNALED, signal.SIGTERM), "status=%s" % status)
 
     def kill_and_list():
         id, _ = c.new(b"py-sleeper")
-        c.run("py-sleeper", "sleep", ["100"], cwd_fd=here, env=env)
-        c.kill(signal.SIGTERM, ["py-sleeper"])
+        c.run("py-sleeper", "sleep", ["100"], cwd=here, env=env)
+        c.kill(["py-sleeper"], signal.SIGTERM)
         [(wid, status)] = c.wait([id])
         check("kill", wid == id and status == fc.Status(fc.Status.SIGNALED, signal.SIGTERM), "status=%s" % status)
         entry = [e for e in c.list() if e.id == id]
@@ -122,7 +130,7 @@ def main():
     def exited_job():
         """A process object that ran `exit 3` and has exited, never waited for. -> its id."""
         id, _ = c.new()
-        c.run(id, "sh", ["-c", "exit 3"], cwd_fd=here, env=env)
+        c.run(id, "sh", ["-c", "exit 3"], cwd=here, env=env)
         for _ in range(500):
             if [e for e in c.list() if e.id == id and e.state == 3]:
                 break
@@ -135,7 +143,7 @@ def main():
         check("wait all", (id, fc.Status(fc.Status.EXITED, 3)) in pending and c.wait_all() == [],
               "statuses=%s" % ",".join(str(s) for i, s in pending if i == id))
         detached, _ = c.new()
-        c.run(detached, "true", cwd_fd=here, env=env, detach=True)
+        c.run(detached, "true", cwd=here, env=env, detach=True)
         for _ in range(500):
             if not [e for e in c.list() if e.id == detached]:
                 break
@@ -151,14 +159,14 @@ def main():
     def load_and_call():
         # argv[2]: a library exporting forkctl_init and answer (returns 42).
         t, _ = c.exec()
-        names = c.load(t, os.fsencode(sys.argv[2]), [b"py-model"], cwd_fd=here)
+        names = c.load(t, os.fsencode(sys.argv[2]), [b"py-model"], cwd=here)
         check("load", names == [b"forkctl/object"], "threads=%d" % len(names))
         w, _ = c.fork(t)
-        status = c.run(w, "answer", cwd_fd=here, env=env, wait=True, call=True)
+        status = c.call(w, "answer", cwd=here, env=env, wait=True)
         check("call", status == fc.Status(fc.Status.EXITED, 42), "status=%s" % status)
         w, _ = c.fork(t)
         try:
-            c.run(w, "no_such_function", cwd_fd=here, env=env, call=True)
+            c.call(w, "no_such_function", cwd=here, env=env)
         except fc.ForkctlError as e:
             check("call missing", e.code == fc.SYMBOL_NOT_FOUND, "failure code=%d (%s)" % (e.code, fc.ERROR_NAMES.get(e.code)))
         else:
@@ -170,7 +178,7 @@ def main():
         entries = c.memory([t, w])
         measured = [e[3] == 0 and e[4] == 0 and 0 < e[5]["pss"] <= e[5]["rss"] for e in entries]
         parents = [e[1] for e in entries] == [0, t]
-        new = c.audit(w)
+        new = c.audit(w).paths
         try:
             c.audit(t)
             code = 0
@@ -190,7 +198,7 @@ def main():
 
     def violation(step, send):
         """On a fresh connection: send(conn), then a failure with code 11, then end of file."""
-        with fc.Connection(path) as v:
+        with fc.Connection(path, auto_start=False) as v:
             send(v)
             try:
                 v.recv_reply()
@@ -213,16 +221,16 @@ def main():
 
     def wrong_version():
         # The example of the page: a frame with version 2.
-        violation("violation version-2", lambda v: v.send_frame(fc.HELLO, b"\x01", version=2))
+        violation("violation version-2", lambda v: v.send_frame(wire.HELLO, b"\x01", version=2))
 
     def missing_descriptor():
         # send-fds declaring one descriptor and carrying none.
-        payload = fc.enc_ref(1) + fc.enc_targets([-1])
-        violation("violation fd-count", lambda v: v.send_frame(fc.SEND_FDS, payload, fd_count=1))
+        payload = wire.enc_ref(1) + wire.enc_targets([-1])
+        violation("violation fd-count", lambda v: v.send_frame(wire.SEND_FDS, payload, fd_count=1))
 
     def reply_type():
         # A type that only the daemon may send.
-        violation("violation reply-type", lambda v: v.send_frame(fc.OK, b""))
+        violation("violation reply-type", lambda v: v.send_frame(wire.OK, b""))
 
     def still_serving():
         # The daemon and this connection go on after the violations.
