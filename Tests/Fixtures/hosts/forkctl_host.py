@@ -107,9 +107,11 @@ def run(payload, fds):
     # closes, and that end of file says it started.
     with open("/proc/self/comm", "w") as comm:
         comm.write(program.split(":")[0][:15])
+    # The working directory (flag 2), then the status pipe (flag 16).
+    if flags & 2:
+        os.fchdir(fds[0])
     for fd in fds:
-        if flags & 16:
-            os.close(fd)
+        os.close(fd)
     os.close(CONTROL)
     rule = program.split(":")
     if rule[0] == "exit":
