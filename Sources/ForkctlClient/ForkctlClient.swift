@@ -83,8 +83,8 @@ public final class ForkctlClient: Sendable {
   }
 
   /// Starts a fresh template (`forkctl exec`).
-  public func exec(name: String = "") throws(ForkctlError) -> (id: UInt64, pid: Int32) {
-    try withConnection { (c) throws(ForkctlError) in try c.exec(name: name) }
+  public func exec(name: String = "", host: HostSpec? = nil) throws(ForkctlError) -> (id: UInt64, pid: Int32) {
+    try withConnection { (c) throws(ForkctlError) in try c.exec(name: name, host: host) }
   }
 
   /// Forks process object `ref`, which has not run, with copies of what was sent to it.

@@ -15,8 +15,14 @@ extension ForkctlConnection {
   /// The paths of the files process object `ref` maps that its parent did not map when it
   /// forked it, in byte order. Refused for a template and for a process that exec'd.
   public mutating func audit(_ ref: String) throws(ForkctlError) -> [[UInt8]] {
+    try auditReport(ref).paths
+  }
+
+  /// `audit`'s paths, and the modules a worker of a language host imported after its fork, in
+  /// order (none for any other process object).
+  public mutating func auditReport(_ ref: String) throws(ForkctlError) -> (paths: [[UInt8]], modules: [[UInt8]]) {
     let reply = try request(.audit(ref: Array(ref.utf8)))
-    guard case .mappings(let paths, _) = reply else { throw unexpected(reply) }
-    return paths
+    guard case .mappings(let paths, let modules) = reply else { throw unexpected(reply) }
+    return (paths, modules)
   }
 }

@@ -206,9 +206,10 @@ public struct ForkctlConnection: ~Copyable, Sendable {
     try created(.new(name: Array(name.utf8)))
   }
 
-  /// Starts a fresh template process (`exec`).
-  public mutating func exec(name: String = "") throws(ForkctlError) -> (id: UInt64, pid: Int32) {
-    try created(.exec(name: Array(name.utf8)))
+  /// Starts a fresh template process (`exec`): the template image, or with `host` a language
+  /// host (HostSpec.resolving makes one).
+  public mutating func exec(name: String = "", host: HostSpec? = nil) throws(ForkctlError) -> (id: UInt64, pid: Int32) {
+    try created(.exec(name: Array(name.utf8), host: host))
   }
 
   /// Forks the process object `ref`, cloning what was sent to it (`fork`).

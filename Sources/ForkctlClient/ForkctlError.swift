@@ -7,7 +7,7 @@ public struct ForkctlError: Error, CustomStringConvertible, Sendable {
   /// `SubprocessError.Code`, so that a kind added later breaks no switch in a caller.
   public struct Code: Hashable, Sendable, CustomStringConvertible {
     enum Storage: Hashable, Sendable {
-      case daemonUnavailable, connectionLost, refused, badDescriptor, interrupted
+      case daemonUnavailable, connectionLost, refused, badDescriptor, interrupted, interpreterNotFound
     }
 
     let storage: Storage
@@ -24,6 +24,8 @@ public struct ForkctlError: Error, CustomStringConvertible, Sendable {
     public static var badDescriptor: Self { .init(.badDescriptor) }
     /// A signal ended the wait before the program ran (`SignalForwarding.interruption`).
     public static var interrupted: Self { .init(.interrupted) }
+    /// A language host's interpreter is not an executable file, or not in PATH.
+    public static var interpreterNotFound: Self { .init(.interpreterNotFound) }
 
     public var description: String { "\(storage)" }
   }

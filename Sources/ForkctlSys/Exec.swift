@@ -11,6 +11,16 @@ extension Sys {
     path: String, arguments: [String], environment: [String], fds: [FileDescriptor?],
     newSession: Bool = false, newProcessGroup: Bool = false
   ) throws(Errno) -> Int32 {
+    try posixSpawn(
+      path: path, arguments: arguments.map { Array($0.utf8) }, environment: environment.map { Array($0.utf8) },
+      fds: fds, newSession: newSession, newProcessGroup: newProcessGroup)
+  }
+
+  /// `posixSpawn` with arguments and environment as bytes, which need not be UTF-8.
+  public static func posixSpawn(
+    path: String, arguments: [[UInt8]], environment: [[UInt8]], fds: [FileDescriptor?],
+    newSession: Bool = false, newProcessGroup: Bool = false
+  ) throws(Errno) -> Int32 {
     var pid: pid_t = 0
     let raw = fds.map { $0?.rawValue ?? -1 }
     let detach = newSession ? FORKCTL_SPAWN_NEW_SESSION : (newProcessGroup ? FORKCTL_SPAWN_NEW_GROUP : 0)

@@ -13,6 +13,16 @@ extension Sys {
     return FileDescriptor(rawValue: fd)
   }
 
+  /// The working directory's path. The corresponding C function is `getcwd`.
+  public static func currentDirectoryPath() throws(Errno) -> String {
+    var buffer = [UInt8](repeating: 0, count: Int(PATH_MAX) + 1)
+    let ok = buffer.withUnsafeMutableBufferPointer { b in
+      b.withMemoryRebound(to: CChar.self) { getcwd($0.baseAddress, $0.count) != nil }
+    }
+    guard ok else { throw currentErrno() }
+    return String(decoding: buffer.prefix { $0 != 0 }, as: UTF8.self)
+  }
+
   /// An O_PATH descriptor of the current directory, which stays valid however the
   /// directory is renamed or however the path looks from another mount namespace.
   /// The corresponding C function is `open`.

@@ -127,3 +127,27 @@ extension Sys {
     return out
   }
 }
+
+extension Sys {
+  /// The name of the memfd in which a language host's worker lists the modules it imported after
+  /// its fork, one a line (forkctl-protocol(7), audit).
+  public static let importsFileName = "forkctl-imports"
+
+  /// The lines of process `pid`'s `forkctl-imports` memfd, found among /proc/PID/fd by its link
+  /// (`/memfd:forkctl-imports (deleted)`, proc(5)); none when it has no such file. The
+  /// corresponding C functions are `opendir`, `readlink` and `read`.
+  public static func importedModules(of pid: Int32) throws(Errno) -> [[UInt8]] {
+    let directory = "/proc/\(pid)/fd"
+    guard let dir = opendir(directory) else { throw currentErrno() }
+    defer { closedir(dir) }
+    let wanted = "/memfd:\(importsFileName) (deleted)"
+    while let entry = readdir(dir) {
+      let fd = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+      guard fd.first?.isNumber == true, (try? symbolicLink("\(directory)/\(fd)")) == wanted else { continue }
+      // Opened afresh through /proc, from its start, whatever the worker's own offset.
+      let bytes = try readProcessFile("\(directory)/\(fd)", limit: 4 << 20)
+      return bytes.split(separator: UInt8(ascii: "\n")).map { Array($0) }
+    }
+    return []
+  }
+}

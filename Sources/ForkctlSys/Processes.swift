@@ -86,6 +86,22 @@ extension Sys {
     return FileDescriptor(rawValue: fd)
   }
 
+  /// Sends `signal` to the process `pidfd` refers to, which cannot be another process with
+  /// the same pid (pidfd_send_signal(2)); ESRCH once it has exited. The corresponding C
+  /// function is `pidfd_send_signal`.
+  public static func signal(pidfd: FileDescriptor, _ signal: Signal) throws(Errno) {
+    _ = try retrying { forkctl_pidfd_send_signal(pidfd.rawValue, signal.rawValue) }
+  }
+
+  /// Whether the process `pidfd` refers to has ended (exited, reaped or not): a pidfd is
+  /// readable once it has (pidfd_open(2), NOTES). Does not wait. The corresponding C function
+  /// is `poll`.
+  public static func hasEnded(pidfd: FileDescriptor) -> Bool {
+    var p = pollfd(fd: pidfd.rawValue, events: Int16(POLLIN), revents: 0)
+    // A poll that fails on our own descriptor is a bug; 0 ready means alive.
+    return (try? retrying { poll(&p, 1, 0) }) ?? 0 > 0
+  }
+
   /// Names this process (the name `ps -o comm` and /proc/PID/stat show, truncated to 15
   /// bytes); a name with a '/' is one no exec gives. The corresponding C function is `prctl`.
   public static func setProcessName(_ name: String) { forkctl_set_process_name(name) }

@@ -146,6 +146,9 @@ struct Arguments {
     return passed.isEmpty ? words[next...] : ArraySlice(passed + words[next...])
   }
 
+  /// Whether `--` has ended the options (the words after it are all operands).
+  var pastSeparator: Bool { optionsEnded }
+
   /// Skips a `--` that is the next word.
   mutating func skipSeparator() {
     if next < words.endIndex && words[next] == Self.separator { next += 1 }

@@ -12,6 +12,9 @@ struct AuditCommand: Subcommand {
     loaded after the fork. One path per line; nothing when it loaded nothing.
     Refused for a template, and for a worker that ran a program (exec replaced
     every mapping); a function worker (forkctl call) or an unrun fork compares.
+    For a worker of a language host (exec --python or --perl), the modules it
+    imported (required) after its fork follow, after a line "imported after the
+    fork:", one a line, in order (not in --json).
 
     Arguments:
       ID                    An id or a name.
@@ -41,11 +44,16 @@ struct AuditCommand: Subcommand {
 
   func run() throws(Exit) {
     var c = try client.connect()
-    let paths = try reporting { () throws(ForkctlError) in try c.audit(id) }
+    let (paths, modules) = try reporting { () throws(ForkctlError) in try c.auditReport(id) }
     if json {
       print("[" + paths.map(ListCommand.quote).joined(separator: ",") + "]")
     } else {
       for p in paths { print(displayed(p)) }
+      // A language host's worker: what it imported (required) after its fork.
+      if !modules.isEmpty {
+        print("imported after the fork:")
+        for m in modules { print(displayed(m)) }
+      }
     }
   }
 }

@@ -51,13 +51,16 @@ struct CallCommand: Subcommand {
 
 struct LoadCommand: Subcommand {
   static let name = "load"
-  static let summary = "Load a shared library into a template, and run its init once."
-  static let usage = "forkctl load [OPTION...] ID [OPTION...] LIBRARY [-- ARG...]"
+  static let summary = "Load shared libraries (or a host's modules) into a template."
+  static let usage = "forkctl load [OPTION...] ID [OPTION...] LIBRARY... [-- ARG...]"
   static let help = """
     Load a shared library into a process object that has not run (a template made
     with exec, or a worker forked from one), so that every worker forked from it
     afterwards shares the library's code and the data its init built, and can call
-    its functions with call or spawn --call.
+    its functions with call or spawn --call. Several are loaded in order, each init
+    given the ARGs; the first that fails stops the rest. Into a language host (exec
+    --python or --perl) each LIBRARY is a module, imported (required) there; with
+    --init its function of that name is called once with the ARGs.
 
     The library is opened with dlopen(3) and RTLD_NOW, so a symbol it cannot
     resolve fails here. Its init, int forkctl_init(int argc, char **argv) when it
@@ -70,7 +73,8 @@ struct LoadCommand: Subcommand {
 
     Arguments:
       ID                    The id or name of the process object.
-      LIBRARY               The library's path (dlopen's search without a '/').
+      LIBRARY               The library's path (dlopen's search without a '/'),
+                            or a host's module name.
       ARG...                The init's arguments, byte for byte.
 
     Options:
@@ -102,29 +106,41 @@ struct LoadCommand: Subcommand {
 
   let options: LoadOptions
   let id: String
-  let spec: LoadSpec
+  let specs: [LoadSpec]
 
   init(parsing arguments: inout Arguments) throws(ArgumentError) {
     var options = LoadOptions()
     try arguments.parseOptions(into: &options)
     id = try arguments.operand(or: "load needs an ID")
     try arguments.parseOptions(into: &options)
-    let library = Array(try arguments.operand(or: "load needs a LIBRARY").utf8)
+    // LIBRARY... up to `--` (or the end), then the ARGs every init gets.
+    var libraries = [Array(try arguments.operand(or: "load needs a LIBRARY").utf8)]
     try arguments.parseOptions(into: &options)
-    arguments.skipSeparator()
+    while !arguments.pastSeparator, let library = try arguments.operand() {
+      libraries.append(Array(library.utf8))
+      try arguments.parseOptions(into: &options)
+    }
+    let initArguments = Array(try arguments.remaining())
     self.options = options
-    spec = LoadSpec(
-      path: library, initSymbol: options.initSymbol, arguments: Array(try arguments.remaining()),
-      global: options.global)
+    specs = libraries.map {
+      LoadSpec(path: $0, initSymbol: options.initSymbol, arguments: initArguments, global: options.global)
+    }
   }
 
   func run() throws(Exit) {
     let cwd = try reporting(Inherited.workingDirectory)
     var c = try options.client.connect()
-    let threads = try reporting { () throws(ForkctlError) in try c.load(id, spec, workingDirectory: cwd) }
-    guard threads.names.count > 1 else { return }
-    let names = threads.names.map { String(decoding: $0, as: UTF8.self) }.joined(separator: ", ")
-    Sys.printError(
-      "forkctl: \(id) has \(threads.names.count) threads after loading (\(names)); it will refuse to fork")
+    for spec in specs {
+      let threads = try reporting { () throws(ForkctlError) in try c.load(id, spec, workingDirectory: cwd) }
+      warnOfThreads(id, threads, after: "loading")
+    }
   }
+}
+
+/// Says on standard error that process object `id` has more than one thread after `action`
+/// (loading, eval): it will refuse to fork.
+func warnOfThreads(_ id: String, _ threads: ThreadCensus, after action: String) {
+  guard threads.names.count > 1 else { return }
+  let names = threads.names.map { String(decoding: $0, as: UTF8.self) }.joined(separator: ", ")
+  Sys.printError("forkctl: \(id) has \(threads.names.count) threads after \(action) (\(names)); it will refuse to fork")
 }

@@ -73,7 +73,8 @@ enum Forkctl {
   /// In the order `forkctl --help` lists them.
   static let subcommands: [any Subcommand.Type] = [
     SpawnCommand.self, NewCommand.self, ExecCommand.self, ForkCommand.self, SendFDCommand.self,
-    SendArgCommand.self, RunCommand.self, LoadCommand.self, CallCommand.self, WaitCommand.self, KillCommand.self,
+    SendArgCommand.self, RunCommand.self, LoadCommand.self, EvalCommand.self, CallCommand.self, WaitCommand.self,
+    KillCommand.self,
     ForgetCommand.self, PruneCommand.self, ListCommand.self, MemCommand.self, AuditCommand.self, PoolCommand.self,
     ShutdownCommand.self, DaemonCommand.self,
   ]

@@ -24,6 +24,7 @@ struct RecordingEffects: SupervisorEffects {
     case reply(ClientID, Reply)
     case send(UInt64, Command, fds: [FileDescriptor])
     case startTemplate(UInt64, pid: Int32)
+    case startHost(UInt64, HostSpec, pid: Int32)
     case watchControl(UInt64, FileDescriptor)
     case closeControl(UInt64)
     case watchStatusPipe(UInt64, FileDescriptor)
@@ -31,6 +32,7 @@ struct RecordingEffects: SupervisorEffects {
     case closeNotify(UInt64)
     case close(FileDescriptor)
     case signal(pid: Int32, signal: Int32)
+    case signalPIDFD(FileDescriptor, signal: Int32)
     case signalGroup(pid: Int32, signal: Int32)
     case signalRemainingGroup(group: Int32, signal: Int32)
     case attach(ClientID, Reply?, fds: [FileDescriptor])
@@ -96,6 +98,17 @@ struct RecordingEffects: SupervisorEffects {
     let pid = Int32(1000 + templates.count + 1)
     templates.append(Template(id: id, control: control, pid: pid))
     events.append(.startTemplate(id, pid: pid))
+    return pid
+  }
+
+  mutating func startHost(id: UInt64, _ host: HostSpec, control: FileDescriptor) throws(Errno) -> Int32 {
+    if let e = failStartTemplate {
+      failStartTemplate = nil
+      throw e
+    }
+    let pid = Int32(1000 + templates.count + 1)
+    templates.append(Template(id: id, control: control, pid: pid))
+    events.append(.startHost(id, host, pid: pid))
     return pid
   }
 
@@ -166,6 +179,15 @@ struct RecordingEffects: SupervisorEffects {
     signals.append((pid, signal))
   }
 
+  /// Hosted children's pidfds the fake kernel says name a reaped process (ESRCH).
+  var reapedPIDFDs: Set<FileDescriptor> = []
+
+  /// Signal 0 (the existence check) is not recorded as a signal sent.
+  mutating func signal(pidfd: FileDescriptor, _ signal: Int32) throws(Errno) {
+    if reapedPIDFDs.contains(pidfd) { throw Errno.noSuchProcess }
+    if signal != 0 { events.append(.signalPIDFD(pidfd, signal: signal)) }
+  }
+
   mutating func signalGroup(_ pid: Int32, _ signal: Int32) {
     events.append(.signalGroup(pid: pid, signal: signal))
     groupSignals.append((pid, signal))
@@ -228,6 +250,10 @@ struct RecordingEffects: SupervisorEffects {
     guard let files = maps[pid] else { throw Errno.noSuchProcess }
     return files
   }
+
+  /// The fake forkctl-imports memfd of each pid.
+  var imports: [Int32: [[UInt8]]] = [:]
+  mutating func importedModules(_ pid: Int32) throws(Errno) -> [[UInt8]] { imports[pid] ?? [] }
 
   mutating func openPIDFD(_ pid: Int32) -> FileDescriptor? {
     let fd = makeFD()

@@ -22,6 +22,7 @@ import Testing
     created.append(("openForAppending", try Sys.openForAppending(file)))
     created.append(("openCurrentDirectory", try Sys.openCurrentDirectory()))
     created.append(("openPIDFD", try Sys.openPIDFD(Sys.processID)))
+    created.append(("sealedFile", try Sys.sealedFile(name: "forkctl-test", contents: [1])))
     let path = temporaryPath("cloexec.sock")
     defer { try? Sys.removeFile(path) }
     let listener = try UnixSocket.listen(at: path)

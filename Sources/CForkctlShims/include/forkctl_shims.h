@@ -250,6 +250,14 @@ int forkctl_epoll_wait(int epfd, uint64_t *tokens, uint32_t *events, int max, in
 /// kernels before 5.3).
 int forkctl_pidfd_open(pid_t pid);
 
+/// memfd_create(2) with MFD_CLOEXEC | MFD_ALLOW_SEALING: a new anonymous file named `name`;
+/// -1 with errno.
+int forkctl_memfd_create(const char *name);
+
+/// fcntl(F_ADD_SEALS) with every seal that makes a file read-only for good: write, grow,
+/// shrink, and no seal changed after (memfd_create(2), "File sealing"). 0, or -1 with errno.
+int forkctl_seal_read_only(int fd);
+
 /// environ, which is NULL in a process started with an empty environment (Swift's Glibc
 /// overlay traps reading it then).
 char **forkctl_environ(void);

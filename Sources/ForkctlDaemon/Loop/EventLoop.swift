@@ -94,6 +94,8 @@ final class EventLoop {
   let signals: SignalDescriptor
   /// What templates are started from (TemplateImage.swift).
   let templateImage: TemplateImage
+  /// The sealed file of each language's host script, made at its first host (HostScriptFiles).
+  var hostScripts: [HostLanguage: FileDescriptor] = [:]
   var supervisor: Supervisor<LoopEffects>!
 
   var clients: [ClientID: ClientConnection] = [:]

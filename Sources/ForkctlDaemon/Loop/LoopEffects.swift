@@ -108,7 +108,34 @@ struct LoopEffects: SupervisorEffects {
       fds: [nil, nil, FileDescriptor.standardError, control], newProcessGroup: true)
   }
 
+  mutating func startHost(id: UInt64, _ host: HostSpec, control: FileDescriptor) throws(Errno) -> Int32 {
+    defer { control.closeQuietly() }
+    let interpreter = String(decoding: host.interpreter, as: UTF8.self)
+    // posix_spawn reports a file that is not executable only after it forked: refused here
+    // with the reason a shell would give.
+    guard Sys.isExecutableFile(interpreter) else {
+      do {
+        _ = try Sys.linkStatus(interpreter)
+      } catch {
+        throw error
+      }
+      throw Errno.permissionDenied
+    }
+    let script = try loop.hostScript(host)
+    defer { if script.temporary { script.fd.closeQuietly() } }
+    // As a native template is started (startTemplate), plus the script on 4, which the host
+    // closes first; its argv names the script by that descriptor and the process object.
+    return try Sys.posixSpawn(
+      path: interpreter, arguments: [host.interpreter, Array("/proc/self/fd/4".utf8), Array(String(id).utf8)],
+      environment: host.environment, fds: [nil, nil, FileDescriptor.standardError, control, script.fd],
+      newProcessGroup: true)
+  }
+
   mutating func signal(_ pid: Int32, _ signal: Int32) throws(Errno) { try Sys.kill(pid, Signal(rawValue: signal)) }
+
+  mutating func signal(pidfd: FileDescriptor, _ signal: Int32) throws(Errno) {
+    try Sys.signal(pidfd: pidfd, Signal(rawValue: signal))
+  }
 
   mutating func signalGroup(_ pid: Int32, _ signal: Int32) {
     // Best effort: the group may have ended since the supervisor last heard of it.
@@ -138,6 +165,8 @@ struct LoopEffects: SupervisorEffects {
   mutating func memoryFigures(_ pid: Int32) throws(Errno) -> MemoryFigures { try Sys.memoryFigures(of: pid) }
 
   mutating func mappedFiles(_ pid: Int32) throws(Errno) -> MappedFiles { try Sys.mappedFiles(of: pid) }
+
+  mutating func importedModules(_ pid: Int32) throws(Errno) -> [[UInt8]] { try Sys.importedModules(of: pid) }
 
   mutating func now() -> Int64 { Sys.monotonicMilliseconds() }
 

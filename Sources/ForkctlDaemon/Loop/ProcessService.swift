@@ -39,17 +39,20 @@ extension EventLoop {
     guard !interest.intersection([.readable, .hangup, .error]).isEmpty else { return }
     var open = true
     while true {
-      // A process object never sends descriptors: losing some is as bad as a hang-up.
+      // A process object sends no descriptor but a language host's pidfd of its child (hostChild,
+      // whose decoding checks that it has exactly one): losing some is as bad as a hang-up.
       if open, case .open = p.readAvailable() {} else { open = false }
       let frame: Frame
+      let pidfd: FileDescriptor?
       do {
         guard let (next, fds) = try p.nextFrame() else { break }
-        if !fds.isEmpty {
+        if !fds.isEmpty && next.type != .hostChild {
           for f in fds { f.closeQuietly() }
           open = false
           break
         }
         frame = next
+        pidfd = fds.first
       } catch {
         log("forkctl daemon: process \(id) sent garbage: \(error.description)")
         open = false
@@ -57,10 +60,15 @@ extension EventLoop {
       }
       guard let report = try? Report(frame) else {
         log("forkctl daemon: process \(id) sent a frame that is not a report")
+        pidfd?.closeQuietly()
         open = false
         break
       }
-      supervisor.handle(.report(report, from: id))
+      if case .hostChild(let pid) = report, let pidfd {
+        supervisor.handle(.hostChild(pid: pid, pidfd: pidfd, from: id))
+      } else {
+        supervisor.handle(.report(report, from: id))
+      }
       if controls[id] == nil { return }
     }
     if !open { supervisor.handle(.controlClosed(id)) }

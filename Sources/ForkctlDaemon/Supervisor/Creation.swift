@@ -83,22 +83,32 @@ extension Supervisor {
     }
   }
 
-  private mutating func startTemplate(name: [UInt8], origin: Origin, _ client: ClientID) -> UInt64? {
+  private mutating func startTemplate(
+    name: [UInt8], origin: Origin, host: HostSpec? = nil, _ client: ClientID
+  ) -> UInt64? {
     guard let id = reserveID(client), let ends = controlSocketPair(client) else { return nil }
     let pid: Int32
-    do {
-      pid = try effects.startTemplate(id: id, role: origin.role, control: ends.1)
-    } catch {
-      effects.close(ends.0)
-      effects.reply(client, .failure(.templateFailed, "cannot start a template: \(Sys.describe(error))"))
-      return nil
+    if let host {
+      guard let started = startHost(id: id, host, control: ends.1, client) else {
+        effects.close(ends.0)
+        return nil
+      }
+      pid = started
+    } else {
+      do {
+        pid = try effects.startTemplate(id: id, role: origin.role, control: ends.1)
+      } catch {
+        effects.close(ends.0)
+        effects.reply(client, .failure(.templateFailed, "cannot start a template: \(Sys.describe(error))"))
+        return nil
+      }
     }
     pidTaken(pid)
-    registry.insert(
-      ProcessObject(
-        id: id, name: name, origin: origin, parent: 0,
-        owner: origin == .defaultTemplate ? nil : clientUIDs[client], phase: .ready(pid: pid),
-        control: .open))
+    var o = ProcessObject(
+      id: id, name: name, origin: origin, parent: 0, owner: origin == .defaultTemplate ? nil : clientUIDs[client],
+      phase: .ready(pid: pid), control: .open)
+    o.host = host?.language
+    registry.insert(o)
     effects.watchControl(id, ends.0)
     return id
   }
@@ -114,11 +124,7 @@ extension Supervisor {
 
   mutating func exec(name: [UInt8], host: HostSpec?, client: ClientID) {
     guard acceptName(name, client) else { return }
-    if host != nil {
-      effects.reply(client, .failure(.badRequest, "this daemon cannot start language hosts yet"))
-      return
-    }
-    guard let id = startTemplate(name: name, origin: .template, client), let pid = registry[id]?.phase.pid
+    guard let id = startTemplate(name: name, origin: .template, host: host, client), let pid = registry[id]?.phase.pid
     else { return }
     effects.reply(client, .created(id: id, pid: pid))
   }
@@ -179,6 +185,7 @@ extension Supervisor {
       id: id, name: name, origin: origin, parent: parent, owner: owner,
       phase: .starting(run: run, then: []), control: control)
     o.holdings = registry[parent]?.holdings ?? Holdings()
+    o.host = registry[parent]?.host
     return o
   }
 
@@ -221,8 +228,10 @@ extension Supervisor {
       loadAnswered(id, .success(threads))
     case .loadRefused(let code, let message):
       loadAnswered(id, .failure(LoadRefusal(code: code, message: String(decoding: message, as: UTF8.self))))
-    case .hostChild, .childEnded:
-      controlClosed(id, because: "\(describe(id)) broke the protocol: it sent \(report.frame().type) before hosts")
+    case .hostChild:
+      preconditionFailure("the event loop hands a hostChild report on with its pidfd, as Event.hostChild")
+    case .childEnded(let pid, let status):
+      hostChildEnded(pid, status, from: id)
     }
   }
 
@@ -239,7 +248,7 @@ extension Supervisor {
     var earlyExit = registry.takeEarlyExit(pid: pid, forkSequence: fork.sequence)
     // Reaped after the fork was asked but before the clone (pids wrapped within that window):
     // the pid is then the child's, alive, while the early exit was its predecessor's.
-    if earlyExit != nil && effects.isUnreapedChild(pid) { earlyExit = nil }
+    if earlyExit != nil && isUnreapedChild(pid) { earlyExit = nil }
     registry.dropStaleEarlyExits()
     registry.update(fork.child) { $0.phase = run.map { .running(pid: pid, $0) } ?? .ready(pid: pid) }
     pidTaken(pid)

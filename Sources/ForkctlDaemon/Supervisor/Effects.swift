@@ -55,8 +55,14 @@ public protocol SupervisorEffects {
   /// Starts a template process holding `control` (consumed) on its control descriptor;
   /// `role` (the default template, or one made by exec) chooses its executable.
   mutating func startTemplate(id: UInt64, role: ProcessEntry.Role, control: FileDescriptor) throws(Errno) -> Int32
+  /// Starts language host `id`: `host.interpreter` on its host script, holding `control`
+  /// (consumed) on its control descriptor (forkctl-protocol(7), exec).
+  mutating func startHost(id: UInt64, _ host: HostSpec, control: FileDescriptor) throws(Errno) -> Int32
   /// Sends a signal to a process.
   mutating func signal(_ pid: Int32, _ signal: Int32) throws(Errno)
+  /// Sends a signal (0: none, only the check) to the process `pidfd` refers to; ESRCH once it
+  /// has been reaped (pidfd_send_signal(2)).
+  mutating func signal(pidfd: FileDescriptor, _ signal: Int32) throws(Errno)
   /// Sends a signal to the process group a worker leads (to the worker alone while it has
   /// not made its group yet), as a terminal does to its foreground job.
   mutating func signalGroup(_ pid: Int32, _ signal: Int32)
@@ -79,6 +85,8 @@ public protocol SupervisorEffects {
   mutating func memoryFigures(_ pid: Int32) throws(Errno) -> MemoryFigures
   /// The files child `pid` maps now (/proc/PID/maps) and its executable.
   mutating func mappedFiles(_ pid: Int32) throws(Errno) -> MappedFiles
+  /// The modules language host worker `pid` imported after its fork (its forkctl-imports memfd).
+  mutating func importedModules(_ pid: Int32) throws(Errno) -> [[UInt8]]
 
   // MARK: Clock and daemon
 

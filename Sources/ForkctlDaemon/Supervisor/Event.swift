@@ -13,6 +13,9 @@ public enum Event {
   case clientGone(ClientID, repliesUnread: Bool)
   /// A report arrived on a process object's control socket.
   case report(Report, from: UInt64)
+  /// A language host announced its child `pid` (a hostChild report), with a pidfd of it that
+  /// is the supervisor's from now on.
+  case hostChild(pid: Int32, pidfd: FileDescriptor, from: UInt64)
   /// A process object's exec status pipe said something: end of file (the program exec'd)
   /// or an errno.
   case execOutcome(UInt64, failure: Errno?)

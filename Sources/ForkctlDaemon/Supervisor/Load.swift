@@ -56,7 +56,9 @@ extension Supervisor {
 
   /// Refuses, saying why, a call in (or a spawn --call from) `id` when it loaded no library.
   mutating func requireLibrary(_ id: UInt64, _ spec: RunSpec, _ client: ClientID) -> Bool {
-    guard case .call = spec.entry, registry[id]?.holdings.libraries.isEmpty == true else { return true }
+    // A language host imports the call's module itself.
+    guard case .call = spec.entry, registry[id]?.host == nil, registry[id]?.holdings.libraries.isEmpty == true
+    else { return true }
     let symbol = String(decoding: spec.program, as: UTF8.self)
     effects.reply(
       client,

@@ -175,7 +175,7 @@ extension Supervisor {
         else { continue }
         // SIGQUIT first, so that it can say where it hung; SIGKILL after the grace.
         pools[name]?.members[id]?.state = .stopping(because: .timedOut)
-        try? effects.signal(pid, Signal.quit.rawValue)
+        try? signalProcess(pid, Signal.quit.rawValue)
         killDeadlines[pid] = now + limits.killGraceMilliseconds
         poolEvent(name, "timeout", ["\"id\":\(id)", "\"pid\":\(pid)"])
       }
@@ -221,7 +221,7 @@ extension Supervisor {
   mutating func stopPoolsNow() {
     for (name, pool) in pools {
       for id in pool.members.keys {
-        if let pid = registry[id]?.phase.livePID { try? effects.signal(pid, Signal.terminate.rawValue) }
+        if let pid = registry[id]?.phase.livePID { try? signalProcess(pid, Signal.terminate.rawValue) }
         effects.closeNotify(id)
         poolOf[id] = nil
       }

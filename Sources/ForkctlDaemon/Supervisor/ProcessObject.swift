@@ -30,6 +30,9 @@ struct ProcessObject {
   var orphanedFork: OrphanedFork?
   /// The files it and its parent map, for `audit` (Telemetry.swift).
   var mappings = MappingSnapshots()
+  /// The language when it is a language host, or forked from one (Hosts.swift); nil for a
+  /// native process object.
+  var host: HostLanguage?
 }
 
 /// How a process object came to be.

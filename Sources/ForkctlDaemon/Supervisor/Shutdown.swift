@@ -86,7 +86,7 @@ extension Supervisor {
     for (id, o) in registry.objects where !o.forks.isEmpty {
       // A template that did not answer in the event loop's grace: killed, so that nothing
       // queued on its control socket runs after its client was told it did not.
-      if let pid = o.phase.livePID { try? effects.signal(pid, Signal.kill.rawValue) }
+      if let pid = o.phase.livePID { try? signalProcess(pid, Signal.kill.rawValue) }
       controlClosed(id)
     }
     // An attached client waits through a wait of its own too: it is told once.

@@ -109,7 +109,7 @@ extension Supervisor {
       let o = registry.objects.values.first(where: { $0.status.attachedClient == client }),
       let pid = o.phase.livePID
     else { return }
-    effects.signalGroup(pid, signal)
+    signalProcessGroup(pid, signal)
   }
 
   /// Ends a spawned program whose client went away: SIGTERM now, SIGKILL after the grace.
@@ -119,7 +119,7 @@ extension Supervisor {
     case .starting(let run, let then):
       registry.update(id) { $0.phase = .starting(run: run, then: then.union(.terminate)) }
     case .ready(let pid), .running(let pid, _):
-      effects.signalGroup(pid, Signal.terminate.rawValue)
+      signalProcessGroup(pid, Signal.terminate.rawValue)
       killDeadlines[pid] = effects.now() + limits.killGraceMilliseconds
     case .exited:
       break
@@ -134,7 +134,7 @@ extension Supervisor {
       killDeadlines[group] = nil
       if registry.id(ofPID: group) != nil {
         // The leader still runs, perhaps before it has made its group.
-        effects.signalGroup(group, Signal.kill.rawValue)
+        signalProcessGroup(group, Signal.kill.rawValue)
       } else {
         effects.signalRemainingGroup(group, Signal.kill.rawValue)
       }

@@ -40,6 +40,8 @@ public struct Supervisor<Effects: SupervisorEffects> {
   var pools: [[UInt8]: Pool] = [:]
   var poolOf: [UInt64: [UInt8]] = [:]
   var poolMaintenanceAt: Int64?
+  /// The children of language hosts, by pid, until their end is known (Hosts.swift).
+  var hosted: [Int32: HostedChild] = [:]
 
   public init(effects: Effects, limits: SupervisorLimits = SupervisorLimits(), daemonPID: Int32) {
     self.effects = effects
@@ -59,11 +61,13 @@ public struct Supervisor<Effects: SupervisorEffects> {
     case .request(let request, let fds, let client): handle(request, fds: fds, from: client)
     case .clientGone(let client, let unread): clientGone(client, repliesUnread: unread)
     case .report(let report, let id): handle(report, from: id)
+    case .hostChild(let pid, let pidfd, let id): hostChildAnnounced(pid, pidfd: pidfd, from: id)
     case .execOutcome(let id, let failure):
       if let failure { execFailed(id, failure) } else { execEnded(id) }
     case .controlClosed(let id): controlClosed(id)
     case .notified(let id, let message, let sender): notified(id, message, sender: sender)
-    case .childExited(let pid, let status): childExited(pid: pid, status: status)
+    case .childExited(let pid, let status):
+      if !ignoresReap(of: pid) { processEnded(pid, status) }
     case .tick(let now): tick(now: now)
     case .stopRequested: daemonPhase = .stopping
     case .stopping: stopNow()

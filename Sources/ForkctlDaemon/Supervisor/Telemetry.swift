@@ -77,8 +77,11 @@ extension Supervisor {
         + "(a function worker, or one that has not run)"
       return refuseAudit(id, .wrongState, why, client)
     }
+    // A host's worker lists what it imported after the fork itself; an unreadable list is none.
+    let modules = o.host != nil ? (try? effects.importedModules(pid)) ?? [] : []
     effects.reply(
-      client, .mappings(now.paths.subtracting(before.paths).sorted { $0.lexicographicallyPrecedes($1) }, modules: []))
+      client,
+      .mappings(now.paths.subtracting(before.paths).sorted { $0.lexicographicallyPrecedes($1) }, modules: modules))
   }
 
   private mutating func refuseAudit(_ id: UInt64, _ code: ErrorCode, _ why: String, _ client: ClientID) {

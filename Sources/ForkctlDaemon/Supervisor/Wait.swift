@@ -60,7 +60,7 @@ extension Supervisor {
       do throws(Errno) {
         // signalGroup reports no error, so its signal is checked here as kill(2) would.
         if group && !(0...64).contains(signal) { throw Errno.invalidArgument }
-        if group { effects.signalGroup(pid, signal) } else { try effects.signal(pid, signal) }
+        if group { signalProcessGroup(pid, signal) } else { try signalProcess(pid, signal) }
       } catch {
         effects.reply(
           client, .failure(.badRequest, "cannot send signal \(signal) to pid \(pid): \(Sys.describe(error))"))
@@ -162,7 +162,7 @@ extension Supervisor {
     case .ready(let pid), .running(let pid, _):
       registry.update(id) { $0.status = .abandoned }
       // It may have exited since: its reaping then forgets it all the same.
-      try? effects.signal(pid, Signal.kill.rawValue)
+      try? signalProcess(pid, Signal.kill.rawValue)
     case .exited:
       // Reaped already: its pid may name another process by now.
       registry.update(id) { $0.status = .abandoned }

@@ -1,0 +1,138 @@
+// Language hosts (issue 14): templates that are Python or Perl processes. A host forks with its
+// language's own fork, so its workers are its children, not the daemon's: it announces each one
+// (hostChild, with a pidfd opened before it could reap it) and reports its end (childEnded)
+// before it reaps it. The daemon keeps the pidfd until the end is known, signals the worker only
+// through it (after the host reaps, the pid may name another process), and takes the report as
+// its own waitid result, once. A host that dies leaves its children to the daemon, the
+// subreaper, whose own reaping then gives their exact status.
+import ForkctlSys
+import ForkctlWire
+
+/// A child of a language host, by the pid the host announced.
+struct HostedChild {
+  /// pidfd_open(2) of the child, from the host's hostChild report: the daemon's to close.
+  var pidfd: FileDescriptor
+  /// The process object that announced it (a host template, or an unrun process forked from one).
+  var host: UInt64
+  var state: State
+
+  enum State: Equatable {
+    /// The host reaps it and reports its end; if the host dies first, the daemon reaps it.
+    case announced
+    /// Its end came by childEnded: the host reaps it, and should the host die before, the
+    /// daemon's own reaping of the zombie is ignored.
+    case reported
+  }
+}
+
+extension Supervisor {
+  /// Starts a language host as the template of process object `id`: its process, or nil after
+  /// replying why not.
+  mutating func startHost(id: UInt64, _ host: HostSpec, control: FileDescriptor, _ client: ClientID) -> Int32? {
+    do {
+      return try effects.startHost(id: id, host, control: control)
+    } catch {
+      let interpreter = String(decoding: host.interpreter, as: UTF8.self)
+      let reason: String
+      switch error {
+      case .noSuchFileOrDirectory, .permissionDenied, .execFormatError:
+        reason = "\(interpreter) is not an executable file (\(Sys.describe(error)))"
+      default:
+        reason = "\(interpreter) did not start: \(Sys.describe(error))"
+      }
+      effects.reply(client, .failure(.templateFailed, "cannot start a \(host.language.name) host: \(reason)"))
+      return nil
+    }
+  }
+
+  /// Host `id` announced `pid` as its own child, with `pidfd` of it.
+  mutating func hostChildAnnounced(_ pid: Int32, pidfd: FileDescriptor, from id: UInt64) {
+    guard registry[id]?.host != nil else {
+      effects.close(pidfd)
+      return hostBrokeProtocol(id, "it announced a child (hostChild) but is no language host")
+    }
+    forgetReapedChildren(of: id)
+    // A pid announced again: the first child was reaped unreported and its pid reused.
+    if let old = hosted[pid] { effects.close(old.pidfd) }
+    hosted[pid] = HostedChild(pidfd: pidfd, host: id, state: .announced)
+  }
+
+  /// Host `id` reports that its child `pid` ended with `status`, before reaping it.
+  mutating func hostChildEnded(_ pid: Int32, _ status: ExitStatus, from id: UInt64) {
+    guard let child = hosted[pid], child.host == id else {
+      return hostBrokeProtocol(id, "it reported the end of pid \(pid), which it never announced (childEnded)")
+    }
+    // A second report of the same end: the first one counted.
+    guard child.state == .announced else { return }
+    hosted[pid]?.state = .reported
+    forgetReapedChildren(of: id)
+    processEnded(pid, status)
+  }
+
+  /// `pid` ended with `status`: reaped by the daemon, or reported by its host. When it was a
+  /// host itself, what it announced is settled (hostReaped).
+  mutating func processEnded(_ pid: Int32, _ status: ExitStatus) {
+    let host = registry.id(ofPID: pid).flatMap { id in registry[id]?.host != nil ? id : nil }
+    childExited(pid: pid, status: status)
+    if let host { hostReaped(host) }
+  }
+
+  /// Whether the daemon's own reaping of `pid` is to be ignored: its host reported its end
+  /// already, and this is that process (its pidfd still names an unreaped one: the zombie the
+  /// host left when it died between its report and its reaping). A pid reused by a new child
+  /// of the daemon is not ignored.
+  mutating func ignoresReap(of pid: Int32) -> Bool {
+    guard let child = hosted.removeValue(forKey: pid) else { return false }
+    defer { effects.close(child.pidfd) }
+    return child.state == .reported && isUnreaped(child)
+  }
+
+  /// Whether the process of a hosted child exists still, alive or a zombie: signal 0 through its
+  /// pidfd fails with ESRCH only once it has been reaped (pidfd_send_signal(2)).
+  private mutating func isUnreaped(_ child: HostedChild) -> Bool {
+    (try? effects.signal(pidfd: child.pidfd, 0)) != nil
+  }
+
+  /// Forgets the children whose end host `id` reported and which it has reaped since: their
+  /// pidfds say so. A host reaps right after its report, so few are ever kept.
+  private mutating func forgetReapedChildren(of id: UInt64) {
+    for (pid, child) in hosted where child.host == id && child.state == .reported && !isUnreaped(child) {
+      hosted[pid] = nil
+      effects.close(child.pidfd)
+    }
+  }
+
+  /// The process of host `id` was reaped: its children that were not reaped are the daemon's
+  /// now (the kernel gave them to the subreaper when the host died), and its reaping decides
+  /// for them; those reaped already are forgotten.
+  mutating func hostReaped(_ id: UInt64) {
+    forgetReapedChildren(of: id)
+  }
+
+  /// Whether `pid` is a process the daemon has not seen reaped, alive or not: for a host's child
+  /// the host's word and its pidfd, for the daemon's own child waitid(2).
+  mutating func isUnreapedChild(_ pid: Int32) -> Bool {
+    guard let child = hosted[pid] else { return effects.isUnreapedChild(pid) }
+    return child.state == .announced && isUnreaped(child)
+  }
+
+  /// Sends `signal` to the process of pid `pid`: through its pidfd when it is a host's child.
+  mutating func signalProcess(_ pid: Int32, _ signal: Int32) throws(Errno) {
+    guard let child = hosted[pid] else { return try effects.signal(pid, signal) }
+    try effects.signal(pidfd: child.pidfd, signal)
+  }
+
+  /// Sends `signal` to the process group `pid` leads (effects.signalGroup). A host's child is
+  /// checked through its pidfd first: while it is not reaped its pid, and so its group's id,
+  /// cannot name anything else. Its host may reap it between the check and the signal (after
+  /// reporting its end); a process group has no descriptor to close that window.
+  mutating func signalProcessGroup(_ pid: Int32, _ signal: Int32) {
+    if let child = hosted[pid], child.state == .reported || !isUnreaped(child) { return }
+    effects.signalGroup(pid, signal)
+  }
+
+  /// A process object broke the protocol: its control socket closes, as for any violation.
+  private mutating func hostBrokeProtocol(_ id: UInt64, _ what: String) {
+    controlClosed(id, because: "\(describe(id)) broke the protocol: \(what)")
+  }
+}

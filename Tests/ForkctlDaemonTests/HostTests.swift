@@ -1,0 +1,193 @@
+// Issue 14: language hosts. Their workers are their own children: announced with a pidfd
+// (hostChild), their ends reported before the host reaps them (childEnded), and the daemon's
+// own reaping decides once the host has died.
+import ForkctlSys
+import ForkctlWire
+import Testing
+
+@testable import ForkctlDaemon
+
+@Suite("Supervisor: language hosts and their children")
+struct HostTests {
+  static let python = HostSpec(language: .python, interpreter: b("/usr/bin/python3"), environment: [b("A=1")])
+
+  /// A Python host, and a worker forked from it that runs `program` as pid `pid`, announced
+  /// with the pidfd returned.
+  static func hostedWorker(
+    _ s: inout TestSupervisor, pid: Int32 = 3001, program: String = "exit:7"
+  ) throws -> (host: UInt64, worker: UInt64, pidfd: FileDescriptor) {
+    let r = s.request(.exec(name: b("py"), host: python))
+    guard case .created(let host, _, _) = r.first else { throw HarnessError("exec --python replied \(r)") }
+    #expect(s.registry[host]?.host == .python)
+    #expect(s.request(.fork(ref: ref(host), name: []), client: 1) == [])
+    guard case .fork(let worker) = s.effects.commands(to: host).last else { throw HarnessError("no fork sent") }
+    let pidfd = s.effects.makeFD()
+    s.handle(.hostChild(pid: pid, pidfd: pidfd, from: host))
+    s.handle(.forked(pid: pid), from: host)
+    #expect(s.replies(1).last == .created(id: worker, pid: pid))
+    #expect(s.registry[worker]?.host == .python)
+    s.request(.run(ref: ref(worker), spec: RunSpec(program: b(program), entry: .call(quickExit: false))))
+    s.controlClosed(worker)
+    return (host, worker, pidfd)
+  }
+
+  @Test("exec with a host block starts the interpreter, not the template image")
+  func execStartsHost() throws {
+    var s = makeSupervisor()
+    let r = s.request(.exec(name: b("py"), host: Self.python))
+    guard case .created(let id, let pid, _) = r.first else { throw HarnessError("exec replied \(r)") }
+    #expect(s.effects.events.contains(.startHost(id, Self.python, pid: pid)))
+    #expect(!s.effects.events.contains { if case .startTemplate = $0 { true } else { false } })
+  }
+
+  @Test("an interpreter that cannot be run is a clear failure naming it, and no process object")
+  func interpreterMissing() {
+    var s = makeSupervisor()
+    s.effects.failStartTemplate = .noSuchFileOrDirectory
+    let r = s.request(.exec(name: b("py"), host: Self.python))
+    #expect(r.map(\.failureCode) == [.templateFailed])
+    #expect(
+      r.first?.failureMessage
+        == "cannot start a python host: /usr/bin/python3 is not an executable file (No such file or directory)")
+    #expect(s.processCount == 0)
+    #expect(s.effects.closed.count == 1)
+  }
+
+  @Test("a hosted worker's status is the one its host reports (childEnded)")
+  func statusFromReport() throws {
+    var s = makeSupervisor()
+    let (host, worker, pidfd) = try Self.hostedWorker(&s)
+    s.request(.wait(refs: [ref(worker)]), client: 2)
+    s.handle(.childEnded(pid: 3001, status: .exited(7)), from: host)
+    #expect(s.replies(2) == [.statuses([(id: worker, status: .exited(7))])])
+    // Kept until the host's reaping is seen: the host reaps right after its report.
+    #expect(!s.effects.closed.contains(pidfd))
+    s.effects.reapedPIDFDs.insert(pidfd)
+    s.handle(.hostChild(pid: 3002, pidfd: s.effects.makeFD(), from: host))
+    #expect(s.effects.closed.contains(pidfd))
+  }
+
+  @Test("the daemon's own reaping of a pid its host reported is ignored, and so is a second report")
+  func laterReapIgnored() throws {
+    var s = makeSupervisor()
+    let (host, worker, pidfd) = try Self.hostedWorker(&s)
+    s.handle(.childEnded(pid: 3001, status: .exited(7)), from: host)
+    s.handle(.childEnded(pid: 3001, status: .exited(8)), from: host)
+    #expect(!s.effects.closedControls.contains(host))
+    // The host died between its report and its reaping: the daemon reaps the zombie.
+    s.handle(.childExited(pid: 3001, status: .signaled(9, coreDumped: false)))
+    #expect(s.registry[worker]?.phase.exitStatus == .exited(7))
+    #expect(s.effects.closed.contains(pidfd))
+  }
+
+  @Test("a pid reused by the daemon's own child after the host reaped is not ignored")
+  func reusedPIDNotIgnored() throws {
+    var s = makeSupervisor()
+    let (host, _, pidfd) = try Self.hostedWorker(&s)
+    s.handle(.childEnded(pid: 3001, status: .exited(7)), from: host)
+    s.effects.reapedPIDFDs.insert(pidfd)
+    let ignored = s.ignoresReap(of: 3001)
+    #expect(!ignored)
+    #expect(s.hosted[3001] == nil)
+    #expect(s.effects.closed.contains(pidfd))
+  }
+
+  @Test("when the host dies first, the daemon's own reaping gives the worker's status")
+  func hostDiesFirst() throws {
+    var s = makeSupervisor()
+    let (host, worker, pidfd) = try Self.hostedWorker(&s)
+    let hostPID = try #require(s.registry[host]?.phase.pid)
+    s.controlClosed(host)
+    s.handle(.childExited(pid: hostPID, status: .signaled(9, coreDumped: false)))
+    #expect(s.registry[worker]?.phase.isExited == false)
+    // Re-parented to the daemon, the subreaper, which reaps it.
+    s.handle(.childExited(pid: 3001, status: .exited(5)))
+    #expect(s.registry[worker]?.phase.exitStatus == .exited(5))
+    #expect(s.hosted[3001] == nil)
+    #expect(s.effects.closed.contains(pidfd))
+  }
+
+  @Test("kill reaches a hosted worker through its pidfd, never by pid")
+  func killThroughPIDFD() throws {
+    var s = makeSupervisor()
+    let (_, worker, pidfd) = try Self.hostedWorker(&s)
+    #expect(s.request(.kill(signal: 15, refs: [ref(worker)])) == [.ok])
+    #expect(s.effects.events.contains(.signalPIDFD(pidfd, signal: 15)))
+    #expect(s.effects.signals.isEmpty)
+  }
+
+  @Test("a hosted worker reaped by its host answers no signal: kill fails with ESRCH, not another process")
+  func killAfterReap() throws {
+    var s = makeSupervisor()
+    let (_, worker, pidfd) = try Self.hostedWorker(&s)
+    s.effects.reapedPIDFDs.insert(pidfd)
+    let r = s.request(.kill(signal: 15, refs: [ref(worker)]))
+    #expect(r.map(\.failureCode) == [.badRequest])
+    #expect(s.effects.signals.isEmpty)
+  }
+
+  @Test("childEnded for a pid the host never announced is a violation: its control socket closes")
+  func unannouncedChildEnded() throws {
+    var s = makeSupervisor()
+    let (host, _, _) = try Self.hostedWorker(&s)
+    s.handle(.childEnded(pid: 4444, status: .exited(0)), from: host)
+    #expect(s.effects.closedControls.contains(host))
+  }
+
+  @Test("childEnded for another host's child is a violation too")
+  func otherHostsChild() throws {
+    var s = makeSupervisor()
+    let (_, _, _) = try Self.hostedWorker(&s)
+    let r = s.request(.exec(name: b("py2"), host: Self.python))
+    guard case .created(let other, _, _) = r.first else { throw HarnessError("exec replied \(r)") }
+    s.handle(.childEnded(pid: 3001, status: .exited(0)), from: other)
+    #expect(s.effects.closedControls.contains(other))
+    #expect(s.hosted[3001]?.state == .announced)
+  }
+
+  @Test("a native template that announces a child breaks the protocol; the pidfd is closed")
+  func nativeHostChild() throws {
+    var s = makeSupervisor()
+    let (t, _) = try s.execTemplate("native")
+    let pidfd = s.effects.makeFD()
+    s.handle(.hostChild(pid: 3001, pidfd: pidfd, from: t))
+    #expect(s.effects.closed.contains(pidfd))
+    #expect(s.effects.closedControls.contains(t))
+    #expect(s.hosted.isEmpty)
+  }
+
+  @Test("a hosted pid is an unreaped child until its end is reported")
+  func unreapedQuestion() throws {
+    var s = makeSupervisor()
+    let (host, _, _) = try Self.hostedWorker(&s)
+    let before = s.isUnreapedChild(3001)
+    #expect(before)
+    s.handle(.childEnded(pid: 3001, status: .exited(7)), from: host)
+    let after = s.isUnreapedChild(3001)
+    #expect(!after)
+  }
+
+  @Test("eval goes to the host and is answered as a load is, adding no library")
+  func evalAnswered() throws {
+    var s = makeSupervisor()
+    let r = s.request(.exec(name: b("py"), host: Self.python))
+    guard case .created(let host, _, _) = r.first else { throw HarnessError("exec replied \(r)") }
+    let spec = EvalSpec(code: b("import json"))
+    #expect(s.request(.eval(ref: ref(host), spec), client: 1) == [])
+    #expect(s.effects.commands(to: host).last == .eval(spec))
+    let census = ThreadCensus(names: [b("forkctl/object")])
+    s.handle(.loaded(census), from: host)
+    #expect(s.replies(1).last == .loaded(census))
+    #expect(s.registry[host]?.holdings.libraries == [])
+    s.request(.eval(ref: ref(host), spec), client: 1)
+    s.handle(.loadRefused(.loadFailed, message: b("NameError: x")), from: host)
+    #expect(s.replies(1).last?.failureMessage == "cannot eval in process \(host) (py): NameError: x")
+  }
+
+  @Test("a host's call needs no library loaded: the host imports the function's module")
+  func callWithoutLoad() throws {
+    var s = makeSupervisor()
+    let (_, worker, _) = try Self.hostedWorker(&s)
+    #expect(s.registry[worker]?.phase.run?.program == b("exit:7"))
+  }
+}
