@@ -179,8 +179,11 @@ struct RecordingEffects: SupervisorEffects {
     signals.append((pid, signal))
   }
 
-  /// Hosted children's pidfds the fake kernel says name a reaped process (ESRCH).
+  /// Hosted children's pidfds the fake kernel says name a reaped process (ESRCH), and those
+  /// of a process that has ended (readable), reaped or not.
   var reapedPIDFDs: Set<FileDescriptor> = []
+  var endedPIDFDs: Set<FileDescriptor> = []
+  func hasEnded(pidfd: FileDescriptor) -> Bool { endedPIDFDs.contains(pidfd) || reapedPIDFDs.contains(pidfd) }
 
   /// Signal 0 (the existence check) is not recorded as a signal sent.
   mutating func signal(pidfd: FileDescriptor, _ signal: Int32) throws(Errno) {

@@ -123,11 +123,12 @@ extension Supervisor {
   }
 
   /// Sends `signal` to the process group `pid` leads (effects.signalGroup). A host's child is
-  /// checked through its pidfd first: while it is not reaped its pid, and so its group's id,
-  /// cannot name anything else. Its host may reap it between the check and the signal (after
-  /// reporting its end); a process group has no descriptor to close that window.
+  /// checked through its pidfd first, which is readable once it has ended: while it runs its
+  /// host does not reap it, so its pid, and its group's id, name nothing else. It may end and be
+  /// reaped between the check and the signal; a process group has no descriptor to close that
+  /// window. Once the leader has ended, its group's other members get nothing.
   mutating func signalProcessGroup(_ pid: Int32, _ signal: Int32) {
-    if let child = hosted[pid], child.state == .reported || !isUnreaped(child) { return }
+    if let child = hosted[pid], child.state == .reported || effects.hasEnded(pidfd: child.pidfd) { return }
     effects.signalGroup(pid, signal)
   }
 

@@ -555,6 +555,8 @@ class Client(Connection):
         self.send_frame(AUDIT, enc_ref(ref))
         r = self.expect(MAPPINGS)
         paths = [r.string() for _ in range(r.u32())]
+        # Then the modules a language host's worker imported after its fork (issue 14).
+        [r.string() for _ in range(r.u32())]
         r.end()
         return paths
 
