@@ -156,6 +156,39 @@ struct HostTests {
     #expect(s.hosted[3001]?.state == .announced)
   }
 
+  @Test("a host that announces a process not its child, or a pidfd of another pid, breaks the protocol")
+  func announcedNotItsChild() throws {
+    for (named, parent) in [(Int32(3001), Int32(7)), (Int32(3999), Int32(-1))] {
+      var s = makeSupervisor()
+      let r = s.request(.exec(name: b("py"), host: Self.python))
+      guard case .created(let host, let hostPID, _) = r.first else { throw HarnessError("exec replied \(r)") }
+      let pidfd = s.effects.makeFD()
+      // Another user's worker, say, whose status the host would then report.
+      s.effects.pidfdProcesses[pidfd] = (named, parent == -1 ? hostPID : parent)
+      s.handle(.hostChild(pid: 3001, pidfd: pidfd, from: host))
+      #expect(s.effects.closed.contains(pidfd))
+      #expect(s.effects.closedControls.contains(host))
+      #expect(s.hosted.isEmpty)
+    }
+  }
+
+  @Test("a child the kernel already gave the daemon (its host died) is not recorded, and no violation")
+  func announcedAfterHostDied() throws {
+    var s = makeSupervisor()
+    let r = s.request(.exec(name: b("py"), host: Self.python))
+    guard case .created(let host, let hostPID, _) = r.first else { throw HarnessError("exec replied \(r)") }
+    let checked = s.effects.makeFD()
+    s.effects.pidfdProcesses[checked] = (3001, hostPID)
+    s.handle(.hostChild(pid: 3001, pidfd: checked, from: host))
+    #expect(s.hosted[3001]?.state == .announced)
+    let orphan = s.effects.makeFD()
+    s.effects.pidfdProcesses[orphan] = (3002, daemonPID)
+    s.handle(.hostChild(pid: 3002, pidfd: orphan, from: host))
+    #expect(s.hosted[3002] == nil)
+    #expect(s.effects.closed.contains(orphan))
+    #expect(!s.effects.closedControls.contains(host))
+  }
+
   @Test("a native template that announces a child breaks the protocol; the pidfd is closed")
   func nativeHostChild() throws {
     var s = makeSupervisor()

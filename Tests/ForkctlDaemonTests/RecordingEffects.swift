@@ -184,6 +184,13 @@ struct RecordingEffects: SupervisorEffects {
   var reapedPIDFDs: Set<FileDescriptor> = []
   var endedPIDFDs: Set<FileDescriptor> = []
   func hasEnded(pidfd: FileDescriptor) -> Bool { endedPIDFDs.contains(pidfd) || reapedPIDFDs.contains(pidfd) }
+  /// What the fake /proc says each pidfd names, and its parent; one not set names the pid it
+  /// was announced with, a child of its announcer (`pidfdAnnouncers`, filled by the test).
+  var pidfdProcesses: [FileDescriptor: (pid: Int32, parent: Int32)] = [:]
+  func processAndParent(ofPIDFD pidfd: FileDescriptor) -> (pid: Int32, parent: Int32)? {
+    if reapedPIDFDs.contains(pidfd) { return nil }
+    return pidfdProcesses[pidfd]
+  }
 
   /// Signal 0 (the existence check) is not recorded as a signal sent.
   mutating func signal(pidfd: FileDescriptor, _ signal: Int32) throws(Errno) {
