@@ -14,7 +14,15 @@ extension ForkctlConnection {
   ) throws(ForkctlError) -> ThreadCensus {
     var spec = spec
     spec.hasWorkingDirectory = workingDirectory != nil
-    try send(.load(ref: Array(ref.utf8), spec), fds: workingDirectory.map { [$0] } ?? [])
+    return try threadsAfter(.load(ref: Array(ref.utf8), spec), workingDirectory)
+  }
+
+  /// Sends `request` (a load or an eval) with `workingDirectory`, and returns the threads its
+  /// `loaded` reply counts; not bounded by FORKCTL_TIMEOUT, as the code it runs may take long.
+  mutating func threadsAfter(_ request: Request, _ workingDirectory: FileDescriptor?) throws(ForkctlError)
+    -> ThreadCensus
+  {
+    try send(request, fds: workingDirectory.map { [$0] } ?? [])
     let reply = try receiveReply(bounded: false).reply
     guard case .loaded(let threads) = reply else { throw unexpected(reply) }
     return threads

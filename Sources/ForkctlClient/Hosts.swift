@@ -56,10 +56,7 @@ extension ForkctlConnection {
   ) throws(ForkctlError) -> ThreadCensus {
     var spec = spec
     spec.hasWorkingDirectory = workingDirectory != nil
-    try send(.eval(ref: Array(ref.utf8), spec), fds: workingDirectory.map { [$0] } ?? [])
-    let reply = try receiveReply(bounded: false).reply
-    guard case .loaded(let threads) = reply else { throw unexpected(reply) }
-    return threads
+    return try threadsAfter(.eval(ref: Array(ref.utf8), spec), workingDirectory)
   }
 }
 

@@ -175,3 +175,24 @@ public struct ExitStatusValue: Equatable, Sendable {
     }
   }
 }
+
+extension Sys {
+  /// The process `pidfd` refers to, and that process's parent: the pid from the pidfd's
+  /// /proc/self/fdinfo (its `Pid:` line, -1 once the process has been reaped: proc(5)), the
+  /// parent from /proc/PID/stat. Nil when either cannot be read or the process has been reaped.
+  /// The corresponding C function is `read`.
+  public static func processAndParent(ofPIDFD pidfd: FileDescriptor) -> (pid: Int32, parent: Int32)? {
+    guard let info = try? readProcessFile("/proc/self/fdinfo/\(pidfd.rawValue)", limit: 4096) else { return nil }
+    let line = info.split(separator: UInt8(ascii: "\n")).first { $0.starts(with: Array("Pid:".utf8)) }
+    guard let line,
+      let pid = Int32(String(decoding: line.dropFirst(4), as: UTF8.self).filter { $0 != "\t" && $0 != " " }),
+      pid > 0,
+      let stat = try? readProcessFile("/proc/\(pid)/stat", limit: 4096),
+      // The name in parentheses may hold anything: the fields follow its last ')'.
+      let close = stat.lastIndex(of: UInt8(ascii: ")"))
+    else { return nil }
+    let fields = stat[(close + 1)...].split(separator: UInt8(ascii: " "))
+    guard fields.count > 1, let parent = Int32(String(decoding: fields[1], as: UTF8.self)) else { return nil }
+    return (pid, parent)
+  }
+}

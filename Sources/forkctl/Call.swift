@@ -19,6 +19,10 @@ struct CallCommand: Subcommand {
     _exit(2). Returns once SYMBOL is being called, or with --wait once it has
     returned, with its status.
 
+    In a language host (exec --python or --perl) SYMBOL is module:function (Perl
+    Module::function), called with the strings and ARGs as its arguments; see
+    forkctl(1), LANGUAGE HOSTS.
+
     Arguments:
       ID                    The id or name of the process object.
       SYMBOL [ARG...]       The function and its arguments, byte for byte.

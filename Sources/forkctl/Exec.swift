@@ -3,7 +3,7 @@ import ForkctlWire
 
 struct ExecCommand: Subcommand {
   static let name = "exec"
-  static let summary = "Start a fresh template process (or a Python or Perl host); print its id."
+  static let summary = "Start a fresh template (or a Python or Perl host); print its id."
   static let usage = "forkctl exec [--socket PATH] [--name NAME] [--python | --perl [--interpreter PATH]]"
   static let optionsAnywhere = true
   static let help = """

@@ -126,6 +126,17 @@ struct HostTests {
     #expect(s.effects.signals.isEmpty)
   }
 
+  @Test("a group signal reaches a hosted worker's group only while its pidfd says it has not ended")
+  func groupSignalChecked() throws {
+    var s = makeSupervisor()
+    let (_, worker, pidfd) = try Self.hostedWorker(&s)
+    #expect(s.request(.kill(signal: 15, refs: [ref(worker)], group: true)) == [.ok])
+    #expect(s.effects.events.contains(.signalGroup(pid: 3001, signal: 15)))
+    s.effects.endedPIDFDs.insert(pidfd)
+    #expect(s.request(.kill(signal: 9, refs: [ref(worker)], group: true)) == [.ok])
+    #expect(!s.effects.events.contains(.signalGroup(pid: 3001, signal: 9)))
+  }
+
   @Test("childEnded for a pid the host never announced is a violation: its control socket closes")
   func unannouncedChildEnded() throws {
     var s = makeSupervisor()
@@ -143,6 +154,39 @@ struct HostTests {
     s.handle(.childEnded(pid: 3001, status: .exited(0)), from: other)
     #expect(s.effects.closedControls.contains(other))
     #expect(s.hosted[3001]?.state == .announced)
+  }
+
+  @Test("a host that announces a process not its child, or a pidfd of another pid, breaks the protocol")
+  func announcedNotItsChild() throws {
+    for (named, parent) in [(Int32(3001), Int32(7)), (Int32(3999), Int32(-1))] {
+      var s = makeSupervisor()
+      let r = s.request(.exec(name: b("py"), host: Self.python))
+      guard case .created(let host, let hostPID, _) = r.first else { throw HarnessError("exec replied \(r)") }
+      let pidfd = s.effects.makeFD()
+      // Another user's worker, say, whose status the host would then report.
+      s.effects.pidfdProcesses[pidfd] = (named, parent == -1 ? hostPID : parent)
+      s.handle(.hostChild(pid: 3001, pidfd: pidfd, from: host))
+      #expect(s.effects.closed.contains(pidfd))
+      #expect(s.effects.closedControls.contains(host))
+      #expect(s.hosted.isEmpty)
+    }
+  }
+
+  @Test("a child the kernel already gave the daemon (its host died) is not recorded, and no violation")
+  func announcedAfterHostDied() throws {
+    var s = makeSupervisor()
+    let r = s.request(.exec(name: b("py"), host: Self.python))
+    guard case .created(let host, let hostPID, _) = r.first else { throw HarnessError("exec replied \(r)") }
+    let checked = s.effects.makeFD()
+    s.effects.pidfdProcesses[checked] = (3001, hostPID)
+    s.handle(.hostChild(pid: 3001, pidfd: checked, from: host))
+    #expect(s.hosted[3001]?.state == .announced)
+    let orphan = s.effects.makeFD()
+    s.effects.pidfdProcesses[orphan] = (3002, daemonPID)
+    s.handle(.hostChild(pid: 3002, pidfd: orphan, from: host))
+    #expect(s.hosted[3002] == nil)
+    #expect(s.effects.closed.contains(orphan))
+    #expect(!s.effects.closedControls.contains(host))
   }
 
   @Test("a native template that announces a child breaks the protocol; the pidfd is closed")
@@ -182,6 +226,31 @@ struct HostTests {
     s.request(.eval(ref: ref(host), spec), client: 1)
     s.handle(.loadRefused(.loadFailed, message: b("NameError: x")), from: host)
     #expect(s.replies(1).last?.failureMessage == "cannot eval in process \(host) (py): NameError: x")
+  }
+
+  @Test("audit of a host's worker lists the modules from its forkctl-imports file after the mappings")
+  func auditModules() throws {
+    var s = makeSupervisor()
+    s.clientConnected(1, uid: 1000)
+    let r = s.request(.exec(name: b("py"), host: Self.python))
+    guard case .created(let host, let hostPID, _) = r.first else { throw HarnessError("exec replied \(r)") }
+    let image = b("/usr/bin/python3.11")
+    s.effects.maps[hostPID] = MappedFiles(executable: image, paths: [image])
+    s.request(.fork(ref: ref(host), name: []), client: 1)
+    guard case .fork(let worker) = s.effects.commands(to: host).last else { throw HarnessError("no fork sent") }
+    s.handle(.hostChild(pid: 3001, pidfd: s.effects.makeFD(), from: host))
+    s.handle(.forked(pid: 3001), from: host)
+    s.effects.maps[3001] = MappedFiles(executable: image, paths: [image, b("/lib/_json.so")])
+    s.effects.imports[3001] = [b("json"), b("json.decoder")]
+    #expect(
+      s.request(.audit(ref: ref(worker))) == [.mappings([b("/lib/_json.so")], modules: [b("json"), b("json.decoder")])])
+    // A native worker's audit never reads one.
+    let (t, tpid) = try s.execTemplate()
+    s.effects.maps[tpid] = MappedFiles(executable: image, paths: [image])
+    let native = try s.forkWorker(from: t, pid: 3002)
+    s.effects.maps[3002] = MappedFiles(executable: image, paths: [image])
+    s.effects.imports[3002] = [b("never read")]
+    #expect(s.request(.audit(ref: ref(native))) == [.mappings([], modules: [])])
   }
 
   @Test("a host's call needs no library loaded: the host imports the function's module")

@@ -179,8 +179,18 @@ struct RecordingEffects: SupervisorEffects {
     signals.append((pid, signal))
   }
 
-  /// Hosted children's pidfds the fake kernel says name a reaped process (ESRCH).
+  /// Hosted children's pidfds the fake kernel says name a reaped process (ESRCH), and those
+  /// of a process that has ended (readable), reaped or not.
   var reapedPIDFDs: Set<FileDescriptor> = []
+  var endedPIDFDs: Set<FileDescriptor> = []
+  func hasEnded(pidfd: FileDescriptor) -> Bool { endedPIDFDs.contains(pidfd) || reapedPIDFDs.contains(pidfd) }
+  /// What the fake /proc says each pidfd names, and its parent; one not set names the pid it
+  /// was announced with, a child of its announcer (`pidfdAnnouncers`, filled by the test).
+  var pidfdProcesses: [FileDescriptor: (pid: Int32, parent: Int32)] = [:]
+  func processAndParent(ofPIDFD pidfd: FileDescriptor) -> (pid: Int32, parent: Int32)? {
+    if reapedPIDFDs.contains(pidfd) { return nil }
+    return pidfdProcesses[pidfd]
+  }
 
   /// Signal 0 (the existence check) is not recorded as a signal sent.
   mutating func signal(pidfd: FileDescriptor, _ signal: Int32) throws(Errno) {

@@ -88,6 +88,18 @@ import Testing
     _ = w.run(["wait", "--timeout", "20", "w"])
   }
 
+  @Test("audit of a host's worker prints, after its mappings, the modules its forkctl-imports file names")
+  func auditPrintsModules() throws {
+    let (w, _) = Self.hostWorld()
+    let id = w.ok(["fork", "--name", "w", "py"])
+    // What a real host's import finder does in a worker, done here by eval in the fork.
+    let code = "import os; fd = os.memfd_create('forkctl-imports'); os.write(fd, b'json\\njson.decoder\\n')"
+    w.ok(["eval", "w", code])
+    let r = w.run(["audit", id])
+    #expect(r.code == 0, "\(r.stderr)")
+    #expect(r.stdout.hasSuffix("imported after the fork:\njson\njson.decoder\n"), "\(r.stdout)")
+  }
+
   @Test("an interpreter that is not executable fails exec clearly and starts nothing")
   func badInterpreter() {
     let w = World()

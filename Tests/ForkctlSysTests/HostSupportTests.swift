@@ -27,6 +27,8 @@ import Testing
     let pidfd = try Sys.openPIDFD(pid)
     defer { pidfd.closeQuietly() }
     #expect(!Sys.hasEnded(pidfd: pidfd))
+    let named = Sys.processAndParent(ofPIDFD: pidfd)
+    #expect(named?.pid == pid && named?.parent == Sys.processID)
     try Sys.signal(pidfd: pidfd, .kill)
     var polls = 0
     while !Sys.hasEnded(pidfd: pidfd) && polls < 500 {
@@ -40,5 +42,6 @@ import Testing
     #expect(status.signal == SIGKILL)
     // Reaped: the pidfd still names that process, never a newer one with its pid.
     #expect(throws: Errno.noSuchProcess) { try Sys.signal(pidfd: pidfd, .terminate) }
+    #expect(Sys.processAndParent(ofPIDFD: pidfd) == nil)
   }
 }

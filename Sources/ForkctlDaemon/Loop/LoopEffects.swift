@@ -137,6 +137,12 @@ struct LoopEffects: SupervisorEffects {
     try Sys.signal(pidfd: pidfd, Signal(rawValue: signal))
   }
 
+  func hasEnded(pidfd: FileDescriptor) -> Bool { Sys.hasEnded(pidfd: pidfd) }
+
+  func processAndParent(ofPIDFD pidfd: FileDescriptor) -> (pid: Int32, parent: Int32)? {
+    Sys.processAndParent(ofPIDFD: pidfd)
+  }
+
   mutating func signalGroup(_ pid: Int32, _ signal: Int32) {
     // Best effort: the group may have ended since the supervisor last heard of it.
     try? Sys.signalGroup(pid, Signal(rawValue: signal))

@@ -63,6 +63,11 @@ public protocol SupervisorEffects {
   /// Sends a signal (0: none, only the check) to the process `pidfd` refers to; ESRCH once it
   /// has been reaped (pidfd_send_signal(2)).
   mutating func signal(pidfd: FileDescriptor, _ signal: Int32) throws(Errno)
+  /// Whether the process `pidfd` refers to has ended, reaped or not (the pidfd is readable).
+  func hasEnded(pidfd: FileDescriptor) -> Bool
+  /// The process `pidfd` refers to and its parent's pid; nil once it has been reaped, or when
+  /// the system cannot tell.
+  func processAndParent(ofPIDFD pidfd: FileDescriptor) -> (pid: Int32, parent: Int32)?
   /// Sends a signal to the process group a worker leads (to the worker alone while it has
   /// not made its group yet), as a terminal does to its foreground job.
   mutating func signalGroup(_ pid: Int32, _ signal: Int32)

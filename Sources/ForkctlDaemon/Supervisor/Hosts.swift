@@ -45,11 +45,28 @@ extension Supervisor {
     }
   }
 
-  /// Host `id` announced `pid` as its own child, with `pidfd` of it.
+  /// Host `id` announced `pid` as its own child, with `pidfd` of it. Both are checked: a host
+  /// runs its user's code, and a pid or pidfd of another process (another user's worker) would
+  /// let it report a status that is not that process's, or have the daemon signal it.
   mutating func hostChildAnnounced(_ pid: Int32, pidfd: FileDescriptor, from id: UInt64) {
-    guard registry[id]?.host != nil else {
+    guard let o = registry[id], o.host != nil, let hostPID = o.phase.livePID else {
       effects.close(pidfd)
       return hostBrokeProtocol(id, "it announced a child (hostChild) but is no language host")
+    }
+    switch effects.processAndParent(ofPIDFD: pidfd) {
+    case (pid, hostPID)?:
+      break
+    case (pid, daemonPID)?:
+      // The host died since, and the kernel gave the child to the daemon, whose own reaping
+      // will give its status.
+      effects.close(pidfd)
+      return
+    case nil where !effects.hasEnded(pidfd: pidfd):
+      // Neither reaped nor readable in /proc (no /proc mounted): taken on the host's word.
+      break
+    default:
+      effects.close(pidfd)
+      return hostBrokeProtocol(id, "it announced pid \(pid) (hostChild) with a pidfd of no child of its own")
     }
     forgetReapedChildren(of: id)
     // A pid announced again: the first child was reaped unreported and its pid reused.
@@ -123,11 +140,12 @@ extension Supervisor {
   }
 
   /// Sends `signal` to the process group `pid` leads (effects.signalGroup). A host's child is
-  /// checked through its pidfd first: while it is not reaped its pid, and so its group's id,
-  /// cannot name anything else. Its host may reap it between the check and the signal (after
-  /// reporting its end); a process group has no descriptor to close that window.
+  /// checked through its pidfd first, which is readable once it has ended: while it runs its
+  /// host does not reap it, so its pid, and its group's id, name nothing else. It may end and be
+  /// reaped between the check and the signal; a process group has no descriptor to close that
+  /// window. Once the leader has ended, its group's other members get nothing.
   mutating func signalProcessGroup(_ pid: Int32, _ signal: Int32) {
-    if let child = hosted[pid], child.state == .reported || !isUnreaped(child) { return }
+    if let child = hosted[pid], child.state == .reported || effects.hasEnded(pidfd: child.pidfd) { return }
     effects.signalGroup(pid, signal)
   }
 
