@@ -149,3 +149,10 @@ def pool_worker(log):
     forkctl_host.notify("READY=1")
     while True:
         time.sleep(60)
+
+
+def numpy_sum(n):
+    """Prints the sum of 0 .. n-1 computed by numpy (loaded into the template)."""
+    import numpy
+
+    print(int(numpy.arange(int(n)).sum()))
