@@ -1585,7 +1585,7 @@ enum HostScripts {
     my @strings;           # the strings sent with send-arg
     my %children;          # pid => pidfd of each child announced with hostChild and not yet reaped
     my $imports;           # the forkctl-imports memfd of a process forked from another, once needed
-    my @initial_actions;   # the signal actions at start, as 32-byte kernel structs (reset in a call)
+    my %initial_actions;   # signal => its action at start (a 32-byte kernel struct), when not SIG_DFL
 
     # ---- codec: pure packing and unpacking, as ForkctlWire does ---------------------------------
 
@@ -2109,11 +2109,9 @@ enum HostScripts {
     # reset_own_signal_actions (call.c): before a call only what this process had at start and
     # still has goes back to SIG_DFL; an action the loaded code set stays.
     sub reset_own_signal_actions {
-      for my $sig (1 .. 64) {
-        my $start = $initial_actions[$sig];
-        next if !defined $start || handler_of($start) == SIG_DFL;
+      for my $sig (keys %initial_actions) {
         my $now = get_action($sig);
-        set_action($sig, SIG_DFL) if defined $now && $now eq $start;
+        set_action($sig, SIG_DFL) if defined $now && $now eq $initial_actions{$sig};
       }
     }
 
@@ -2581,7 +2579,10 @@ enum HostScripts {
     $ENV{$_} //= 1
       for qw(OPENBLAS_NUM_THREADS OMP_NUM_THREADS MKL_NUM_THREADS NUMEXPR_NUM_THREADS VECLIB_MAXIMUM_THREADS);
     $SIG{CHLD} = 'DEFAULT';    # an ignored SIGCHLD would reap the children before their report
-    $initial_actions[$_] = get_action($_) for 1 .. 64;
+    for my $sig (1 .. 64) {
+      my $action = get_action($sig);
+      $initial_actions{$sig} = $action if defined $action && handler_of($action) != SIG_DFL;
+    }
     unshift @INC, $import_hook;
     $INC{'Forkctl/Host.pm'} = __FILE__;
     serve();
