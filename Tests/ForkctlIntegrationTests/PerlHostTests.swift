@@ -166,6 +166,26 @@ let perlFixtures: String = {
     #expect(w.run(["wait", "--print", a]).stdout == "\(a) 0\n")
   }
 
+  @Test("a pool calls a Perl function in each worker, which reports through Forkctl::Host::notify")
+  func poolWithCall() {
+    let w = world()
+    w.ok(["exec", "--perl", "--name", "pl"])
+    w.ok(["load", "pl", "ForkctlPerlTest"])
+    w.ok(["pool", "create", "perls", "--from", "pl", "--start", "2", "--call", "ForkctlPerlTest::pool_worker", "x"])
+    var status = ""
+    let reported = eventually("both workers reported") {
+      status = w.ok(["pool", "status", "perls"])
+      return status.split(separator: "\n").filter { $0.hasSuffix(" of perls x") }.count == 2
+    }
+    // Each worker's STATUS= line: its id (FORKCTL_WORKER), its pool, the call's argument.
+    #expect(reported, "\(status)")
+    for line in status.split(separator: "\n") where line.hasSuffix(" of perls x") {
+      let fields = line.split(separator: " ")
+      #expect(line.hasSuffix("perl worker \(fields[0]) of perls x"), "\(status)")
+    }
+    w.ok(["pool", "stop", "perls"])
+  }
+
   @Test("a Perl host whose module started a thread refuses to fork, naming its threads")
   func threadRefusal() {
     let w = world()
