@@ -93,6 +93,15 @@ sub terminal {
   return 0;
 }
 
+# A pool's worker: says who it is through Forkctl::Host (a STATUS= line on the notify socket)
+# and READY=1, then waits for the pool to stop it (SIGTERM).
+sub pool_worker {
+  my $who = join ' ', 'perl worker', Forkctl::Host::worker_id(), 'of', Forkctl::Host::pool(), @_;
+  Forkctl::Host::notify("STATUS=$who") or die "no notify socket\n";
+  Forkctl::Host::notify("READY=1");
+  sleep 1 while 1;
+}
+
 # Dies of SIGSEGV.
 sub crash { kill 'SEGV', $$; sleep 10 }
 
