@@ -1,6 +1,7 @@
 """The language hosts from this package: exec(python=True) and exec(perl=True), load, eval,
 call, and the forkserver user's Template and TemplateProcess (issue 14, design hosts14)."""
 
+import multiprocessing.connection
 import os
 import signal
 import sys
@@ -168,7 +169,9 @@ class TemplateTests(HostTestCase):
             slow.start()
             slow.join(timeout=0.2)
             self.assertTrue(slow.is_alive())
+            self.assertEqual(multiprocessing.connection.wait([slow.sentinel], timeout=0.1), [])
             slow.terminate()
+            self.assertEqual(multiprocessing.connection.wait([slow.sentinel], timeout=10), [slow.sentinel])
             slow.join()
             self.assertEqual(slow.exitcode, -signal.SIGTERM)
 
