@@ -2473,15 +2473,20 @@ enum HostScripts {
       report(R_LOADED, pack('V', scalar @names) . list(@names));
     }
 
-    # The load command: `require Module::Name` (a name that is no module name is required as a
-    # file), then its init, a function of the module, once with the arguments. A die fails the
-    # load; the module stays loaded.
+    # The load command: `require Module::Name`, then its init, a function of the module, once with
+    # the arguments. A name that is no module name is a file, relative to the caller's directory
+    # (require alone would look for a relative path in @INC). A die fails the load; the module
+    # stays loaded.
     sub command_load {
       my ($path, $init, $arguments, $directory) = @_;
       return unless enter_directory($directory);
       my $file = $path;
       my $module = $path =~ /\A[A-Za-z_]\w*(?:::\w+)*\z/ ? $path : undef;
-      if (defined $module) { ($file = "$module.pm") =~ s{::}{/}g }
+      if (defined $module) {
+        ($file = "$module.pm") =~ s{::}{/}g;
+      } elsif ($file !~ m{\A\.{0,2}/}) {
+        $file = "./$file";
+      }
       my $ok = eval { require $file; 1 };
       return refuse_load(E_LOAD_FAILED, clean("$@")) unless $ok;
       if ($init ne '') {
