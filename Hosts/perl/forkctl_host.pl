@@ -40,7 +40,6 @@ use strict;
 use warnings;
 use B ();
 use Errno ();        # %! loads it on first use: here, not after a fork (the import audit)
-use IO::Handle ();
 use POSIX ();
 use Scalar::Util ();
 use Socket ();
@@ -216,7 +215,19 @@ sub send_frame {
   }
 }
 
-sub report { send_frame(frame($_[0], $_[1] // '', 0)) }
+# A frame without descriptors: one send(2), which makes far fewer objects than a MsgHdr's
+# sendmsg, so a worker writes fewer of the template's pages (each a copy on write).
+sub report {
+  my $bytes = frame($_[0], $_[1] // '', 0);
+  while (length $bytes) {
+    my $n = send($control, $bytes, MSG_NOSIGNAL);
+    if (!defined $n) {
+      next if $!{EINTR};
+      return;
+    }
+    substr($bytes, 0, $n, '');
+  }
+}
 sub refuse { report(R_REFUSED, pack('v', $_[0]) . string($_[1])) }
 sub refuse_load { report(R_LOAD_REFUSED, pack('v', $_[0]) . string($_[1])) }
 
@@ -630,7 +641,15 @@ sub reset_own_signal_actions {
   }
 }
 
-sub environment_hash { map { /\A([^=]*)=(.*)\z/s ? ($1, $2) : () } @_ }
+# The call's environment, as exec would give it: only what differs is changed, since each
+# change frees and allocates in the C library's environ (pages the worker then copies).
+sub set_environment {
+  my %wanted = map { /\A([^=]*)=(.*)\z/s ? ($1, $2) : () } @{ $_[0] };
+  for (keys %ENV) { delete $ENV{$_} unless exists $wanted{$_} }
+  while (my ($k, $v) = each %wanted) {
+    $ENV{$k} = $v unless defined $ENV{$k} && $ENV{$k} eq $v;
+  }
+}
 
 # exec_search (exec.c): execvp(3) with its errors as the native template gives them.
 sub exec_search {
@@ -741,7 +760,7 @@ sub prepare_call {
   return $e unless defined $highest;
   my $failed = apply_attributes($attributes, 1);
   return $failed if $failed;
-  %ENV = environment_hash(@$environment);
+  set_environment($environment);
   # Before the close: the daemon, at end of file on what it watches, reads the name to tell a
   # function that started from a process that died (Sys.hasExecuted).
   set_name($name);
@@ -796,8 +815,12 @@ sub finish {
       }
       $status = $?;
     }
-    STDOUT->flush;
-    STDERR->flush;
+    # Setting $| flushes the handle at once (perlvar), without IO::Handle in every fork.
+    for my $handle (\*STDOUT, \*STDERR) {
+      my $previous = select $handle;
+      $| = 1;
+      select $previous;
+    }
   }
   POSIX::_exit($status & 0xff);
 }
@@ -968,15 +991,20 @@ sub report_loaded {
   report(R_LOADED, pack('V', scalar @names) . list(@names));
 }
 
-# The load command: `require Module::Name` (a name that is no module name is required as a
-# file), then its init, a function of the module, once with the arguments. A die fails the
-# load; the module stays loaded.
+# The load command: `require Module::Name`, then its init, a function of the module, once with
+# the arguments. A name that is no module name is a file, relative to the caller's directory
+# (require alone would look for a relative path in @INC). A die fails the load; the module
+# stays loaded.
 sub command_load {
   my ($path, $init, $arguments, $directory) = @_;
   return unless enter_directory($directory);
   my $file = $path;
   my $module = $path =~ /\A[A-Za-z_]\w*(?:::\w+)*\z/ ? $path : undef;
-  if (defined $module) { ($file = "$module.pm") =~ s{::}{/}g }
+  if (defined $module) {
+    ($file = "$module.pm") =~ s{::}{/}g;
+  } elsif ($file !~ m{\A\.{0,2}/}) {
+    $file = "./$file";
+  }
   my $ok = eval { require $file; 1 };
   return refuse_load(E_LOAD_FAILED, clean("$@")) unless $ok;
   if ($init ne '') {
@@ -1079,8 +1107,8 @@ sub serve {
 
 # ---- start ----------------------------------------------------------------------------------------------
 
-die "forkctl host: Linux x86_64 only (its system call numbers), not $^O on the Config's archname\n"
-  unless $^O eq 'linux' && do { require Config; no warnings 'once'; $Config::Config{archname} =~ /^x86_64/ };
+die "forkctl host: Linux x86_64 only (its system call numbers), not $^O on " . (POSIX::uname())[4] . "\n"
+  unless $^O eq 'linux' && (POSIX::uname())[4] eq 'x86_64';
 # The script's descriptor goes first: nothing of the daemon's may reach a worker.
 POSIX::close(4);
 open($control, '+<&=', CONTROL_FD) or POSIX::_exit(70);

@@ -12,7 +12,7 @@ import select
 import signal
 import socket
 import struct
-import subprocess
+import tempfile
 import time
 import unittest
 
@@ -474,8 +474,17 @@ class PerlHostTests(unittest.TestCase):
     def test_load_of_a_file_relative_to_the_callers_directory(self):
         directory = os.open(LIB, os.O_PATH | os.O_CLOEXEC)
         kind, payload = self.host.load("./ForkctlPerlTest/Late.pm", directory=directory)
-        os.close(directory)
         self.assertEqual(kind, LOADED, payload)
+        os.close(directory)
+        # A relative path without ./ is the caller's too, not one searched in @INC.
+        with tempfile.TemporaryDirectory() as elsewhere:
+            with open(os.path.join(elsewhere, "here.pl"), "w") as f:
+                f.write("$main::loaded_from_here = 1;\n")
+            directory = os.open(elsewhere, os.O_PATH | os.O_CLOEXEC)
+            kind, payload = self.host.load("here.pl", directory=directory)
+            os.close(directory)
+        self.assertEqual(kind, LOADED, payload)
+        self.assertEqual(self.host.eval("die 'not loaded' unless $main::loaded_from_here")[0], LOADED)
 
     def test_run_executes_a_program_with_its_descriptors(self):
         worker, pidfd = self.host.fork()
