@@ -55,7 +55,7 @@ struct Groups {
     case "footprint": [footprint()]
     case "sharing": [sharing()]
     case "functions": [functionWorkers()]
-    case "hosts": [pythonWorkers(), pythonSharing()]
+    case "hosts": [pythonWorkers(), pythonSharing(), perlWorkers()]
     case "http": [http()]
     default: fail("no group '\(name)'")
     }

@@ -67,4 +67,23 @@ extension Groups {
     }
     return g
   }
+
+  func perlWorkers() -> Group {
+    let ae = "AnyEvent::Fork $t->fork->run"
+    let host = "forkctl Perl host, spawn --call from Perl"
+    var g = timedGroup(
+      "Perl workers: a trivial function called in a worker of a preloaded template",
+      notes: [
+        "AnyEvent::Fork: $t = new->require(\"BenchWorker\") once; then $t->fork->run(\"BenchWorker::f\")",
+        "  and wait until the socket closes (f returned, the process exited)",
+        "forkctl: a Perl host template (exec --perl) loaded BenchWorker once; then one spawn request",
+        "  calling BenchWorker::f, answered when the worker has exited (Scripts/bench.d/forkctl-perl.pl)",
+      ],
+      [
+        Contender(label: ae, command: anyEventFork + ["run", "{N}"]),
+        Contender(label: host, command: [runner.lookUp("perl"), o.scripts + "/forkctl-perl.pl", "call", "{N}"]),
+      ])
+    g.rows.append(.rateRatio("forkctl Perl host / AnyEvent::Fork", numerator: host, denominator: ae, .atLeast(1.5)))
+    return g
+  }
 }
