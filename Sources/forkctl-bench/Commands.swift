@@ -86,6 +86,14 @@ struct Runner {
     }
   }
 
+  /// Runs `command`, a measuring script that prints `value` lines, and reads them.
+  func measureCommand(_ command: [String]) -> Results {
+    let (status, text) = run(command)
+    let described = command.joined(separator: " ")
+    if status.exitCode != 0 { fail("'\(described)' ended with \(status)") }
+    return Results(text, from: described)
+  }
+
   /// Runs this executable with `arguments` (a measuring command) and reads its results.
   func measure(_ arguments: [String]) -> Results {
     let (status, text) = run([thisExecutable()] + arguments)

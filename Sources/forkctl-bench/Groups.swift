@@ -41,7 +41,9 @@ struct Groups {
   }
 
   /// The names `table --groups` takes, in the order the groups print.
-  static let names = ["big", "anyevent", "cli", "concurrency", "footprint", "sharing", "functions", "http"]
+  static let names = [
+    "big", "anyevent", "cli", "concurrency", "footprint", "sharing", "functions", "hosts", "http",
+  ]
 
   /// The groups that `name` stands for, run.
   func run(_ name: String) -> [Group] {
@@ -53,6 +55,7 @@ struct Groups {
     case "footprint": [footprint()]
     case "sharing": [sharing()]
     case "functions": [functionWorkers()]
+    case "hosts": [pythonWorkers(), pythonSharing(), perlWorkers()]
     case "http": [http()]
     default: fail("no group '\(name)'")
     }

@@ -31,6 +31,8 @@ struct Options {
   var library = ""
   var host = ""
   var shareMB = 1024
+  /// The Python sharing group: megabytes of objects its template builds.
+  var pythonMB = 500
   /// The HTTP group: the handler Scripts/bench built (Scripts/bench.d/http-handler.c), the
   /// workers of each contender, and the seconds of each wrk run.
   var handler = ""
@@ -75,6 +77,7 @@ struct Options {
       case "--library": library = value
       case "--host": host = value
       case "--share-mb": shareMB = number()
+      case "--python-mb": pythonMB = number()
       case "--handler": handler = value
       case "--http-workers": httpWorkers = number()
       case "--seconds": httpSeconds = number()
@@ -102,7 +105,7 @@ struct Options {
   static let usage = """
     usage: forkctl-bench table [-n N] [-r R] [--big-n N] [--memory-mb M] [--workers W]
              --socket S --forkctl F --scripts DIR --dir DIR --s6-socket S --s6-exit42-socket S
-             --footprint-socket S --library L --host H [--share-mb M] [--header FILE]
+             --footprint-socket S --library L --host H [--share-mb M] [--python-mb M] [--header FILE]
              [--handler H] [--http-workers W] [--seconds S] [--groups NAME,...]
            forkctl-bench big [--memory-mb M] [-n N] [-r R] --socket S --forkctl F
            forkctl-bench floor [-n N] [--result-fd FD]
