@@ -33,11 +33,13 @@ struct PoolFixture {
   @discardableResult
   mutating func bornAll(exec: Bool = true) -> Int {
     var n = 0
-    while let fork = s.registry[template]?.forks.first {
-      nextPID += 1
-      s.handle(.forked(pid: nextPID), from: template)
-      if exec { s.controlClosed(fork.child) }
-      n += 1
+    for t in templates {
+      while let fork = s.registry[t]?.forks.first {
+        nextPID += 1
+        s.handle(.forked(pid: nextPID), from: t)
+        if exec { s.controlClosed(fork.child) }
+        n += 1
+      }
     }
     return n
   }
@@ -59,8 +61,14 @@ struct PoolFixture {
     s.deadlinesPassed(now: s.effects.clock)
   }
 
-  /// Forks asked of the template so far.
-  var forksAsked: Int { s.effects.commands(to: template).filter { if case .fork = $0 { true } else { false } }.count }
+  /// "web", then the templates the pool made for itself (a reload remakes it), by id.
+  var templates: [UInt64] { [template] + (s.pools[b("p")]?.madeTemplates.sorted() ?? []) }
+
+  /// Forks asked of the pool's templates so far.
+  var forksAsked: Int {
+    templates.map { t in s.effects.commands(to: t).filter { if case .fork = $0 { true } else { false } }.count }
+      .reduce(0, +)
+  }
 
   /// Signals sent to `id`'s pid, to it alone or to its group.
   func signals(_ id: UInt64) -> [Int32] {

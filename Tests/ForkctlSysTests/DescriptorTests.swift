@@ -21,6 +21,7 @@ import Testing
     created.append(("openOrCreate", try Sys.openOrCreate(file)))
     created.append(("openForAppending", try Sys.openForAppending(file)))
     created.append(("openCurrentDirectory", try Sys.openCurrentDirectory()))
+    created.append(("duplicate", try FileDescriptor.standardInput.duplicate()))
     created.append(("openPIDFD", try Sys.openPIDFD(Sys.processID)))
     let path = temporaryPath("cloexec.sock")
     defer { try? Sys.removeFile(path) }

@@ -83,7 +83,7 @@ extension Supervisor {
     }
   }
 
-  private mutating func startTemplate(name: [UInt8], origin: Origin, _ client: ClientID) -> UInt64? {
+  mutating func startTemplate(name: [UInt8], origin: Origin, _ client: ClientID) -> UInt64? {
     guard let id = reserveID(client), let ends = controlSocketPair(client) else { return nil }
     let pid: Int32
     do {
@@ -116,6 +116,7 @@ extension Supervisor {
     guard acceptName(name, client) else { return }
     guard let id = startTemplate(name: name, origin: .template, client), let pid = registry[id]?.phase.pid
     else { return }
+    recipeStarted(id)
     effects.reply(client, .created(id: id, pid: pid))
   }
 

@@ -18,6 +18,7 @@ extension Supervisor {
     }
     guard requireUnrun(id, "load into", client) else { return closeAll(fds) }
     registry.update(id) { $0.loads.append(PendingLoad(client: client, path: spec.path)) }
+    recordLoadAsked(id, spec, fds)
     effects.send(id, .load(spec), fds: fds)
     // Its ready members would lack the library: ended now, refilled once the load is answered.
     emptyReadyPools(of: id)
@@ -28,14 +29,17 @@ extension Supervisor {
     guard let load = registry.update(id, { $0.loads.isEmpty ? nil : $0.loads.removeFirst() }) ?? nil else { return }
     // Forks asked while it was loading have their whole bound again (Deadlines.swift).
     reportArrived(from: id)
+    recordLoadAnswered(id, succeeded: (try? outcome.get()) != nil)
+    let path = String(decoding: load.path, as: UTF8.self)
     switch outcome {
     case .success(let threads):
       registry.update(id) { $0.holdings.libraries.append(load.path) }
       mappingsChanged(id)
-      effects.reply(load.client, .loaded(threads))
+      if let client = load.client { effects.reply(client, .loaded(threads)) }
+      if let remade = remakes[id], registry[id]?.loads.isEmpty == true { remakeConfirmed(id, for: remade.pool) }
     case .failure(let refusal):
-      let path = String(decoding: load.path, as: UTF8.self)
-      effects.reply(load.client, .failure(refusal.code, "cannot load \(path) into \(describe(id)): \(refusal.message)"))
+      fail(load.client, refusal.code, "cannot load \(path) into \(describe(id)): \(refusal.message)")
+      remakeFailed(id, "cannot load \(path): \(refusal.message)")
     }
     refillReadyPools(of: id)
   }
@@ -45,11 +49,12 @@ extension Supervisor {
   mutating func loadsLost(_ id: UInt64, _ loads: [PendingLoad]) {
     for load in loads {
       let path = String(decoding: load.path, as: UTF8.self)
-      effects.reply(
-        load.client,
-        .failure(
-          .loadFailed, "cannot load \(path) into \(describe(id)): it ended while loading (forkctl wait tells how)"))
+      fail(
+        load.client, .loadFailed,
+        "cannot load \(path) into \(describe(id)): it ended while loading (forkctl wait tells how)")
+      recordLoadAnswered(id, succeeded: false)
     }
+    if !loads.isEmpty { remakeFailed(id, "it ended while loading") }
   }
 
   /// Refuses, saying why, a call in (or a spawn --call from) `id` when it loaded no library.

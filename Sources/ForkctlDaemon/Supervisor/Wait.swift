@@ -109,6 +109,7 @@ extension Supervisor {
     // reaped after this (issue 11 item 9).
     if killDeadlines[pid] != nil && !effects.groupHasOtherMembers(pid) { killDeadlines[pid] = nil }
     if id == registry.defaultTemplate { registry.defaultTemplate = nil }
+    if recipes[id] != nil { dropRecipe(id) }
     answerWaits()
     forgetIfSpent(id)
   }

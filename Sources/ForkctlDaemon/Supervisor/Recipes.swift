@@ -1,0 +1,177 @@
+// How a template made by `exec` was made, kept so that `pool reload` can make a fresh one the
+// same way (issue 13): the descriptors sent to it (the daemon keeps a duplicate of each), the
+// strings, and the libraries it loaded (with the directory each was loaded from), in order.
+// A reload then execs a new template and sends it the same, so that a library changed on disk
+// is loaded anew; forks queue behind those commands on its control socket, so the pool
+// switches to it at once. A load that fails there puts the pool back on the old template.
+//
+// The duplicates cost the daemon descriptors: at most `Recipe.descriptorLimit` in all; a
+// template past it has its recipe dropped (`.lost`), and a reload forks from it as it is.
+import ForkctlSys
+import ForkctlWire
+
+/// What was done to a template made by exec, or why it can no longer be redone.
+enum Recipe {
+  case steps([RecipeStep])
+  case lost(String)
+
+  /// Descriptors every recipe keeps, in all.
+  static let descriptorLimit = 4096
+
+  var descriptors: [FileDescriptor] {
+    guard case .steps(let steps) = self else { return [] }
+    return steps.flatMap(\.descriptors)
+  }
+}
+
+/// One thing done to a template.
+enum RecipeStep {
+  case fds(targets: [FDTarget], copies: [FileDescriptor])
+  case arguments([[UInt8]])
+  /// A load that succeeded, with a duplicate of the directory it was loaded from.
+  case load(LoadSpec, directory: FileDescriptor?)
+
+  var descriptors: [FileDescriptor] {
+    switch self {
+    case .fds(_, let copies): copies
+    case .arguments: []
+    case .load(_, let directory): directory.map { [$0] } ?? []
+    }
+  }
+}
+
+extension Supervisor {
+  /// Whether `id` is a template whose making is recorded.
+  private func recorded(_ id: UInt64) -> Bool {
+    if case .steps? = recipes[id] { return true }
+    return false
+  }
+
+  /// Duplicates of `fds`, within the limit; nil (nothing kept) when one cannot be made.
+  private mutating func copies(_ fds: [FileDescriptor]) -> [FileDescriptor]? {
+    guard recipeDescriptors + fds.count <= Recipe.descriptorLimit else { return nil }
+    var made: [FileDescriptor] = []
+    for fd in fds {
+      guard let copy = try? effects.duplicate(fd) else {
+        closeAll(made)
+        return nil
+      }
+      made.append(copy)
+    }
+    recipeDescriptors += made.count
+    return made
+  }
+
+  private mutating func append(_ step: RecipeStep, to id: UInt64) {
+    guard case .steps(var steps)? = recipes[id] else { return }
+    steps.append(step)
+    recipes[id] = .steps(steps)
+  }
+
+  private mutating func lose(_ id: UInt64, _ why: String) {
+    dropRecipe(id)
+    recipes[id] = .lost(why)
+  }
+
+  /// A template made by exec starts with an empty recipe.
+  mutating func recipeStarted(_ id: UInt64) { recipes[id] = .steps([]) }
+
+  /// Descriptors are being sent to `id`.
+  mutating func recordFDs(_ id: UInt64, _ targets: [FDTarget], _ fds: [FileDescriptor]) {
+    guard recorded(id) else { return }
+    guard let kept = copies(fds) else {
+      return lose(id, "the daemon keeps at most \(Recipe.descriptorLimit) descriptors to remake templates")
+    }
+    append(.fds(targets: targets, copies: kept), to: id)
+  }
+
+  /// Strings are being sent to `id`.
+  mutating func recordArguments(_ id: UInt64, _ list: [[UInt8]]) {
+    guard recorded(id) else { return }
+    append(.arguments(list), to: id)
+  }
+
+  /// A load is being sent to `id`; it joins the recipe once it succeeds (`recordLoadAnswered`).
+  mutating func recordLoadAsked(_ id: UInt64, _ spec: LoadSpec, _ fds: [FileDescriptor]) {
+    guard recorded(id) else { return }
+    guard let kept = copies(fds) else {
+      return lose(id, "the daemon keeps at most \(Recipe.descriptorLimit) descriptors to remake templates")
+    }
+    recipeLoads[id, default: []].append((spec, kept.first))
+  }
+
+  /// `id`'s oldest load was answered.
+  mutating func recordLoadAnswered(_ id: UInt64, succeeded: Bool) {
+    guard var queue = recipeLoads[id], !queue.isEmpty else { return }
+    let (spec, directory) = queue.removeFirst()
+    recipeLoads[id] = queue.isEmpty ? nil : queue
+    if succeeded && recorded(id) {
+      append(.load(spec, directory: directory), to: id)
+    } else if let directory {
+      effects.close(directory)
+      recipeDescriptors -= 1
+    }
+  }
+
+  /// `id` is gone: what its recipe kept is closed.
+  mutating func dropRecipe(_ id: UInt64) {
+    let kept =
+      (recipes.removeValue(forKey: id)?.descriptors ?? []) + (recipeLoads.removeValue(forKey: id) ?? []).compactMap(\.1)
+    closeAll(kept)
+    recipeDescriptors -= kept.count
+  }
+
+  /// Execs a template and does to it what was done to `old`; its id, or nil after replying
+  /// why not. Its loads are answered to nobody: one that fails puts `pool` back on `old`.
+  mutating func remake(_ old: UInt64, for pool: [UInt8], _ client: ClientID) -> UInt64? {
+    guard case .steps(let steps)? = recipes[old] else { return nil }
+    guard let id = startTemplate(name: [], origin: .template, client) else { return nil }
+    recipeStarted(id)
+    for step in steps {
+      switch step {
+      case .fds(let targets, let kept):
+        guard let sent = copies(kept) else {
+          effects.closeControl(id)
+          effects.reply(client, .failure(.limitReached, "cannot remake \(describe(old)): too many descriptors kept"))
+          return nil
+        }
+        recipeDescriptors -= sent.count
+        recordFDs(id, targets, sent)
+        registry.update(id) { $0.holdings.fds += sent.count }
+        effects.send(id, .fds(targets: targets), fds: sent)
+      case .arguments(let list):
+        recordArguments(id, list)
+        registry.update(id) {
+          $0.holdings.arguments += list.count
+          $0.holdings.argumentBytes += list.reduce(0) { $0 + $1.count }
+        }
+        effects.send(id, .arguments(list), fds: [])
+      case .load(let spec, let directory):
+        let sent = directory.flatMap { copies([$0]) } ?? []
+        recipeDescriptors -= sent.count
+        recordLoadAsked(id, spec, sent)
+        registry.update(id) { $0.loads.append(PendingLoad(client: nil, path: spec.path)) }
+        effects.send(id, .load(spec), fds: sent)
+        remakes[id] = (pool: pool, old: old)
+      }
+    }
+    return id
+  }
+
+  /// A remade template did all it was asked: the templates its pool made before it end.
+  mutating func remakeConfirmed(_ id: UInt64, for pool: [UInt8]) {
+    remakes[id] = nil
+    endMadeTemplates(pool, keeping: id)
+  }
+
+  /// A load into a remade template failed, or it died loading: the pool goes back to the
+  /// template it was remade from (a new generation again), and its followers are told why.
+  mutating func remakeFailed(_ id: UInt64, _ why: String) {
+    guard let (pool, old) = remakes.removeValue(forKey: id), pools[pool] != nil else { return }
+    pools[pool]?.madeTemplates.remove(id)
+    if registry[id]?.control == .open { controlClosed(id, because: "its reload failed") }
+    poolError(pool, "reload failed, back on \(describe(old)): \(why)")
+    guard let t = registry[old], t.phase.isUnrun, t.control == .open, pools[pool]?.template == id else { return }
+    newGeneration(pool, from: old)
+  }
+}

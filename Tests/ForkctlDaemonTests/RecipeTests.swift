@@ -1,0 +1,104 @@
+// Issue 13: `pool reload` makes a fresh template the same way as the pool's template made by
+// exec (Recipes.swift): the descriptors, strings and loads sent to it, again, in order.
+import ForkctlSys
+import ForkctlWire
+import Testing
+
+@testable import ForkctlDaemon
+
+@Suite("Supervisor: a pool's template made again for a reload")
+struct RecipeTests {
+  static let library = LoadSpec(path: b("./libcode.so"), arguments: [b("v1")], hasWorkingDirectory: true)
+  static let census = ThreadCensus(names: [b("forkctl/object")])
+
+  /// Template "web" with two descriptors, a string and a library (loaded from a directory),
+  /// and a call pool of one worker on it.
+  static func fixture() throws -> (TestSupervisor, template: UInt64, sent: [FileDescriptor]) {
+    var s = makeSupervisor()
+    s.clientConnected(1, uid: 1000)
+    let t = try s.execTemplate("web").id
+    let sent = s.fds(2)
+    #expect(s.request(.sendFDs(ref: b("web"), targets: [3, 4]), fds: sent) == [.ok])
+    #expect(s.request(.sendArgs(ref: b("web"), arguments: [b("--fast")])) == [.ok])
+    let directory = s.fds(1)
+    s.request(.load(ref: b("web"), library), fds: directory)
+    s.handle(.loaded(census), from: t)
+    // A load that failed is not done again.
+    s.request(.load(ref: b("web"), LoadSpec(path: b("./broken.so"))))
+    s.handle(.loadRefused(.loadFailed, message: b("no such file")), from: t)
+    let workers = PoolWorkers(
+      spec: RunSpec(program: b("serve"), environment: [b("PATH=/bin")], entry: .call(quickExit: false)))
+    let spec = PoolSpec(name: b("p"), from: b("web"), kind: .workers(workers), sizes: PoolSizes(start: 1, max: 4))
+    #expect(s.request(.pool(.create(spec))) == [.ok])
+    return (s, t, sent + directory)
+  }
+
+  @Test("reload execs a template, sends it copies of what the old one got, in order, and forks the workers from it")
+  func remade() throws {
+    var (s, old, sent) = try Self.fixture()
+    #expect(s.request(.pool(.reload(name: b("p"), from: []))) == [.ok])
+    let new = try #require(s.pools[b("p")]?.template)
+    #expect(new != old)
+    let commands = s.effects.commands(to: new)
+    #expect(commands.prefix(3) == [.fds(targets: [3, 4]), .arguments([b("--fast")]), .load(Self.library)])
+    #expect(commands.dropFirst(3).allSatisfy { if case .fork = $0 { true } else { false } })
+    #expect(commands.count == 4)
+    // What went to the new template are copies of copies: the originals went to the old one.
+    let wentNew =
+      s.effects.sent[new]?.filter { if case .fork = $0.command { false } else { true } }.flatMap(\.fds) ?? []
+    #expect(Set(wentNew).isDisjoint(with: Set(sent)))
+    #expect(wentNew.count == 3)
+    #expect(s.pools[b("p")]?.madeTemplates == [new])
+    s.handle(.loaded(Self.census), from: new)
+    #expect(s.registry[new]?.holdings.libraries == [b("./libcode.so")])
+    #expect(s.registry[old]?.control == .open)
+    #expect(s.remakes.isEmpty)
+  }
+
+  @Test("a load that fails in the remade template puts the pool back on the old one, and ends the new one")
+  func remakeFails() throws {
+    var (s, old, _) = try Self.fixture()
+    s.request(.pool(.events(name: b("p"))), client: 3)
+    s.request(.pool(.reload(name: b("p"), from: [])))
+    let new = try #require(s.pools[b("p")]?.template)
+    s.handle(.loadRefused(.loadFailed, message: b("undefined symbol: gone")), from: new)
+    #expect(s.pools[b("p")]?.template == old)
+    #expect(s.pools[b("p")]?.generation == 3)
+    #expect(s.effects.closedControls.contains(new))
+    #expect(s.pools[b("p")]?.madeTemplates.isEmpty == true)
+    let lines = (s.effects.attachments[3] ?? []).compactMap { r -> String? in
+      guard case .poolEvent(let l)? = r else { return nil }
+      return String(decoding: l, as: UTF8.self)
+    }
+    #expect(lines.contains { $0.contains("reload failed, back on process \(old) (web): cannot load ./libcode.so") })
+  }
+
+  @Test("a second reload ends the template the first one made, once the new one has loaded")
+  func secondReload() throws {
+    var (s, _, _) = try Self.fixture()
+    s.request(.pool(.reload(name: b("p"), from: [])))
+    let first = try #require(s.pools[b("p")]?.template)
+    s.handle(.loaded(Self.census), from: first)
+    s.request(.pool(.reload(name: b("p"), from: [])))
+    let second = try #require(s.pools[b("p")]?.template)
+    #expect(second != first)
+    #expect(!s.effects.closedControls.contains(first))
+    s.handle(.loaded(Self.census), from: second)
+    #expect(s.effects.closedControls.contains(first))
+    #expect(s.pools[b("p")]?.madeTemplates == [second])
+  }
+
+  @Test("the copies a template's recipe keeps are closed when it exits")
+  func copiesClosed() throws {
+    var (s, old, _) = try Self.fixture()
+    let kept = s.recipes[old]?.descriptors ?? []
+    #expect(kept.count == 3)
+    #expect(s.recipeDescriptors == 3)
+    s.controlClosed(old)
+    s.childExited(pid: try #require(s.registry[old]?.phase.pid), status: .exited(0))
+    #expect(s.recipes[old] == nil)
+    #expect(s.recipeDescriptors == 0)
+    let closed = s.effects.events.compactMap { if case .close(let fd) = $0 { fd } else { nil } }
+    #expect(Set(kept).isSubset(of: Set(closed)))
+  }
+}
