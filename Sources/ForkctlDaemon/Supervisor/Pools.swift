@@ -141,8 +141,10 @@ extension Supervisor {
         // A template made by exec: made again the same way, so that changed code loads anew.
         guard let remade = remake(pool.template, for: name, client) else { return }
         pools[name]?.madeTemplates.insert(remade)
+        effects.reply(client, .ok)
+        // With loads to do, the pool moves to it once they have all succeeded.
         if remakes[remade] == nil { remakeConfirmed(remade, for: name) }
-        template = remade
+        return
       } else {
         template = pool.template
       }

@@ -2,8 +2,8 @@
 // same way (issue 13): the descriptors sent to it (the daemon keeps a duplicate of each), the
 // strings, and the libraries it loaded (with the directory each was loaded from), in order.
 // A reload then execs a new template and sends it the same, so that a library changed on disk
-// is loaded anew; forks queue behind those commands on its control socket, so the pool
-// switches to it at once. A load that fails there puts the pool back on the old template.
+// is loaded anew; the pool's new generation is forked from it once every load has succeeded.
+// A load that fails there ends it, and the pool stays on the template it has.
 //
 // The duplicates cost the daemon descriptors: at most `Recipe.descriptorLimit` in all; a
 // template past it has its recipe dropped (`.lost`), and a reload forks from it as it is.
@@ -158,20 +158,22 @@ extension Supervisor {
     return id
   }
 
-  /// A remade template did all it was asked: the templates its pool made before it end.
+  /// A remade template did all it was asked: the pool's new generation comes from it, and
+  /// the templates the pool made before it end.
   mutating func remakeConfirmed(_ id: UInt64, for pool: [UInt8]) {
     remakes[id] = nil
+    guard pools[pool]?.phase == .serving else { return endMadeTemplates(pool) }
+    newGeneration(pool, from: id)
     endMadeTemplates(pool, keeping: id)
   }
 
-  /// A load into a remade template failed, or it died loading: the pool goes back to the
-  /// template it was remade from (a new generation again), and its followers are told why.
+  /// A load into a remade template failed, or it died loading: it is ended, the pool stays
+  /// on the template it has (no worker was forked from the new one), and its followers are
+  /// told why.
   mutating func remakeFailed(_ id: UInt64, _ why: String) {
     guard let (pool, old) = remakes.removeValue(forKey: id), pools[pool] != nil else { return }
     pools[pool]?.madeTemplates.remove(id)
     if registry[id]?.control == .open { controlClosed(id, because: "its reload failed") }
-    poolError(pool, "reload failed, back on \(describe(old)): \(why)")
-    guard let t = registry[old], t.phase.isUnrun, t.control == .open, pools[pool]?.template == id else { return }
-    newGeneration(pool, from: old)
+    poolError(pool, "reload failed, the pool stays on \(describe(old)): \(why)")
   }
 }
