@@ -15,7 +15,7 @@ struct PoolFixture {
 
   init(
     start: UInt32 = 2, minIdle: UInt32 = 0, maxIdle: UInt32 = .max, max: UInt32 = 8, maxRequests: UInt32 = 0,
-    timeoutMilliseconds: UInt32 = 0
+    timeoutMilliseconds: UInt32 = 0, born: Bool = true
   ) throws {
     s.clientConnected(1, uid: 1000)
     template = try s.execTemplate("web").id
@@ -25,7 +25,7 @@ struct PoolFixture {
     let sizes = PoolSizes(start: start, minIdle: minIdle, maxIdle: maxIdle, max: max)
     let r = s.request(.pool(.create(PoolSpec(name: b("p"), from: b("web"), kind: .workers(workers), sizes: sizes))))
     guard r == [.ok] else { throw HarnessError("pool create replied \(r)") }
-    bornAll()
+    if born { bornAll() }
   }
 
   /// Answers every fork queued on the template (the template's reports), and says each
@@ -149,6 +149,16 @@ struct PoolRegulationTests {
     #expect(f.pool.restarts == 1)
     #expect(f.s.effects.watchedNotify[victim] == nil)
     #expect(f.s.registry[victim] == nil)
+  }
+
+  @Test("a worker reaped before the end of file that tells its exec outcome keeps its pid in the history")
+  func reapedBeforeItsExecOutcome() throws {
+    var f = try PoolFixture(start: 1, born: false)
+    f.bornAll(exec: false)
+    let id = try #require(f.all.first)
+    let pid = f.pid(id)
+    f.exit(id, .exited(3))
+    #expect(f.pool.history == [PoolDeparture(id: id, pid: pid, status: .exited(3), reason: .died)])
   }
 
   @Test("workers over max-requests retire at their IDLE=1, never two at once, each replaced")
