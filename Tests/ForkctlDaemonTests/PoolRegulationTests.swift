@@ -151,6 +151,30 @@ struct PoolRegulationTests {
     #expect(f.s.registry[victim] == nil)
   }
 
+  @Test(
+    """
+    a worker whose template ended before reporting its fork, reaped before it announced itself, leaves the pool \
+    when it does, even after another such worker announced itself first
+    """
+  )
+  func orphanReapedBeforeItsAnnouncement() throws {
+    var f = try PoolFixture(start: 2, born: false)
+    let (first, second) = (f.all[0], f.all[1])
+    // Both were forked and hold their control sockets; the template's reports went with it
+    // (it died, or the daemon ended it, with forks queued).
+    f.s.effects.heldControls = [first, second]
+    f.s.controlClosed(f.template, because: "it was ended")
+    // The first ran, failed and was reaped before its announcement was read (the loop
+    // takes SIGCHLD and the socket in either order).
+    f.s.childExited(pid: 7001, status: .exited(127))
+    f.s.handle(.spawning(pid: 7002), from: second)
+    f.s.handle(.spawning(pid: 7001), from: first)
+    #expect(f.pool.members[first] == nil, "still listed: \(String(describing: f.pool.members[first]))")
+    #expect(f.pool.history.map(\.pid) == [7001], "\(f.pool.history)")
+    #expect(f.pool.history.first?.status == .exited(127))
+    #expect(f.s.registry.hasEarlyExit(pid: 7001) == false)
+  }
+
   @Test("a worker reaped before the end of file that tells its exec outcome keeps its pid in the history")
   func reapedBeforeItsExecOutcome() throws {
     var f = try PoolFixture(start: 1, born: false)
