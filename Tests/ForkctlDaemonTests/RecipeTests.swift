@@ -73,12 +73,10 @@ struct RecipeTests {
     #expect(!s.effects.commands(to: new).contains { if case .fork = $0 { true } else { false } })
     #expect(s.effects.closedControls.contains(new))
     #expect(s.pools[b("p")]?.madeTemplates.isEmpty == true)
-    let lines = (s.effects.attachments[3] ?? []).compactMap { r -> String? in
-      guard case .poolEvent(let l)? = r else { return nil }
-      return String(decoding: l, as: UTF8.self)
-    }
     #expect(
-      lines.contains { $0.contains("reload failed, the pool stays on process \(old) (web): cannot load ./libcode.so") })
+      Self.events(s).contains {
+        $0.contains("reload failed, the pool stays on process \(old) (web): cannot load ./libcode.so")
+      })
   }
 
   @Test("a second reload ends the template the first one made, once the new one has loaded")
@@ -94,6 +92,56 @@ struct RecipeTests {
     s.handle(.loaded(Self.census), from: second)
     #expect(s.effects.closedControls.contains(first))
     #expect(s.pools[b("p")]?.madeTemplates == [second])
+  }
+
+  /// The pool events client 3 was sent, as text, in order.
+  static func events(_ s: TestSupervisor) -> [String] {
+    (s.effects.attachments[3] ?? []).compactMap { r -> String? in
+      guard case .poolEvent(let l)? = r else { return nil }
+      return String(decoding: l, as: UTF8.self)
+    }
+  }
+
+  @Test(
+    """
+    a reload while the last one's template is still loading replaces it: the newer template is the one the pool \
+    moves to, and nothing is told as failed
+    """
+  )
+  func reloadWhileRemaking() throws {
+    var (s, old, _) = try Self.fixture()
+    s.request(.pool(.events(name: b("p"))), client: 3)
+    #expect(s.request(.pool(.reload(name: b("p"), from: []))) == [.ok])
+    let first = try Self.remade(s)
+    #expect(s.request(.pool(.reload(name: b("p"), from: []))) == [.ok])
+    let second = try Self.remade(s, besides: first)
+    // The first is ended at once: the library it loaded may be older than the second's.
+    #expect(s.effects.closedControls.contains(first))
+    #expect(s.pools[b("p")]?.madeTemplates == [second])
+    s.handle(.loaded(Self.census), from: second)
+    #expect(s.pools[b("p")]?.template == second)
+    #expect(s.pools[b("p")]?.generation == 2)
+    #expect(!s.effects.closedControls.contains(second))
+    #expect(s.registry[old]?.control == .open)
+    #expect(s.remakes.isEmpty)
+    #expect(!Self.events(s).contains { $0.contains("\"error\"") }, "\(Self.events(s))")
+  }
+
+  @Test("a pool stopped while its remade template is loading ends it, and its followers hear nothing after stopped")
+  func stopWhileRemaking() throws {
+    var (s, _, _) = try Self.fixture()
+    s.request(.pool(.events(name: b("p"))), client: 3)
+    s.request(.pool(.reload(name: b("p"), from: [])))
+    let new = try Self.remade(s)
+    s.request(.pool(.stop(name: b("p"), graceful: false)), client: 4)
+    for id in s.pools[b("p")]?.members.keys.sorted() ?? [] {
+      if let pid = s.registry[id]?.phase.pid { s.childExited(pid: pid, status: .signaled(15, coreDumped: false)) }
+      s.discardUnborn(id, because: "stopped before its fork")
+    }
+    #expect(s.pools[b("p")] == nil)
+    #expect(s.effects.closedControls.contains(new))
+    #expect(s.remakes.isEmpty)
+    #expect(Self.events(s).last?.contains("\"stopped\"") == true, "\(Self.events(s))")
   }
 
   @Test("the copies a template's recipe keeps are closed when it exits")

@@ -140,6 +140,7 @@ extension Supervisor {
       if pool.workers != nil, case .steps? = recipes[pool.template] {
         // A template made by exec: made again the same way, so that changed code loads anew.
         guard let remade = remake(pool.template, for: name, client) else { return }
+        abandonRemakes(of: name, except: remade, because: "a newer reload of pool \(pool.nameText) replaced it")
         pools[name]?.madeTemplates.insert(remade)
         effects.reply(client, .ok)
         // With loads to do, the pool moves to it once they have all succeeded.
@@ -152,6 +153,7 @@ extension Supervisor {
       guard let t = poolTemplate(from, pool.workers?.spec, client) else { return }
       template = t
     }
+    abandonRemakes(of: name, because: "a newer reload of pool \(pool.nameText) replaced it")
     effects.reply(client, .ok)
     newGeneration(name, from: template)
   }
@@ -186,6 +188,7 @@ extension Supervisor {
     if case .stopping(_, let earlier) = pool.phase { requesters = earlier + requesters }
     pools[name]?.phase = .stopping(graceful: graceful, requesters: requesters)
     pools[name]?.target = 0
+    abandonRemakes(of: name, because: "pool \(pool.nameText) stopped")
     poolEvent(name, "stopping", ["\"graceful\":\(graceful)"])
     for id in pool.members.keys { stopMember(name, id, .stopped, graceful: graceful) }
     finishIfStopped(name)

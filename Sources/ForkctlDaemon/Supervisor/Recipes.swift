@@ -167,6 +167,18 @@ extension Supervisor {
     endMadeTemplates(pool, keeping: id)
   }
 
+  /// Ends the templates remade for pool `name` that are still loading, but `except`, telling
+  /// nobody: a newer reload replaces them (the library they load may be older than the newer
+  /// one's), or the pool stops. Left running, one would move the pool when it loaded, or end
+  /// the newer one, or tell followers of a stopped pool that it failed.
+  mutating func abandonRemakes(of name: [UInt8], except: UInt64? = nil, because reason: String) {
+    for (id, remade) in remakes where remade.pool == name && id != except {
+      remakes[id] = nil
+      pools[name]?.madeTemplates.remove(id)
+      controlClosed(id, because: reason)
+    }
+  }
+
   /// A load into a remade template failed, or it died loading: it is ended, the pool stays
   /// on the template it has (no worker was forked from the new one), and its followers are
   /// told why.
