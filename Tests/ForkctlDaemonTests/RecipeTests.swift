@@ -144,6 +144,18 @@ struct RecipeTests {
     #expect(Self.events(s).last?.contains("\"stopped\"") == true, "\(Self.events(s))")
   }
 
+  @Test("the copies a template's recipe keeps are closed once it takes no command: it exec'd its program, or died")
+  func copiesClosedWithControl() throws {
+    var (s, old, _) = try Self.fixture()
+    let kept = s.recipes[old]?.descriptors ?? []
+    #expect(kept.count == 3)
+    s.controlClosed(old)
+    #expect(s.recipes[old] == nil)
+    #expect(s.recipeDescriptors == 0)
+    let closed = s.effects.events.compactMap { if case .close(let fd) = $0 { fd } else { nil } }
+    #expect(Set(kept).isSubset(of: Set(closed)))
+  }
+
   @Test("the copies a template's recipe keeps are closed when it exits")
   func copiesClosed() throws {
     var (s, old, _) = try Self.fixture()

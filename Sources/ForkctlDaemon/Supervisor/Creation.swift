@@ -314,6 +314,10 @@ extension Supervisor {
         return (o.forks, o.loads)
       } ?? ([], [])
     loadsLost(id, loads)
+    // It takes no command now, so it is never remade: the duplicates its recipe keeps would
+    // only hold what was sent to it open past the program it runs (a pipe's write end, say:
+    // its reader would wait for an end of file while the program had closed its own).
+    if recipes[id] != nil { dropRecipe(id) }
     let reason = reason ?? "\(describe(id)) died while forking"
     for fork in forks {
       guard let child = registry[fork.child] else { continue }
