@@ -57,6 +57,13 @@ struct PoolReloadTests {
   func reloadThatFailsKeepsTheOld() throws {
     let (lab, library) = try codePool(workers: 1)
     let events = BackgroundProcess(lab.world, forkctl: ["pool", "events", "code"], tag: "events")
+    // Following before the reload: under load the follower connected after its failure was
+    // told (seen). A resize to the same --max is an event that changes nothing.
+    try #require(
+      eventually("pool events follows") {
+        lab.world.ok(["pool", "resize", "code", "--max", "2"])
+        return events.stdout.contains("\"event\":\"size\"")
+      })
     unlink(library)
     lab.world.ok(["pool", "reload", "code"])
     #expect(
