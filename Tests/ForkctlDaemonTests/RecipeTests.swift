@@ -144,6 +144,35 @@ struct RecipeTests {
     #expect(Self.events(s).last?.contains("\"stopped\"") == true, "\(Self.events(s))")
   }
 
+  @Test(
+    "a template the pool made is forgotten once it has exited: nobody waits for it, so reloads do not fill the limits")
+  func madeTemplateForgotten() throws {
+    var (s, _, _) = try Self.fixture()
+    s.request(.pool(.reload(name: b("p"), from: [])))
+    let first = try Self.remade(s)
+    s.handle(.loaded(Self.census), from: first)
+    s.request(.pool(.reload(name: b("p"), from: [])))
+    let second = try Self.remade(s, besides: first)
+    s.handle(.loaded(Self.census), from: second)
+    #expect(s.effects.closedControls.contains(first))
+    s.childExited(pid: try #require(s.registry[first]?.phase.pid), status: .exited(0))
+    #expect(s.registry[first] == nil)
+  }
+
+  @Test("a remake that cannot keep the copies it needs ends its template and leaves nothing pending")
+  func remakeOverTheLimit() throws {
+    var (s, old, _) = try Self.fixture()
+    s.recipeDescriptors = Recipe.descriptorLimit - 1
+    let r = s.request(.pool(.reload(name: b("p"), from: [])))
+    #expect(r.map(\.failureCode) == [.limitReached])
+    let made = s.effects.templates.map(\.id).filter { $0 != old }
+    #expect(made.count == 1)
+    for id in made { #expect(s.registry[id]?.control == .closed) }
+    #expect(s.remakes.isEmpty)
+    #expect(s.pools[b("p")]?.madeTemplates.isEmpty == true)
+    #expect(s.pools[b("p")]?.template == old)
+  }
+
   @Test("the copies a template's recipe keeps are closed once it takes no command: it exec'd its program, or died")
   func copiesClosedWithControl() throws {
     var (s, old, _) = try Self.fixture()

@@ -126,12 +126,17 @@ extension Supervisor {
   mutating func remake(_ old: UInt64, for pool: [UInt8], _ client: ClientID) -> UInt64? {
     guard case .steps(let steps)? = recipes[old] else { return nil }
     guard let id = startTemplate(name: [], origin: .template, client) else { return nil }
+    // Nobody waits for it: forgotten once it exits, so that reloads do not fill the limits
+    // with exited templates.
+    registry.update(id) { $0.status = .detached }
     recipeStarted(id)
     for step in steps {
       switch step {
       case .fds(let targets, let kept):
         guard let sent = copies(kept) else {
-          effects.closeControl(id)
+          // Ended at once, with any load already asked of it.
+          remakes[id] = nil
+          controlClosed(id, because: "it could not be remade")
           effects.reply(client, .failure(.limitReached, "cannot remake \(describe(old)): too many descriptors kept"))
           return nil
         }
