@@ -8,6 +8,21 @@ import Glibc
 import Testing
 
 /// Sizes that keep a pool at `n` workers whatever they report: no ramp, no shrink.
+extension PoolLab {
+  /// `pool events NAME`, once it follows: a resize to the pool's own --max is an event that
+  /// changes nothing, asked until the follower prints it. Under load a follower started just
+  /// before an action connected after it, and missed its event (seen).
+  func follow(_ name: String, max: Int, sourceLocation: SourceLocation = #_sourceLocation) throws -> BackgroundProcess {
+    let events = BackgroundProcess(world, forkctl: ["pool", "events", name], tag: "events")
+    try #require(
+      eventually("pool events follows") {
+        world.ok(["pool", "resize", name, "--max", "\(max)"], sourceLocation: sourceLocation)
+        return events.stdout.contains("\"event\":\"size\"")
+      }, sourceLocation: sourceLocation)
+    return events
+  }
+}
+
 private func fixed(_ n: Int) -> [String] {
   ["--start", "\(n)", "--min-idle", "0", "--max-idle", "\(n)", "--max", "\(n)"]
 }
@@ -58,7 +73,7 @@ struct PoolTests {
     let lab = PoolLab()
     let made = lab.create("sh", fixed(1), lab.shellWorker)
     try #require(made.code == 0, "pool create: \(made.stderr)")
-    let events = BackgroundProcess(lab.world, forkctl: ["pool", "events", "sh"], tag: "events")
+    let events = try lab.follow("sh", max: 1)
     let ready = try #require(
       lab.waitFor("sh", "the worker reports READY=1") { $0.workers.count == 1 && $0.workers[0].state == "idle" })
     let worker = ready.workers[0]
@@ -272,7 +287,7 @@ struct PoolTests {
     let lab = PoolLab()
     let made = lab.create("die", fixed(2), lab.shellWorker)
     try #require(made.code == 0, "pool create: \(made.stderr)")
-    let events = BackgroundProcess(lab.world, forkctl: ["pool", "events", "die"], tag: "events")
+    let events = try lab.follow("die", max: 2)
     let ready = try #require(lab.waitFor("die", "two workers ready") { $0.workers(in: "idle").count == 2 })
     let killed = ready.workers[0].pid
     let quitter = ready.workers[1].pid
