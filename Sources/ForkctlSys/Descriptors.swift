@@ -19,6 +19,12 @@ extension FileDescriptor {
     _ = try retrying { forkctl_set_nonblocking(rawValue, on ? 1 : 0) }
   }
 
+  /// A close-on-exec copy of this descriptor on the lowest free number (F_DUPFD_CLOEXEC).
+  /// The corresponding C function is `fcntl`.
+  public func duplicate() throws(Errno) -> FileDescriptor {
+    FileDescriptor(rawValue: try retrying { Glibc.fcntl(rawValue, F_DUPFD_CLOEXEC, 0) })
+  }
+
   /// Makes this descriptor a close-on-exec copy of `other` on this number.
   /// The corresponding C function is `dup3`.
   public static func move(_ other: FileDescriptor, to target: CInt) throws(Errno) {

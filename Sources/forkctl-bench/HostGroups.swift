@@ -60,8 +60,10 @@ extension Groups {
       let (s, h) = (server.value("pss_kb"), host.value("pss_kb"))
       let ratio = Format.fixed(Double(h) / Double(s), 2)
       g.rows += [
-        .value("\(mode): forkserver + \(n) workers", Double(s), text: Format.fixed(Double(s) / 1024, 0), unit: "MB", nil),
-        .value("\(mode): forkctl host + \(n) workers", Double(h), text: Format.fixed(Double(h) / 1024, 0), unit: "MB", nil),
+        .value(
+          "\(mode): forkserver + \(n) workers", Double(s), text: Format.fixed(Double(s) / 1024, 0), unit: "MB", nil),
+        .value(
+          "\(mode): forkctl host + \(n) workers", Double(h), text: Format.fixed(Double(h) / 1024, 0), unit: "MB", nil),
         .value("\(mode): forkctl / forkserver", Double(ratio)!, text: ratio, unit: "x", .atMost(0.5)),
       ]
     }

@@ -57,8 +57,9 @@ struct PoolCommand: Subcommand {
     create returns once the pool exists; its workers start in the background.
     status prints each pool and its workers (--json: one object per pool, with
     its history). resize changes the sizes, or adds (+N) or stops (-N) workers.
-    reload starts a new generation (from T, or the same template) and stops the
-    old one as its workers go idle. stop returns once every worker has exited,
+    reload starts a new generation (from T, or a fresh template made the way the
+    pool's was by exec, else the same one) and stops the old one as its workers
+    go idle. stop returns once every worker has exited,
     and prints nothing. events prints the pool's events as JSON lines until the
     pool stops: started, exited (with status and reason), size, reload,
     timeout, status, data, error, stopping, stopped.

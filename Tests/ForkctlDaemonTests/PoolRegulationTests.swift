@@ -15,7 +15,7 @@ struct PoolFixture {
 
   init(
     start: UInt32 = 2, minIdle: UInt32 = 0, maxIdle: UInt32 = .max, max: UInt32 = 8, maxRequests: UInt32 = 0,
-    timeoutMilliseconds: UInt32 = 0
+    timeoutMilliseconds: UInt32 = 0, born: Bool = true
   ) throws {
     s.clientConnected(1, uid: 1000)
     template = try s.execTemplate("web").id
@@ -25,7 +25,7 @@ struct PoolFixture {
     let sizes = PoolSizes(start: start, minIdle: minIdle, maxIdle: maxIdle, max: max)
     let r = s.request(.pool(.create(PoolSpec(name: b("p"), from: b("web"), kind: .workers(workers), sizes: sizes))))
     guard r == [.ok] else { throw HarnessError("pool create replied \(r)") }
-    bornAll()
+    if born { bornAll() }
   }
 
   /// Answers every fork queued on the template (the template's reports), and says each
@@ -33,11 +33,13 @@ struct PoolFixture {
   @discardableResult
   mutating func bornAll(exec: Bool = true) -> Int {
     var n = 0
-    while let fork = s.registry[template]?.forks.first {
-      nextPID += 1
-      s.handle(.forked(pid: nextPID), from: template)
-      if exec { s.controlClosed(fork.child) }
-      n += 1
+    for t in templates {
+      while let fork = s.registry[t]?.forks.first {
+        nextPID += 1
+        s.handle(.forked(pid: nextPID), from: t)
+        if exec { s.controlClosed(fork.child) }
+        n += 1
+      }
     }
     return n
   }
@@ -59,8 +61,14 @@ struct PoolFixture {
     s.deadlinesPassed(now: s.effects.clock)
   }
 
-  /// Forks asked of the template so far.
-  var forksAsked: Int { s.effects.commands(to: template).filter { if case .fork = $0 { true } else { false } }.count }
+  /// "web", then the templates the pool made for itself (a reload remakes it), by id.
+  var templates: [UInt64] { [template] + (s.pools[b("p")]?.madeTemplates.sorted() ?? []) }
+
+  /// Forks asked of the pool's templates so far.
+  var forksAsked: Int {
+    templates.map { t in s.effects.commands(to: t).filter { if case .fork = $0 { true } else { false } }.count }
+      .reduce(0, +)
+  }
 
   /// Signals sent to `id`'s pid, to it alone or to its group.
   func signals(_ id: UInt64) -> [Int32] {
@@ -141,6 +149,40 @@ struct PoolRegulationTests {
     #expect(f.pool.restarts == 1)
     #expect(f.s.effects.watchedNotify[victim] == nil)
     #expect(f.s.registry[victim] == nil)
+  }
+
+  @Test(
+    """
+    a worker whose template ended before reporting its fork, reaped before it announced itself, leaves the pool \
+    when it does, even after another such worker announced itself first
+    """
+  )
+  func orphanReapedBeforeItsAnnouncement() throws {
+    var f = try PoolFixture(start: 2, born: false)
+    let (first, second) = (f.all[0], f.all[1])
+    // Both were forked and hold their control sockets; the template's reports went with it
+    // (it died, or the daemon ended it, with forks queued).
+    f.s.effects.heldControls = [first, second]
+    f.s.controlClosed(f.template, because: "it was ended")
+    // The first ran, failed and was reaped before its announcement was read (the loop
+    // takes SIGCHLD and the socket in either order).
+    f.s.childExited(pid: 7001, status: .exited(127))
+    f.s.handle(.spawning(pid: 7002), from: second)
+    f.s.handle(.spawning(pid: 7001), from: first)
+    #expect(f.pool.members[first] == nil, "still listed: \(String(describing: f.pool.members[first]))")
+    #expect(f.pool.history.map(\.pid) == [7001], "\(f.pool.history)")
+    #expect(f.pool.history.first?.status == .exited(127))
+    #expect(f.s.registry.hasEarlyExit(pid: 7001) == false)
+  }
+
+  @Test("a worker reaped before the end of file that tells its exec outcome keeps its pid in the history")
+  func reapedBeforeItsExecOutcome() throws {
+    var f = try PoolFixture(start: 1, born: false)
+    f.bornAll(exec: false)
+    let id = try #require(f.all.first)
+    let pid = f.pid(id)
+    f.exit(id, .exited(3))
+    #expect(f.pool.history == [PoolDeparture(id: id, pid: pid, status: .exited(3), reason: .died)])
   }
 
   @Test("workers over max-requests retire at their IDLE=1, never two at once, each replaced")

@@ -122,6 +122,14 @@ struct RecordingEffects: SupervisorEffects {
     return pair
   }
 
+  /// Descriptors duplicated, as (original, copy).
+  var duplicates: [(FileDescriptor, FileDescriptor)] = []
+  mutating func duplicate(_ fd: FileDescriptor) throws(Errno) -> FileDescriptor {
+    let copy = makeFD()
+    duplicates.append((fd, copy))
+    return copy
+  }
+
   mutating func datagramPair() throws(Errno) -> (FileDescriptor, FileDescriptor) {
     let pair = (makeFD(), makeFD())
     datagramPairs.append(pair)

@@ -25,7 +25,8 @@ let hostFixtures: String = {
   }
 
   func start(_ w: World, _ modules: String = "pyhost_fixture") -> String {
-    "cd '\(hostFixtures)' || exit 99\n$F exec --python --name py >/dev/null || exit 90\n$F load py \(modules) || exit 91\n"
+    "cd '\(hostFixtures)' || exit 99\n$F exec --python --name py >/dev/null || exit 90\n"
+      + "$F load py \(modules) || exit 91\n"
   }
 
   @Test(

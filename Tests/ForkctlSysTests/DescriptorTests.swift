@@ -21,6 +21,7 @@ import Testing
     created.append(("openOrCreate", try Sys.openOrCreate(file)))
     created.append(("openForAppending", try Sys.openForAppending(file)))
     created.append(("openCurrentDirectory", try Sys.openCurrentDirectory()))
+    created.append(("duplicate", try FileDescriptor.standardInput.duplicate()))
     created.append(("openPIDFD", try Sys.openPIDFD(Sys.processID)))
     created.append(("sealedFile", try Sys.sealedFile(name: "forkctl-test", contents: [1])))
     let path = temporaryPath("cloexec.sock")

@@ -91,6 +91,8 @@ struct LoopEffects: SupervisorEffects {
 
   mutating func close(_ fd: FileDescriptor) { fd.closeQuietly() }
 
+  mutating func duplicate(_ fd: FileDescriptor) throws(Errno) -> FileDescriptor { try fd.duplicate() }
+
   private func close(_ fds: [FileDescriptor]) {
     for f in fds { f.closeQuietly() }
   }

@@ -83,7 +83,7 @@ extension Supervisor {
     }
   }
 
-  private mutating func startTemplate(
+  mutating func startTemplate(
     name: [UInt8], origin: Origin, host: HostSpec? = nil, _ client: ClientID
   ) -> UInt64? {
     guard let id = reserveID(client), let ends = controlSocketPair(client) else { return nil }
@@ -126,6 +126,7 @@ extension Supervisor {
     guard acceptName(name, client) else { return }
     guard let id = startTemplate(name: name, origin: .template, host: host, client), let pid = registry[id]?.phase.pid
     else { return }
+    recipeStarted(id, host: host)
     effects.reply(client, .created(id: id, pid: pid))
   }
 
@@ -328,6 +329,10 @@ extension Supervisor {
         return (o.forks, o.loads)
       } ?? ([], [])
     loadsLost(id, loads)
+    // It takes no command now, so it is never remade: the duplicates its recipe keeps would
+    // only hold what was sent to it open past the program it runs (a pipe's write end, say:
+    // its reader would wait for an end of file while the program had closed its own).
+    if recipes[id] != nil { dropRecipe(id) }
     let reason = reason ?? "\(describe(id)) died while forking"
     for fork in forks {
       guard let child = registry[fork.child] else { continue }

@@ -47,6 +47,8 @@ public protocol SupervisorEffects {
   func isControlAbandoned(_ id: UInt64) -> Bool
   /// Starts watching the read end of `id`'s exec status pipe.
   mutating func watchStatusPipe(_ id: UInt64, _ fd: FileDescriptor)
+  /// A close-on-exec copy of `fd`, which the supervisor keeps (a template's recipe).
+  mutating func duplicate(_ fd: FileDescriptor) throws(Errno) -> FileDescriptor
   /// Closes a descriptor the supervisor no longer needs.
   mutating func close(_ fd: FileDescriptor)
 

@@ -17,6 +17,7 @@ extension Supervisor {
       return
     }
     registry.update(id) { $0.holdings.fds += fds.count }
+    recordFDs(id, targets, fds)
     effects.send(id, .fds(targets: targets), fds: fds)
     effects.reply(client, .ok)
   }
@@ -44,6 +45,7 @@ extension Supervisor {
       $0.holdings.argumentBytes += bytes
       $0.holdings.arguments += list.count
     }
+    recordArguments(id, list)
     effects.send(id, .arguments(list), fds: [])
     effects.reply(client, .ok)
   }

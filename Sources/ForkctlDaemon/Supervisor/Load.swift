@@ -18,6 +18,7 @@ extension Supervisor {
     }
     guard requireUnrun(id, "load into", client) else { return closeAll(fds) }
     registry.update(id) { $0.loads.append(PendingLoad(client: client, path: spec.path)) }
+    recordLoadAsked(id, spec, fds)
     effects.send(id, .load(spec), fds: fds)
     // Its ready members would lack the library: ended now, refilled once the load is answered.
     emptyReadyPools(of: id)
@@ -28,13 +29,17 @@ extension Supervisor {
     guard let load = registry.update(id, { $0.loads.isEmpty ? nil : $0.loads.removeFirst() }) ?? nil else { return }
     // Forks asked while it was loading have their whole bound again (Deadlines.swift).
     reportArrived(from: id)
+    if !load.isEval { recordLoadAnswered(id, succeeded: (try? outcome.get()) != nil) }
+    let path = String(decoding: load.path, as: UTF8.self)
     switch outcome {
     case .success(let threads):
       if !load.isEval { registry.update(id) { $0.holdings.libraries.append(load.path) } }
       mappingsChanged(id)
-      effects.reply(load.client, .loaded(threads))
+      if let client = load.client { effects.reply(client, .loaded(threads)) }
+      if let remade = remakes[id], registry[id]?.loads.isEmpty == true { remakeConfirmed(id, for: remade.pool) }
     case .failure(let refusal):
-      effects.reply(load.client, .failure(refusal.code, "\(loadAction(load, id)): \(refusal.message)"))
+      fail(load.client, refusal.code, "\(loadAction(load, id)): \(refusal.message)")
+      remakeFailed(id, "cannot load \(path): \(refusal.message)")
     }
     refillReadyPools(of: id)
   }
@@ -43,9 +48,10 @@ extension Supervisor {
   /// it was killed).
   mutating func loadsLost(_ id: UInt64, _ loads: [PendingLoad]) {
     for load in loads {
-      effects.reply(
-        load.client, .failure(.loadFailed, "\(loadAction(load, id)): it ended while loading (forkctl wait tells how)"))
+      fail(load.client, .loadFailed, "\(loadAction(load, id)): it ended while loading (forkctl wait tells how)")
+      if !load.isEval { recordLoadAnswered(id, succeeded: false) }
     }
+    if !loads.isEmpty { remakeFailed(id, "it ended while loading") }
   }
 
   /// "cannot load PATH into PROCESS", or for an eval "cannot eval in PROCESS".

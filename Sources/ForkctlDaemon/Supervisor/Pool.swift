@@ -37,6 +37,9 @@ struct Pool {
   /// The last `error` event's message: not told again until a worker starts (a dead
   /// template would otherwise be reported at every maintenance second).
   var lastError: String?
+  /// Templates the pool made for itself (a reload remakes a template made by exec): ended
+  /// once it has moved on from them, or stops.
+  var madeTemplates: Set<UInt64> = []
 
   static let historyLength = 32
   /// Bytes of events queued for a follower that does not read, past which its events are

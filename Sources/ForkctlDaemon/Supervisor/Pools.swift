@@ -137,20 +137,49 @@ extension Supervisor {
     let template: UInt64
     if from.isEmpty {
       guard requireUnrun(pool.template, "reload pool \(pool.nameText) from", client) else { return }
-      template = pool.template
+      if pool.workers != nil, case .steps? = recipes[pool.template] {
+        // A template made by exec: made again the same way, so that changed code loads anew.
+        guard let remade = remake(pool.template, for: name, client) else { return }
+        abandonRemakes(of: name, except: remade, because: "a newer reload of pool \(pool.nameText) replaced it")
+        pools[name]?.madeTemplates.insert(remade)
+        effects.reply(client, .ok)
+        // With loads to do, the pool moves to it once they have all succeeded.
+        if remakes[remade] == nil { remakeConfirmed(remade, for: name) }
+        return
+      } else {
+        template = pool.template
+      }
     } else {
       guard let t = poolTemplate(from, pool.workers?.spec, client) else { return }
       template = t
     }
-    pools[name]?.template = template
-    pools[name]?.generation += 1
-    let generation = pool.generation + 1
-    poolEvent(name, "reload", ["\"generation\":\(generation)", "\"template\":\(template)"])
+    abandonRemakes(of: name, because: "a newer reload of pool \(pool.nameText) replaced it")
     effects.reply(client, .ok)
-    // The old generation goes as the new one comes: idle workers now, busy ones when they
-    // say IDLE=1, so that no request is cut short.
+    newGeneration(name, from: template)
+  }
+
+  /// The pool's workers come from `template` from now on: the old generation goes as the new
+  /// one comes (idle workers now, busy ones when they say IDLE=1, so that no request is cut
+  /// short, never more than max processes in all).
+  mutating func newGeneration(_ name: [UInt8], from template: UInt64) {
+    guard let pool = pools[name] else { return }
+    let generation = pool.generation + 1
+    pools[name]?.template = template
+    pools[name]?.generation = generation
+    poolEvent(name, "reload", ["\"generation\":\(generation)", "\"template\":\(template)"])
     for (id, m) in pool.members where m.generation < generation { stopMember(name, id, .reloaded, graceful: true) }
     converge(name)
+  }
+
+  /// Ends the templates pool `name` made for itself, but `keeping` (they exit on end of file).
+  mutating func endMadeTemplates(_ name: [UInt8], keeping: UInt64? = nil) {
+    guard let made = pools[name]?.madeTemplates else { return }
+    for id in made where id != keeping {
+      if registry[id]?.control == .open {
+        controlClosed(id, because: "pool \(String(decoding: name, as: UTF8.self)) left it")
+      }
+    }
+    pools[name]?.madeTemplates = keeping.map { made.contains($0) ? [$0] : [] } ?? []
   }
 
   private mutating func stopPool(_ name: [UInt8], graceful: Bool, _ client: ClientID) {
@@ -159,6 +188,7 @@ extension Supervisor {
     if case .stopping(_, let earlier) = pool.phase { requesters = earlier + requesters }
     pools[name]?.phase = .stopping(graceful: graceful, requesters: requesters)
     pools[name]?.target = 0
+    abandonRemakes(of: name, because: "pool \(pool.nameText) stopped")
     poolEvent(name, "stopping", ["\"graceful\":\(graceful)"])
     for id in pool.members.keys { stopMember(name, id, .stopped, graceful: graceful) }
     finishIfStopped(name)
@@ -178,6 +208,7 @@ extension Supervisor {
     poolEvent(name, "stopped", [])
     for client in requesters { effects.reply(client, .pools([summary])) }
     for client in pool.subscribers { effects.reply(client, .ok) }
+    endMadeTemplates(name)
     pools[name] = nil
     if pools.isEmpty { poolMaintenanceAt = nil }
   }

@@ -223,7 +223,8 @@ struct Holdings: Equatable {
 
 /// A load asked of a process object, and who is told how it went.
 struct PendingLoad {
-  var client: ClientID
+  /// Nil for a load the daemon asked itself (a template remade for a pool's reload).
+  var client: ClientID?
   var path: [UInt8]
   /// An eval (Eval.swift), not a load: nothing is added to the libraries.
   var isEval = false

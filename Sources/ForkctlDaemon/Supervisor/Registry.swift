@@ -114,10 +114,13 @@ struct Registry {
   }
 
   /// Drops the early exits no fork in flight can claim: those reaped before the oldest of them
-  /// was asked.
+  /// was asked. An orphaned fork (its parent went before reporting it) is in flight until its
+  /// child announces itself or its control socket ends: its child may be reaped first.
   mutating func dropStaleEarlyExits() {
     if earlyExits.isEmpty { return }
-    let oldest = objects.values.lazy.flatMap(\.forks).map(\.sequence).min() ?? UInt64.max
+    let queued = objects.values.lazy.flatMap(\.forks).map(\.sequence).min() ?? UInt64.max
+    let orphaned = objects.values.lazy.compactMap(\.orphanedFork?.fork.sequence).min() ?? UInt64.max
+    let oldest = min(queued, orphaned)
     earlyExits = earlyExits.filter { $0.value.forksAsked >= oldest }
   }
 

@@ -42,6 +42,13 @@ public struct Supervisor<Effects: SupervisorEffects> {
   var poolMaintenanceAt: Int64?
   /// The children of language hosts, by pid, until their end is known (Hosts.swift).
   var hosted: [Int32: HostedChild] = [:]
+  /// How each template made by exec was made (Recipes.swift), its loads not answered yet,
+  /// the descriptors every recipe keeps, and the templates remade for a pool's reload that
+  /// are still loading (with the pool, and the template they replace).
+  var recipes: [UInt64: Recipe] = [:]
+  var recipeLoads: [UInt64: [(LoadSpec, FileDescriptor?)]] = [:]
+  var recipeDescriptors = 0
+  var remakes: [UInt64: (pool: [UInt8], old: UInt64)] = [:]
 
   public init(effects: Effects, limits: SupervisorLimits = SupervisorLimits(), daemonPID: Int32) {
     self.effects = effects

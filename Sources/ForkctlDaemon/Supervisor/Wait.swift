@@ -103,12 +103,15 @@ extension Supervisor {
     // Its zombie said it never ran its program, before any exec failure it reported was read.
     let neverRan = o.phase.awaitsExec && !ranProgram
     registry.update(id) { $0.phase = .exited(pid: pid, status, run: o.phase.run) }
-    if ran { programStarted(id) }
+    // Before programStarted, which forgets a detached worker whose outcome it settles: the
+    // pool's history needs its pid.
     poolMemberGone(id, status: status, neverRan: neverRan)
+    if ran { programStarted(id) }
     // Its group's SIGKILL stays due while a member remains besides it, a zombie until it is
     // reaped after this (issue 11 item 9).
     if killDeadlines[pid] != nil && !effects.groupHasOtherMembers(pid) { killDeadlines[pid] = nil }
     if id == registry.defaultTemplate { registry.defaultTemplate = nil }
+    if recipes[id] != nil { dropRecipe(id) }
     answerWaits()
     forgetIfSpent(id)
   }
