@@ -172,6 +172,34 @@ struct HostTests {
     }
   }
 
+  @Test("a spawned child its host reaped before the daemon read its hostChild is taken: it announced itself")
+  func announcedAfterReap() throws {
+    var s = makeSupervisor()
+    let r = s.request(.exec(name: b("py"), host: Self.python))
+    guard case .created(let host, _, _) = r.first else { throw HarnessError("exec replied \(r)") }
+    let spawn = SpawnRequest(
+      from: ref(host), targets: [], spec: RunSpec(program: b("m:f"), entry: .call(quickExit: false)))
+    #expect(s.request(.spawn(spawn), client: 2) == [])
+    s.handle(.spawning(pid: 3001), from: host)
+    let pidfd = s.effects.makeFD()
+    // The fast worker ended and its host reported and reaped it: /proc no longer names it.
+    s.effects.reapedPIDFDs.insert(pidfd)
+    s.handle(.hostChild(pid: 3001, pidfd: pidfd, from: host))
+    #expect(!s.effects.closedControls.contains(host))
+    s.handle(.spawned(pid: 3001, errno: 0), from: host)
+    s.handle(.childEnded(pid: 3001, status: .exited(7)), from: host)
+    let statuses: [ForkctlWire.ExitStatus] = s.replies(2).flatMap { r -> [ForkctlWire.ExitStatus] in
+      if case .statuses(let l) = r { return l.map(\.status) }
+      return []
+    }
+    #expect(statuses == [.exited(7)])
+    // A reaped pidfd of a pid no process object of this host announced is still refused.
+    let stray = s.effects.makeFD()
+    s.effects.reapedPIDFDs.insert(stray)
+    s.handle(.hostChild(pid: 4242, pidfd: stray, from: host))
+    #expect(s.effects.closedControls.contains(host))
+  }
+
   @Test("a child the kernel already gave the daemon (its host died) is not recorded, and no violation")
   func announcedAfterHostDied() throws {
     var s = makeSupervisor()

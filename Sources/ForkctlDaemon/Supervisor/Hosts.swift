@@ -64,6 +64,12 @@ extension Supervisor {
     case nil where !effects.hasEnded(pidfd: pidfd):
       // Neither reaped nor readable in /proc (no /proc mounted): taken on the host's word.
       break
+    case nil where registry.id(ofPID: pid).flatMap({ registry[$0]?.parent }) == id:
+      // Reaped already: a child that ends at once is reported (childEnded) and reaped by its
+      // host right after this report, which the daemon may read only later. The process
+      // object that announced the pid itself (a spawn's `spawning`) vouches that it was
+      // forked from this host.
+      break
     default:
       effects.close(pidfd)
       return hostBrokeProtocol(id, "it announced pid \(pid) (hostChild) with a pidfd of no child of its own")
