@@ -14,6 +14,7 @@ Standard library only, Python 3.9 or later. In a worker the same file is the mod
 `forkctl_host`: control_fd(), notify(text), worker_id(), pool() (forkctl(1)).
 """
 
+import _signal
 import array
 import atexit
 import builtins
@@ -21,6 +22,7 @@ import errno
 import fcntl
 import gc
 import importlib
+import linecache
 import os
 import select
 import signal
@@ -112,6 +114,10 @@ _U32 = struct.Struct("<I")
 _I32 = struct.Struct("<i")
 _U64 = struct.Struct("<Q")
 _FD_SIZE = array.array("i").itemsize
+# The signals as plain numbers: the signal module's own functions make an enum member of each
+# number they return, which costs a worker more than the system calls themselves.
+# The built-in module _signal under it answers with numbers.
+_SIGNALS = sorted(_signal.valid_signals())
 
 _sock = None  # the control socket, a socket object over descriptor 3
 _poller = None  # polls the control socket and the pidfd of every child announced
@@ -447,10 +453,20 @@ def _thread_census():
     return names
 
 
+def _thread_count():
+    """num_threads, field 20 of /proc/self/stat (proc(5)): one read, at every fork."""
+    fd = os.open("/proc/self/stat", os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        stat = os.read(fd, 4096)
+    finally:
+        os.close(fd)
+    return int(stat.rsplit(b")", 1)[1].split()[17])
+
+
 def _single_threaded(action):
     """fork(2) copies only the calling thread, and a lock another thread held stays held for ever
     in the child: refuses, saying why, unless this process has one thread (Template.singleThreaded)."""
-    if len(os.listdir("/proc/self/task")) == 1:
+    if _thread_count() == 1:
         return True
     names = _thread_census()
     if len(names) <= 1:
@@ -636,22 +652,22 @@ def _set_mask(mask):
     if any(mask & (1 << (s - 1)) for s in _GLIBC_SIGNALS):
         _Kernel.set_mask(mask)
     else:
-        signal.pthread_sigmask(signal.SIG_SETMASK, [s for s in range(1, 65) if mask & (1 << (s - 1))])
+        _signal.pthread_sigmask(signal.SIG_SETMASK, [s for s in _SIGNALS if mask & (1 << (s - 1))] if mask else ())
 
 
 def _block_all():
-    signal.pthread_sigmask(signal.SIG_SETMASK, signal.valid_signals())
+    _signal.pthread_sigmask(signal.SIG_SETMASK, _SIGNALS)
 
 
 def _reset_signal_actions():
     # An ignored signal stays ignored across exec (signal(7)): Python ignores SIGPIPE and
     # SIGXFSZ, which no program run from here may inherit.
-    for sig in signal.valid_signals():
+    for sig in _SIGNALS:
         if sig in (signal.SIGKILL, signal.SIGSTOP):
             continue
         try:
-            if signal.getsignal(sig) not in (signal.SIG_DFL, None):
-                signal.signal(sig, signal.SIG_DFL)
+            if _signal.getsignal(sig) not in (_signal.SIG_DFL, None):
+                _signal.signal(sig, _signal.SIG_DFL)
         except (OSError, ValueError):
             pass
 
@@ -710,12 +726,12 @@ def _apply_attributes(a, calling):
             continue
         try:
             # In a call a handler Python or a module installed stays, as a library's does.
-            if calling and sig not in _GLIBC_SIGNALS and signal.getsignal(sig) not in (signal.SIG_DFL, None):
+            if calling and sig not in _GLIBC_SIGNALS and _signal.getsignal(sig) not in (_signal.SIG_DFL, None):
                 continue
             if sig in _GLIBC_SIGNALS:
                 _Kernel.ignore(sig)
             else:
-                signal.signal(sig, signal.SIG_IGN)
+                _signal.signal(sig, _signal.SIG_IGN)
         except (OSError, ValueError) as e:
             raise _Failure(_STEP_SIGNALS, getattr(e, "errno", None) or errno.EINVAL)
     _step(_STEP_SIGNALS, _set_mask, a.blocked)
@@ -1080,8 +1096,9 @@ def _call_and_exit(function, spec):
         status = _status_of(function(*args))
     except SystemExit as e:
         status = _exit_code(e.code)
-    except BaseException:
-        traceback.print_exc()
+    except BaseException as e:
+        # From the function's frame on: the host's own frame says nothing to its author.
+        traceback.print_exception(type(e), e, e.__traceback__.tb_next)
         status = 1
     if spec.flags & _QUICK_EXIT:
         os._exit(status)
@@ -1438,12 +1455,27 @@ def _serve():
             break  # the poller may have changed (a fork's child has a new one)
 
 
-def _main_loop(object_id):
-    global _sock, _object_id, _template_pid, _main
+def _keep_source():
+    """This script's lines in linecache, then descriptor 4 closed. Its code's file name is
+    /proc/self/fd/4: a traceback through the host would otherwise read whatever descriptor 4
+    is by then (in a worker, a pipe it was given: the traceback would wait on it for ever)."""
+    filename = sys.modules["__main__"].__file__
+    try:
+        with open(filename, "rb") as f:
+            source = f.read().decode("utf-8", "replace")
+        # No modification time: linecache.checkcache leaves such an entry alone.
+        linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
+    except OSError:
+        pass
     try:
         os.close(_SCRIPT_FD)
     except OSError:
         pass
+
+
+def _main_loop(object_id):
+    global _sock, _object_id, _template_pid, _main
+    _keep_source()
     # A name no exec gives (it has a '/'): the daemon tells from it whether a process that
     # ended with a run pending had started its program.
     _set_comm(_PROCESS_NAME)

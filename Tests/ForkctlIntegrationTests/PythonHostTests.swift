@@ -24,9 +24,14 @@ let hostFixtures: String = {
     return w
   }
 
+  /// The start of a script: a Python host named py, in the fixtures' directory, with `modules` loaded.
   func start(_ w: World, _ modules: String = "pyhost_fixture") -> String {
-    "cd '\(hostFixtures)' || exit 99\n$F exec --python --name py >/dev/null || exit 90\n"
-      + "$F load py \(modules) || exit 91\n"
+    """
+    cd '\(hostFixtures)' || exit 99
+    $F exec --python --name py >/dev/null || exit 90
+    $F load py \(modules) || exit 91
+
+    """
   }
 
   @Test(

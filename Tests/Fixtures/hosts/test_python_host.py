@@ -121,12 +121,17 @@ class Channel:
         assert version == 1 and len(fds) == nfds, (version, nfds, fds)
         return kind, payload, fds
 
-    def expect(self, kind):
-        """The next report, which must be of `kind`; a child's end may come before it at any time."""
+    def next_report(self):
+        """The next report but a child's end, which may come at any time (kept for child_ended)."""
         frame = self.receive()
-        while frame is not None and frame[0] == CHILD_ENDED and kind != CHILD_ENDED:
+        while frame is not None and frame[0] == CHILD_ENDED:
             self.record_end(frame[1])
             frame = self.receive()
+        return frame
+
+    def expect(self, kind):
+        """The next report, which must be of `kind`."""
+        frame = self.receive() if kind == CHILD_ENDED else self.next_report()
         if frame is None:
             raise AssertionError("end of file where report 0x%x was expected" % kind)
         if frame[0] != kind:
@@ -236,12 +241,12 @@ class Host:
             self.control.send(LOAD, payload, [fd])
         finally:
             os.close(fd)
-        frame = self.control.receive()
+        frame = self.control.next_report()
         return frame[0], frame[1]
 
     def eval(self, code, arguments=()):
         self.control.send(EVAL, u32(0) + string(code) + strings(list(arguments)))
-        frame = self.control.receive()
+        frame = self.control.next_report()
         return frame[0], frame[1]
 
 
@@ -351,6 +356,20 @@ class CallTests(HostTest):
         text = read_all(r).decode()
         self.assertIn("Traceback (most recent call last)", text)
         self.assertIn("ValueError: boom from the worker", text)
+        self.assertEqual(self.host.child_ended(pid), (EXITED, 1))
+
+    def test_a_traceback_never_reads_descriptor_4_where_the_host_script_was(self):
+        # The host's code is named /proc/self/fd/4; a pipe a worker was given on 4 must not be read
+        # for its source lines (the traceback would wait on it for ever).
+        self.loaded()
+        r, w = self.pipe()
+        hold_r, hold_w = self.pipe()
+        pid, _ = self.call("pyhost_fixture:fail", fds=[(w, 2), (hold_r, 4)])
+        self.release(w, hold_r)
+        lines = read_all(r).decode().splitlines()
+        self.assertEqual(lines[0], "Traceback (most recent call last):")
+        self.assertIn("pyhost_fixture.py", lines[1])  # the function's frame first, not the host's
+        self.assertEqual(lines[-1], "ValueError: boom from the worker")
         self.assertEqual(self.host.child_ended(pid), (EXITED, 1))
 
     def test_a_function_not_found_fails_the_run_as_a_missing_symbol_with_127(self):
