@@ -193,6 +193,15 @@ struct HostTests {
       return []
     }
     #expect(statuses == [.exited(7)])
+    // /proc read while the host reaped it, and the pid already another's: it has ended, and
+    // its announcement still vouches for it.
+    s.request(.spawn(spawn), client: 3)
+    s.handle(.spawning(pid: 3002), from: host)
+    let raced = s.effects.makeFD()
+    s.effects.endedPIDFDs.insert(raced)
+    s.effects.pidfdProcesses[raced] = (3002, 1)
+    s.handle(.hostChild(pid: 3002, pidfd: raced, from: host))
+    #expect(!s.effects.closedControls.contains(host))
     // A reaped pidfd of a pid no process object of this host announced is still refused.
     let stray = s.effects.makeFD()
     s.effects.reapedPIDFDs.insert(stray)

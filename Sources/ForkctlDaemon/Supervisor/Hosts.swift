@@ -53,7 +53,11 @@ extension Supervisor {
       effects.close(pidfd)
       return hostBrokeProtocol(id, "it announced a child (hostChild) but is no language host")
     }
-    switch effects.processAndParent(ofPIDFD: pidfd) {
+    let process = effects.processAndParent(ofPIDFD: pidfd)
+    // The process object that announced pid itself (a spawn's `spawning`, a fork's report) is
+    // one forked from this host.
+    let vouched = registry.id(ofPID: pid).flatMap { registry[$0]?.parent } == id
+    switch process {
     case (pid, hostPID)?:
       break
     case (pid, daemonPID)?:
@@ -64,11 +68,10 @@ extension Supervisor {
     case nil where !effects.hasEnded(pidfd: pidfd):
       // Neither reaped nor readable in /proc (no /proc mounted): taken on the host's word.
       break
-    case nil where registry.id(ofPID: pid).flatMap({ registry[$0]?.parent }) == id:
-      // Reaped already: a child that ends at once is reported (childEnded) and reaped by its
-      // host right after this report, which the daemon may read only later. The process
-      // object that announced the pid itself (a spawn's `spawning`) vouches that it was
-      // forked from this host.
+    case _ where vouched && effects.hasEnded(pidfd: pidfd):
+      // Ended, and perhaps reaped while /proc was read: a child that ends at once is reported
+      // (childEnded) and reaped by its host right after this report, which the daemon may read
+      // only later, so /proc can no longer tell. Its own announcement vouches for it.
       break
     default:
       effects.close(pidfd)
