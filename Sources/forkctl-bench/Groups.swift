@@ -12,7 +12,7 @@ enum Benchmark {
     out += """
       method:   N calls per loop, timed as a whole (a bash for-loop, or inside the process);
                 R loops per command, round-robin in each group; medians of the R loops;
-                ratios of those medians; targets from issues 4, 12 and 13
+                ratios of those medians; targets from issues 4, 12, 13 and 14
 
 
       """

@@ -64,7 +64,9 @@ extension Groups {
           "\(mode): forkserver + \(n) workers", Double(s), text: Format.fixed(Double(s) / 1024, 0), unit: "MB", nil),
         .value(
           "\(mode): forkctl host + \(n) workers", Double(h), text: Format.fixed(Double(h) / 1024, 0), unit: "MB", nil),
-        .value("\(mode): forkctl / forkserver", Double(ratio)!, text: ratio, unit: "x", .atMost(0.5)),
+        .value(
+          "\(mode): forkctl / forkserver", Double(ratio)!, text: ratio, unit: "x",
+          mode == "iterate" ? .atMost(0.5) : nil),
       ]
     }
     return g
