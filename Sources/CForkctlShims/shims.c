@@ -495,13 +495,5 @@ int forkctl_pidfd_open(pid_t pid) {
 #endif
 }
 
-int forkctl_memfd_create(const char *name) {
-  return memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING);
-}
-
-int forkctl_seal_read_only(int fd) {
-  return fcntl(fd, F_ADD_SEALS, F_SEAL_WRITE | F_SEAL_GROW | F_SEAL_SHRINK | F_SEAL_SEAL);
-}
-
 extern char **environ;
 char **forkctl_environ(void) { return environ; }

@@ -61,22 +61,32 @@ struct RecipeTests {
     #expect(s.remakes.isEmpty)
   }
 
+  static let python = HostSpec(language: .python, interpreter: b("/usr/bin/python3"), environment: [b("A=1")])
+
+  /// Python host "py" that was given `prepare` (a load or an eval, answered), and a call pool
+  /// "p" of `target` on it.
+  static func hostPool(
+    _ s: inout TestSupervisor, _ prepare: Request, target: String
+  ) throws -> UInt64 {
+    s.clientConnected(1, uid: 1000)
+    let r = s.request(.exec(name: b("py"), host: python))
+    guard case .created(let host, _, _)? = r.first else { throw HarnessError("exec replied \(r)") }
+    s.request(prepare)
+    s.handle(.loaded(census), from: host)
+    let workers = PoolWorkers(spec: RunSpec(program: b(target), entry: .call(quickExit: false)))
+    let spec = PoolSpec(name: b("p"), from: b("py"), kind: .workers(workers), sizes: PoolSizes(start: 1, max: 4))
+    #expect(s.request(.pool(.create(spec))) == [.ok])
+    return host
+  }
+
   @Test("a language host's pool is remade as the same host: its interpreter and environment, then its loads")
   func hostRemade() throws {
     var s = makeSupervisor()
-    s.clientConnected(1, uid: 1000)
-    let host = HostSpec(language: .python, interpreter: b("/usr/bin/python3"), environment: [b("A=1")])
-    let r = s.request(.exec(name: b("py"), host: host))
-    guard case .created(let old, _, _)? = r.first else { throw HarnessError("exec replied \(r)") }
     let module = LoadSpec(path: b("mymod"))
-    s.request(.load(ref: b("py"), module))
-    s.handle(.loaded(Self.census), from: old)
-    let workers = PoolWorkers(spec: RunSpec(program: b("mymod:serve"), entry: .call(quickExit: false)))
-    let spec = PoolSpec(name: b("p"), from: b("py"), kind: .workers(workers), sizes: PoolSizes(start: 1, max: 4))
-    #expect(s.request(.pool(.create(spec))) == [.ok])
+    _ = try Self.hostPool(&s, .load(ref: b("py"), module), target: "mymod:serve")
     #expect(s.request(.pool(.reload(name: b("p"), from: []))) == [.ok])
     let new = try Self.remade(s)
-    #expect(s.effects.events.filter { if case .startHost(new, host, _) = $0 { true } else { false } }.count == 1)
+    #expect(s.effects.events.filter { if case .startHost(new, Self.python, _) = $0 { true } else { false } }.count == 1)
     #expect(s.effects.commands(to: new) == [.load(module)])
     s.handle(.loaded(Self.census), from: new)
     #expect(s.pools[b("p")]?.template == new)
@@ -85,15 +95,7 @@ struct RecipeTests {
   @Test("after an eval a reload forks from the template as it is: the code run cannot be told or repeated")
   func evalLosesRecipe() throws {
     var s = makeSupervisor()
-    s.clientConnected(1, uid: 1000)
-    let host = HostSpec(language: .python, interpreter: b("/usr/bin/python3"), environment: [])
-    let r = s.request(.exec(name: b("py"), host: host))
-    guard case .created(let t, _, _)? = r.first else { throw HarnessError("exec replied \(r)") }
-    s.request(.eval(ref: b("py"), EvalSpec(code: b("import json"))))
-    s.handle(.loaded(Self.census), from: t)
-    let workers = PoolWorkers(spec: RunSpec(program: b("json:dumps"), entry: .call(quickExit: false)))
-    let spec = PoolSpec(name: b("p"), from: b("py"), kind: .workers(workers), sizes: PoolSizes(start: 1, max: 4))
-    #expect(s.request(.pool(.create(spec))) == [.ok])
+    let t = try Self.hostPool(&s, .eval(ref: b("py"), EvalSpec(code: b("import json"))), target: "json:dumps")
     #expect(s.request(.pool(.reload(name: b("p"), from: []))) == [.ok])
     #expect(s.pools[b("p")]?.madeTemplates.isEmpty == true)
     #expect(s.pools[b("p")]?.template == t)
