@@ -8,6 +8,9 @@
 #                            BenchWorker::f in a new worker, whose replies are `created`
 #                            and, once it has exited, `statuses` (it must be 0); prints the
 #                            microseconds the N took, after one untimed call.
+#   forkctl-perl.pl bare N   the floor, without forkctl: this process requires BenchWorker,
+#                            then N times fork, POSIX::_exit(0) in the child, waitpid;
+#                            prints the microseconds the N took.
 #
 # The daemon is the one at $FORKCTL_SOCKET. The template gets this process's environment,
 # with this script's directory first in PERL5LIB so that it finds BenchWorker.pm.
@@ -19,7 +22,23 @@ use Socket qw(SOCK_STREAM);
 use Time::HiRes qw(clock_gettime CLOCK_MONOTONIC);
 
 my ($mode, $n) = @ARGV;
-die "usage: forkctl-perl.pl call N\n" unless defined $n && $mode eq 'call' && $n =~ /^[1-9][0-9]*$/;
+die "usage: forkctl-perl.pl call|bare N\n" unless defined $n && $mode =~ /\A(call|bare)\z/ && $n =~ /^[1-9][0-9]*$/;
+
+if ($mode eq 'bare') {
+  use lib $FindBin::Bin;
+  require BenchWorker;
+  require POSIX;
+  my $once = sub {
+    my $pid = fork // die "forkctl-perl.pl: fork: $!\n";
+    POSIX::_exit(0) unless $pid;
+    waitpid($pid, 0) == $pid && $? == 0 or die "forkctl-perl.pl: a child ended with status $?\n";
+  };
+  $once->();
+  my $t0 = clock_gettime(CLOCK_MONOTONIC);
+  $once->() for 1 .. $n;
+  print int((clock_gettime(CLOCK_MONOTONIC) - $t0) * 1e6), "\n";
+  exit 0;
+}
 my $path = $ENV{FORKCTL_SOCKET} or die "forkctl-perl.pl: FORKCTL_SOCKET is not set\n";
 my $sock = IO::Socket::UNIX->new(Type => SOCK_STREAM, Peer => $path)
   or die "forkctl-perl.pl: cannot connect to $path: $!\n";

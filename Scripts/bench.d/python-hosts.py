@@ -5,6 +5,9 @@ and pybench (beside this script) once, untimed, then does its work.
   python-hosts.py forkserver N    multiprocessing's forkserver context: Process(target=noop)
                                   start + join, N times; prints the microseconds the N took
   python-hosts.py fork N          the same with the fork context (this process has numpy)
+  python-hosts.py bare N          the floor: os.fork() + os._exit(0) in the child + waitpid,
+                                  N times, in this process with numpy and pybench imported
+                                  (no start method, no report: what any per-worker fork costs)
   python-hosts.py forkctl N       forkctl's Python host through the forkctl package:
                                   Template(preload=["numpy", "pybench"]) once, then
                                   Process(target="pybench:noop") start + join, N times
@@ -66,6 +69,20 @@ def multiprocessing_loop(kind, n):
         p.join()
         if p.exitcode != 0:
             sys.exit("a worker exited with %s" % p.exitcode)
+    timed(n, once)
+
+
+def bare_loop(n):
+    import numpy  # noqa: F401
+    import pybench  # noqa: F401
+
+    def once():
+        pid = os.fork()
+        if pid == 0:
+            os._exit(0)
+        _, status = os.waitpid(pid, 0)
+        if status != 0:
+            sys.exit("a child ended with status %d" % status)
     timed(n, once)
 
 
@@ -149,13 +166,13 @@ def main():
     mode = sys.argv[1] if len(sys.argv) > 1 else ""
     if mode in ("forkserver", "fork") and len(sys.argv) == 3:
         multiprocessing_loop(mode, int(sys.argv[2]))
-    elif mode == "forkctl" and len(sys.argv) == 3:
-        forkctl_loop(int(sys.argv[2]))
+    elif mode in ("forkctl", "bare") and len(sys.argv) == 3:
+        (forkctl_loop if mode == "forkctl" else bare_loop)(int(sys.argv[2]))
     elif mode in ("share-forkserver", "share-forkctl") and len(sys.argv) == 5:
         share = share_forkserver if mode == "share-forkserver" else share_forkctl
         share(int(sys.argv[2]), int(sys.argv[3]), sys.argv[4])
     else:
-        sys.exit("usage: python-hosts.py forkserver|fork|forkctl N | share-forkserver|share-forkctl MB W MODE")
+        sys.exit("usage: python-hosts.py forkserver|fork|forkctl|bare N | share-forkserver|share-forkctl MB W MODE")
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ extension Groups {
   func pythonWorkers() -> Group {
     let (server, fork) = ("multiprocessing forkserver", "multiprocessing fork context")
     let (fromPython, fromShell) = ("forkctl Python host, from Python", "forkctl spawn --call, from a shell")
+    let floor = "floor: os.fork, os._exit, waitpid"
     let template = "bench-python"
     // The shell's template: made and loaded once here; the loop spawns from it.
     runner.expectStatus(
@@ -28,17 +29,22 @@ extension Groups {
         "forkctl: forkctl.Template(preload=[\"numpy\", \"pybench\"]) once (python/), then",
         "  Process(target=\"pybench:noop\") start() + join(); or `forkctl spawn --from T --call",
         "  pybench:noop` in a bash loop against a template that loaded both",
+        "floor: no start method, no report: a process that imported numpy and pybench forks, the",
+        "  child calls os._exit(0), the parent waits; no way of making a worker per call beats it",
       ],
       [
         Contender(label: server, command: pythonHosts + ["forkserver", "{N}"]),
         Contender(label: fork, command: pythonHosts + ["fork", "{N}"]),
         Contender(label: fromPython, command: pythonHosts + ["forkctl", "{N}"]),
         shellLoop(fromShell, [o.forkctl, "spawn", "--from", template, "--call", "pybench:noop"]),
+        Contender(label: floor, command: pythonHosts + ["bare", "{N}"]),
       ])
     g.rows += [
       .rateRatio("forkctl (Python) / forkserver", numerator: fromPython, denominator: server, .atLeast(5)),
       .rateRatio("forkctl (shell) / forkserver", numerator: fromShell, denominator: server, nil),
       .rateRatio("forkctl (Python) / fork context", numerator: fromPython, denominator: fork, nil),
+      .rateRatio("floor / forkserver", numerator: floor, denominator: server, nil),
+      .rateRatio("forkctl (Python) / floor", numerator: fromPython, denominator: floor, nil),
     ]
     runner.expectStatus("forkctl kill", 0, [o.forkctl, "kill", "-KILL", template])
     return g
@@ -75,6 +81,7 @@ extension Groups {
   func perlWorkers() -> Group {
     let ae = "AnyEvent::Fork $t->fork->run"
     let host = "forkctl Perl host, spawn --call from Perl"
+    let floor = "floor: fork, POSIX::_exit, waitpid"
     var g = timedGroup(
       "Perl workers: a trivial function called in a worker of a preloaded template",
       notes: [
@@ -82,12 +89,19 @@ extension Groups {
         "  and wait until the socket closes (f returned, the process exited)",
         "forkctl: a Perl host template (exec --perl) loaded BenchWorker once; then one spawn request",
         "  calling BenchWorker::f, answered when the worker has exited (Scripts/bench.d/forkctl-perl.pl)",
+        "floor: a perl that required BenchWorker forks, the child calls POSIX::_exit(0), the parent",
+        "  waits: no template that forks a perl per worker beats it",
       ],
       [
         Contender(label: ae, command: anyEventFork + ["run", "{N}"]),
         Contender(label: host, command: [runner.lookUp("perl"), o.scripts + "/forkctl-perl.pl", "call", "{N}"]),
+        Contender(label: floor, command: [runner.lookUp("perl"), o.scripts + "/forkctl-perl.pl", "bare", "{N}"]),
       ])
-    g.rows.append(.rateRatio("forkctl Perl host / AnyEvent::Fork", numerator: host, denominator: ae, .atLeast(1.5)))
+    g.rows += [
+      .rateRatio("forkctl Perl host / AnyEvent::Fork", numerator: host, denominator: ae, .atLeast(1.5)),
+      .rateRatio("floor / AnyEvent::Fork", numerator: floor, denominator: ae, nil),
+      .rateRatio("forkctl Perl host / floor", numerator: host, denominator: floor, nil),
+    ]
     return g
   }
 }
