@@ -51,8 +51,10 @@ struct ListCommand: Subcommand {
   /// The table's ROLE, in forkctl(1)'s words: a process object is a template until it is told
   /// to run a program and a worker from then on; the default template is neither.
   static func role(_ p: ProcessEntry) -> String {
-    if p.role == .defaultTemplate { return "default-template" }
-    return p.program.isEmpty ? "template" : "worker"
+    switch p.role {
+    case .defaultTemplate, .pythonHost, .perlHost: return origin(p.role)
+    case .template, .forked: return p.program.isEmpty ? "template" : "worker"
+    }
   }
 
   /// The JSON "role": how the process object was made (exec, the daemon, or a fork by new,
@@ -63,6 +65,8 @@ struct ListCommand: Subcommand {
     case .template: return "template"
     case .defaultTemplate: return "default-template"
     case .forked: return "process"
+    case .pythonHost: return "python-host"
+    case .perlHost: return "perl-host"
     }
   }
 

@@ -48,6 +48,19 @@ let perlFixtures: String = {
       "stderr: \(r.stderr)")
   }
 
+  @Test("list names a Perl host's role perl-host, in the table and in --json; its fork is a template")
+  func listedRole() {
+    let r = world().script(
+      """
+      $F exec --perl --name pl >/dev/null || exit 90
+      w=$($F fork pl) || exit 91
+      $F list | awk -v w="$w" '$2 == "pl" || $1 == w { print $3 }'
+      $F list --json | tr '{' '\\n' | grep -o '"name":"pl","role":"[a-z-]*"'
+      """)
+    #expect(r.code == 0, "stderr: \(r.stderr)")
+    #expect(r.stdout == "perl-host\ntemplate\n\"name\":\"pl\",\"role\":\"perl-host\"\n", "stderr: \(r.stderr)")
+  }
+
   @Test("a call reads a descriptor sent to a fixed number")
   func callWithDescriptor() {
     let w = world()

@@ -56,6 +56,19 @@ let hostFixtures: String = {
     #expect(r.stdout == "hello world\nhello you", "stderr: \(r.stderr)")
   }
 
+  @Test("list names a Python host's role python-host, in the table and in --json")
+  func listedRole() throws {
+    let w = try world()
+    let r = w.script(
+      """
+      $F exec --python --name py >/dev/null || exit 90
+      $F list | awk '$2 == "py" { print $3 }'
+      $F list --json | tr '{' '\\n' | grep -o '"name":"py","role":"[a-z-]*"'
+      """)
+    #expect(r.code == 0, "stderr: \(r.stderr)")
+    #expect(r.stdout == "python-host\n\"name\":\"py\",\"role\":\"python-host\"\n", "stderr: \(r.stderr)")
+  }
+
   @Test("exit codes: an int returned, sys.exit, an exception (traceback on stderr, 1), a signal")
   func exitCodes() throws {
     let w = try world()

@@ -248,7 +248,7 @@ class Status:
 class Entry:
     """One entry of a listing."""
 
-    ROLES = {0: "template", 1: "default-template", 2: "process"}
+    ROLES = {0: "template", 1: "default-template", 2: "process", 3: "python-host", 4: "perl-host"}
     STATES = {0: "starting", 1: "ready", 2: "running", 3: "exited"}
 
     def __init__(self, id, name, role, parent, pid, state, status, fds, strings, program):

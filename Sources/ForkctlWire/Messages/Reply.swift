@@ -4,6 +4,17 @@ public struct ProcessEntry: Equatable, Sendable {
     case template = 0
     case defaultTemplate = 1
     case forked = 2
+    /// A template made by exec as a language host (exec --python, --perl).
+    case pythonHost = 3
+    case perlHost = 4
+
+    /// The role of a template made by exec as a host of `language`.
+    public static func host(_ language: HostLanguage) -> Role {
+      switch language {
+      case .python: .pythonHost
+      case .perl: .perlHost
+      }
+    }
   }
   public enum State: UInt8, Sendable {
     case starting = 0
