@@ -72,8 +72,9 @@ extension Supervisor {
 
   func listing() -> [ProcessEntry] {
     registry.objects.values.sorted { $0.id < $1.id }.map { o in
-      ProcessEntry(
-        id: o.id, name: o.origin == .defaultTemplate ? Self.defaultTemplateName : o.name, role: o.origin == .template ? o.host.map(ProcessEntry.Role.host) ?? .template : o.origin.role,
+      let role = o.origin == .template ? o.host.map(ProcessEntry.Role.host) ?? .template : o.origin.role
+      return ProcessEntry(
+        id: o.id, name: o.origin == .defaultTemplate ? Self.defaultTemplateName : o.name, role: role,
         parent: o.parent, pid: o.phase.pid ?? 0, state: o.phase.listed, status: o.phase.exitStatus,
         fdsSent: UInt32(o.holdings.fds), argumentsSent: UInt32(o.holdings.arguments),
         program: o.phase.run?.program ?? [])
