@@ -32,6 +32,10 @@ enum HostScripts {
     import importlib
     import linecache
     import os
+    # Every spawn brings the caller's limits (forkctl(1), a drop-in's attributes), which resource
+    # sets: imported after the fork, its dlopen and module set-up cost each worker about 360 page
+    # faults (a worker's minflt, /proc/self/stat).
+    import resource
     import select
     import signal
     import socket
@@ -714,7 +718,6 @@ enum HostScripts {
             _set_mask(0)
             return
         if a.limits:
-            resource = _host_import("resource")
             for number, soft, hard in a.limits:
                 _step(_STEP_RLIMIT + number, _set_limit, resource, number, soft, hard)
         try:
@@ -867,7 +870,6 @@ enum HostScripts {
             os._exit(os.WEXITSTATUS(status))
         sig = os.WTERMSIG(status)
         _Kernel.prctl(4, 0)  # PR_SET_DUMPABLE
-        resource = _host_import("resource")
         resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
         signal.signal(sig, signal.SIG_DFL)
         os.kill(os.getpid(), sig)
