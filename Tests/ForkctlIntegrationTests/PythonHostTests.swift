@@ -69,6 +69,32 @@ let hostFixtures: String = {
     #expect(r.stdout == "python-host\n\"name\":\"py\",\"role\":\"python-host\"\n", "stderr: \(r.stderr)")
   }
 
+  @Test(
+    """
+    call of a module that cannot be imported fails with 127 and says where the reason is; the \
+    ImportError is on the worker's stderr
+    """
+  )
+  func callOfAModuleThatCannotBeImported() throws {
+    let w = try world()
+    let r = w.script(
+      start(w)
+        + """
+        wk=$($F fork py) || exit 92
+        $F send-fd "$wk" 2=2 || exit 93
+        $F call --wait "$wk" -- no_such_module_here:fn
+        """)
+    #expect(r.code == 127, "stderr: \(r.stderr)")
+    #expect(r.stderr.contains("No module named 'no_such_module_here'"), "stderr: \(r.stderr)")
+    #expect(
+      r.stderr.contains(
+        "cannot call no_such_module_here:fn in process "), "stderr: \(r.stderr)")
+    #expect(
+      r.stderr.contains(
+        "its module cannot be imported there or does not define it (the worker's stderr says which)")
+        && !r.stderr.contains("()"), "stderr: \(r.stderr)")
+  }
+
   @Test("exit codes: an int returned, sys.exit, an exception (traceback on stderr, 1), a signal")
   func exitCodes() throws {
     let w = try world()

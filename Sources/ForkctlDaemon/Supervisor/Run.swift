@@ -126,9 +126,13 @@ extension Supervisor {
       fail(client, .workingDirectoryFailed, Sys.describe(errno))
     case .symbol:
       let libraries = o.holdings.libraries.map { String(decoding: $0, as: UTF8.self) }.joined(separator: ", ")
-      fail(
-        client, .symbolNotFound,
-        "cannot call \(program)\(spawned ? "" : " in \(describe(id))"): no library it loaded exports it (\(libraries))")
+      // A host's worker imports the function's module itself when the template had not: why
+      // that failed is the traceback (Perl: the die) it wrote on its stderr.
+      let why =
+        o.host != nil
+        ? "its module cannot be imported there or does not define it (the worker's stderr says which)"
+        : "no library it loaded exports it" + (libraries.isEmpty ? "" : " (\(libraries))")
+      fail(client, .symbolNotFound, "cannot call \(program)\(spawned ? "" : " in \(describe(id))"): \(why)")
     case .exec:
       let code: ErrorCode =
         errno == .noSuchFileOrDirectory
