@@ -153,6 +153,7 @@ private let reports: [Report] = [
   .hostChild(pid: 559),
   .childEnded(pid: 559, status: .exited(3)),
   .childEnded(pid: 560, status: .signaled(9, coreDumped: false)),
+  .hostReady,
 ]
 
 private func name(_ type: MessageType) -> String { String(describing: type) }

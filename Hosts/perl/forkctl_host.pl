@@ -69,6 +69,7 @@ use constant {
   C_FORK => 0x80, C_FDS => 0x81, C_ARGS => 0x82, C_RUN => 0x83, C_SPAWN => 0x84, C_LOAD => 0x85,
   C_EVAL => 0x86, R_FORKED => 0xc0, R_REFUSED => 0xc1, R_EXEC_FAILED => 0xc2, R_SPAWNED => 0xc3,
   R_SPAWNING => 0xc4, R_LOADED => 0xc5, R_LOAD_REFUSED => 0xc6, R_HOST_CHILD => 0xc7, R_CHILD_ENDED => 0xc8,
+  R_HOST_READY => 0xc9,
 };
 # Error codes of the refused and load-refused reports.
 use constant {
@@ -1128,6 +1129,8 @@ for my $sig (1 .. 64) {
 }
 unshift @INC, $import_hook;
 $INC{'Forkctl/Host.pm'} = __FILE__;
+# Started and serving: the exec that made this host is answered now.
+report(R_HOST_READY);
 serve();
 
 # The helper for code in a worker (forkctl(1), Perl host).

@@ -53,6 +53,7 @@ _LOADED = 0xC5
 _LOAD_REFUSED = 0xC6
 _HOST_CHILD = 0xC7
 _CHILD_ENDED = 0xC8
+_HOST_READY = 0xC9
 
 # Error codes of refused and load-refused reports.
 _WRONG_STATE = 2
@@ -1499,6 +1500,8 @@ def _main_loop(object_id):
     _main.__dict__["__builtins__"] = builtins
     sys.modules["__main__"] = _main
     _sock = socket.socket(fileno=_CONTROL_FD)
+    # Started and serving: the exec that made this host is answered now.
+    _report(_frame(_HOST_READY))
     _start_serving()
     _serve()
 

@@ -56,6 +56,16 @@ extension Supervisor where Effects == RecordingEffects {
     return (id, pid)
   }
 
+  /// `exec` of a language host that then says hostReady, as a host does once it serves: the
+  /// replies to the exec (its `created`, which waits for hostReady).
+  @discardableResult
+  mutating func execHost(_ name: [UInt8], _ host: HostSpec, client: ClientID = 1) -> [Reply] {
+    let before = effects.replies[client]?.count ?? 0
+    handle(.exec(name: name, host: host), fds: [], from: client)
+    if let id = registry.resolve(name) { handle(.hostReady, from: id) }
+    return Array((effects.replies[client] ?? []).dropFirst(before))
+  }
+
   /// `new` followed by the default template's fork report: a ready worker.
   mutating func newWorker(_ name: String = "", pid: Int32, client: ClientID = 1) throws -> UInt64 {
     try forkWorker(from: nil, name, pid: pid, client: client)

@@ -16,7 +16,7 @@ struct HostTests {
   static func hostedWorker(
     _ s: inout TestSupervisor, pid: Int32 = 3001, program: String = "exit:7"
   ) throws -> (host: UInt64, worker: UInt64, pidfd: FileDescriptor) {
-    let r = s.request(.exec(name: b("py"), host: python))
+    let r = s.execHost(b("py"), python)
     guard case .created(let host, _, _) = r.first else { throw HarnessError("exec --python replied \(r)") }
     #expect(s.registry[host]?.host == .python)
     #expect(s.request(.fork(ref: ref(host), name: []), client: 1) == [])
@@ -34,17 +34,73 @@ struct HostTests {
   @Test("exec with a host block starts the interpreter, not the template image")
   func execStartsHost() throws {
     var s = makeSupervisor()
-    let r = s.request(.exec(name: b("py"), host: Self.python))
+    let r = s.execHost(b("py"), Self.python)
     guard case .created(let id, let pid, _) = r.first else { throw HarnessError("exec replied \(r)") }
     #expect(s.effects.events.contains(.startHost(id, Self.python, pid: pid)))
     #expect(!s.effects.events.contains { if case .startTemplate = $0 { true } else { false } })
+  }
+
+  @Test("exec of a host is answered at its hostReady, not before: a host that cannot start fails the exec")
+  func execWaitsForHostReady() throws {
+    var s = makeSupervisor()
+    #expect(s.request(.exec(name: b("py"), host: Self.python), client: 3) == [])
+    let id = try #require(s.resolve(b("py")))
+    let pid = try #require(s.registry[id]?.phase.pid)
+    s.handle(.hostReady, from: id)
+    #expect(s.replies(3) == [.created(id: id, pid: pid)])
+    // Said again (a remade host says it too): nothing more, and no violation.
+    s.handle(.hostReady, from: id)
+    #expect(s.replies(3).count == 1)
+    #expect(!s.effects.closedControls.contains(id))
+  }
+
+  @Test("a host that ends before hostReady fails its exec with its status, naming the interpreter")
+  func hostEndsBeforeReady() throws {
+    var s = makeSupervisor()
+    #expect(s.request(.exec(name: b("py"), host: Self.python), client: 3) == [])
+    let id = try #require(s.resolve(b("py")))
+    let pid = try #require(s.registry[id]?.phase.pid)
+    s.controlClosed(id)
+    s.childExited(pid: pid, status: .exited(2))
+    let reply = try #require(s.replies(3).last)
+    #expect(s.replies(3).count == 1)
+    #expect(reply.failureCode == .templateFailed)
+    #expect(
+      reply.failureMessage
+        == "cannot start a python host with /usr/bin/python3: it exited with status 2 before it served "
+        + "(what it said is on the daemon's standard error, its log)")
+    #expect(s.nextDeadline == nil)
+    // Nobody learned its id: it is forgotten, and its name is free.
+    #expect(s.registry[id] == nil)
+    #expect(s.execHost(b("py"), Self.python, client: 4).count == 1)
+  }
+
+  @Test("a host silent past the template timeout is killed and its exec fails with why")
+  func hostSilentPastTimeout() throws {
+    var s = makeSupervisor { $0.templateTimeoutMilliseconds = 500 }
+    #expect(s.request(.exec(name: b("py"), host: Self.python), client: 3) == [])
+    let id = try #require(s.resolve(b("py")))
+    let pid = try #require(s.registry[id]?.phase.pid)
+    #expect(s.nextDeadline == s.effects.clock + 500)
+    s.deadlinesPassed(now: s.effects.clock + 499)
+    #expect(s.replies(3).isEmpty)
+    s.deadlinesPassed(now: s.effects.clock + 500)
+    #expect(s.effects.signals.map(\.pid) == [pid])
+    #expect(s.effects.signals.map(\.signal) == [Signal.kill.rawValue])
+    let reply = try #require(s.replies(3).last)
+    #expect(reply.failureCode == .templateFailed)
+    #expect(reply.failureMessage?.contains("it did not say it was ready within 0.5 s, and was killed") == true)
+    // Its death, reaped later, answers nothing more.
+    s.childExited(pid: pid, status: .signaled(9, coreDumped: false))
+    #expect(s.replies(3).count == 1)
+    #expect(s.registry[id] == nil)
   }
 
   @Test("an interpreter that cannot be run is a clear failure naming it, and no process object")
   func interpreterMissing() {
     var s = makeSupervisor()
     s.effects.failStartTemplate = .noSuchFileOrDirectory
-    let r = s.request(.exec(name: b("py"), host: Self.python))
+    let r = s.execHost(b("py"), Self.python)
     #expect(r.map(\.failureCode) == [.templateFailed])
     #expect(
       r.first?.failureMessage
@@ -149,7 +205,7 @@ struct HostTests {
   func otherHostsChild() throws {
     var s = makeSupervisor()
     let (_, _, _) = try Self.hostedWorker(&s)
-    let r = s.request(.exec(name: b("py2"), host: Self.python))
+    let r = s.execHost(b("py2"), Self.python)
     guard case .created(let other, _, _) = r.first else { throw HarnessError("exec replied \(r)") }
     s.handle(.childEnded(pid: 3001, status: .exited(0)), from: other)
     #expect(s.effects.closedControls.contains(other))
@@ -160,7 +216,7 @@ struct HostTests {
   func announcedNotItsChild() throws {
     for (named, parent) in [(Int32(3001), Int32(7)), (Int32(3999), Int32(-1))] {
       var s = makeSupervisor()
-      let r = s.request(.exec(name: b("py"), host: Self.python))
+      let r = s.execHost(b("py"), Self.python)
       guard case .created(let host, let hostPID, _) = r.first else { throw HarnessError("exec replied \(r)") }
       let pidfd = s.effects.makeFD()
       // Another user's worker, say, whose status the host would then report.
@@ -175,7 +231,7 @@ struct HostTests {
   @Test("a spawned child its host reaped before the daemon read its hostChild is taken: it announced itself")
   func announcedAfterReap() throws {
     var s = makeSupervisor()
-    let r = s.request(.exec(name: b("py"), host: Self.python))
+    let r = s.execHost(b("py"), Self.python)
     guard case .created(let host, _, _) = r.first else { throw HarnessError("exec replied \(r)") }
     let spawn = SpawnRequest(
       from: ref(host), targets: [], spec: RunSpec(program: b("m:f"), entry: .call(quickExit: false)))
@@ -212,7 +268,7 @@ struct HostTests {
   @Test("a child the kernel already gave the daemon (its host died) is not recorded, and no violation")
   func announcedAfterHostDied() throws {
     var s = makeSupervisor()
-    let r = s.request(.exec(name: b("py"), host: Self.python))
+    let r = s.execHost(b("py"), Self.python)
     guard case .created(let host, let hostPID, _) = r.first else { throw HarnessError("exec replied \(r)") }
     let checked = s.effects.makeFD()
     s.effects.pidfdProcesses[checked] = (3001, hostPID)
@@ -251,7 +307,7 @@ struct HostTests {
   @Test("eval goes to the host and is answered as a load is, adding no library")
   func evalAnswered() throws {
     var s = makeSupervisor()
-    let r = s.request(.exec(name: b("py"), host: Self.python))
+    let r = s.execHost(b("py"), Self.python)
     guard case .created(let host, _, _) = r.first else { throw HarnessError("exec replied \(r)") }
     let spec = EvalSpec(code: b("import json"))
     #expect(s.request(.eval(ref: ref(host), spec), client: 1) == [])
@@ -269,7 +325,7 @@ struct HostTests {
   func auditModules() throws {
     var s = makeSupervisor()
     s.clientConnected(1, uid: 1000)
-    let r = s.request(.exec(name: b("py"), host: Self.python))
+    let r = s.execHost(b("py"), Self.python)
     guard case .created(let host, let hostPID, _) = r.first else { throw HarnessError("exec replied \(r)") }
     let image = b("/usr/bin/python3.11")
     s.effects.maps[hostPID] = MappedFiles(executable: image, paths: [image])

@@ -69,7 +69,7 @@ struct RecipeTests {
     _ s: inout TestSupervisor, _ prepare: Request, target: String
   ) throws -> UInt64 {
     s.clientConnected(1, uid: 1000)
-    let r = s.request(.exec(name: b("py"), host: python))
+    let r = s.execHost(b("py"), python)
     guard case .created(let host, _, _)? = r.first else { throw HarnessError("exec replied \(r)") }
     s.request(prepare)
     s.handle(.loaded(census), from: host)

@@ -61,6 +61,29 @@ let perlFixtures: String = {
     #expect(r.stdout == "perl-host\ntemplate\n\"name\":\"pl\",\"role\":\"perl-host\"\n", "stderr: \(r.stderr)")
   }
 
+  @Test(
+    """
+    exec of a host whose interpreter cannot run it fails, naming the interpreter and how it ended, \
+    and leaves no process object
+    """
+  )
+  func hostThatCannotStart() {
+    let r = world().script(
+      """
+      $F exec --perl --interpreter /bin/false --name pl; echo "perl:$?"
+      $F exec --python --interpreter /bin/true --name py; echo "python:$?"
+      $F list | tail -n +2 | grep -c -e ' pl ' -e ' py '
+      """)
+    #expect(r.stdout == "perl:125\npython:125\n0\n", "stderr: \(r.stderr)")
+    #expect(
+      r.stderr.contains(
+        "cannot start a perl host with /bin/false: it exited with status 1 before it served"),
+      "stderr: \(r.stderr)")
+    #expect(
+      r.stderr.contains("cannot start a python host with /bin/true: it exited with status 0 before it served"),
+      "stderr: \(r.stderr)")
+  }
+
   @Test("a call reads a descriptor sent to a fixed number")
   func callWithDescriptor() {
     let w = world()

@@ -151,6 +151,7 @@ let reportSamples: [Report] = [
   .hostChild(pid: Int32.max),
   .childEnded(pid: 1, status: .exited(-1)),
   .childEnded(pid: 9, status: .signaled(6, coreDumped: true)),
+  .hostReady,
 ]
 
 @Suite("Message round trips through bytes")

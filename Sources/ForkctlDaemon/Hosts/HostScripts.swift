@@ -61,6 +61,7 @@ enum HostScripts {
     _LOAD_REFUSED = 0xC6
     _HOST_CHILD = 0xC7
     _CHILD_ENDED = 0xC8
+    _HOST_READY = 0xC9
 
     # Error codes of refused and load-refused reports.
     _WRONG_STATE = 2
@@ -1507,6 +1508,8 @@ enum HostScripts {
         _main.__dict__["__builtins__"] = builtins
         sys.modules["__main__"] = _main
         _sock = socket.socket(fileno=_CONTROL_FD)
+        # Started and serving: the exec that made this host is answered now.
+        _report(_frame(_HOST_READY))
         _start_serving()
         _serve()
 
@@ -1588,6 +1591,7 @@ enum HostScripts {
       C_FORK => 0x80, C_FDS => 0x81, C_ARGS => 0x82, C_RUN => 0x83, C_SPAWN => 0x84, C_LOAD => 0x85,
       C_EVAL => 0x86, R_FORKED => 0xc0, R_REFUSED => 0xc1, R_EXEC_FAILED => 0xc2, R_SPAWNED => 0xc3,
       R_SPAWNING => 0xc4, R_LOADED => 0xc5, R_LOAD_REFUSED => 0xc6, R_HOST_CHILD => 0xc7, R_CHILD_ENDED => 0xc8,
+      R_HOST_READY => 0xc9,
     };
     # Error codes of the refused and load-refused reports.
     use constant {
@@ -2647,6 +2651,8 @@ enum HostScripts {
     }
     unshift @INC, $import_hook;
     $INC{'Forkctl/Host.pm'} = __FILE__;
+    # Started and serving: the exec that made this host is answered now.
+    report(R_HOST_READY);
     serve();
 
     # The helper for code in a worker (forkctl(1), Perl host).

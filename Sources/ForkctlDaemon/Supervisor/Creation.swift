@@ -127,6 +127,7 @@ extension Supervisor {
     guard let id = startTemplate(name: name, origin: .template, host: host, client), let pid = registry[id]?.phase.pid
     else { return }
     recipeStarted(id, host: host)
+    if let host { return awaitHostReady(id, host, client) }
     effects.reply(client, .created(id: id, pid: pid))
   }
 
@@ -233,6 +234,8 @@ extension Supervisor {
       preconditionFailure("the event loop hands a hostChild report on with its pidfd, as Event.hostChild")
     case .childEnded(let pid, let status):
       hostChildEnded(pid, status, from: id)
+    case .hostReady:
+      hostReadied(id)
     }
   }
 

@@ -36,11 +36,15 @@ extension Supervisor {
   private mutating func reportsOverdue(now: Int64) {
     for (id, deadline) in reportDeadlines where deadline <= now {
       reportDeadlines[id] = nil
+      let ms = limits.templateTimeoutMilliseconds
+      let bound = ms % 1000 == 0 ? "\(ms / 1000)" : "\(Double(ms) / 1000)"
+      if startingHosts[id] != nil {
+        hostStartOverdue(id, bound: bound)
+        continue
+      }
       // A load is not bounded (an init may take long): its answer restarts the clock.
       guard let o = registry[id], !o.forks.isEmpty, o.control == .open, o.loads.isEmpty else { continue }
       if let pid = o.phase.livePID { try? signalProcess(pid, Signal.kill.rawValue) }
-      let ms = limits.templateTimeoutMilliseconds
-      let bound = ms % 1000 == 0 ? "\(ms / 1000)" : "\(Double(ms) / 1000)"
       let what = id == registry.defaultTemplate ? "the default template (process \(id))" : describe(id)
       controlClosed(
         id,

@@ -25,7 +25,59 @@ struct HostedChild {
   }
 }
 
+/// A host made by exec, until it says hostReady: the exec it answers.
+struct StartingHost {
+  var client: ClientID
+  var spec: HostSpec
+}
+
 extension Supervisor {
+  /// The exec of host `id` is answered at its hostReady, or with why it could not start: an
+  /// interpreter too old for the script, a missing module (Socket::MsgHdr), or none that
+  /// speaks the protocol. The template's timeout bounds the wait.
+  mutating func awaitHostReady(_ id: UInt64, _ spec: HostSpec, _ client: ClientID) {
+    startingHosts[id] = StartingHost(client: client, spec: spec)
+    reportDeadlines[id] = effects.now() + limits.templateTimeoutMilliseconds
+  }
+
+  /// Host `id` said hostReady. Only the first time, of a host made by exec, answers anything
+  /// (a host remade for a pool's reload says it too, to nobody).
+  mutating func hostReadied(_ id: UInt64) {
+    guard let starting = startingHosts.removeValue(forKey: id) else { return }
+    reportArrived(from: id)
+    guard let pid = registry[id]?.phase.livePID else { return }
+    effects.reply(starting.client, .created(id: id, pid: pid))
+  }
+
+  /// Host `id` ended with `status`; if it had not said hostReady, its exec fails, and it is
+  /// forgotten: nobody learned its id.
+  mutating func hostEndedStarting(_ id: UInt64, _ status: ExitStatus) {
+    guard let starting = startingHosts.removeValue(forKey: id) else { return }
+    reportDeadlines[id] = nil
+    abandon(id)
+    let how: String
+    switch status {
+    case .exited(let code): how = "exited with status \(code)"
+    case .signaled(let signal, _): how = "was killed by signal \(signal)"
+    }
+    failStartingHost(starting, "it \(how) before it served")
+  }
+
+  /// Host `id` did not say hostReady in time: killed, and its exec fails.
+  mutating func hostStartOverdue(_ id: UInt64, bound: String) {
+    guard let starting = startingHosts.removeValue(forKey: id) else { return }
+    abandon(id)
+    failStartingHost(starting, "it did not say it was ready within \(bound) s, and was killed")
+  }
+
+  private mutating func failStartingHost(_ starting: StartingHost, _ what: String) {
+    let interpreter = String(decoding: starting.spec.interpreter, as: UTF8.self)
+    fail(
+      starting.client, .templateFailed,
+      "cannot start a \(starting.spec.language.name) host with \(interpreter): \(what) "
+        + "(what it said is on the daemon's standard error, its log)")
+  }
+
   /// Starts a language host as the template of process object `id`: its process, or nil after
   /// replying why not.
   mutating func startHost(id: UInt64, _ host: HostSpec, control: FileDescriptor, _ client: ClientID) -> Int32? {

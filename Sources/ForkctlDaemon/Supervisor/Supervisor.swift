@@ -42,6 +42,8 @@ public struct Supervisor<Effects: SupervisorEffects> {
   var poolMaintenanceAt: Int64?
   /// The children of language hosts, by pid, until their end is known (Hosts.swift).
   var hosted: [Int32: HostedChild] = [:]
+  /// Hosts made by exec that have not said hostReady yet: whose exec waits (Hosts.swift).
+  var startingHosts: [UInt64: StartingHost] = [:]
   /// How each template made by exec was made (Recipes.swift), its loads not answered yet,
   /// the descriptors every recipe keeps, and the templates remade for a pool's reload that
   /// are still loading (with the pool, and the template they replace).

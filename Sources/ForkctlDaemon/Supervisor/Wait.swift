@@ -113,6 +113,7 @@ extension Supervisor {
     if killDeadlines[pid] != nil && !effects.groupHasOtherMembers(pid) { killDeadlines[pid] = nil }
     if id == registry.defaultTemplate { registry.defaultTemplate = nil }
     if recipes[id] != nil { dropRecipe(id) }
+    hostEndedStarting(id, status)
     answerWaits()
     forgetIfSpent(id)
   }

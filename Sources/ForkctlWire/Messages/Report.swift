@@ -22,6 +22,10 @@ public enum Report: Equatable, Sendable {
   /// From a language host: a child it announced with `hostChild` ended so; sent before the
   /// host reaps it, so that the status is never lost.
   case childEnded(pid: Int32, status: ExitStatus)
+  /// From a language host, once, first: it has started and serves its control socket. The
+  /// daemon answers the `exec` that made it only then, so that an interpreter that cannot run
+  /// the host fails the exec rather than the next request.
+  case hostReady
 
   /// Where the pid lies in a `spawning` frame's bytes: the new process writes it there.
   public static let spawningPIDOffset = WireLimits.headerSize
@@ -57,6 +61,8 @@ public enum Report: Equatable, Sendable {
       w.i32(pid)
       status.write(to: &w)
       return Frame(type: .childEnded, payload: w.bytes, fdCount: 0)
+    case .hostReady:
+      return Frame(type: .hostReady, payload: [], fdCount: 0)
     }
   }
 
@@ -85,6 +91,7 @@ public enum Report: Equatable, Sendable {
       // A child that ended has a status: tag 0 is not one.
       guard let status = try ExitStatus.read(&r) else { throw .invalid("child ended without a status") }
       self = .childEnded(pid: pid, status: status)
+    case .hostReady: self = .hostReady
     default: throw .unexpected(frame.type)
     }
     try r.finish()

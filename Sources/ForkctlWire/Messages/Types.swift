@@ -51,6 +51,7 @@ public enum MessageType: UInt8, Sendable, CaseIterable {
   case loadRefused = 0xc6
   case hostChild = 0xc7
   case childEnded = 0xc8
+  case hostReady = 0xc9
 }
 
 /// How a process ended, as waitid(2) tells it.

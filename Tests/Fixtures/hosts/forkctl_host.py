@@ -21,6 +21,7 @@ with open("/proc/self/comm", "w") as comm:
     comm.write("forkctl/object")
 
 control = socket.socket(fileno=CONTROL)
+control.sendall(struct.pack("<BBHI", 1, 0xC9, 0, 0))  # hostReady
 buffered = b""
 received = []
 held_fds = []

@@ -25,7 +25,7 @@ PERL = "/usr/bin/perl"
 # Frame types (Man/forkctl-protocol.7).
 FORK, FDS, ARGS, RUN, SPAWN, LOAD, EVAL = 0x80, 0x81, 0x82, 0x83, 0x84, 0x85, 0x86
 FORKED, REFUSED, EXEC_FAILED, SPAWNED, SPAWNING = 0xC0, 0xC1, 0xC2, 0xC3, 0xC4
-LOADED, LOAD_REFUSED, HOST_CHILD, CHILD_ENDED = 0xC5, 0xC6, 0xC7, 0xC8
+LOADED, LOAD_REFUSED, HOST_CHILD, CHILD_ENDED, HOST_READY = 0xC5, 0xC6, 0xC7, 0xC8, 0xC9
 KEEP_CONTROL, DIRECTORY, ENVIRONMENT, STATUS_PIPE, ATTRIBUTES, CALL, QUICK_EXIT = 1, 2, 4, 16, 32, 128, 256
 EXITED, SIGNALED = 1, 2
 
@@ -154,6 +154,9 @@ class Host:
         os.close(script)
         os.close(stderr_w)
         self.status = None
+        # A host's first report, once it serves: what the daemon answers exec with.
+        payload, fds = self.expect(HOST_READY)
+        assert payload == b"" and not fds, (payload, fds)
 
     def close(self):
         if self.sock.fileno() >= 0:

@@ -26,7 +26,9 @@ HOST = os.path.join(HERE, "..", "..", "..", "Hosts", "python", "forkctl_host.py"
 TIMEOUT = 20
 
 FORK, FDS, ARGS, RUN, SPAWN, LOAD, EVAL = 0x80, 0x81, 0x82, 0x83, 0x84, 0x85, 0x86
-FORKED, REFUSED, EXEC_FAILED, SPAWNED, SPAWNING, LOADED, LOAD_REFUSED, HOST_CHILD, CHILD_ENDED = range(0xC0, 0xC9)
+FORKED, REFUSED, EXEC_FAILED, SPAWNED, SPAWNING, LOADED, LOAD_REFUSED, HOST_CHILD, CHILD_ENDED, HOST_READY = range(
+    0xC0, 0xCA
+)
 KEEP_CONTROL, WORKING_DIRECTORY, ENVIRONMENT, STATUS_PIPE, ATTRIBUTES, CALL, QUICK_EXIT = 1, 2, 4, 16, 32, 128, 256
 EXITED, SIGNALED = 1, 2
 HEADER = struct.Struct("<BBHI")
@@ -192,6 +194,9 @@ class Host:
         self.pid = pid
         self.control = Channel(parent)
         self.channels = [self.control]
+        # A host's first report, once it serves: what the daemon answers exec with.
+        payload, fds = self.control.expect(HOST_READY)
+        assert payload == b"" and not fds, (payload, fds)
 
     def close(self):
         try:
