@@ -143,6 +143,13 @@ public struct ForkctlConnection: ~Copyable, Sendable {
     switch incoming {
     case .endOfFile:
       throw ForkctlError(.connectionLost, "daemon at \(socketPath) closed the connection")
+    case .violation(.unsupportedVersion(let version)):
+      // A daemon of another forkctl answers in its own protocol version, which the header's
+      // first byte carries (forkctl-protocol(7), FRAMES); the two sides cannot talk.
+      throw ForkctlError(
+        .connectionLost,
+        "daemon at \(socketPath) speaks protocol version \(version), and this client version "
+          + "\(WireLimits.version): stop it with the forkctl it came with, or use that forkctl")
     case .violation(let e):
       throw ForkctlError(.connectionLost, "daemon at \(socketPath) broke the protocol: \(e.description)")
     case .frame(let frame, let fds):

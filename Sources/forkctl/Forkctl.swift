@@ -100,7 +100,8 @@ enum Forkctl {
         --socket PATH  The daemon's socket; here before SUBCOMMAND as well as among
                        its options.
         -h, --help     Show this help.
-        --version      Show the version.
+        --version      Show the version; with --verbose, also the protocol
+                       version and how this binary was built.
 
       See 'forkctl help SUBCOMMAND' for the options of a subcommand.
 
@@ -114,15 +115,21 @@ enum Forkctl {
   static func main(_ argv: [[UInt8]]) -> Never {
     var global = Arguments(argv.dropFirst())
     var client = ClientOptions()
+    // --verbose is an option of --version alone, on either side of it.
+    var verbose = false
     do throws(ArgumentError) {
-      if let option = try global.nextOption(besides: &client) { throw global.unknown(option) }
+      while let option = try global.nextOption(besides: &client) {
+        guard option == "--verbose" else { throw global.unknown(option) }
+        verbose = true
+      }
     } catch {
       switch error {
       case .help: printHelp(usage: usage, help)
-      case .version: printVersion()
+      case .version: printVersion(verbose: verbose || asksVerbose(argv.dropFirst()))
       case .usage(let message): usageError(message, usage: usage, status: .usage)
       }
     }
+    if verbose { usageError("--verbose goes with --version", usage: usage, status: .usage) }
     // At an operand (the subcommand) or the end: nothing was taken past it.
     let rest = (try? global.remaining()) ?? []
     guard let word = rest.first else { usageError("missing subcommand", usage: usage, status: .usage) }
@@ -161,7 +168,7 @@ enum Forkctl {
       case .help:
         printHelp(usage: Command.usage, Command.help)
       case .version:
-        printVersion()
+        printVersion(verbose: asksVerbose(words))
       case .usage(let message):
         usageError(message, usage: Command.usage, status: Command.usageStatus(words))
       }
@@ -174,10 +181,19 @@ enum Forkctl {
     Sys.exitProcess(0)
   }
 
-  /// `forkctl VERSION`, as GNU programs print theirs (the program's name, then the number).
-  static func printVersion() -> Never {
+  /// `forkctl VERSION`, as GNU programs print theirs (the program's name, then the number);
+  /// `verbose`, then the protocol version and how this binary was built, one `name: value`
+  /// a line.
+  static func printVersion(verbose: Bool) -> Never {
     print("forkctl \(version)")
+    if verbose { print(BuildDetails.lines.joined(separator: "\n")) }
     Sys.exitProcess(0)
+  }
+
+  /// Whether `--verbose` stands among `words` before `--`: beside `--version`, it asks for
+  /// the build details.
+  static func asksVerbose(_ words: ArraySlice<[UInt8]>) -> Bool {
+    words.prefix { $0 != Arguments.separator }.contains(Array("--verbose".utf8))
   }
 
   static func printHelp(usage: String, _ help: String) -> Never {
