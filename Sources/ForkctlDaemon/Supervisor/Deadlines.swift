@@ -42,6 +42,7 @@ extension Supervisor {
       let ms = limits.templateTimeoutMilliseconds
       let bound = ms % 1000 == 0 ? "\(ms / 1000)" : "\(Double(ms) / 1000)"
       let what = id == registry.defaultTemplate ? "the default template (process \(id))" : describe(id)
+      effects.log(.warning, "\(what) did not answer a fork within \(bound) s: killed it")
       controlClosed(
         id,
         because: "\(what) did not answer within \(bound) s (it is stopped or wedged); "

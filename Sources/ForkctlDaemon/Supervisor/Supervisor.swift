@@ -146,6 +146,11 @@ public struct Supervisor<Effects: SupervisorEffects> {
 
   // MARK: Shared by the concerns
 
+  /// A client for the log: its number and its user.
+  func describeClient(_ client: ClientID) -> String {
+    "client \(client) (uid \(clientUIDs[client].map(String.init) ?? "unknown"))"
+  }
+
   func describe(_ id: UInt64) -> String {
     guard let o = registry[id], !o.name.isEmpty else { return "process \(id)" }
     return "process \(id) (\(String(decoding: o.name, as: UTF8.self)))"
