@@ -19,6 +19,16 @@ public struct UTCTime: Sendable, Equatable {
   public var minute: Int
   public var second: Int
   public var millisecond: Int
+
+  /// ISO 8601 with milliseconds: `2026-11-28T15:40:01.123Z`.
+  public var iso8601: String {
+    func padded(_ n: Int, _ width: Int) -> String {
+      let digits = String(n)
+      return String(repeating: "0", count: max(0, width - digits.count)) + digits
+    }
+    return "\(padded(year, 4))-\(padded(month, 2))-\(padded(day, 2))T\(padded(hour, 2)):\(padded(minute, 2)):"
+      + "\(padded(second, 2)).\(padded(millisecond, 3))Z"
+  }
 }
 
 extension Sys {

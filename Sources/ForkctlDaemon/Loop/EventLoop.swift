@@ -167,6 +167,10 @@ final class EventLoop {
     frameTimeout = Self.timeout("FORKCTL_DAEMON_FRAME_TIMEOUT_MS", DaemonDefaults.frameTimeoutMilliseconds)
     nextTimeoutCheck = Sys.monotonicMilliseconds() + Self.timeoutCheckInterval(idleTimeout, frameTimeout)
     supervisor = Supervisor(effects: LoopEffects(loop: self), limits: config.limits, daemonPID: Sys.processID)
+    supervisor.identity.version = Array(config.version.utf8)
+    supervisor.identity.log = Array(config.log.destination.utf8)
+    supervisor.identity.startedAt = startedAt
+    supervisor.identity.startedMonotonic = Sys.monotonicMilliseconds()
     try epoll.add(listener, .readable, token: Token.listener.rawValue)
     try epoll.add(signals.fd, .readable, token: Token.signals.rawValue)
     spare = openSpare()

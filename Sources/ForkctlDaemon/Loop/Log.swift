@@ -110,16 +110,7 @@ final class DaemonLog {
   }
 
   /// ISO 8601 in UTC with milliseconds: `2026-11-28T15:40:01.123Z`.
-  static func timestamp(_ milliseconds: Int64) -> String {
-    let t = Sys.utcTime(milliseconds: milliseconds)
-    return "\(padded(t.year, 4))-\(padded(t.month, 2))-\(padded(t.day, 2))T\(padded(t.hour, 2)):"
-      + "\(padded(t.minute, 2)):\(padded(t.second, 2)).\(padded(t.millisecond, 3))Z"
-  }
-
-  private static func padded(_ n: Int, _ width: Int) -> String {
-    let digits = String(n)
-    return String(repeating: "0", count: max(0, width - digits.count)) + digits
-  }
+  static func timestamp(_ milliseconds: Int64) -> String { Sys.utcTime(milliseconds: milliseconds).iso8601 }
 
   private static func hexDigit(_ n: UInt8) -> UInt8 { n < 10 ? 0x30 + n : 0x57 + n }
 }

@@ -28,7 +28,7 @@ extension Supervisor {
       return nil
     case .draining:
       switch request {
-      case .hello, .list, .wait, .waitAll, .kill, .forget, .prune, .shutdown, .drain, .signal, .memory, .audit:
+      case .hello, .status, .list, .wait, .waitAll, .kill, .forget, .prune, .shutdown, .drain, .signal, .memory, .audit:
         return nil
       case .pool(.status), .pool(.stop), .pool(.events):
         return nil
