@@ -13,15 +13,14 @@ extension Supervisor {
     if userFull(uid, keepsStatus) || allFull(keepsStatus) { dropReported(keeping: 0) }
     if let uid, userFull(uid, keepsStatus) {
       let what = "too many process objects for uid \(uid) (\(limits.maxProcessesPerUser))"
-      effects.log(.warning, "refused a process object to client \(client): \(what)")
+      effects.log(.warning, "refused a process object to \(describeClient(client)): \(what)")
       refuseForLimit(client, what, registry.unreported[uid, default: 0])
       return nil
     }
     if allFull(keepsStatus) {
       effects.log(
         .warning,
-        "refused a process object to client \(client) (uid \(uid.map(String.init) ?? "unknown")): "
-          + "too many process objects (\(limits.maxProcesses))")
+        "refused a process object to \(describeClient(client)): too many process objects (\(limits.maxProcesses))")
       refuseForLimit(client, "too many process objects (\(limits.maxProcesses))", registry.unreportedTotal)
       return nil
     }

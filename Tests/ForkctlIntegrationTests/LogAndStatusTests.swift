@@ -1,0 +1,196 @@
+// The daemon's log (one stamped line per event, --log-level, --log-file rotated at
+// --log-max-bytes, SOCKET.log for an auto-started daemon) and `forkctl status`, which never
+// starts a daemon (issue 15).
+import ForkctlSys
+import ForkctlWire
+import Glibc
+import Testing
+
+/// The lines of a log file that are not stamped `YYYY-MM-DDTHH:MM:SS.mmmZ LEVEL `.
+func unstampedLines(_ text: String) -> [Substring] {
+  let levels = ["error", "warning", "notice", "info", "debug"]
+  return text.split(separator: "\n").filter { line in
+    let bytes = Array(line.utf8)
+    guard bytes.count > 25 else { return true }
+    let shape = Array("0000-00-00T00:00:00.000Z ".utf8)
+    for (b, s) in zip(bytes, shape) where s == UInt8(ascii: "0") ? !(0x30...0x39).contains(b) : b != s { return true }
+    let level = line.dropFirst(25).prefix { $0 != " " }
+    return !levels.contains(String(level))
+  }
+}
+
+extension World {
+  /// Waits until the file at `path` contains `text`.
+  func logShows(_ text: String, in path: String) -> Bool {
+    eventually("\(path) shows \(text)", timeout: 5) { readFile(path).contains(text) }
+  }
+
+}
+
+@Suite("Daemon log")
+struct LogTests {
+  @Test("an auto-started daemon writes stamped lines to SOCKET.log: its start, and its stop with why")
+  func autoStartedDaemonLogsToSocketLog() {
+    let w = World()
+    w.ok(["list"])
+    let pid = w.daemonPID
+    let log = w.socket + ".log"
+    let text = readFile(log)
+    #expect(
+      text.contains(" notice started forkctl ") && text.contains("pid \(pid), socket \(w.socket), log \(log)"),
+      "\(text)")
+    w.ok(["shutdown"])
+    let after = readFile(log)
+    #expect(after.contains(" notice shutdown requested by client "), "\(after)")
+    #expect(after.contains(" notice stopping: ending "), "\(after)")
+    #expect(unstampedLines(after).isEmpty, "\(after)")
+  }
+
+  @Test("a template's death and a worker killed because its client went away are logged with their pids")
+  func templateDeathAndKillOnDisconnect() throws {
+    let w = World()
+    let log = w.socket + ".log"
+    let template = w.pid(of: w.ok(["exec", "--name", "doomed"]))
+    try #require(template > 0)
+    Glibc.kill(template, SIGKILL)
+    #expect(w.logShows("warning process 1 (doomed), a template (pid \(template)), was killed by SIGKILL", in: log))
+    // A spawn whose client dies: its program gets SIGTERM (kill-on-disconnect).
+    let client = try Sys.posixSpawn(
+      path: forkctlBinary, arguments: ["forkctl", "spawn", "--", "sleep", "60"], environment: w.environment,
+      fds: [nil, nil, nil])
+    #expect(eventually("the spawn runs", timeout: 5) { w.entries().contains { $0.state == "running" } })
+    let program = w.entries().first { $0.state == "running" }?.pid ?? 0
+    try #require(program > 0)
+    Glibc.kill(client, SIGKILL)
+    _ = try Sys.waitChild(client)
+    #expect(w.logShows("(pid \(program)), SIGKILL in 3000 ms (kill-on-disconnect)", in: log), "\(readFile(log))")
+    #expect(unstampedLines(readFile(log)).isEmpty, "\(readFile(log))")
+  }
+
+  @Test("a client over the per-user limit and one that breaks the protocol are logged with uid and pid")
+  func refusalsAreLogged() throws {
+    let w = World()
+    let log = w.dir + "/daemon.log"
+    w.startDaemon(["--max-processes-per-user", "1", "--log-file", log])
+    w.ok(["new"])
+    #expect(w.run(["new"]).code == 125)
+    #expect(
+      w.logShows("warning refused a process object to client ", in: log)
+        && readFile(log).contains("(uid \(getuid())): too many process objects for uid \(getuid()) (1)"),
+      "\(readFile(log))")
+    // A frame of protocol version 9.
+    let fd = try UnixSocket.connect(to: w.socket, timeoutMilliseconds: 5000)
+    try fd.writeFully([9, 9, 0, 0, 0, 0, 0, 0])
+    _ = try? fd.readAll(limit: 4096)
+    fd.closeQuietly()
+    #expect(
+      w.logShows("(uid \(getuid()), pid \(getpid())): protocol error: unsupported protocol version 9", in: log),
+      "\(readFile(log))")
+  }
+
+  @Test("--log-level warning keeps warnings and drops notices; the foreground daemon logs to stderr")
+  func levelFilter() throws {
+    let w = World()
+    let err = w.dir + "/daemon.err"
+    let e = try Sys.open(err, .writeOnly, options: [.create, .truncate])
+    let pipe = try Sys.pipe()
+    let daemon = try Sys.posixSpawn(
+      path: forkctlBinary,
+      arguments: ["forkctl", "daemon", "--socket", w.socket, "--ready-fd", "3", "--log-level", "warning"],
+      environment: w.environment, fds: [nil, nil, e, pipe.write])
+    e.closeQuietly()
+    pipe.write.closeQuietly()
+    #expect(String(decoding: try pipe.read.readAll(), as: UTF8.self) == "ready\n")
+    pipe.read.closeQuietly()
+    let template = w.pid(of: w.ok(["exec", "--name", "t"]))
+    try #require(template > 0)
+    Glibc.kill(template, SIGKILL)
+    #expect(w.logShows("warning process 1 (t), a template (pid \(template)), was killed by SIGKILL", in: err))
+    w.ok(["shutdown"])
+    #expect(try Sys.waitChild(daemon).exitCode == 0)
+    let text = readFile(err)
+    #expect(!text.contains(" notice "), "\(text)")
+    #expect(unstampedLines(text).isEmpty, "\(text)")
+    #expect(w.run(["daemon", "--log-level", "loud"]).stderr.contains("--log-level 'loud' is none of error"))
+  }
+
+  @Test("--log-file is renamed to PATH.1 at --log-max-bytes and a new one begun; two generations at most")
+  func rotation() throws {
+    let w = World()
+    let log = w.dir + "/daemon.log"
+    w.startDaemon(["--log-file", log, "--log-max-bytes", "400"])
+    for n in 0..<6 {
+      let pid = w.pid(of: w.ok(["exec", "--name", "t\(n)"]))
+      try #require(pid > 0)
+      Glibc.kill(pid, SIGKILL)
+      #expect(w.logShows("(pid \(pid)), was killed", in: log) || readFile(log + ".1").contains("(pid \(pid))"))
+    }
+    let current = readFile(log)
+    let old = readFile(log + ".1")
+    #expect(!old.isEmpty && !current.isEmpty)
+    #expect(current.utf8.count <= 400 && old.utf8.count <= 400, "\(current.utf8.count), \(old.utf8.count)")
+    #expect(access(log + ".2", F_OK) != 0)
+    #expect(unstampedLines(current + old).isEmpty, "\(old)\(current)")
+    // The last template's death is in the current file.
+    #expect(current.contains("(t5), a template"), "\(current)")
+  }
+}
+
+@Suite("forkctl status")
+struct StatusTests {
+  @Test("status with no daemon exits 3, says so, and starts none: no process, no socket, no directory")
+  func statusWithoutDaemon() {
+    let w = World()
+    let r = w.run(["status"])
+    #expect(r.code == 3, "\(r.stderr)")
+    #expect(r.stdout == "forkctl daemon at \(w.socket): not running\n")
+    let j = w.run(["status", "--json"])
+    #expect(j.code == 3)
+    #expect(j.stdout == "{\"running\":false,\"socket\":\"\(w.socket)\"}\n")
+    #expect(daemons(for: w.socket).isEmpty)
+    #expect(access(w.dir + "/run", F_OK) != 0)
+  }
+
+  @Test("status of a running daemon: its pid, version, protocol, log and process objects by state")
+  func statusOfRunningDaemon() throws {
+    let w = World()
+    w.ok(["exec", "--name", "tpl"])
+    let r = w.run(["status"])
+    #expect(r.code == 0, "\(r.stderr)")
+    #expect(r.stdout.hasPrefix("forkctl daemon at \(w.socket): running\n"), "\(r.stdout)")
+    #expect(r.stdout.contains("  pid:        \(w.daemonPID)\n"), "\(r.stdout)")
+    #expect(r.stdout.contains("(protocol \(WireLimits.version))"), "\(r.stdout)")
+    #expect(r.stdout.contains("  log:        \(w.socket).log\n"), "\(r.stdout)")
+    #expect(r.stdout.contains("  processes:  1 (0 starting, 1 ready, 0 running, 0 exited)\n"), "\(r.stdout)")
+    #expect(r.stdout.contains("  templates:  1\n"), "\(r.stdout)")
+    let j = w.run(["status", "--json"])
+    #expect(j.code == 0)
+    #expect(j.stdout.hasPrefix("{\"running\":true,\"socket\":\"\(w.socket)\",\"pid\":\(w.daemonPID),"), "\(j.stdout)")
+    #expect(j.stdout.contains("\"log\":\"\(w.socket).log\""), "\(j.stdout)")
+    #expect(j.stdout.contains("\"processes\":{\"starting\":0,\"ready\":1,\"running\":0,\"exited\":0}"), "\(j.stdout)")
+    // Status changed nothing: the same daemon, the same objects.
+    #expect(w.entries().count == 1)
+  }
+
+  @Test("status of a foreground daemon names stderr as its log")
+  func statusNamesStderr() {
+    let w = World()
+    let started = startForegroundDaemon(w)
+    #expect(started.ready == "ready\n")
+    #expect(w.run(["status", "--json"]).stdout.contains("\"log\":\"stderr\""))
+    w.ok(["shutdown"])
+    _ = try? Sys.waitChild(started.pid)
+  }
+
+  @Test("status of a socket left by a daemon that was killed exits 3 and starts none")
+  func statusOfStaleSocket() throws {
+    let w = World()
+    w.ok(["list"])
+    let pid = w.daemonPID
+    try #require(pid > 0)
+    Glibc.kill(pid, SIGKILL)
+    #expect(eventually("the daemon is gone", timeout: 5) { !isAlive(pid) })
+    #expect(w.run(["status"]).code == 3)
+    #expect(daemons(for: w.socket).isEmpty)
+  }
+}
