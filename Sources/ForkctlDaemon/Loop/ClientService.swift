@@ -321,6 +321,7 @@ extension EventLoop {
         for f in fds { f.closeQuietly() }
         return refuse(id, c, .protocolError, "protocol error: \(error.description)")
       }
+      if logger.wants(.debug) { log(.debug, "client \(id): \(frame.type) request, \(fds.count) descriptors") }
       if case .signal = request {
         supervisor.handle(.request(request, fds: fds, from: id))
         continue

@@ -58,7 +58,12 @@ public enum Daemon {
       try runThrowing(config, logger)
       return 0
     } catch {
-      logger.write(error.alreadyRunning ? .notice : .error, "cannot start: \(error.message)")
+      if config.log.path == nil {
+        // On standard error it is the command's own failure, said as every forkctl command does.
+        Sys.printError("forkctl daemon: \(error.message)")
+      } else {
+        logger.write(error.alreadyRunning ? .notice : .error, "cannot start: \(error.message)")
+      }
       if let r = config.readyFD {
         // Best effort: whoever started us may have gone.
         let message = Array(error.message.utf8)
