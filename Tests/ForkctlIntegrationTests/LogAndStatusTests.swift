@@ -194,3 +194,52 @@ struct StatusTests {
     #expect(daemons(for: w.socket).isEmpty)
   }
 }
+
+@Suite("Daemon log: a reader that does not keep up")
+struct LogBackpressureTests {
+  @Test("a log pipe nobody reads does not stop the daemon: lines are dropped and counted in the next one written")
+  func fullPipeDropsLines() throws {
+    let w = World()
+    let log = try Sys.pipe()
+    let ready = try Sys.pipe()
+    let daemon = try Sys.posixSpawn(
+      path: forkctlBinary,
+      arguments: ["forkctl", "daemon", "--socket", w.socket, "--ready-fd", "3", "--log-level", "debug"],
+      environment: w.environment, fds: [nil, nil, log.write, ready.write])
+    log.write.closeQuietly()
+    ready.write.closeQuietly()
+    #expect(String(decoding: try ready.read.readAll(), as: UTF8.self) == "ready\n")
+    ready.read.closeQuietly()
+    // Each hello is a debug line of about 80 bytes: 2000 of them overfill the 64 KiB pipe.
+    let fd = try UnixSocket.connect(to: w.socket, timeoutMilliseconds: 5000)
+    let hello = Request.hello.frame().encoded()
+    for _ in 0..<2000 {
+      try fd.writeFully(hello)
+      var got = 0
+      while got < 13 {
+        let bytes = try fd.readSome(max: 13 - got)
+        try #require(!bytes.isEmpty, "the daemon closed the connection")
+        got += bytes.count
+      }
+    }
+    fd.closeQuietly()
+    // The daemon still serves, promptly, with its log full.
+    #expect(w.run(["status"]).code == 0)
+    try log.read.setNonblocking(true)
+    var text = ""
+    while let bytes = try? log.read.readSome(max: 1 << 16), !bytes.isEmpty {
+      text += String(decoding: bytes, as: UTF8.self)
+    }
+    #expect(text.utf8.count >= 60_000, "\(text.utf8.count) bytes")
+    w.ok(["list"])
+    #expect(
+      eventually("the count of dropped lines is written", timeout: 5) {
+        if let bytes = try? log.read.readSome(max: 1 << 16) { text += String(decoding: bytes, as: UTF8.self) }
+        return text.contains(" warning ") && text.contains(" log lines were dropped: the log's reader did not keep up")
+      }, "\(text.suffix(400))")
+    #expect(unstampedLines(text).isEmpty)
+    w.ok(["shutdown"])
+    #expect(try Sys.waitChild(daemon).exitCode == 0)
+    log.read.closeQuietly()
+  }
+}
