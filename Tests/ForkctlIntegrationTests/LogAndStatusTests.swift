@@ -182,6 +182,36 @@ struct StatusTests {
     _ = try? Sys.waitChild(started.pid)
   }
 
+  @Test("status of a daemon of another user says whose it is and exits 125, neither 0 nor 3")
+  func statusOfAnotherUsersDaemon() throws {
+    try requireRootAndSetpriv()
+    let daemonUID: UInt32 = 64021
+    let w = World()
+    #expect(chmod(w.dir, 0o711) == 0)
+    #expect(mkdir(w.socketDirectory, 0o700) == 0 && chown(w.socketDirectory, daemonUID, daemonUID) == 0)
+    let ready = try Sys.pipe()
+    let daemon = try Sys.posixSpawn(
+      path: setprivBinary,
+      arguments: [
+        "setpriv", "--reuid=\(daemonUID)", "--regid=\(daemonUID)", "--clear-groups", "--", forkctlBinary, "daemon",
+        "--socket", w.socket, "--ready-fd", "3", "--allow-uid", "0", "--log-level", "error",
+      ],
+      environment: w.environment, fds: [nil, nil, FileDescriptor.standardError, ready.write])
+    ready.write.closeQuietly()
+    let answer = String(decoding: (try? ready.read.readAll()) ?? [], as: UTF8.self)
+    ready.read.closeQuietly()
+    try #require(answer == "ready\n", "daemon start: \(answer)")
+    let r = w.run(["status"])
+    #expect(r.code == 125, "\(r.stdout)\(r.stderr)")
+    #expect(
+      r.stderr.hasPrefix("forkctl: refusing the daemon at \(w.socket): it runs as uid \(daemonUID)"), "\(r.stderr)")
+    // Trusted, it answers.
+    w.extraEnvironment = ["FORKCTL_DAEMON_UID=\(daemonUID)"]
+    #expect(w.run(["status"]).code == 0)
+    w.ok(["shutdown"])
+    #expect(try Sys.waitChild(daemon).exitCode == 0)
+  }
+
   @Test("status of a socket left by a daemon that was killed exits 3 and starts none")
   func statusOfStaleSocket() throws {
     let w = World()
