@@ -97,7 +97,7 @@ struct DaemonCommand: Subcommand {
       throw Exit(1)
     }
     var ready = readyFD.map { FileDescriptor(rawValue: $0) }
-    if background { ready = try Self.goIntoBackground(reportingTo: ready) }
+    if background { ready = try Self.goIntoBackground(reportingTo: ready, logsToFile: log.path != nil) }
     Sys.initializeProcessTitle()
     var config = DaemonConfiguration(socketPath: listen.socketPath)
     config.allowedUIDs = allowUIDs
@@ -125,7 +125,10 @@ struct DaemonCommand: Subcommand {
   /// knows how the start went, with the daemon's own exit status (0 ready, 3 another daemon
   /// runs, 1 it failed: the reason is on the shared standard error), passing the ready line
   /// on to `readyFD`. The child's ready descriptor is the pipe to this parent.
-  static func goIntoBackground(reportingTo readyFD: FileDescriptor?) throws(Exit) -> FileDescriptor {
+  /// With `logsToFile` the daemon says why it failed in its log file, not on the standard
+  /// error it shares with this parent, so the parent says it too, unless a ready descriptor
+  /// takes the message to whoever started it.
+  static func goIntoBackground(reportingTo readyFD: FileDescriptor?, logsToFile: Bool) throws(Exit) -> FileDescriptor {
     let pipe: (read: FileDescriptor, write: FileDescriptor)
     let pid: Int32
     do {
@@ -143,7 +146,15 @@ struct DaemonCommand: Subcommand {
     pipe.write.closeQuietly()
     let line = (try? pipe.read.readAll(limit: 4096)) ?? []
     if let readyFD { try? readyFD.writeFully(line) }
-    switch try? Readiness.decode(line) {
+    let decoded = try? Readiness.decode(line)
+    if logsToFile && readyFD == nil {
+      switch decoded {
+      case .alreadyRunning(let m)?, .failed(let m)?:
+        Sys.printError("forkctl daemon: \(String(decoding: m, as: UTF8.self))")
+      case .ready?, nil: break
+      }
+    }
+    switch decoded {
     case .ready?: throw Exit(0)
     case .alreadyRunning?: throw Exit(3)
     case .failed?, nil: throw Exit(1)

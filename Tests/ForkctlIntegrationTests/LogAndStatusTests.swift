@@ -114,6 +114,18 @@ struct LogTests {
     #expect(w.run(["daemon", "--log-level", "loud"]).stderr.contains("--log-level 'loud' is none of error"))
   }
 
+  @Test("daemon --background --log-file that cannot start says why on stderr as well as in its log")
+  func backgroundWithLogFileSaysWhy() {
+    let w = World()
+    let log = w.dir + "/daemon.log"
+    w.startDaemon(["--log-file", log])
+    let second = w.run(["daemon", "--socket", w.socket, "--background", "--log-file", log])
+    #expect(second.code == 3)
+    #expect(second.stderr.contains("forkctl daemon: a daemon is already running on \(w.socket)"), "\(second.stderr)")
+    #expect(
+      readFile(log).contains(" notice cannot start: a daemon is already running on \(w.socket)"), "\(readFile(log))")
+  }
+
   @Test("--log-file is renamed to PATH.1 at --log-max-bytes and a new one begun; two generations at most")
   func rotation() throws {
     let w = World()
