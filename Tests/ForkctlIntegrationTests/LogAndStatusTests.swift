@@ -114,6 +114,22 @@ struct LogTests {
     #expect(w.run(["daemon", "--log-level", "loud"]).stderr.contains("--log-level 'loud' is none of error"))
   }
 
+  @Test("a descriptor limit below what --max-connections may need is said at start, with the limit")
+  func lowDescriptorLimitIsLogged() {
+    let w = World()
+    let log = w.dir + "/daemon.log"
+    let (started, _) = w.timed(
+      [
+        "/bin/sh", "-c", #"ulimit -n 200 && exec "$0" daemon --socket "$1" --background --log-file "$2""#,
+        forkctlBinary, w.socket, log,
+      ], tag: "daemon")
+    #expect(started.code == 0, "\(started.stderr)")
+    #expect(
+      readFile(log).contains(
+        " notice the descriptor limit (RLIMIT_NOFILE) of 200 is below the 1040 that 1024 connections may need"),
+      "\(readFile(log))")
+  }
+
   @Test("daemon --background --log-file that cannot start says why on stderr as well as in its log")
   func backgroundWithLogFileSaysWhy() {
     let w = World()

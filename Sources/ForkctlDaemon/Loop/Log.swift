@@ -126,6 +126,16 @@ extension EventLoop {
         + "\(config.socketPath), log \(config.log.destination) at \(config.log.level.name); limits: "
         + "\(limits.maxProcesses) process objects (\(limits.maxProcessesPerUser) per user), "
         + "\(config.maxConnections) connections, \(descriptors) descriptors (RLIMIT_NOFILE)")
+    let needed = config.maxConnections + Daemon.ownDescriptors + Daemon.minimumClientDescriptors
+    if let limit = Sys.descriptorLimit(), limit < needed {
+      // Enough to start (Daemon.descriptorRoomProblem), not for every connection allowed: the
+      // rest are refused for want of descriptors, which an operator should hear of first. A
+      // notice, not a warning: the soft limit is often 1024, as systemd sets it.
+      log(
+        .notice,
+        "the descriptor limit (RLIMIT_NOFILE) of \(limit) is below the \(needed) that \(config.maxConnections) "
+          + "connections may need; raise it (ulimit -n, LimitNOFILE=) or lower --max-connections")
+    }
     if let share = userShare {
       log(.info, "other users admitted: each user may hold \(share) of the \(config.maxConnections) connections")
     }
