@@ -20,6 +20,21 @@ func unstampedLines(_ text: String) -> [Substring] {
 }
 
 extension World {
+  /// Starts this world's daemon in the foreground at `logLevel` with `stderr` (consumed) as
+  /// its standard error; returns its pid once it is ready.
+  func startDaemon(logLevel: String, stderr: FileDescriptor) throws -> Int32 {
+    let ready = try Sys.pipe()
+    let daemon = try Sys.posixSpawn(
+      path: forkctlBinary,
+      arguments: ["forkctl", "daemon", "--socket", socket, "--ready-fd", "3", "--log-level", logLevel],
+      environment: environment, fds: [nil, nil, stderr, ready.write])
+    stderr.closeQuietly()
+    ready.write.closeQuietly()
+    defer { ready.read.closeQuietly() }
+    #expect(String(decoding: try ready.read.readAll(), as: UTF8.self) == "ready\n")
+    return daemon
+  }
+
   /// Waits until the file at `path` contains `text`.
   func logShows(_ text: String, in path: String) -> Bool {
     eventually("\(path) shows \(text)", timeout: 5) { readFile(path).contains(text) }
@@ -93,15 +108,7 @@ struct LogTests {
     let w = World()
     let err = w.dir + "/daemon.err"
     let e = try Sys.open(err, .writeOnly, options: [.create, .truncate])
-    let pipe = try Sys.pipe()
-    let daemon = try Sys.posixSpawn(
-      path: forkctlBinary,
-      arguments: ["forkctl", "daemon", "--socket", w.socket, "--ready-fd", "3", "--log-level", "warning"],
-      environment: w.environment, fds: [nil, nil, e, pipe.write])
-    e.closeQuietly()
-    pipe.write.closeQuietly()
-    #expect(String(decoding: try pipe.read.readAll(), as: UTF8.self) == "ready\n")
-    pipe.read.closeQuietly()
+    let daemon = try w.startDaemon(logLevel: "warning", stderr: e)
     let template = w.pid(of: w.ok(["exec", "--name", "t"]))
     try #require(template > 0)
     Glibc.kill(template, SIGKILL)
@@ -259,15 +266,7 @@ struct LogBackpressureTests {
   func fullPipeDropsLines() throws {
     let w = World()
     let log = try Sys.pipe()
-    let ready = try Sys.pipe()
-    let daemon = try Sys.posixSpawn(
-      path: forkctlBinary,
-      arguments: ["forkctl", "daemon", "--socket", w.socket, "--ready-fd", "3", "--log-level", "debug"],
-      environment: w.environment, fds: [nil, nil, log.write, ready.write])
-    log.write.closeQuietly()
-    ready.write.closeQuietly()
-    #expect(String(decoding: try ready.read.readAll(), as: UTF8.self) == "ready\n")
-    ready.read.closeQuietly()
+    let daemon = try w.startDaemon(logLevel: "debug", stderr: log.write)
     // Each hello is a debug line of about 80 bytes: 2000 of them overfill the 64 KiB pipe.
     let fd = try UnixSocket.connect(to: w.socket, timeoutMilliseconds: 5000)
     let hello = Request.hello.frame().encoded()
