@@ -84,6 +84,7 @@ private let requests: [Request] = [
   .exec(name: [], host: HostSpec(language: .perl, interpreter: b("/usr/bin/perl"))),
   .eval(ref: b("py"), EvalSpec(code: b("import numpy"), arguments: [b("-v")])),
   .eval(ref: b("pl"), EvalSpec(code: b("print 1"), hasWorkingDirectory: true)),
+  .status,
 ]
 
 private let replies: [Reply] = [
@@ -124,6 +125,11 @@ private let replies: [Reply] = [
       history: [PoolDeparture(id: 5, pid: 500, status: .signaled(15, coreDumped: false), reason: .retired)])
   ]),
   .poolEvent(b("{\"event\":\"size\",\"pool\":\"web-pool\",\"target\":5}")),
+  .status(
+    DaemonStatus(
+      pid: 4242, version: b("0.1.0"), protocolVersion: 1, startedAt: 1_795_880_401_123, uptime: 90_061_005,
+      log: b("/run/user/1000/forkctl/sock.log"), starting: 1, ready: 2, running: 3, exited: 4, templates: 2,
+      pools: 1, connections: 5)),
 ]
 
 private let commands: [Command] = [

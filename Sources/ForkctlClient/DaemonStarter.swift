@@ -166,6 +166,8 @@ enum DaemonStarter {
     do { ready = try Sys.pipe() } catch { throw fail("pipe", error) }
     defer { ready.read.closeQuietly() }
     do {
+      // Its standard error until it opens the log itself (--log-file), for what goes wrong
+      // before: its arguments, a trap.
       log = try Sys.openForAppending(path + ".log")
     } catch {
       ready.write.closeQuietly()
@@ -174,7 +176,10 @@ enum DaemonStarter {
     let pid: Int32
     do {
       pid = try Sys.posixSpawn(
-        path: exe, arguments: ["forkctl", "daemon", "--socket", path, "--ready-fd", "3", "--background"],
+        path: exe,
+        arguments: [
+          "forkctl", "daemon", "--socket", path, "--ready-fd", "3", "--background", "--log-file", path + ".log",
+        ],
         environment: [], fds: [nil, nil, log, ready.write], newSession: true)
     } catch {
       ready.write.closeQuietly()

@@ -16,6 +16,9 @@ public enum DaemonDefaults {
   /// How long a template asked to fork may take to answer before it is killed and the
   /// requests queued on it fail (`--template-timeout`, which takes seconds).
   public static let templateTimeoutMilliseconds: Int64 = 10_000
+  /// The size past which the log file is renamed to PATH.1 and a new one begun
+  /// (`--log-max-bytes`): 1 MiB, two generations of it on disk at most.
+  public static let logMaxBytes: Int64 = 1 << 20
   /// Descriptors sent to one process object.
   public static let maxFDsPerProcess = 256
   /// Strings sent to one process object (empty ones cost no bytes, so they are counted).

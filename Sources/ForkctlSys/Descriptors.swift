@@ -83,6 +83,14 @@ extension Sys {
     return (try? retrying { poll(&p, 1, 0) }) != 0
   }
 
+  /// Whether `fd` can take a write of up to PIPE_BUF bytes right now without blocking: a
+  /// pipe with room (pipe(7)), a socket with buffer space, a terminal not stopped, any
+  /// regular file. The corresponding C function is `poll`.
+  public static func isWritableNow(_ fd: FileDescriptor) -> Bool {
+    var p = pollfd(fd: fd.rawValue, events: Int16(POLLOUT), revents: 0)
+    return (try? retrying { poll(&p, 1, 0) }) == 1 && p.revents & Int16(POLLOUT) != 0
+  }
+
   /// Whether the peer of stream socket `fd` has closed it and nothing it sent is left to read,
   /// right now. The corresponding C functions are `poll` and `ioctl(FIONREAD)`.
   public static func isPeerGoneWithNothingUnread(_ fd: FileDescriptor) -> Bool {

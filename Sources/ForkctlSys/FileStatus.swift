@@ -16,4 +16,11 @@ extension Sys {
     return LinkStatus(
       isDirectory: st.st_mode & S_IFMT == S_IFDIR, isSymbolicLink: st.st_mode & S_IFMT == S_IFLNK, owner: st.st_uid)
   }
+
+  /// The size in bytes of the file `fd` refers to. The corresponding C function is `fstat`.
+  public static func fileSize(_ fd: FileDescriptor) throws(Errno) -> Int64 {
+    var st = stat()
+    _ = try retrying { fstat(fd.rawValue, &st) }
+    return Int64(st.st_size)
+  }
 }

@@ -30,6 +30,14 @@ struct DaemonCommand: Subcommand {
                             Seconds a template asked to fork has to answer; one
                             that does not (stopped, wedged) is killed and the
                             requests queued on it fail (default \(Self.seconds(defaultTemplateTimeout))).
+      --log-file PATH       Write the log to PATH (appended, made 0600), and
+                            standard error with it; when it would pass
+                            --log-max-bytes it is renamed to PATH.1 (replacing
+                            the older one) and a new one begun. Without it the
+                            log goes to standard error.
+      --log-level LEVEL     Log lines at LEVEL and above: error, warning,
+                            notice, info or debug (default \(LogLevel.defaultLevel.name)).
+      --log-max-bytes N     The size that --log-file rotates at (default \(DaemonDefaults.logMaxBytes)).
       --background          Fork into the background and start a new session.
       -h, --help            Show this help.
 
@@ -44,6 +52,7 @@ struct DaemonCommand: Subcommand {
   var maxConnections = DaemonDefaults.maxConnections
   var killGraceMilliseconds = DaemonDefaults.killGraceMilliseconds
   var templateTimeoutMilliseconds = DaemonDefaults.templateTimeoutMilliseconds
+  var log = LogConfiguration()
   var background = false
   /// Hidden: where the auto-starting client waits for the daemon to be ready.
   var readyFD: Int32?
@@ -60,6 +69,14 @@ struct DaemonCommand: Subcommand {
       case "--max-connections": maxConnections = try arguments.integer(Int.self, "a number")
       case "--kill-grace": killGraceMilliseconds = try arguments.seconds(option, from: 0)
       case "--template-timeout": templateTimeoutMilliseconds = try arguments.seconds(option, from: 0.001)
+      case "--log-file": log.path = try arguments.value()
+      case "--log-level":
+        let name = try arguments.value()
+        guard let level = LogLevel(name: name) else {
+          throw .usage("--log-level '\(name)' is none of error, warning, notice, info, debug")
+        }
+        log.level = level
+      case "--log-max-bytes": log.maxBytes = try arguments.integer(Int64.self, "a number")
       case "--background": background = true
       case "--ready-fd": readyFD = try arguments.integer(Int32.self, "a descriptor number")
       default: throw arguments.unknown(option)
@@ -69,6 +86,8 @@ struct DaemonCommand: Subcommand {
     if maxProcesses < 1 { throw .usage("--max-processes must be at least 1") }
     if maxProcessesPerUser < 1 { throw .usage("--max-processes-per-user must be at least 1") }
     if maxConnections < 1 { throw .usage("--max-connections must be at least 1") }
+    if log.maxBytes < 1 { throw .usage("--log-max-bytes must be at least 1") }
+    if log.path?.isEmpty == true { throw .usage("--log-file must name a file") }
   }
 
   func run() throws(Exit) {
@@ -78,7 +97,7 @@ struct DaemonCommand: Subcommand {
       throw Exit(1)
     }
     var ready = readyFD.map { FileDescriptor(rawValue: $0) }
-    if background { ready = try Self.goIntoBackground(reportingTo: ready) }
+    if background { ready = try Self.goIntoBackground(reportingTo: ready, logsToFile: log.path != nil) }
     Sys.initializeProcessTitle()
     var config = DaemonConfiguration(socketPath: listen.socketPath)
     config.allowedUIDs = allowUIDs
@@ -89,6 +108,16 @@ struct DaemonCommand: Subcommand {
     config.limits.killGraceMilliseconds = killGraceMilliseconds
     config.limits.templateTimeoutMilliseconds = templateTimeoutMilliseconds
     config.readyFD = ready
+    config.log = log
+    if let path = log.path, !path.hasPrefix("/") {
+      // The daemon works from / and reopens the file by its path when it rotates it.
+      guard let here = try? Sys.currentDirectoryPath() else {
+        Sys.printError("forkctl: cannot start daemon: --log-file \(path) is relative and the directory is unknown")
+        throw Exit(1)
+      }
+      config.log.path = here + "/" + path
+    }
+    config.version = Forkctl.version
     throw Exit(Daemon.run(config))
   }
 
@@ -96,7 +125,10 @@ struct DaemonCommand: Subcommand {
   /// knows how the start went, with the daemon's own exit status (0 ready, 3 another daemon
   /// runs, 1 it failed: the reason is on the shared standard error), passing the ready line
   /// on to `readyFD`. The child's ready descriptor is the pipe to this parent.
-  static func goIntoBackground(reportingTo readyFD: FileDescriptor?) throws(Exit) -> FileDescriptor {
+  /// With `logsToFile` the daemon says why it failed in its log file, not on the standard
+  /// error it shares with this parent, so the parent says it too, unless a ready descriptor
+  /// takes the message to whoever started it.
+  static func goIntoBackground(reportingTo readyFD: FileDescriptor?, logsToFile: Bool) throws(Exit) -> FileDescriptor {
     let pipe: (read: FileDescriptor, write: FileDescriptor)
     let pid: Int32
     do {
@@ -114,7 +146,15 @@ struct DaemonCommand: Subcommand {
     pipe.write.closeQuietly()
     let line = (try? pipe.read.readAll(limit: 4096)) ?? []
     if let readyFD { try? readyFD.writeFully(line) }
-    switch try? Readiness.decode(line) {
+    let decoded = try? Readiness.decode(line)
+    if logsToFile && readyFD == nil {
+      switch decoded {
+      case .alreadyRunning(let m)?, .failed(let m)?:
+        Sys.printError("forkctl daemon: \(String(decoding: m, as: UTF8.self))")
+      case .ready?, nil: break
+      }
+    }
+    switch decoded {
     case .ready?: throw Exit(0)
     case .alreadyRunning?: throw Exit(3)
     case .failed?, nil: throw Exit(1)

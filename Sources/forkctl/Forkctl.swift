@@ -76,7 +76,7 @@ enum Forkctl {
     SendArgCommand.self, RunCommand.self, LoadCommand.self, EvalCommand.self, CallCommand.self, WaitCommand.self,
     KillCommand.self,
     ForgetCommand.self, PruneCommand.self, ListCommand.self, MemCommand.self, AuditCommand.self, PoolCommand.self,
-    ShutdownCommand.self, DaemonCommand.self,
+    StatusCommand.self, ShutdownCommand.self, DaemonCommand.self,
   ]
 
   static let usage = "forkctl SUBCOMMAND [OPTION...] [ARG...]"

@@ -54,6 +54,8 @@ struct RecordingEffects: SupervisorEffects {
   var closed: [FileDescriptor] = []
   var signals: [(pid: Int32, signal: Int32)] = []
   var shutdowns = 0
+  /// The log lines asked for, with their levels.
+  var logged: [(level: LogLevel, message: String)] = []
   var groupSignals: [(pid: Int32, signal: Int32)] = []
   /// The intermediate replies of attach, per client (nil when attach sent none).
   var attachments: [ClientID: [Reply?]] = [:]
@@ -278,6 +280,8 @@ struct RecordingEffects: SupervisorEffects {
     pidfds.append((pid, fd))
     return fd
   }
+
+  mutating func log(_ level: LogLevel, _ message: String) { logged.append((level, message)) }
 
   mutating func shutdown() {
     events.append(.shutdown)

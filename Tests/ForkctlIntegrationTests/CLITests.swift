@@ -7,7 +7,8 @@ import Testing
 
 @Suite struct CLITests {
   static let subcommandsInHelpOrder = [
-    "spawn", "new", "exec", "fork", "send-fd", "send-arg", "run", "wait", "kill", "list", "shutdown", "daemon",
+    "spawn", "new", "exec", "fork", "send-fd", "send-arg", "run", "wait", "kill", "list", "status", "shutdown",
+    "daemon",
   ]
 
   @Test("--help, -h and help print the top-level help, which lists every subcommand in order")

@@ -233,6 +233,7 @@ extension Reply {
     case .mappings: return "mappings"
     case .pools: return "pools"
     case .poolEvent: return "pool event"
+    case .status: return "status"
     }
   }
 }
@@ -255,13 +256,14 @@ enum Answer: Equatable, CustomStringConvertible {
   case listing
   case welcome
   case pools
+  case status
 
   func matches(_ r: Reply) -> Bool {
     switch (self, r) {
     case (.protocolError, .failure(.protocolError, let m)):
       return String(decoding: m, as: UTF8.self).hasPrefix("protocol error: ")
     case (.refused(let c), .failure(let d, _)): return c == d
-    case (.ok, .ok), (.listing, .listing), (.welcome, .welcome), (.pools, .pools): return true
+    case (.ok, .ok), (.listing, .listing), (.welcome, .welcome), (.pools, .pools), (.status, .status): return true
     default: return false
     }
   }
@@ -274,6 +276,7 @@ enum Answer: Equatable, CustomStringConvertible {
     case .listing: return "listing"
     case .welcome: return "welcome"
     case .pools: return "pools"
+    case .status: return "status"
     }
   }
 }
@@ -295,6 +298,7 @@ func namesNothing(_ ref: [UInt8]) -> Bool {
 func answer(to request: Request) -> Answer?? {
   switch request {
   case .hello: return .welcome
+  case .status: return .status
   case .list: return .listing
   case .signal: return .some(nil)
   case .wait(let refs), .forget(let refs):

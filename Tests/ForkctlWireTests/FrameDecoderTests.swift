@@ -180,7 +180,7 @@ struct FrameDecoderTests {
     #expect(throws: WireError.unsupportedVersion(version)) { try decoder.next() }
   }
 
-  @Test("an unknown type is refused after the second byte", arguments: [UInt8(0), 0x15, 0x3f, 0x4b, 0x87, 0xca, 0xff])
+  @Test("an unknown type is refused after the second byte", arguments: [UInt8(0), 0x16, 0x3f, 0x4c, 0x87, 0xca, 0xff])
   func unknownType(_ type: UInt8) {
     var decoder = FrameDecoder()
     decoder.append([WireLimits.version])

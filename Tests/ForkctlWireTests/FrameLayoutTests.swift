@@ -121,6 +121,27 @@ struct FrameLayoutTests {
     #expect(Request.shutdown.frame().encoded() == [0x01, 0x0b, 0, 0, 0, 0, 0, 0])
     #expect(Reply.ok.frame().encoded() == [0x01, 0x40, 0, 0, 0, 0, 0, 0])
     #expect(Request.hello.frame().encoded() == [0x01, 0x01, 0, 0, 1, 0, 0, 0, 0x01])
+    #expect(Request.status.frame().encoded() == [0x01, 0x15, 0, 0, 0, 0, 0, 0])
+  }
+
+  @Test("the status reply (0x4b): pid, version, protocol, start, uptime, log, then seven u32 counts")
+  func statusLayout() throws {
+    let status = DaemonStatus(
+      pid: 0x0102, version: b("1"), protocolVersion: 1, startedAt: 2, uptime: 3, log: b("L"), starting: 4, ready: 5,
+      running: 6, exited: 7, templates: 8, pools: 9, connections: 10)
+    let frame = Reply.status(status).frame()
+    #expect(frame.type == .daemonStatus && frame.fdCount == 0)
+    let counts: [UInt8] = [4, 0, 0, 0, 5, 0, 0, 0, 6, 0, 0, 0, 7, 0, 0, 0, 8, 0, 0, 0, 9, 0, 0, 0, 10, 0, 0, 0]
+    #expect(
+      frame.payload
+        == [0x02, 0x01, 0, 0, 1, 0, 0, 0, 0x31, 1, 2, 0, 0, 0, 0, 0, 0, 0, 3, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0x4c]
+        + counts)
+    #expect(try Reply(frame) == .status(status))
+    // Exact: a byte more or less is refused.
+    #expect(throws: WireError.self) { try Reply(Frame(type: .daemonStatus, payload: frame.payload + [0], fdCount: 0)) }
+    #expect(throws: WireError.self) {
+      try Reply(Frame(type: .daemonStatus, payload: Array(frame.payload.dropLast()), fdCount: 0))
+    }
   }
 
   @Test("PayloadWriter writes integers little-endian and strings length-prefixed")

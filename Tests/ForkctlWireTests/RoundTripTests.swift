@@ -22,6 +22,7 @@ let fullAttributes = ProcessAttributes(
 
 let requestSamples: [Request] = [
   .hello,
+  .status,
   .new(name: []),
   .new(name: b("worker-1")),
   .new(name: notUTF8),
@@ -105,6 +106,12 @@ let replySamples: [Reply] = [
       status: .signaled(15, coreDumped: false), fdsSent: 0, argumentsSent: 0, program: b("sleep")),
   ]),
   .welcome(version: 1, daemonPID: 4242),
+  .status(
+    DaemonStatus(
+      pid: 4242, version: b("0.1.0"), protocolVersion: 1, startedAt: 1_795_880_401_123, uptime: 90_061_005,
+      log: b("/run/user/1000/forkctl/sock.log"), starting: 1, ready: 2, running: 3, exited: 4, templates: 2,
+      pools: 1, connections: 5)),
+  .status(DaemonStatus(pid: 1, version: [], protocolVersion: 1, startedAt: 0, uptime: 0, log: b("stderr"))),
   .memory([]),
   .memory([
     MemoryEntry(

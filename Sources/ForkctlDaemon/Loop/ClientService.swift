@@ -38,17 +38,19 @@ extension EventLoop {
         return
       }
       if let since = acceptFailures.since {
-        log("forkctl daemon: accepting connections again, \(Sys.monotonicMilliseconds() - since) ms after one failed")
+        log(.notice, "accepting connections again, \(Sys.monotonicMilliseconds() - since) ms after one failed")
         acceptFailures = (0, nil, 0)
       }
       if refusedForDescriptors > 0 {
         log(
-          "forkctl daemon: accepting connections again, after refusing \(refusedForDescriptors) "
+          .notice,
+          "accepting connections again, after refusing \(refusedForDescriptors) "
             + "for want of descriptors")
         refusedForDescriptors = 0
       }
       switch admission(fd) {
       case .refused(let code, let message):
+        log(.notice, "refused a connection from \(Self.describePeer(fd)): \(message)")
         Self.turnAway(fd, code, message)
       case .admitted(let uid, let confinement):
         let id = nextClient
@@ -77,7 +79,8 @@ extension EventLoop {
     }
     let repeated = acceptFailures.unlogged > 0 ? " (\(acceptFailures.unlogged) more failed since the last line)" : ""
     log(
-      "forkctl daemon: cannot accept a connection: \(Sys.describe(error))\(repeated); "
+      .error,
+      "cannot accept a connection: \(Sys.describe(error))\(repeated); "
         + "retrying every \(Self.listenerPause) ms, logged at most once a minute")
     acceptFailures = (0, acceptFailures.since ?? now, now)
   }
@@ -103,7 +106,7 @@ extension EventLoop {
     }
     guard let fd = accepted else { return .backlogEmpty }
     if refusedForDescriptors == 0 {
-      log("forkctl daemon: \(Self.descriptorShortage(error)); refusing new connections until some close")
+      log(.warning, "\(Self.descriptorShortage(error)); refusing new connections until some close")
     }
     refusedForDescriptors += 1
     Self.turnAway(fd, .limitReached, "\(Self.descriptorShortage(error)); try again once some work has ended")
@@ -131,7 +134,7 @@ extension EventLoop {
     do {
       try epoll.add(listener, .readable, token: Token.listener.rawValue)
     } catch {
-      log("forkctl daemon: cannot watch the listening socket: \(Sys.describe(error)); retrying")
+      log(.error, "cannot watch the listening socket: \(Sys.describe(error)); retrying")
       listenerPausedUntil = Sys.monotonicMilliseconds() + Self.listenerPause
     }
   }
@@ -147,6 +150,13 @@ extension EventLoop {
   private enum Admission {
     case admitted(uid: UInt32, Confinement)
     case refused(ErrorCode, String)
+  }
+
+  /// The peer of connection `fd` for the log: "uid 1000, pid 4242" (SO_PEERCRED, whose pid
+  /// is the process that connected).
+  static func describePeer(_ fd: FileDescriptor) -> String {
+    guard let cred = try? UnixSocket.peerCredentials(fd) else { return "a peer of unknown credentials" }
+    return "uid \(cred.uid), pid \(cred.pid)"
   }
 
   /// Whether a new connection is served: its peer's uid, or why not.
@@ -311,6 +321,7 @@ extension EventLoop {
         for f in fds { f.closeQuietly() }
         return refuse(id, c, .protocolError, "protocol error: \(error.description)")
       }
+      if logger.wants(.debug) { log(.debug, "client \(id): \(frame.type) request, \(fds.count) descriptors") }
       if case .signal = request {
         supervisor.handle(.request(request, fds: fds, from: id))
         continue
@@ -402,6 +413,9 @@ extension EventLoop {
   /// A last failure reply to a client (a protocol violation, descriptors it sent that could
   /// not be had), then its connection dropped. Nobody else notices.
   private func refuse(_ id: ClientID, _ c: ClientConnection, _ code: ErrorCode, _ message: String) {
+    log(
+      code == .protocolError ? .warning : .info,
+      "dropping client \(id) (\(Self.describePeer(c.connection.fd))): \(message)")
     c.connection.sendLast(Reply.failure(code, message).frame())
     dropClient(id)
   }

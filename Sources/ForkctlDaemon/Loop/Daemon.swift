@@ -15,6 +15,10 @@ public struct DaemonConfiguration: Sendable {
   public var maxConnections = DaemonDefaults.maxConnections
   /// A descriptor to write "ready\n" to once the socket accepts connections (auto-start).
   public var readyFD: FileDescriptor?
+  /// Where the log goes and what it keeps (Log.swift).
+  public var log = LogConfiguration()
+  /// The version of forkctl this daemon is, for its start line and `status`.
+  public var version = "unknown"
 
   public init(socketPath: String) { self.socketPath = socketPath }
 
@@ -41,11 +45,25 @@ public enum Daemon {
   /// a shutdown or a terminating signal, 3 when another daemon holds the socket, 1 when it
   /// could not start or its loop failed.
   public static func run(_ config: DaemonConfiguration) -> Int32 {
+    let logger: DaemonLog
     do {
-      try runThrowing(config)
+      logger = try DaemonLog(config.log)
+    } catch {
+      let message = "cannot open the log file \(config.log.destination): \(Sys.describe(error))"
+      Sys.printError("forkctl daemon: \(message)")
+      if let r = config.readyFD { try? r.writeFully(Readiness.failed(message: Array(message.utf8)).encode()) }
+      return 1
+    }
+    do {
+      try runThrowing(config, logger)
       return 0
     } catch {
-      log("forkctl daemon: \(error.message)")
+      if config.log.path == nil {
+        // On standard error it is the command's own failure, said as every forkctl command does.
+        Sys.printError("forkctl daemon: \(error.message)")
+      } else {
+        logger.write(error.alreadyRunning ? .notice : .error, "cannot start: \(error.message)")
+      }
       if let r = config.readyFD {
         // Best effort: whoever started us may have gone.
         let message = Array(error.message.utf8)
@@ -77,7 +95,7 @@ public enum Daemon {
       + "\(minimumClientDescriptors) to serve a client); raise it (ulimit -n) or close descriptors it inherits"
   }
 
-  private static func runThrowing(_ config: DaemonConfiguration) throws(DaemonStartError) {
+  private static func runThrowing(_ config: DaemonConfiguration, _ logger: DaemonLog) throws(DaemonStartError) {
     let path = config.socketPath
     // Before anything is created: a daemon that could serve nobody must not take the path.
     if let problem = descriptorRoomProblem() {
@@ -129,7 +147,7 @@ public enum Daemon {
       pidfile.remove()
       throw DaemonStartError(message: "cannot listen on \(path): \(Sys.describe(error))", alreadyRunning: false)
     }
-    let result = Result { () throws(Errno) in try serve(config, listener: listener, templateImage: image) }
+    let result = Result { () throws(Errno) in try serve(config, logger, listener: listener, templateImage: image) }
     // Best effort on the way out: a path already gone is fine.
     try? Sys.removeFile(path)
     pidfile.remove()
@@ -168,20 +186,21 @@ public enum Daemon {
   /// Serves until the loop stops; returns the loop, which still holds the connections of
   /// the shutdown requests.
   private static func serve(
-    _ config: DaemonConfiguration, listener: FileDescriptor, templateImage: TemplateImage
+    _ config: DaemonConfiguration, _ logger: DaemonLog, listener: FileDescriptor, templateImage: TemplateImage
   ) throws(Errno) -> EventLoop {
     Sys.ignoreBrokenPipe()
     // Do not pin the directory the daemon happened to be started from; workers get their
     // client's directory with each run.
     try Sys.changeDirectory("/")
     try Sys.becomeChildSubreaper()
-    let loop = try EventLoop(config: config, listener: listener, templateImage: templateImage)
+    let loop = try EventLoop(config: config, logger: logger, listener: listener, templateImage: templateImage)
     Sys.setProcessTitle("forkctl: daemon \(config.socketPath)")
     if let r = config.readyFD {
       // Best effort: whoever started us may have gone; the socket answers either way.
       try? r.writeFully(Readiness.ready.encode())
       r.closeQuietly()
     }
+    loop.logStart()
     try loop.run()
     return loop
   }

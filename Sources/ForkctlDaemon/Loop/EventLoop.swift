@@ -89,6 +89,9 @@ final class ClientConnection {
 
 final class EventLoop {
   let config: DaemonConfiguration
+  let logger: DaemonLog
+  /// When the daemon started (wall clock, ms since the epoch), for `status`.
+  let startedAt: Int64
   let epoll: Epoll
   let listener: FileDescriptor
   let signals: SignalDescriptor
@@ -149,8 +152,12 @@ final class EventLoop {
   /// The signals the daemon takes through its signalfd.
   static let handledSignals: [Signal] = [.child, .terminate, .interrupt, .hangup]
 
-  init(config: DaemonConfiguration, listener: FileDescriptor, templateImage: TemplateImage) throws(Errno) {
+  init(
+    config: DaemonConfiguration, logger: DaemonLog, listener: FileDescriptor, templateImage: TemplateImage
+  ) throws(Errno) {
     self.config = config
+    self.logger = logger
+    startedAt = Sys.realtimeMilliseconds()
     self.listener = listener
     epoll = try Epoll()
     signals = try SignalDescriptor(Self.handledSignals)
@@ -160,6 +167,10 @@ final class EventLoop {
     frameTimeout = Self.timeout("FORKCTL_DAEMON_FRAME_TIMEOUT_MS", DaemonDefaults.frameTimeoutMilliseconds)
     nextTimeoutCheck = Sys.monotonicMilliseconds() + Self.timeoutCheckInterval(idleTimeout, frameTimeout)
     supervisor = Supervisor(effects: LoopEffects(loop: self), limits: config.limits, daemonPID: Sys.processID)
+    supervisor.identity.version = Array(config.version.utf8)
+    supervisor.identity.log = Array(config.log.destination.utf8)
+    supervisor.identity.startedAt = startedAt
+    supervisor.identity.startedMonotonic = Sys.monotonicMilliseconds()
     try epoll.add(listener, .readable, token: Token.listener.rawValue)
     try epoll.add(signals.fd, .readable, token: Token.signals.rawValue)
     spare = openSpare()
@@ -291,7 +302,7 @@ final class EventLoop {
     guard error == .noMemory || error == .noSpace else {
       preconditionFailure("epoll_ctl(\(op)) failed for \(token): \(error)")
     }
-    log("forkctl daemon: cannot watch a descriptor (\(Sys.describe(error))); letting its owner go")
+    log(.error, "cannot watch a descriptor (\(Sys.describe(error))); letting its owner go")
     unwatchable.append(token)
   }
 
@@ -315,7 +326,7 @@ final class EventLoop {
   }
 }
 
-/// One line to the daemon's stderr (its log when auto-started); best effort.
-func log(_ s: String) {
-  try? FileDescriptor.standardError.writeFully(Array((s + "\n").utf8))
+extension EventLoop {
+  /// One line to the daemon's log (Log.swift); best effort.
+  func log(_ level: LogLevel, _ message: String) { logger.write(level, message) }
 }

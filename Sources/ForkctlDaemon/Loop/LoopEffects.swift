@@ -16,6 +16,8 @@ struct LoopEffects: SupervisorEffects {
     return result != .broken
   }
 
+  mutating func log(_ level: LogLevel, _ message: String) { loop.log(level, message) }
+
   func clientBacklog(_ client: ClientID) -> Int { loop.clients[client]?.connection.queuedBytes ?? 0 }
 
   mutating func attach(_ client: ClientID, _ reply: Reply?, fds: [FileDescriptor]) {

@@ -11,7 +11,7 @@ extension EventLoop {
       if sig == .child {
         try reapChildren()
       } else {
-        log("forkctl daemon: signal \(sig.name ?? String(sig.rawValue)), shutting down")
+        log(.notice, "got \(sig.description): shutting down")
         stopping = true
       }
     }
@@ -54,12 +54,12 @@ extension EventLoop {
         frame = next
         pidfd = fds.first
       } catch {
-        log("forkctl daemon: process \(id) sent garbage: \(error.description)")
+        log(.warning, "process \(id) broke the protocol: \(error.description); closing its control socket")
         open = false
         break
       }
       guard let report = try? Report(frame) else {
-        log("forkctl daemon: process \(id) sent a frame that is not a report")
+        log(.warning, "process \(id) sent a frame that is not a report; closing its control socket")
         pidfd?.closeQuietly()
         open = false
         break

@@ -4,6 +4,7 @@ import ForkctlWire
 
 extension Supervisor {
   mutating func clientGone(_ client: ClientID, repliesUnread: Bool) {
+    let who = describeClient(client)
     clientUIDs[client] = nil
     clientConfinement[client] = nil
     // The created reply was the last thing sent (a later request clears lastCreated), so it
@@ -22,6 +23,12 @@ extension Supervisor {
       if case .attached(let a) = o.status, a.client == client {
         switch a.onDisconnect {
         case .terminate:
+          if let pid = o.phase.livePID {
+            effects.log(
+              .notice,
+              "\(who) went away: sending SIGTERM to \(describe(id)) (pid \(pid)), "
+                + "SIGKILL in \(limits.killGraceMilliseconds) ms (kill-on-disconnect)")
+          }
           terminate(id)
           // Its status was for that client alone.
           markReported(id)

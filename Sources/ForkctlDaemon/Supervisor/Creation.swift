@@ -13,10 +13,14 @@ extension Supervisor {
     if userFull(uid, keepsStatus) || allFull(keepsStatus) { dropReported(keeping: 0) }
     if let uid, userFull(uid, keepsStatus) {
       let what = "too many process objects for uid \(uid) (\(limits.maxProcessesPerUser))"
+      effects.log(.warning, "refused a process object to \(describeClient(client)): \(what)")
       refuseForLimit(client, what, registry.unreported[uid, default: 0])
       return nil
     }
     if allFull(keepsStatus) {
+      effects.log(
+        .warning,
+        "refused a process object to \(describeClient(client)): too many process objects (\(limits.maxProcesses))")
       refuseForLimit(client, "too many process objects (\(limits.maxProcesses))", registry.unreportedTotal)
       return nil
     }
@@ -313,6 +317,7 @@ extension Supervisor {
   /// keeping it), closed it, or died; or the daemon gave up on it, `because`.
   mutating func controlClosed(_ id: UInt64, because reason: String? = nil) {
     guard let o = registry[id], o.control == .open else { return }
+    if let reason { effects.log(.info, "closing the control socket of \(describe(id)): \(reason)") }
     if case .starting = o.phase {
       // Never born: its own announcement would have come before this end of file. Its parent
       // died (then it is decided now), or refused the fork (its report says so).

@@ -46,6 +46,7 @@ extension Supervisor {
       guard let o = registry[id], !o.forks.isEmpty, o.control == .open, o.loads.isEmpty else { continue }
       if let pid = o.phase.livePID { try? signalProcess(pid, Signal.kill.rawValue) }
       let what = id == registry.defaultTemplate ? "the default template (process \(id))" : describe(id)
+      effects.log(.warning, "\(what) did not answer a fork within \(bound) s: killed it")
       controlClosed(
         id,
         because: "\(what) did not answer within \(bound) s (it is stopped or wedged); "

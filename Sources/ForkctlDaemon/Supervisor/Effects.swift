@@ -97,6 +97,9 @@ public protocol SupervisorEffects {
 
   // MARK: Clock and daemon
 
+  /// Writes one line to the daemon's log (LoopEffects: DaemonLog), if `level` is kept.
+  mutating func log(_ level: LogLevel, _ message: String)
+
   /// A monotonic clock, in milliseconds.
   mutating func now() -> Int64
   /// Stops the daemon after the pending replies are written.

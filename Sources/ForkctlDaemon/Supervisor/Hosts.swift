@@ -212,6 +212,7 @@ extension Supervisor {
 
   /// A process object broke the protocol: its control socket closes, as for any violation.
   private mutating func hostBrokeProtocol(_ id: UInt64, _ what: String) {
+    effects.log(.warning, "\(describe(id)) broke the protocol: \(what); closing its control socket")
     controlClosed(id, because: "\(describe(id)) broke the protocol: \(what)")
   }
 }

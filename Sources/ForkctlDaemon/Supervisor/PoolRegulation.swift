@@ -178,6 +178,10 @@ extension Supervisor {
         try? signalProcess(pid, Signal.quit.rawValue)
         killDeadlines[pid] = now + limits.killGraceMilliseconds
         poolEvent(name, "timeout", ["\"id\":\(id)", "\"pid\":\(pid)"])
+        effects.log(
+          .notice,
+          "pool \(pool.nameText): worker \(describe(id)) (pid \(pid)) was busy past its timeout of \(timeout) ms: "
+            + "sent SIGQUIT, SIGKILL in \(limits.killGraceMilliseconds) ms")
       }
       if pool.startsAfter > 0 && pool.startsAfter <= now {
         pools[name]?.startsAfter = 0

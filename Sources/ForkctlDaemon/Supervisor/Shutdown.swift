@@ -28,7 +28,7 @@ extension Supervisor {
       return nil
     case .draining:
       switch request {
-      case .hello, .list, .wait, .waitAll, .kill, .forget, .prune, .shutdown, .drain, .signal, .memory, .audit:
+      case .hello, .status, .list, .wait, .waitAll, .kill, .forget, .prune, .shutdown, .drain, .signal, .memory, .audit:
         return nil
       case .pool(.status), .pool(.stop), .pool(.events):
         return nil
@@ -45,6 +45,7 @@ extension Supervisor {
   mutating func stop(requestedBy client: ClientID?) {
     if let client { stopRequesters.append(client) }
     guard daemonPhase != .stopping else { return }
+    effects.log(.notice, client.map { "shutdown requested by \(describeClient($0))" } ?? "drained: stopping")
     daemonPhase = .stopping
     effects.shutdown()
   }
@@ -52,6 +53,7 @@ extension Supervisor {
   /// shutdown --wait: start nothing new, and stop once no client is attached to a program.
   mutating func drain(requestedBy client: ClientID) {
     stopRequesters.append(client)
+    effects.log(.notice, "shutdown --wait requested by \(describeClient(client)): stopping once no client waits")
     daemonPhase = .draining
   }
 
@@ -83,6 +85,12 @@ extension Supervisor {
   /// objects that never ran.
   mutating func stopNow() {
     daemonPhase = .stopping
+    let running = registry.objects.values.filter { $0.phase.run != nil && $0.phase.livePID != nil }.count
+    effects.log(
+      .notice,
+      "stopping: ending \(registry.unrun) process object\(registry.unrun == 1 ? "" : "s") that never ran "
+        + "(templates included); \(running) running program\(running == 1 ? "" : "s") keep\(running == 1 ? "s" : "") "
+        + "running")
     for (id, o) in registry.objects where !o.forks.isEmpty {
       // A template that did not answer in the event loop's grace: killed, so that nothing
       // queued on its control socket runs after its client was told it did not.

@@ -132,6 +132,7 @@ extension Supervisor {
   mutating func deadlinesPassed(now: Int64) {
     for (group, deadline) in killDeadlines where deadline <= now {
       killDeadlines[group] = nil
+      effects.log(.notice, "process group \(group) outlived its grace after SIGTERM: sending SIGKILL")
       if registry.id(ofPID: group) != nil {
         // The leader still runs, perhaps before it has made its group.
         signalProcessGroup(group, Signal.kill.rawValue)

@@ -51,6 +51,8 @@ public struct Supervisor<Effects: SupervisorEffects> {
   var recipeLoads: [UInt64: [(LoadSpec, FileDescriptor?)]] = [:]
   var recipeDescriptors = 0
   var remakes: [UInt64: (pool: [UInt8], old: UInt64)] = [:]
+  /// What `status` says of the daemon itself, set by the event loop at start.
+  public var identity = DaemonIdentity()
 
   public init(effects: Effects, limits: SupervisorLimits = SupervisorLimits(), daemonPID: Int32) {
     self.effects = effects
@@ -99,6 +101,8 @@ public struct Supervisor<Effects: SupervisorEffects> {
     switch request {
     case .hello:
       effects.reply(client, .welcome(version: WireLimits.version, daemonPID: daemonPID))
+    case .status:
+      effects.reply(client, .status(status()))
     case .new(let name):
       guard let template = ensureDefaultTemplate(client) else { return }
       fork(template, name: name, client: client)
@@ -147,6 +151,11 @@ public struct Supervisor<Effects: SupervisorEffects> {
   }
 
   // MARK: Shared by the concerns
+
+  /// A client for the log: its number and its user.
+  func describeClient(_ client: ClientID) -> String {
+    "client \(client) (uid \(clientUIDs[client].map(String.init) ?? "unknown"))"
+  }
 
   func describe(_ id: UInt64) -> String {
     guard let o = registry[id], !o.name.isEmpty else { return "process \(id)" }

@@ -16,6 +16,7 @@ struct MappingSnapshots {
 }
 
 extension Supervisor {
+
   mutating func memory(_ refs: [[UInt8]], _ client: ClientID) {
     var ids: [UInt64] = []
     if refs.isEmpty {

@@ -100,6 +100,12 @@ extension Supervisor {
   /// exec failure the process reported before it.
   mutating func processExited(_ id: UInt64, pid: Int32, _ status: ExitStatus, ranProgram: Bool) {
     guard let o = registry[id] else { return }
+    if o.origin == .template || o.origin == .defaultTemplate, o.phase.run == nil {
+      // Templates end when the daemon stops; while it serves, one that ends has died.
+      effects.log(
+        daemonPhase == .serving ? .warning : .debug,
+        "\(describe(id)), a template (pid \(pid)), \(Self.describe(status))")
+    }
     let ran = ranProgram && o.phase.awaitsExec
     // Its zombie said it never ran its program, before any exec failure it reported was read.
     let neverRan = o.phase.awaitsExec && !ranProgram
@@ -116,6 +122,15 @@ extension Supervisor {
     hostEndedStarting(id, status)
     answerWaits()
     forgetIfSpent(id)
+  }
+
+  /// How a process ended, for the log: "exited with status 3", "was killed by SIGKILL".
+  static func describe(_ status: ExitStatus) -> String {
+    switch status {
+    case .exited(let code): "exited with status \(code)"
+    case .signaled(let sig, let core):
+      "was killed by \(Signal(rawValue: sig).description)\(core ? " (core dumped)" : "")"
+    }
   }
 
   mutating func answerWaits() {

@@ -133,6 +133,8 @@ public enum Reply: Equatable, Sendable {
   case pools([PoolSummary])
   /// One event of a pool (`pool events`): a line of JSON, without its newline.
   case poolEvent([UInt8])
+  /// The answer to `status`.
+  case status(DaemonStatus)
 
   public static func failure(_ code: ErrorCode, _ message: String) -> Reply {
     .failure(code, message: Array(message.utf8))
@@ -189,6 +191,9 @@ public enum Reply: Equatable, Sendable {
     case .poolEvent(let line):
       type = .poolEvent
       w.string(line)
+    case .status(let status):
+      type = .daemonStatus
+      status.write(to: &w)
     }
     return Frame(type: type, payload: w.bytes, fdCount: fds)
   }
@@ -233,6 +238,7 @@ public enum Reply: Equatable, Sendable {
       for _ in 0..<n { list.append(try PoolSummary.read(&r)) }
       self = .pools(list)
     case .poolEvent: self = .poolEvent(try r.string())
+    case .daemonStatus: self = .status(try DaemonStatus.read(&r))
     default: throw .unexpected(frame.type)
     }
     try r.finish()

@@ -36,6 +36,9 @@ public enum Request: Equatable, Sendable {
   /// Drop every exited process object of the caller's user whose status was never
   /// reported; replies `statuses` with them.
   case prune
+  /// What the daemon is and holds, without changing anything: replies `status`
+  /// (`forkctl status`, which never starts a daemon).
+  case status
   /// Load a library into a process object that has not run, and run its init; replies
   /// `loaded` with its threads after the init.
   case load(ref: [UInt8], LoadSpec)
@@ -138,6 +141,8 @@ public enum Request: Equatable, Sendable {
       w.list(refs)
     case .prune:
       type = .prune
+    case .status:
+      type = .status
     case .load(let ref, let spec):
       type = .load
       w.string(ref)
@@ -258,6 +263,9 @@ public enum Request: Equatable, Sendable {
     case .prune:
       try checkFDs(frame, 0)
       self = .prune
+    case .status:
+      try checkFDs(frame, 0)
+      self = .status
     case .load:
       let ref = try r.string()
       let spec = try LoadSpec.read(&r)

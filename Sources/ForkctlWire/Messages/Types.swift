@@ -21,6 +21,7 @@ public enum MessageType: UInt8, Sendable, CaseIterable {
   case audit = 0x12
   case pool = 0x13
   case eval = 0x14
+  case status = 0x15
 
   case ok = 0x40
   case created = 0x41
@@ -33,6 +34,7 @@ public enum MessageType: UInt8, Sendable, CaseIterable {
   case mappings = 0x48
   case pools = 0x49
   case poolEvent = 0x4a
+  case daemonStatus = 0x4b
 
   case commandFork = 0x80
   case commandFDs = 0x81
