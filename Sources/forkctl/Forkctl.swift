@@ -88,7 +88,7 @@ enum Forkctl {
     SendArgCommand.self, RunCommand.self, LoadCommand.self, EvalCommand.self, CallCommand.self, WaitCommand.self,
     KillCommand.self,
     ForgetCommand.self, PruneCommand.self, ListCommand.self, MemCommand.self, AuditCommand.self, PoolCommand.self,
-    ShutdownCommand.self, DaemonCommand.self,
+    ShutdownCommand.self, DaemonCommand.self, CompletionsCommand.self,
   ]
 
   static let usage = "forkctl SUBCOMMAND [OPTION...] [ARG...]"
