@@ -227,7 +227,8 @@ struct CompletionsCommand: Subcommand {
       current=$1
       if [ -n "$pending" ]; then
         complete_kind "$(_forkctl_option_kind "$command $operation" "$pending")"
-      elif [ -n "$command" ] && [ -z "$operation" ] && _forkctl_has_operations "$command" && [ "$current" = "${current#-}" ]; then
+      elif [ -n "$command" ] && [ -z "$operation" ] && [ "$current" = "${current#-}" ] &&
+        _forkctl_has_operations "$command"; then
         complete_kind "$(_forkctl_operations "$command")"
       elif [ -z "$ended" ] && [ "$current" != "${current#-}" ]; then
         echo words
