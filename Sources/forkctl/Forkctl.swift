@@ -105,8 +105,11 @@ enum Forkctl {
       Subcommands:
 
       """
+    var width = 0
+    for command in subcommands { width = max(width, command.name.count) }
     for command in subcommands {
-      text += "  " + command.name + String(repeating: " ", count: 11 - command.name.count) + command.summary + "\n"
+      text +=
+        "  " + command.name + String(repeating: " ", count: width + 2 - command.name.count) + command.summary + "\n"
     }
     text += """
 
