@@ -197,7 +197,10 @@ struct CompletionsCommand: Subcommand {
         word=$1
         shift
         index=$((index + 1))
-        if [ -n "$pending" ]; then
+        if [ -n "$pending" ] && [ "$word" = = ]; then
+          # bash splits --tty=auto at the =: the value is the word after it.
+          continue
+        elif [ -n "$pending" ]; then
           [ "$pending" = --socket ] && socket=$word
           pending=
         elif [ -z "$command" ]; then
@@ -225,8 +228,12 @@ struct CompletionsCommand: Subcommand {
         fi
       done
       current=$1
+      case $current in --?*=*) name=${current%%=*} ;; *) name= ;; esac
       if [ -n "$pending" ]; then
         complete_kind "$(_forkctl_option_kind "$command $operation" "$pending")"
+      elif [ -z "$ended" ] && [ -n "$name" ] && [ -n "$(_forkctl_option_kind "$command $operation" "$name")" ]; then
+        # zsh and fish keep --tty=al one word: the value's words come with the option before them.
+        complete_kind "$(_forkctl_option_kind "$command $operation" "$name")" | sed "2,\\$s|^|$name=|"
       elif [ -n "$command" ] && [ -z "$operation" ] && [ "$current" = "${current#-}" ] &&
         _forkctl_has_operations "$command"; then
         complete_kind "$(_forkctl_operations "$command")"
@@ -257,6 +264,8 @@ struct CompletionsCommand: Subcommand {
       _forkctl_engine=\(singleQuoted(engine))
       _forkctl() {
         local IFS=$'\\n' cur=${COMP_WORDS[COMP_CWORD]} word
+        # The cursor just after --tty=, which bash made a word of its own: the value is empty.
+        [[ $cur == = ]] && cur=
         local -a out
         out=($(command sh -c "$_forkctl_engine" forkctl "${COMP_WORDS[@]:0:COMP_CWORD+1}"))
         COMPREPLY=()

@@ -12,7 +12,8 @@ private let drivers: [String: (path: String, driver: String)] = [
     """
     [[ -r /usr/share/bash-completion/bash_completion ]] && source /usr/share/bash-completion/bash_completion
     source "$1"
-    read -r -a COMP_WORDS <<< "$2"
+    # bash breaks words at = too (COMP_WORDBREAKS): --tty=al is --tty, =, al.
+    read -r -a COMP_WORDS <<< "${2//=/ = }"
     [[ $2 == *' ' ]] && COMP_WORDS+=('')
     COMP_CWORD=$((${#COMP_WORDS[@]} - 1))
     COMP_LINE=$2
@@ -94,6 +95,9 @@ private let hasStatusCommand: Bool = World().run(["help", "status"]).code == 0
     #expect(completions(shell, "forkctl kill --signal K", in: world).contains("KILL"))
     let tty = completions(shell, "forkctl spawn --tty ", in: world)
     #expect(Set(tty).isSuperset(of: ["auto", "always", "never"]), "\(tty)")
+    // --tty=al: bash completes the word after its =, zsh and fish the whole word.
+    let joined = completions(shell, "forkctl spawn --tty=al", in: world)
+    #expect(joined.contains(shell == "bash" ? "always" : "--tty=always"), "\(joined)")
     #expect(completions(shell, "forkctl pool re", in: world).contains("resize"))
     #expect(completions(shell, "forkctl pool stop --", in: world).contains("--graceful"))
     // zsh's _users and _normal need a line editor, which the harness has not.
