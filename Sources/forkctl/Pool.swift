@@ -133,6 +133,8 @@ struct PoolCommand: Subcommand {
   var action: Action
 
   init(parsing arguments: inout Arguments) throws(ArgumentError) {
+    // `forkctl --socket PATH pool status` hands the global --socket over before the action.
+    try arguments.parseOptions(into: &client)
     let verb = try arguments.operand(or: "pool needs an action: create, status, resize, reload, stop or events")
     if let operation = Self.operations.first(where: { $0.name == verb }) { arguments.table = operation.optionTable }
     switch verb {

@@ -122,3 +122,15 @@ private func listedOptions(_ help: String) -> Set<String> {
     }
   }
 }
+
+@Test func poolTakesTheGlobalSocketBeforeItsAction() throws {
+  // Forkctl.main hands `forkctl --socket PATH pool status` over as these words.
+  var arguments = Arguments(
+    ArraySlice(["--socket", "/run/x/sock", "status"].map { Array($0.utf8) }), table: PoolCommand.optionTable)
+  let pool = try PoolCommand(parsing: &arguments)
+  #expect(pool.client.socket == "/run/x/sock")
+  guard case .status(name: nil, json: false) = pool.action else {
+    Issue.record("pool --socket PATH status parsed as \(pool.action)")
+    return
+  }
+}
