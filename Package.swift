@@ -50,6 +50,8 @@ let package = Package(
     // System-call tests: real descriptors, signals and threads in the test process.
     .testTarget(name: "ForkctlSysTests", dependencies: ["ForkctlSys", "CForkctlShims"]),
     .testTarget(name: "ForkctlBenchTests", dependencies: ["forkctl-bench"]),
+    // The command line's parser and its option tables, without a process or a daemon.
+    .testTarget(name: "ForkctlCLITests", dependencies: ["forkctl"]),
     .testTarget(name: "ForkctlDaemonTests", dependencies: ["ForkctlDaemon", "ForkctlWire", "ForkctlSys"]),
     .testTarget(
       name: "ForkctlIntegrationTests",

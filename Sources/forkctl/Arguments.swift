@@ -10,7 +10,8 @@
 // or `-sVALUE`; the word after an option that takes a value is its value even when it
 // starts with `-`. Words stay bytes, so an operand that is not UTF-8 (a PROGRAM argument,
 // a send-arg string) passes through byte for byte; only option names and values become
-// Strings.
+// Strings. Which options a command has, and which take a value, is its OptionTable
+// (OptionTable.swift): one not in it is refused here, before the command's switch sees it.
 
 /// Why parsing stopped before a command could run.
 enum ArgumentError: Error {
@@ -36,10 +37,13 @@ struct Arguments {
   private var option = ""
   private var optionWord = ""
   private var attachedValue: [UInt8]?
+  /// The command's options; pool sets its operation's once it has read it.
+  var table: OptionTable
 
-  init(_ words: ArraySlice<[UInt8]>, optionsAnywhere: Bool = false) {
+  init(_ words: ArraySlice<[UInt8]>, optionsAnywhere: Bool = false, table: OptionTable) {
     self.words = words
     self.optionsAnywhere = optionsAnywhere
+    self.table = table
     next = words.startIndex
   }
 
@@ -49,8 +53,9 @@ struct Arguments {
   /// The next option's name (`--name`, `-s`), or nil at the end, after `--`, or (unless
   /// options may stand anywhere) at an operand, after which it may be called again once the
   /// command has taken the operand (run's `ID [OPTION...] PROGRAM`). `-h`, `--help` and
-  /// `--version` end parsing. An attached value (`--json=1`) that the command did not take
-  /// with `value()` is a usage error.
+  /// `--version` end parsing. An option not in the table is a usage error, and so is an
+  /// attached value (`--json=1`) given to one that takes none or that the command did not take
+  /// with `value()`.
   mutating func nextOption() throws(ArgumentError) -> String? {
     try requireAttachedValueTaken()
     if optionsEnded { return nil }
@@ -85,6 +90,12 @@ struct Arguments {
       try requireAttachedValueTaken()
       throw .version
     default:
+      guard let spec = table.spec(option) else {
+        // `-9`, `-KILL`: the command reads the word whole.
+        if table.dashWord != nil && word[1] != UInt8(ascii: "-") { return option }
+        throw unknown(option)
+      }
+      if !spec.takesValue { try requireAttachedValueTaken() }
       return option
     }
   }

@@ -3,6 +3,7 @@ import ForkctlWire
 
 struct AuditCommand: Subcommand {
   static let name = "audit"
+  static let optionTable = OptionTable([.socket, .json])
   static let optionsAnywhere = true
   static let summary = "List the files a worker maps that its template did not when it forked."
   static let usage = "forkctl audit [--socket PATH] [--json] ID"

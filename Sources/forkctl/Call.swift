@@ -4,6 +4,8 @@ import ForkctlWire
 
 struct CallCommand: Subcommand {
   static let name = "call"
+  static let optionTable = OptionTable(
+    joining: [.socket, OptionSpec("--wait"), OptionSpec("--detach"), OptionSpec("--quick-exit")], ProgramOptions.table)
   static let summary = "Make a process object call a function of a library it loaded."
   static let usage = "forkctl call [OPTION...] ID [OPTION...] [--] SYMBOL [ARG...]"
   static let help = """
@@ -55,6 +57,7 @@ struct CallCommand: Subcommand {
 
 struct LoadCommand: Subcommand {
   static let name = "load"
+  static let optionTable = OptionTable([.socket, OptionSpec("--init", .symbol), OptionSpec("--global")])
   static let summary = "Load shared libraries (or a host's modules) into a template."
   static let usage = "forkctl load [OPTION...] ID [OPTION...] LIBRARY... [-- ARG...]"
   static let help = """

@@ -5,6 +5,15 @@ import ForkctlWire
 
 struct DaemonCommand: Subcommand {
   static let name = "daemon"
+  static let optionTable = OptionTable([
+    .socket, OptionSpec("--allow-uid", .user, repeatable: true), OptionSpec("--allow-gid", .group, repeatable: true),
+    OptionSpec("--max-processes", .number), OptionSpec("--max-processes-per-user", .number),
+    OptionSpec("--max-connections", .number), OptionSpec("--kill-grace", .seconds),
+    OptionSpec("--template-timeout", .seconds), OptionSpec("--background"), OptionSpec("--log-file", .path),
+    OptionSpec("--log-level", .choice(["error", "warning", "notice", "info", "debug"])),
+    OptionSpec("--log-max-bytes", .number),
+    OptionSpec("--ready-fd", .descriptor, hidden: true),
+  ])
   static let summary = "Run the daemon in the foreground."
   static let usage = "forkctl daemon [OPTION...]"
   static let help = """

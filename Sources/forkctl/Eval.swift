@@ -4,6 +4,7 @@ import ForkctlWire
 
 struct EvalCommand: Subcommand {
   static let name = "eval"
+  static let optionTable = OptionTable([.socket])
   static let summary = "Run code in a language host's template (exec --python or --perl)."
   static let usage = "forkctl eval [OPTION...] ID [OPTION...] CODE [ARG...]"
   static let help = """

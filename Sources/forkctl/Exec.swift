@@ -3,6 +3,9 @@ import ForkctlWire
 
 struct ExecCommand: Subcommand {
   static let name = "exec"
+  static let optionTable = OptionTable(
+    joining: CreationOptions.table,
+    [OptionSpec("--python"), OptionSpec("--perl"), OptionSpec("--interpreter", .command)])
   static let summary = "Start a fresh template (or a Python or Perl host); print its id."
   static let usage = "forkctl exec [--socket PATH] [--name NAME] [--python | --perl [--interpreter PATH]]"
   static let optionsAnywhere = true

@@ -2,6 +2,7 @@ import ForkctlClient
 
 struct ForgetCommand: Subcommand {
   static let name = "forget"
+  static let optionTable = OptionTable([.socket])
   static let optionsAnywhere = true
   static let summary = "Drop exited process objects that nobody will wait for."
   static let usage = "forkctl forget [--socket PATH] ID..."

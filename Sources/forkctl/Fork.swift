@@ -2,6 +2,7 @@ import ForkctlClient
 
 struct ForkCommand: Subcommand {
   static let name = "fork"
+  static let optionTable = OptionTable(CreationOptions.table)
   static let optionsAnywhere = true
   static let summary = "Fork a process object that has not run yet; print the new id."
   static let usage = "forkctl fork [--socket PATH] [--name NAME] ID"

@@ -16,6 +16,10 @@ protocol Subcommand: SendableMetatype {
   /// Whether options may follow operands (until `--`), as for commands whose operands are
   /// ids; not for those whose operands end in PROGRAM and its own options.
   static var optionsAnywhere: Bool { get }
+  /// Its options: what the parser takes and the completions offer.
+  static var optionTable: OptionTable { get }
+  /// Its operations (pool's create, status ...), each with its own options; none for most.
+  static var operations: [Operation] { get }
 
   /// Parses and checks the command line; nothing here may read the environment or the
   /// daemon.
@@ -27,6 +31,13 @@ protocol Subcommand: SendableMetatype {
 extension Subcommand {
   static func usageStatus(_ words: ArraySlice<[UInt8]>) -> Exit { .usage }
   static var optionsAnywhere: Bool { false }
+  static var operations: [Operation] { [] }
+}
+
+/// An operation of a subcommand (`pool create`): its word and its options.
+struct Operation {
+  let name: String
+  let optionTable: OptionTable
 }
 
 /// new and exec: a subcommand that takes only `CreationOptions`, makes a process object with
@@ -44,6 +55,7 @@ protocol CreationCommand: Subcommand {
 
 extension CreationCommand {
   static var optionsAnywhere: Bool { true }
+  static var optionTable: OptionTable { OptionTable(CreationOptions.table) }
   static var usage: String { "forkctl \(name) [--socket PATH] [--name NAME]" }
 
   static var help: String {
@@ -76,10 +88,12 @@ enum Forkctl {
     SendArgCommand.self, RunCommand.self, LoadCommand.self, EvalCommand.self, CallCommand.self, WaitCommand.self,
     KillCommand.self,
     ForgetCommand.self, PruneCommand.self, ListCommand.self, MemCommand.self, AuditCommand.self, PoolCommand.self,
-    StatusCommand.self, ShutdownCommand.self, DaemonCommand.self,
+    StatusCommand.self, ShutdownCommand.self, DaemonCommand.self, CompletionsCommand.self,
   ]
 
   static let usage = "forkctl SUBCOMMAND [OPTION...] [ARG...]"
+  /// The options before SUBCOMMAND (-h, --help and --version besides).
+  static let optionTable = OptionTable([.socket, OptionSpec("--verbose")])
 
   static var help: String {
     var text = """
@@ -91,8 +105,11 @@ enum Forkctl {
       Subcommands:
 
       """
+    var width = 0
+    for command in subcommands { width = max(width, command.name.count) }
     for command in subcommands {
-      text += "  " + command.name + String(repeating: " ", count: 11 - command.name.count) + command.summary + "\n"
+      text +=
+        "  " + command.name + String(repeating: " ", count: width + 2 - command.name.count) + command.summary + "\n"
     }
     text += """
 
@@ -113,7 +130,7 @@ enum Forkctl {
   /// options stand before the subcommand; `--socket PATH` there is handed to it as if it had
   /// come first among its own options.
   static func main(_ argv: [[UInt8]]) -> Never {
-    var global = Arguments(argv.dropFirst())
+    var global = Arguments(argv.dropFirst(), table: optionTable)
     var client = ClientOptions()
     // --verbose is an option of --version alone, on either side of it.
     var verbose = false
@@ -159,7 +176,7 @@ enum Forkctl {
   }
 
   static func execute<Command: Subcommand>(_: Command.Type, _ words: ArraySlice<[UInt8]>) -> Never {
-    var arguments = Arguments(words, optionsAnywhere: Command.optionsAnywhere)
+    var arguments = Arguments(words, optionsAnywhere: Command.optionsAnywhere, table: Command.optionTable)
     let command: Command
     do {
       command = try Command(parsing: &arguments)

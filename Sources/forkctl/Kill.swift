@@ -3,6 +3,8 @@ import ForkctlSys
 
 struct KillCommand: Subcommand {
   static let name = "kill"
+  static let optionTable = OptionTable(
+    [.socket, OptionSpec("--signal", short: "-s", .signal), OptionSpec("--group")], dashWord: .signal)
   static let optionsAnywhere = true
   static let summary = "Send a signal to process objects (default TERM)."
   static let usage = "forkctl kill [--socket PATH] [--group] [-s SIGNAL | -SIGNAL] ID..."

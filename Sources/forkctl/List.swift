@@ -4,6 +4,7 @@ import ForkctlWire
 
 struct ListCommand: Subcommand {
   static let name = "list"
+  static let optionTable = OptionTable([.socket, .json, OptionSpec("--memory")])
   static let optionsAnywhere = true
   static let summary = "List process objects with their state and status."
   static let usage = "forkctl list [--socket PATH] [--json] [--memory]"

@@ -4,6 +4,7 @@ import ForkctlWire
 
 struct MemCommand: Subcommand {
   static let name = "mem"
+  static let optionTable = OptionTable([.socket, .json])
   static let optionsAnywhere = true
   static let summary = "Show the memory of process objects: resident, shared, private."
   static let usage = "forkctl mem [--socket PATH] [--json] [ID...]"

@@ -7,6 +7,7 @@ import ForkctlWire
 struct ClientOptions: OptionGroup {
   var socket: String?
 
+  static let table = [OptionSpec.socket]
   static let help = "  --socket PATH         The daemon's socket."
 
   var socketPath: String { socket ?? defaultSocketPath() }
@@ -24,6 +25,7 @@ struct CreationOptions: OptionGroup {
   /// `--name NAME`; empty for none.
   var name = ""
 
+  static let table = [OptionSpec.socket, .name]
   static let help = """
     \(ClientOptions.help)
       --name NAME           A name that works wherever the id does.
@@ -66,6 +68,9 @@ struct ProgramOptions: OptionGroup {
   /// --clear-env
   var clearEnv = false
 
+  static let table = [
+    OptionSpec("--keep-control"), OptionSpec("--env", .environment, repeatable: true), OptionSpec("--clear-env"),
+  ]
   static let help = """
       --keep-control        Keep the control socket open in PROGRAM, on the
                             descriptor named in FORKCTL_CONTROL_FD, so that later

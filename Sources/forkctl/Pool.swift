@@ -4,6 +4,32 @@ import ForkctlWire
 
 struct PoolCommand: Subcommand {
   static let name = "pool"
+  /// Before the operation; each operation's table then replaces it.
+  static let optionTable = OptionTable([.socket])
+  static let operations = [
+    Operation(
+      name: "create",
+      optionTable: OptionTable(
+        [
+          .socket, OptionSpec("--from", .template), OptionSpec("--start", .number), OptionSpec("--min-idle", .number),
+          OptionSpec("--max-idle", .number), OptionSpec("--max", .number), OptionSpec("--ready"),
+          OptionSpec("--min", .number), OptionSpec("--max-requests", .number), OptionSpec("--jitter", .number),
+          OptionSpec("--timeout", .seconds), OptionSpec("--notify-fd", .descriptor), OptionSpec("--notify-socket"),
+          OptionSpec("--call", .symbol), OptionSpec("--quick-exit"),
+          OptionSpec("--env", .environment, repeatable: true), OptionSpec("--clear-env"),
+          // Refused by name: "pool workers cannot --keep-control".
+          OptionSpec("--keep-control", hidden: true),
+        ])),
+    Operation(name: "status", optionTable: OptionTable([.socket, .json])),
+    Operation(
+      name: "resize",
+      optionTable: OptionTable(
+        [.socket, OptionSpec("--max", .number), OptionSpec("--min-idle", .number), OptionSpec("--max-idle", .number)],
+        dashWord: .number)),
+    Operation(name: "reload", optionTable: OptionTable([.socket, OptionSpec("--from", .template)])),
+    Operation(name: "stop", optionTable: OptionTable([.socket, OptionSpec("--graceful")])),
+    Operation(name: "events", optionTable: OptionTable([.socket])),
+  ]
   static let summary = "Keep a pool of workers that the daemon starts, regulates and replaces."
   static let usage = "forkctl pool create|status|resize|reload|stop|events [OPTION...] NAME ..."
   static let help = """
@@ -107,7 +133,10 @@ struct PoolCommand: Subcommand {
   var action: Action
 
   init(parsing arguments: inout Arguments) throws(ArgumentError) {
+    // `forkctl --socket PATH pool status` hands the global --socket over before the action.
+    try arguments.parseOptions(into: &client)
     let verb = try arguments.operand(or: "pool needs an action: create, status, resize, reload, stop or events")
+    if let operation = Self.operations.first(where: { $0.name == verb }) { arguments.table = operation.optionTable }
     switch verb {
     case "create":
       action = .create(try Self.parseCreate(&arguments, &client))

@@ -2,6 +2,7 @@ import ForkctlClient
 
 struct PruneCommand: Subcommand {
   static let name = "prune"
+  static let optionTable = OptionTable([.socket, OptionSpec("--print")])
   static let optionsAnywhere = true
   static let summary = "Drop your exited process objects that were never waited for."
   static let usage = "forkctl prune [--socket PATH] [--print]"

@@ -4,6 +4,9 @@ import ForkctlWire
 
 struct RunCommand: Subcommand {
   static let name = "run"
+  static let optionTable = OptionTable(
+    joining: [.socket, OptionSpec("--wait"), OptionSpec("--detach"), OptionSpec("--quick-exit", hidden: true)],
+    ProgramOptions.table)
   static let summary = "Make a process object execute PROGRAM."
   static let usage = "forkctl run [OPTION...] ID [OPTION...] [--] PROGRAM [ARG...]"
   static let help = """

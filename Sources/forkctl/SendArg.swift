@@ -2,6 +2,7 @@ import ForkctlClient
 
 struct SendArgCommand: Subcommand {
   static let name = "send-arg"
+  static let optionTable = OptionTable([.socket])
   static let summary = "Pass octet strings to a process object, for PROGRAM's argv."
   static let usage = "forkctl send-arg [--socket PATH] ID [--] [STRING...]"
   static let help = """

@@ -4,6 +4,7 @@ import ForkctlWire
 
 struct SendFDCommand: Subcommand {
   static let name = "send-fd"
+  static let optionTable = OptionTable([.socket])
   static let optionsAnywhere = true
   static let summary = "Pass descriptors of the caller to a process object."
   static let usage = "forkctl send-fd [--socket PATH] ID SPEC..."

@@ -2,6 +2,7 @@ import ForkctlClient
 
 struct ShutdownCommand: Subcommand {
   static let name = "shutdown"
+  static let optionTable = OptionTable([.socket, OptionSpec("--wait")])
   static let optionsAnywhere = true
   static let summary = "Stop the daemon; running programs go on."
   static let usage = "forkctl shutdown [--socket PATH] [--wait]"

@@ -4,6 +4,12 @@ import ForkctlWire
 
 struct SpawnCommand: Subcommand {
   static let name = "spawn"
+  static let optionTable = OptionTable(
+    joining: [
+      .socket, OptionSpec("--from", .template), OptionSpec("--call", .symbol), OptionSpec("--quick-exit"), .name,
+      OptionSpec("--fd", .descriptor, repeatable: true), OptionSpec("--inherit-fds"), OptionSpec("--detach"),
+      OptionSpec("--tty", .choice(["auto", "always", "never"])),
+    ], ProgramOptions.table)
   static let summary = "Run PROGRAM as if directly, forked by the daemon's template."
   static let usage = """
     forkctl spawn [OPTION...] [--] PROGRAM [ARG...]

@@ -4,6 +4,7 @@ import ForkctlWire
 
 struct StatusCommand: Subcommand {
   static let name = "status"
+  static let optionTable = OptionTable([.socket, .json])
   static let optionsAnywhere = true
   static let summary = "Say whether a daemon runs, and what it holds; never start one."
   static let usage = "forkctl status [--socket PATH] [--json]"

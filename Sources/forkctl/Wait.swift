@@ -2,6 +2,9 @@ import ForkctlClient
 
 struct WaitCommand: Subcommand {
   static let name = "wait"
+  static let optionTable = OptionTable([
+    .socket, OptionSpec("--all"), OptionSpec("--print"), OptionSpec("--timeout", .seconds),
+  ])
   static let optionsAnywhere = true
   static let summary = "Wait for process objects to end; exit with the last one's status."
   static let usage = "forkctl wait [--socket PATH] [--print] [--timeout SECONDS] ID... | --all"
