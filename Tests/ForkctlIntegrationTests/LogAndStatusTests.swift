@@ -88,10 +88,15 @@ struct LogTests {
     let log = w.dir + "/daemon.log"
     w.startDaemon(["--max-processes-per-user", "1", "--log-file", log])
     w.ok(["new"])
-    #expect(w.run(["new"]).code == 125)
+    // The second from this process, so that the pid logged is known.
+    let client = try UnixSocket.connect(to: w.socket, timeoutMilliseconds: 5000)
+    try client.writeFully(Request.new(name: []).frame().encoded())
+    _ = try? client.readSome(max: 4096)
+    client.closeQuietly()
     #expect(
       w.logShows("warning refused a process object to client ", in: log)
-        && readFile(log).contains("(uid \(getuid())): too many process objects for uid \(getuid()) (1)"),
+        && readFile(log).contains(
+          "(uid \(getuid()), pid \(getpid())): too many process objects for uid \(getuid()) (1)"),
       "\(readFile(log))")
     // A frame of protocol version 9.
     let fd = try UnixSocket.connect(to: w.socket, timeoutMilliseconds: 5000)

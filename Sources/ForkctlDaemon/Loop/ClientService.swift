@@ -52,13 +52,13 @@ extension EventLoop {
       case .refused(let code, let message):
         log(.notice, "refused a connection from \(Self.describePeer(fd)): \(message)")
         Self.turnAway(fd, code, message)
-      case .admitted(let uid, let confinement):
+      case .admitted(let uid, let pid, let confinement):
         let id = nextClient
         nextClient += 1
         let c = ClientConnection(fd: fd, uid: uid, budget: readBudget)
         clients[id] = c
         connectionsPerUID[uid, default: 0] += 1
-        supervisor.handle(.clientConnected(id, uid: uid, confinement: confinement))
+        supervisor.handle(.clientConnected(id, uid: uid, pid: pid, confinement: confinement))
         watch(fd, c.interest, .client(id))
       }
     }
@@ -148,7 +148,7 @@ extension EventLoop {
   }
 
   private enum Admission {
-    case admitted(uid: UInt32, Confinement)
+    case admitted(uid: UInt32, pid: Int32, Confinement)
     case refused(ErrorCode, String)
   }
 
@@ -192,7 +192,7 @@ extension EventLoop {
         "too many connections for uid \(cred.uid) (\(share) of \(config.maxConnections), the rest are kept for "
           + "other users); try again once some have closed")
     }
-    return .admitted(uid: cred.uid, confinement)
+    return .admitted(uid: cred.uid, pid: cred.pid, confinement)
   }
 
   /// The most connections one user may hold when the daemon admits others: seven eighths of

@@ -195,12 +195,13 @@ public enum Daemon {
     try Sys.becomeChildSubreaper()
     let loop = try EventLoop(config: config, logger: logger, listener: listener, templateImage: templateImage)
     Sys.setProcessTitle("forkctl: daemon \(config.socketPath)")
+    // Before the ready line: whoever waits for it finds the start in the log.
+    loop.logStart()
     if let r = config.readyFD {
       // Best effort: whoever started us may have gone; the socket answers either way.
       try? r.writeFully(Readiness.ready.encode())
       r.closeQuietly()
     }
-    loop.logStart()
     try loop.run()
     return loop
   }

@@ -6,6 +6,7 @@ extension Supervisor {
   mutating func clientGone(_ client: ClientID, repliesUnread: Bool) {
     let who = describeClient(client)
     clientUIDs[client] = nil
+    clientPIDs[client] = nil
     clientConfinement[client] = nil
     // The created reply was the last thing sent (a later request clears lastCreated), so it
     // is what went unread.

@@ -4,8 +4,8 @@ import ForkctlWire
 /// Everything that happens to the supervisor. The event loop turns readiness into these;
 /// `Supervisor.handle(_:)` routes each to the file that owns it.
 public enum Event {
-  /// A connection was accepted from a peer with this uid (SO_PEERCRED).
-  case clientConnected(ClientID, uid: UInt32, confinement: Confinement = Confinement())
+  /// A connection was accepted from a peer with this uid and pid (SO_PEERCRED; 0: unknown).
+  case clientConnected(ClientID, uid: UInt32, pid: Int32 = 0, confinement: Confinement = Confinement())
   /// A request arrived; its descriptors are the supervisor's from now on.
   case request(Request, fds: [FileDescriptor], from: ClientID)
   /// A connection closed. `repliesUnread`: it closed with replies unread (the kernel says

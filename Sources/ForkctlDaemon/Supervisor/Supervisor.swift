@@ -29,6 +29,9 @@ public struct Supervisor<Effects: SupervisorEffects> {
   var lastCreated: [ClientID: UInt64] = [:]
   /// The peer uid of each connection, as the event loop learned it (SO_PEERCRED).
   var clientUIDs: [ClientID: UInt32] = [:]
+  /// The pid that opened each connection (SO_PEERCRED), for the log alone: it may have
+  /// exited or passed the connection on since.
+  var clientPIDs: [ClientID: Int32] = [:]
   /// What the programs of each confined connection are held to.
   var clientConfinement: [ClientID: Confinement] = [:]
   /// The process groups of spawned programs sent SIGTERM because their client went away:
@@ -66,8 +69,9 @@ public struct Supervisor<Effects: SupervisorEffects> {
   /// Handles one event.
   public mutating func handle(_ event: Event) {
     switch event {
-    case .clientConnected(let client, let uid, let confinement):
+    case .clientConnected(let client, let uid, let pid, let confinement):
       clientUIDs[client] = uid
+      if pid > 0 { clientPIDs[client] = pid }
       if !confinement.isEmpty { clientConfinement[client] = confinement }
     case .request(let request, let fds, let client): handle(request, fds: fds, from: client)
     case .clientGone(let client, let unread): clientGone(client, repliesUnread: unread)
@@ -152,9 +156,10 @@ public struct Supervisor<Effects: SupervisorEffects> {
 
   // MARK: Shared by the concerns
 
-  /// A client for the log: its number and its user.
+  /// A client for the log: its number, its user and the pid that connected.
   func describeClient(_ client: ClientID) -> String {
-    "client \(client) (uid \(clientUIDs[client].map(String.init) ?? "unknown"))"
+    let pid = clientPIDs[client].map { ", pid \($0)" } ?? ""
+    return "client \(client) (uid \(clientUIDs[client].map(String.init) ?? "unknown")\(pid))"
   }
 
   func describe(_ id: UInt64) -> String {
