@@ -13,6 +13,12 @@ struct DaemonCommand: Subcommand {
     $FORKCTL_TEMPLATE_IMAGE, else forkctl-template beside it or in
     ../libexec/forkctl, else this executable too.
 
+    Under a service manager: a listening socket passed by socket activation
+    (LISTEN_FDS, LISTEN_PID, LISTEN_FDNAMES: the one named forkctl, or the only
+    one) is served instead of binding one, and is left in place at exit; with
+    NOTIFY_SOCKET the daemon sends READY=1 once it serves and STOPPING=1 when it
+    stops (systemd Type=notify).
+
     Options:
       --socket PATH         The socket to listen on.
       --allow-uid USER      Also admit this user, by name or uid (repeatable). An
@@ -72,15 +78,32 @@ struct DaemonCommand: Subcommand {
   }
 
   func run() throws(Exit) {
+    // Before --background forks: LISTEN_PID names this process (sd_listen_fds(3)), and the
+    // environment is cleared of them and NOTIFY_SOCKET before any template is started.
+    let activated: ActivatedSocket?
+    do {
+      activated = try ActivatedSocket.take()
+    } catch {
+      Sys.printError("forkctl: cannot start daemon: \(error.message)")
+      throw Exit(1)
+    }
+    let notifyAddress = ServiceManager.takeNotifyAddress()
+    if let activated, listen.socket != nil, listen.socketPath != activated.path {
+      Sys.printError(
+        "forkctl: cannot start daemon: --socket \(listen.socketPath) is not the socket passed by socket activation, "
+          + "which is bound to \(activated.path)")
+      throw Exit(1)
+    }
     // Before the directory and the pidfile are made: bind(2) would fail only after them.
-    if let problem = UnixSocket.listeningPathProblem(listen.socketPath) {
+    if activated == nil, let problem = UnixSocket.listeningPathProblem(listen.socketPath) {
       Sys.printError("forkctl: cannot start daemon: \(problem)")
       throw Exit(1)
     }
     var ready = readyFD.map { FileDescriptor(rawValue: $0) }
     if background { ready = try Self.goIntoBackground(reportingTo: ready) }
     Sys.initializeProcessTitle()
-    var config = DaemonConfiguration(socketPath: listen.socketPath)
+    var config = DaemonConfiguration(socketPath: listen.socketPath, activated: activated)
+    config.notifyAddress = notifyAddress
     config.allowedUIDs = allowUIDs
     config.allowedGIDs = allowGIDs
     config.limits.maxProcesses = maxProcesses
