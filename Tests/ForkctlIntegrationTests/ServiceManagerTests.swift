@@ -1,7 +1,8 @@
 // The daemon under a service manager: socket activation (LISTEN_FDS, sd_listen_fds(3)) through
 // systemd's own systemd-socket-activate, readiness (NOTIFY_SOCKET, sd_notify(3)) through a
-// datagram socket of the test's that plays systemd's part. PID 1 here is not systemd and
-// `systemd --user` cannot run, so no unit is started by a real systemd.
+// datagram socket of the test's that plays systemd's part, the shipped units checked by
+// systemd-analyze verify, and an s6 service directory under s6-supervise. PID 1 here is not
+// systemd and `systemd --user` cannot run, so no unit is started by a real systemd.
 import ForkctlSys
 import ForkctlWire
 import Glibc
@@ -43,6 +44,13 @@ final class NotifyListener {
     return fields
   }
 }
+
+/// The repository's Packaging directory.
+private let packaging: String = {
+  var path = #filePath  // .../Tests/ForkctlIntegrationTests/ServiceManagerTests.swift
+  for _ in 0..<3 { path = String(path[..<path.lastIndex(of: "/")!]) }
+  return path + "/Packaging"
+}()
 
 /// A program from /usr/bin, or nil (with the reason recorded) when it is not installed.
 func systemTool(_ name: String) -> String? {
@@ -138,7 +146,8 @@ func socketInode(_ pid: Int32, _ fd: Int32) -> String? { openDescriptors(pid)[fd
       let setup =
         redirect.isEmpty
         ? "exec python3 -c 'import os,socket; s=socket.socket(socket.AF_UNIX,socket.SOCK_DGRAM); "
-          + "os.dup2(s.fileno(),3); os.set_inheritable(3,True); os.environ[\"LISTEN_PID\"]=str(os.getpid()); os.environ[\"LISTEN_FDS\"]=\"1\"; "
+          + "os.dup2(s.fileno(),3); os.set_inheritable(3,True); "
+          + "os.environ[\"LISTEN_PID\"]=str(os.getpid()); os.environ[\"LISTEN_FDS\"]=\"1\"; "
           + "os.execv(\"\(forkctlBinary)\",[\"forkctl\",\"daemon\"])'"
         : "LISTEN_PID=$$ LISTEN_FDS=1 exec \(forkctlBinary) daemon \(redirect)"
       let errors = w.dir + "/stderr"
@@ -163,5 +172,41 @@ func socketInode(_ pid: Int32, _ fd: Int32) -> String? { openDescriptors(pid)[fd
     #expect(ready?["MAINPID"] == String(w.daemonPID) && w.daemonPID > 0)
     w.ok(["shutdown"])
     #expect(notify.next()?["STOPPING"] == "1")
+  }
+
+  @Test func shippedUnitsPassSystemdAnalyzeVerify() throws {
+    guard let analyze = systemTool("systemd-analyze") else {
+      Issue.record("systemd-analyze is not installed (Debian package systemd): the units are not checked")
+      return
+    }
+    let w = World()
+    let units = w.dir + "/units"
+    #expect(mkdir(units, 0o700) == 0)
+    let source = packaging + "/systemd/"
+    let binDirectory = String(forkctlBinary[..<forkctlBinary.lastIndex(of: "/")!])
+    for name in ["forkctl.socket", "forkctl.service", "forkctl@.socket", "forkctl@.service"] {
+      let text = readFile(source + name)
+      #expect(text.contains("@BINDIR@") == name.hasSuffix(".service"), "\(name)")
+      writeFile(units + "/" + name, text.replacing("@BINDIR@", with: binDirectory))
+    }
+    // An instance of the templates, as `systemctl enable forkctl@root.socket` makes one.
+    for kind in ["socket", "service"] {
+      writeFile(units + "/forkctl@root.\(kind)", readFile(units + "/forkctl@.\(kind)"))
+    }
+    // --man=no: the man page need not be installed. A unit systemd would warn about still
+    // verifies with 0, so the output must be empty too.
+    for (scope, files) in [
+      (["--user"], ["forkctl.socket", "forkctl.service"]), ([], ["forkctl@root.socket", "forkctl@root.service"]),
+    ] {
+      let out = w.dir + "/verify.out"
+      let o = try Sys.open(out, .writeOnly, options: [.create, .truncate])
+      let pid = try Sys.posixSpawn(
+        path: analyze,
+        arguments: ["systemd-analyze"] + scope + ["verify", "--man=no"] + files.map { units + "/" + $0 },
+        environment: ["PATH=/usr/bin:/bin", "XDG_RUNTIME_DIR=\(w.dir)"], fds: [nil, o, o])
+      o.closeQuietly()
+      #expect(try Sys.waitChild(pid).exitCode == 0)
+      #expect(readFile(out).isEmpty, "systemd-analyze \(scope) verify \(files): \(readFile(out))")
+    }
   }
 }
