@@ -17,7 +17,7 @@ struct DaemonCommand: Subcommand {
     (LISTEN_FDS, LISTEN_PID, LISTEN_FDNAMES: the one named forkctl, or the only
     one) is served instead of binding one, and is left in place at exit; with
     NOTIFY_SOCKET the daemon sends READY=1 once it serves and STOPPING=1 when it
-    stops (systemd Type=notify).
+    stops (systemd Type=notify). See SERVICE MANAGERS in forkctl(1).
 
     Options:
       --socket PATH         The socket to listen on.
@@ -37,6 +37,9 @@ struct DaemonCommand: Subcommand {
                             that does not (stopped, wedged) is killed and the
                             requests queued on it fail (default \(Self.seconds(defaultTemplateTimeout))).
       --background          Fork into the background and start a new session.
+      --ready-fd N          Write a line to descriptor N and close it: "ready"
+                            once it serves, "error ..." when it cannot start
+                            (s6's notification-fd).
       -h, --help            Show this help.
 
     """
@@ -51,7 +54,8 @@ struct DaemonCommand: Subcommand {
   var killGraceMilliseconds = DaemonDefaults.killGraceMilliseconds
   var templateTimeoutMilliseconds = DaemonDefaults.templateTimeoutMilliseconds
   var background = false
-  /// Hidden: where the auto-starting client waits for the daemon to be ready.
+  /// Where the auto-starting client (or s6-supervise, as notification-fd) waits for the
+  /// daemon to be ready.
   var readyFD: Int32?
 
   init(parsing arguments: inout Arguments) throws(ArgumentError) {

@@ -210,3 +210,47 @@ func socketInode(_ pid: Int32, _ fd: Int32) -> String? { openDescriptors(pid)[fd
     }
   }
 }
+
+@Suite struct S6ServiceTests {
+  /// Runs an s6 tool from /usr/bin with `arguments`; its exit code.
+  private func s6(_ tool: String, _ arguments: [String]) throws -> Int32? {
+    let pid = try Sys.posixSpawn(
+      path: "/usr/bin/\(tool)", arguments: [tool] + arguments, environment: ["PATH=/usr/bin:/bin"],
+      fds: [nil, nil, FileDescriptor.standardError])
+    return try Sys.waitChild(pid).exitCode
+  }
+
+  @Test(
+    """
+    the shipped s6 service directory runs the daemon under s6-supervise, which sees it ready \
+    through notification-fd and stops it with s6-svc -d
+    """
+  )
+  func s6SuperviseRunsTheDaemonAndSeesItReady() throws {
+    guard let supervise = systemTool("s6-supervise") else {
+      Issue.record("s6-supervise is not installed (Debian package s6)")
+      return
+    }
+    let w = World()
+    let service = w.dir + "/forkctl"
+    #expect(mkdir(service, 0o700) == 0)
+    for name in ["run", "notification-fd"] {
+      writeFile(service + "/" + name, readFile(packaging + "/s6/forkctl/" + name), mode: 0o755)
+    }
+    let binDirectory = String(forkctlBinary[..<forkctlBinary.lastIndex(of: "/")!])
+    let supervisor = try Sys.posixSpawn(
+      path: supervise, arguments: ["s6-supervise", service],
+      environment: ["PATH=\(binDirectory):/usr/bin:/bin", "FORKCTL_SOCKET=\(w.socket)", "HOME=\(w.dir)"],
+      fds: [nil, FileDescriptor.standardError, FileDescriptor.standardError])
+    defer { _ = try? s6("s6-svc", ["-x", service]) }
+    #expect(try s6("s6-svwait", ["-U", "-t", "10000", service]) == 0, "s6-supervise saw it ready")
+    let daemon = daemons(for: w.socket)
+    #expect(daemon.count == 1)
+    #expect(w.ok(["new"]) == "2", "the socket answers once s6 says ready")
+    #expect(try s6("s6-svc", ["-wd", "-T", "10000", "-d", service]) == 0)
+    #expect(daemon.allSatisfy { !isAlive($0) })
+    #expect(access(w.socket, F_OK) != 0, "the daemon bound its socket itself and removed it")
+    #expect(try s6("s6-svc", ["-x", service]) == 0)
+    #expect(try Sys.waitChild(supervisor).exitCode == 0)
+  }
+}
