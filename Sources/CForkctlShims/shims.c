@@ -122,17 +122,24 @@ int forkctl_notify_socket(const char *name, size_t len) {
   return fd;
 }
 
-ssize_t forkctl_send_notify(const char *address, size_t alen, const void *buf, size_t len) {
-  // sd_notify(3)'s NOTIFY_SOCKET: a path, or an abstract address when it begins with '@'.
-  struct sockaddr_un a = {.sun_family = AF_UNIX};
-  if (alen == 0 || alen > sizeof(a.sun_path)) {
+// sd_notify(3)'s NOTIFY_SOCKET: a path, or an abstract address when it begins with '@'.
+static int notify_address(const char *address, size_t alen, struct sockaddr_un *a, socklen_t *size) {
+  *a = (struct sockaddr_un){.sun_family = AF_UNIX};
+  if (alen == 0 || alen > sizeof(a->sun_path)) {
     errno = EINVAL;
     return -1;
   }
-  memcpy(a.sun_path, address, alen);
-  if (address[0] == '@') a.sun_path[0] = '\0';
-  socklen_t size = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + alen + (address[0] == '@' ? 0 : 1));
-  if (size > sizeof(a)) size = sizeof(a);
+  memcpy(a->sun_path, address, alen);
+  if (address[0] == '@') a->sun_path[0] = '\0';
+  *size = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + alen + (address[0] == '@' ? 0 : 1));
+  if (*size > sizeof(*a)) *size = sizeof(*a);
+  return 0;
+}
+
+ssize_t forkctl_send_notify(const char *address, size_t alen, const void *buf, size_t len) {
+  struct sockaddr_un a;
+  socklen_t size;
+  if (notify_address(address, alen, &a, &size) < 0) return -1;
   int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
   if (fd < 0) return -1;
   ssize_t n;
@@ -143,6 +150,26 @@ ssize_t forkctl_send_notify(const char *address, size_t alen, const void *buf, s
   close(fd);
   errno = e;
   return n;
+}
+
+int forkctl_notify_connect(const char *address, size_t alen) {
+  struct sockaddr_un a;
+  socklen_t size;
+  if (notify_address(address, alen, &a, &size) < 0) return -1;
+  // Non-blocking: a service manager that does not read must never stall the daemon's loop.
+  int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  if (fd < 0) return -1;
+  int r;
+  do {
+    r = connect(fd, (struct sockaddr *)&a, size);
+  } while (r < 0 && errno == EINTR);
+  if (r < 0) {
+    int e = errno;
+    close(fd);
+    errno = e;
+    return -1;
+  }
+  return fd;
 }
 
 int forkctl_recv_datagrams(int sock, unsigned char *buf, size_t slot, int max, size_t *lengths) {

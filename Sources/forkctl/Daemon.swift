@@ -12,7 +12,7 @@ struct DaemonCommand: Subcommand {
     OptionSpec("--template-timeout", .seconds), OptionSpec("--background"), OptionSpec("--log-file", .path),
     OptionSpec("--log-level", .choice(["error", "warning", "notice", "info", "debug"])),
     OptionSpec("--log-max-bytes", .number),
-    OptionSpec("--ready-fd", .descriptor, hidden: true),
+    OptionSpec("--ready-fd", .descriptor),
   ])
   static let summary = "Run the daemon in the foreground."
   static let usage = "forkctl daemon [OPTION...]"
@@ -21,6 +21,12 @@ struct DaemonCommand: Subcommand {
     runs). The default template runs this executable; templates made by exec run
     $FORKCTL_TEMPLATE_IMAGE, else forkctl-template beside it or in
     ../libexec/forkctl, else this executable too.
+
+    Under a service manager: a listening socket passed by socket activation
+    (LISTEN_FDS, LISTEN_PID, LISTEN_FDNAMES: the one named forkctl, or the only
+    one) is served instead of binding one, and is left in place at exit; with
+    NOTIFY_SOCKET the daemon sends READY=1 once it serves and STOPPING=1 when it
+    stops (systemd Type=notify). See SERVICE MANAGERS in forkctl(1).
 
     Options:
       --socket PATH         The socket to listen on.
@@ -48,6 +54,9 @@ struct DaemonCommand: Subcommand {
                             notice, info or debug (default \(LogLevel.defaultLevel.name)).
       --log-max-bytes N     The size that --log-file rotates at (default \(DaemonDefaults.logMaxBytes)).
       --background          Fork into the background and start a new session.
+      --ready-fd N          Write a line to descriptor N and close it: "ready"
+                            once it serves, "error ..." when it cannot start
+                            (s6's notification-fd).
       -h, --help            Show this help.
 
     """
@@ -63,7 +72,8 @@ struct DaemonCommand: Subcommand {
   var templateTimeoutMilliseconds = DaemonDefaults.templateTimeoutMilliseconds
   var log = LogConfiguration()
   var background = false
-  /// Hidden: where the auto-starting client waits for the daemon to be ready.
+  /// Where the auto-starting client (or s6-supervise, as notification-fd) waits for the
+  /// daemon to be ready.
   var readyFD: Int32?
 
   init(parsing arguments: inout Arguments) throws(ArgumentError) {
@@ -100,15 +110,32 @@ struct DaemonCommand: Subcommand {
   }
 
   func run() throws(Exit) {
+    // Before --background forks: LISTEN_PID names this process (sd_listen_fds(3)), and the
+    // environment is cleared of them and NOTIFY_SOCKET before any template is started.
+    let activated: ActivatedSocket?
+    do {
+      activated = try ActivatedSocket.take()
+    } catch {
+      Sys.printError("forkctl: cannot start daemon: \(error.message)")
+      throw Exit(1)
+    }
+    let notifyAddress = ServiceManager.takeNotifyAddress()
+    if let activated, listen.socket != nil, listen.socketPath != activated.path {
+      Sys.printError(
+        "forkctl: cannot start daemon: --socket \(listen.socketPath) is not the socket passed by socket activation, "
+          + "which is bound to \(activated.path)")
+      throw Exit(1)
+    }
     // Before the directory and the pidfile are made: bind(2) would fail only after them.
-    if let problem = UnixSocket.listeningPathProblem(listen.socketPath) {
+    if activated == nil, let problem = UnixSocket.listeningPathProblem(listen.socketPath) {
       Sys.printError("forkctl: cannot start daemon: \(problem)")
       throw Exit(1)
     }
     var ready = readyFD.map { FileDescriptor(rawValue: $0) }
     if background { ready = try Self.goIntoBackground(reportingTo: ready, logsToFile: log.path != nil) }
     Sys.initializeProcessTitle()
-    var config = DaemonConfiguration(socketPath: listen.socketPath)
+    var config = DaemonConfiguration(socketPath: listen.socketPath, activated: activated)
+    config.notifyAddress = notifyAddress
     config.allowedUIDs = allowUIDs
     config.allowedGIDs = allowGIDs
     config.limits.maxProcesses = maxProcesses

@@ -31,6 +31,10 @@ int forkctl_notify_socket(const char *name, size_t len);
 /// leading '@' an abstract address, as NOTIFY_SOCKET names one (sd_notify(3)).
 ssize_t forkctl_send_notify(const char *address, size_t alen, const void *buf, size_t len);
 
+/// A non-blocking, close-on-exec datagram socket connected to a NOTIFY_SOCKET address (as
+/// forkctl_send_notify takes it): the daemon's own channel to its service manager.
+int forkctl_notify_connect(const char *address, size_t alen);
+
 /// recvmmsg(2) without blocking: up to `max` (at most 64) datagrams, the i-th in
 /// `buf + i * slot` (cut to `slot` bytes) with its length in `lengths[i]`; how many came, or
 /// -1 with errno (EAGAIN: none). Descriptors sent with them are dropped by the kernel.

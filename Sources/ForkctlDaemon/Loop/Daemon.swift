@@ -1,6 +1,7 @@
 // The daemon's start-up and shut-down: its private directory, the pidfile lock, the socket
-// bound under a temporary name and renamed into place, the ready line for whoever started it;
-// then the event loop (EventLoop.swift) until shutdown, and the socket and pidfile removed.
+// bound under a temporary name and renamed into place (or the one a service manager passed),
+// the ready line for whoever started it; then the event loop (EventLoop.swift) until
+// shutdown, and the socket (unless passed) and pidfile removed.
 import ForkctlSys
 import ForkctlWire
 
@@ -19,8 +20,21 @@ public struct DaemonConfiguration: Sendable {
   public var log = LogConfiguration()
   /// The version of forkctl this daemon is, for its start line and `status`.
   public var version = "unknown"
+  /// The listening socket passed by socket activation, used instead of binding one; its
+  /// file belongs to the service manager, which made it, and stays at exit.
+  public var activated: ActivatedSocket?
+  /// The service manager's NOTIFY_SOCKET (sd_notify(3)), told READY=1 and STOPPING=1.
+  public var notifyAddress: [UInt8]?
+  /// Its socket, opened by `Daemon.run` in the process that stays (after --background).
+  var notifier: ServiceNotifier?
 
   public init(socketPath: String) { self.socketPath = socketPath }
+
+  /// With socket activation, `socketPath` is the passed socket's.
+  public init(socketPath: String, activated: ActivatedSocket?) {
+    self.socketPath = activated?.path ?? socketPath
+    self.activated = activated
+  }
 
   public var directory: String {
     guard let slash = socketPath.lastIndex(of: "/") else { return "." }
@@ -44,7 +58,10 @@ public enum Daemon {
   /// Runs the daemon until shutdown or a terminating signal. Returns the exit code: 0 after
   /// a shutdown or a terminating signal, 3 when another daemon holds the socket, 1 when it
   /// could not start or its loop failed.
-  public static func run(_ config: DaemonConfiguration) -> Int32 {
+  public static func run(_ configuration: DaemonConfiguration) -> Int32 {
+    var config = configuration
+    // Best effort: a manager that cannot be told still gets the daemon, and sees it listen.
+    config.notifier = config.notifyAddress.flatMap { try? ServiceNotifier(address: $0) }
     let logger: DaemonLog
     do {
       logger = try DaemonLog(config.log)
@@ -64,6 +81,7 @@ public enum Daemon {
       } else {
         logger.write(error.alreadyRunning ? .notice : .error, "cannot start: \(error.message)")
       }
+      config.notifier?.send(["STATUS=cannot start: \(error.message)"])
       if let r = config.readyFD {
         // Best effort: whoever started us may have gone.
         let message = Array(error.message.utf8)
@@ -134,7 +152,7 @@ public enum Daemon {
     }
     let listener: FileDescriptor
     do {
-      listener = try listen(config)
+      if let activated = config.activated { listener = activated.fd } else { listener = try listen(config) }
     } catch {
       pidfile.remove()
       throw error
@@ -143,13 +161,14 @@ public enum Daemon {
       try pidfile.write()
     } catch {
       listener.closeQuietly()
-      try? Sys.removeFile(path)
+      if config.activated == nil { try? Sys.removeFile(path) }
       pidfile.remove()
       throw DaemonStartError(message: "cannot listen on \(path): \(Sys.describe(error))", alreadyRunning: false)
     }
     let result = Result { () throws(Errno) in try serve(config, logger, listener: listener, templateImage: image) }
-    // Best effort on the way out: a path already gone is fine.
-    try? Sys.removeFile(path)
+    // Best effort on the way out: a path already gone is fine. A passed socket's file is the
+    // service manager's, which listens on it again for the next start.
+    if config.activated == nil { try? Sys.removeFile(path) }
     pidfile.remove()
     switch result {
     case .success(let loop):
@@ -202,6 +221,8 @@ public enum Daemon {
       try? r.writeFully(Readiness.ready.encode())
       r.closeQuietly()
     }
+    // MAINPID: after --background this process is not the one the manager started.
+    config.notifier?.send(["READY=1", "STATUS=listening on \(config.socketPath)", "MAINPID=\(Sys.processID)"])
     try loop.run()
     return loop
   }

@@ -188,6 +188,7 @@ final class EventLoop {
         .min()
       try serveOnce(until: deadline)
     }
+    config.notifier?.send(["STOPPING=1", "STATUS=stopping"])
     try stop()
   }
 
