@@ -26,7 +26,7 @@ from ._wire import (  # noqa: F401
     BAD_REQUEST, EXEC_FAILED, INTERNAL_ERROR, LIMIT_REACHED, LOAD_FAILED, NAME_IN_USE, PERMISSION_DENIED,
     PROGRAM_NOT_EXECUTABLE, PROGRAM_NOT_FOUND, PROTOCOL_ERROR, SHUTTING_DOWN, STILL_RUNNING, SYMBOL_NOT_FOUND,
     TEMPLATE_FAILED, UNKNOWN_POOL, UNKNOWN_PROCESS, WORKING_DIRECTORY_FAILED, WRONG_STATE, Entry, Status)
-from .client import Client, Created, Mappings, MemoryEntry  # noqa: F401
+from .client import Client, Created, DaemonStatus, Mappings, MemoryEntry  # noqa: F401
 from .errors import *  # noqa: F401,F403
 from .errors import __all__ as _errors
 from .notify import busy, idle, notify, ready, watchdog  # noqa: F401
@@ -69,6 +69,6 @@ def spawn(args, *, stdin=None, stdout=None, stderr=None, env=None, cwd=None, pas
 
 __all__ = [
     "spawn", "Client", "Process", "Template", "TemplateProcess", "Connection", "Status", "Entry", "Created",
-    "Mappings", "MemoryEntry", "PIPE", "DEVNULL", "STDOUT", "TimeoutExpired", "notify", "ready", "busy", "idle",
+    "Mappings", "MemoryEntry", "DaemonStatus", "PIPE", "DEVNULL", "STDOUT", "TimeoutExpired", "notify", "ready", "busy", "idle",
     "watchdog", "default_client", "default_socket_path",
 ] + list(_errors)

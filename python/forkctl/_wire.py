@@ -32,6 +32,7 @@ MEMORY = 0x11
 AUDIT = 0x12
 POOL = 0x13
 EVAL = 0x14
+STATUS = 0x15
 
 # Replies (daemon to client).
 OK = 0x40
@@ -45,8 +46,9 @@ MEMORY_REPLY = 0x47
 MAPPINGS = 0x48
 POOLS = 0x49
 POOL_EVENT = 0x4A
+DAEMON_STATUS = 0x4B
 REPLIES = frozenset((OK, CREATED, FAILURE, STATUSES, LISTING, WELCOME, LOADED, MEMORY_REPLY, MAPPINGS, POOLS,
-                     POOL_EVENT))
+                     POOL_EVENT, DAEMON_STATUS))
 
 # Run spec flags.
 RUN_KEEP_CONTROL = 1

@@ -20,6 +20,13 @@ Mappings.__doc__ = ("What audit found in a process object: files it maps that it
 
 MemoryEntry = namedtuple("MemoryEntry", "id parent pid reading errno figures")
 
+DaemonStatus = namedtuple(
+    "DaemonStatus", "pid version protocol started_ms uptime_ms log starting ready running exited templates pools "
+    "connections")
+DaemonStatus.__doc__ = ("The daemon's status (forkctl status): its pid, version and protocol version, its start "
+                        "(ms since the epoch) and uptime (ms), its log (a path, or \"stderr\"), its process objects "
+                        "by state, its live templates, its pools and its client connections.")
+
 # The figures of a memory entry, in bytes, in the order of the page.
 MEMORY_FIELDS = ("rss", "pss", "shared_clean", "shared_dirty", "private_clean", "private_dirty", "anonymous", "swap")
 
@@ -265,6 +272,16 @@ class Client:
             out.append(w.Entry(id, name, role, parent, pid, state, status, fds, strings, program))
         r.end()
         return out
+
+    def status(self):
+        """-> DaemonStatus of the daemon this client talks to (which connecting may have started;
+        `forkctl status` never starts one)."""
+        r = self._request(w.STATUS, reply=w.DAEMON_STATUS)
+        pid, version, protocol, started, uptime, log = r.i32(), r.string(), r.u8(), r.u64(), r.u64(), r.string()
+        counts = [r.u32() for _ in range(7)]
+        r.end()
+        return DaemonStatus(pid, version.decode(), protocol, started, uptime, log.decode(errors="surrogateescape"),
+                            *counts)
 
     def forget(self, refs):
         """Drops exited process objects. -> [(id, Status)] of those dropped."""

@@ -15,6 +15,19 @@ class StepByStepTests(DaemonTestCase):
         version, pid = self.client.hello()
         self.assertEqual((version, pid), (1, self.daemon_pid))
 
+    def test_status(self):
+        w = self.client.new()
+        s = self.client.status()
+        self.assertEqual((s.pid, s.protocol), (self.daemon_pid, 1))
+        self.assertRegex(s.version, r"^\d+\.\d+\.\d+")
+        self.assertGreaterEqual(s.ready, 1)
+        self.assertGreaterEqual(s.templates, 1)  # the default template new forked from
+        self.assertGreaterEqual(s.connections, 1)
+        self.assertGreater(s.started_ms, 1700000000000)
+        self.assertTrue(s.log)
+        self.client.kill(w.id, 9)
+        self.client.wait([w.id])
+
     def test_new_send_fds_send_args_run_wait(self):
         r, w = os.pipe2(os.O_CLOEXEC)
         try:
