@@ -41,24 +41,12 @@ private let drivers: [String: (path: String, driver: String)] = [
 ]
 
 /// A world whose PATH starts with a directory holding the forkctl under test, as an installed
-/// one would stand in PATH. Until forkctl has `status` (issue 15, another part), a wrapper
-/// answers it as status will (0: a daemon answers at the socket), without starting one.
+/// one would stand in PATH; the scripts ask its `status` whether a daemon runs.
 private func completionWorld() -> World {
   let world = World()
   let bin = world.dir + "/bin"
   mkdir(bin, 0o755)
-  if hasStatusCommand {
-    symlink(forkctlBinary, bin + "/forkctl")
-  } else {
-    writeFile(
-      bin + "/forkctl",
-      """
-      #!/bin/sh
-      [ "$1" = status ] && { [ -S "$FORKCTL_SOCKET" ]; exit; }
-      exec '\(forkctlBinary)' "$@"
-
-      """, mode: 0o755)
-  }
+  symlink(forkctlBinary, bin + "/forkctl")
   return world
 }
 
@@ -79,10 +67,6 @@ private func completions(_ shell: String, _ line: String, in world: World) -> [S
 }
 
 private let shells = ["bash", "zsh", "fish"]
-
-/// Whether this forkctl has `status`, which tells whether a daemon runs without starting one;
-/// the scripts offer live ids only through it.
-private let hasStatusCommand: Bool = World().run(["help", "status"]).code == 0
 
 @Suite struct CompletionTests {
   @Test(arguments: shells) func subcommandsOptionsAndValuesComeFromTheTables(shell: String) {
