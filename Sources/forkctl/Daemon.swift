@@ -45,6 +45,7 @@ struct DaemonCommand: Subcommand {
                             Seconds a template asked to fork has to answer; one
                             that does not (stopped, wedged) is killed and the
                             requests queued on it fail (default \(Self.seconds(defaultTemplateTimeout))).
+                            A language host has as long to start serving.
       --log-file PATH       Write the log to PATH (appended, made 0600), and
                             standard error with it; when it would pass
                             --log-max-bytes it is renamed to PATH.1 (replacing

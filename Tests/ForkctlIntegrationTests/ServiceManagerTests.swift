@@ -243,6 +243,9 @@ func socketInode(_ pid: Int32, _ fd: Int32) -> String? { openDescriptors(pid)[fd
       environment: ["PATH=\(binDirectory):/usr/bin:/bin", "FORKCTL_SOCKET=\(w.socket)", "HOME=\(w.dir)"],
       fds: [nil, FileDescriptor.standardError, FileDescriptor.standardError])
     defer { _ = try? s6("s6-svc", ["-x", service]) }
+    // s6-svwait reads the status file s6-supervise writes once it runs, and fails at once
+    // without it (seen under load): s6-svok says when the supervisor is up.
+    #expect(eventually("s6-supervise up") { (try? s6("s6-svok", [service])) == 0 })
     #expect(try s6("s6-svwait", ["-U", "-t", "10000", service]) == 0, "s6-supervise saw it ready")
     let daemon = daemons(for: w.socket)
     #expect(daemon.count == 1)
