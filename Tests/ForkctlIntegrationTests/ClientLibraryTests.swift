@@ -132,7 +132,8 @@ final class Failures: Sendable {
       }
     }
     #expect(failures.all.isEmpty, "\(failures.all.prefix(5))")
-    #expect(zombieChildren(of: w.daemonPID).isEmpty)
+    // The daemon answers for a child while it is a zombie and reaps it right after.
+    #expect(eventually("no zombie of the daemon") { zombieChildren(of: w.daemonPID).isEmpty })
     #expect(try client.list().count == 1)
   }
 
